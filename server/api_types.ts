@@ -74,6 +74,12 @@ export interface SourceState {
   reason?: string;
   /** RFC 3339 time of the last change of `connected`. */
   since: string;
+  /**
+   * Rate of Earthworm's clock against wall time: 1 for real clusters, N for
+   * `mock --speed N`. The UI's sweeping time axis runs at this rate, anchored
+   * at the server time of the last snapshot (`generatedAt`).
+   */
+  timeScale: number;
   /** Why eBPF wire data is unavailable, when it is. */
   wire?: { available: boolean; reason?: string };
 }

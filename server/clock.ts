@@ -94,3 +94,19 @@ async function flush(): Promise<void> {
   for (let i = 0; i < 10; i++) await Promise.resolve();
   await new Promise((r) => setTimeout(r, 0));
 }
+
+/**
+ * A clock that runs `speed` times faster than `base`, starting at `base`'s
+ * current time: `mock --speed N` and replays run the whole pipeline on it.
+ */
+export function scaledClock(speed: number, base: Clock = systemClock): Clock {
+  if (!(speed > 0)) {
+    throw new RangeError(`Clock speed must be positive, got ${speed}`);
+  }
+  if (speed === 1) return base;
+  const origin = base.now();
+  return {
+    now: () => origin + (base.now() - origin) * speed,
+    sleep: (ms, signal) => base.sleep(ms / speed, signal),
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * Command-line flag parsing on top of `node:util` parseArgs, with errors that
+ * name the flag and the fix.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { UsageError } from "./errors.ts";
+
+/** Declaration of one flag. */
+export interface FlagSpec {
+  type: "string" | "boolean";
+  short?: string;
+  multiple?: boolean;
+}
+
+/** Parsed flags and positionals. */
+export interface ParsedFlags {
+  values: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+}
+
+/**
+ * Parses `args` for `command` (e.g. "earthworm mock"). Unknown flags and
+ * missing values throw a {@linkcode UsageError}. `--help` is always accepted.
+ */
+export function parseFlags(
+  command: string,
+  args: string[],
+  spec: Record<string, FlagSpec>,
+  opts: { positionals?: boolean } = {},
+): ParsedFlags {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { ...spec, help: { type: "boolean", short: "h" } },
+      allowPositionals: opts.positionals ?? false,
+      strict: true,
+    });
+    return { values: values as ParsedFlags["values"], positionals };
+  } catch (err) {
+    throw new UsageError(describeParseError(command, err));
+  }
+}
+
+function describeParseError(command: string, err: unknown): string {
+  const code = (err as { code?: string }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  const help = `run "${command} --help" to see the flags`;
+  const flag = /'(-[^']*)'/.exec(message)?.[1] ?? "";
+  switch (code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `Unknown flag "${flag.split(" ")[0]}" for "${command}": ${help}`;
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return `Unexpected argument ${
+        /'([^']*)'/.exec(message)?.[0] ?? ""
+      } for "${command}": ${help}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return `Flag "${
+        flag.split(" ")[0]
+      }" of "${command}" needs a value: ${help}`;
+    default:
+      return `Cannot parse the flags of "${command}": ${message}: ${help}`;
+  }
+}
+
+/** Reads a string flag, or `fallback` when absent. */
+export function stringFlag(
+  flags: ParsedFlags,
+  name: string,
+  fallback: string,
+): string;
+export function stringFlag(
+  flags: ParsedFlags,
+  name: string,
+): string | undefined;
+export function stringFlag(
+  flags: ParsedFlags,
+  name: string,
+  fallback?: string,
+): string | undefined {
+  const v = flags.values[name];
+  if (Array.isArray(v)) return v[v.length - 1] ?? fallback;
+  return typeof v === "string" ? v : fallback;
+}
+
+/** Reads a repeatable string flag. */
+export function listFlag(flags: ParsedFlags, name: string): string[] {
+  const v = flags.values[name];
+  if (Array.isArray(v)) return v;
+  return typeof v === "string" ? [v] : [];
+}
+
+/** Reads a number flag within [min, max], or `fallback` when absent. */
+export function numberFlag(
+  flags: ParsedFlags,
+  name: string,
+  fallback: number,
+  range: { min: number; max: number; integer?: boolean },
+): number {
+  const raw = stringFlag(flags, name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  const kind = range.integer ? "a whole number" : "a number";
+  if (
+    raw.trim() === "" || !Number.isFinite(n) ||
+    (range.integer && !Number.isInteger(n))
+  ) {
+    throw new UsageError(`Flag "--${name}" must be ${kind}, got "${raw}"`);
+  }
+  if (n < range.min || n > range.max) {
+    throw new UsageError(
+      `Flag "--${name}" must be between ${range.min} and ${range.max}, got "${raw}"`,
+    );
+  }
+  return n;
+}

@@ -1,0 +1,73 @@
+/**
+ * What `mock` and `watch` share: a hub with its status sweeper, the HTTP
+ * app, the server, and shutdown on SIGINT/SIGTERM.
+ *
+ * @module
+ */
+
+import { type AppOptions, createApp } from "../server/api.ts";
+import type { Clock } from "../server/clock.ts";
+import { HeartHub, type HeartHubOptions } from "../server/heart_hub.ts";
+import { serveApp } from "../server/http_server.ts";
+import { getLogger } from "../server/log.ts";
+
+const log = getLogger("earthworm");
+
+/** Settings for {@linkcode serveHub}. */
+export interface ServeHubOptions {
+  clock: Clock;
+  source: HeartHubOptions["source"];
+  timeScale?: number;
+  host: string;
+  port: number;
+  retentionMs?: number;
+  app?: Omit<AppOptions, "hub">;
+}
+
+/** A hub served over HTTP. */
+export interface ServedHub {
+  hub: HeartHub;
+  url: string;
+  /** Aborted on SIGINT/SIGTERM or when {@linkcode ServedHub.stop} is called. */
+  signal: AbortSignal;
+  stop(): void;
+  /** Resolves when the server and sweeper have stopped. */
+  finished: Promise<void>;
+}
+
+/** Creates the hub and starts serving it; stops on SIGINT or SIGTERM. */
+export function serveHub(opts: ServeHubOptions): ServedHub {
+  const controller = new AbortController();
+  const hub = new HeartHub({
+    clock: opts.clock,
+    source: opts.source,
+    ...(opts.timeScale !== undefined && { timeScale: opts.timeScale }),
+    ...(opts.retentionMs !== undefined &&
+      { store: { retentionMs: opts.retentionMs } }),
+  });
+  const app = createApp({ ...opts.app, hub });
+  const server = serveApp(app, {
+    host: opts.host,
+    port: opts.port,
+    signal: controller.signal,
+  });
+  const sweeper = hub.runSweeper(controller.signal);
+  const onSignal = () => {
+    log.info("shutting down");
+    controller.abort();
+  };
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  controller.signal.addEventListener("abort", () => {
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    hub.events.closeAll();
+  }, { once: true });
+  log.info(`listening on ${server.url}/`, { source: opts.source.kind });
+  return {
+    hub,
+    url: server.url,
+    signal: controller.signal,
+    stop: () => controller.abort(),
+    finished: Promise.all([server.finished, sweeper]).then(() => {}),
+  };
+}

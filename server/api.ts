@@ -1,0 +1,239 @@
+/**
+ * The HTTP surface of Earthworm as a Hono app: the JSON API, the SSE stream,
+ * health and metrics endpoints, and the embedded UI. A follower agent sets
+ * `forward` so API calls are handed to the current leader.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import type { Context } from "hono";
+import type {
+  BeatsResponse,
+  ErrorResponse,
+  HeartKind,
+  HeartsResponse,
+} from "./api_types.ts";
+import { ASSETS } from "./assets.ts";
+import type { HeartHub } from "./heart_hub.ts";
+import { hubMetrics, type MetricSamples, renderMetrics } from "./metrics.ts";
+import {
+  DEFAULT_STREAM_OPTIONS,
+  parseLastEventId,
+  type StreamOptions,
+  streamResponse,
+} from "./sse.ts";
+
+/** What the app serves. */
+export interface AppOptions {
+  /** The local hub; absent on a follower that only forwards. */
+  hub?: HeartHub;
+  /** Base URL of the leader when API calls must be handed over; null to serve locally. */
+  forward?: () => string | null;
+  /** Null when ready, else the reason (shown by /readyz). */
+  ready?: () => string | null;
+  /** Extra metric families (leader election, wire probe). */
+  metrics?: () => MetricSamples;
+  stream?: Partial<StreamOptions>;
+  /** Extra routes (e.g. the wire ingest endpoint) mounted before the fallbacks. */
+  extend?: (app: Hono) => void;
+}
+
+const MAX_LIMIT = 100_000;
+
+function fail(
+  c: Context,
+  status: 400 | 404 | 502 | 503,
+  error: string,
+): Response {
+  return c.json({ error } satisfies ErrorResponse, status);
+}
+
+/** Builds the app. */
+export function createApp(opts: AppOptions): Hono {
+  const app = new Hono();
+  const stream = { ...DEFAULT_STREAM_OPTIONS, ...opts.stream };
+
+  app.get("/healthz", (c) => c.text("ok\n"));
+  app.get("/readyz", (c) => {
+    const reason = opts.ready?.() ?? null;
+    return reason === null
+      ? c.text("ok\n")
+      : c.text(`not ready: ${reason}\n`, 503);
+  });
+  app.get("/metrics", (c) => {
+    const families = [
+      ...(opts.hub ? hubMetrics(opts.hub) : []),
+      ...(opts.metrics?.() ?? []),
+    ];
+    return c.body(renderMetrics(families), 200, {
+      "content-type": "text/plain; version=0.0.4; charset=utf-8",
+    });
+  });
+
+  opts.extend?.(app);
+
+  app.use("/api/*", async (c, next) => {
+    const leader = opts.forward?.() ?? null;
+    if (leader === null) {
+      if (!opts.hub) {
+        return fail(
+          c,
+          503,
+          "No leader is known yet: wait a few seconds and retry",
+        );
+      }
+      return await next();
+    }
+    return await forward(c, leader);
+  });
+
+  app.get("/api/v1/hearts", (c) => {
+    const hub = opts.hub!;
+    const kind = c.req.query("kind");
+    if (kind !== undefined && kind !== "node" && kind !== "lease") {
+      return fail(
+        c,
+        400,
+        `Parameter "kind" must be "node" or "lease", got "${kind}"`,
+      );
+    }
+    const namespace = c.req.query("namespace");
+    const now = hub.clock.now();
+    let hearts = hub.hearts(now);
+    if (kind) hearts = hearts.filter((h) => h.kind === (kind as HeartKind));
+    if (namespace) hearts = hearts.filter((h) => h.namespace === namespace);
+    const body: HeartsResponse = {
+      generatedAt: new Date(now).toISOString(),
+      source: hub.sourceState(),
+      hearts,
+    };
+    return c.json(body);
+  });
+
+  app.get("/api/v1/hearts/:namespace/:name/beats", (c) => {
+    const hub = opts.hub!;
+    const { namespace, name } = c.req.param();
+    const sinceRaw = c.req.query("since");
+    const limitRaw = c.req.query("limit");
+    let since: number | undefined;
+    if (sinceRaw !== undefined) {
+      since = Date.parse(sinceRaw);
+      if (!/^\d{4}-\d{2}-\d{2}T/.test(sinceRaw) || Number.isNaN(since)) {
+        return fail(
+          c,
+          400,
+          `Parameter "since" must be an RFC 3339 time such as 2026-01-01T00:00:00Z, got "${sinceRaw}"`,
+        );
+      }
+    }
+    let limit: number | undefined;
+    if (limitRaw !== undefined) {
+      limit = Number(limitRaw);
+      if (!/^\d+$/.test(limitRaw) || limit < 1 || limit > MAX_LIMIT) {
+        return fail(
+          c,
+          400,
+          `Parameter "limit" must be a whole number from 1 to ${MAX_LIMIT}, got "${limitRaw}"`,
+        );
+      }
+    }
+    const id = `${namespace}/${name}`;
+    const heart = hub.heart(id);
+    const beats = hub.beats(id, {
+      ...(since !== undefined && { since }),
+      ...(limit !== undefined && { limit }),
+    });
+    if (!heart || !beats) {
+      return fail(
+        c,
+        404,
+        `No heart "${id}": list the hearts with GET /api/v1/hearts`,
+      );
+    }
+    return c.json({ heart, beats } satisfies BeatsResponse);
+  });
+
+  app.get("/api/v1/hearts/:namespace/:name", (c) => {
+    const { namespace, name } = c.req.param();
+    const heart = opts.hub!.heart(`${namespace}/${name}`);
+    if (!heart) {
+      return fail(
+        c,
+        404,
+        `No heart "${namespace}/${name}": list the hearts with GET /api/v1/hearts`,
+      );
+    }
+    return c.json(heart);
+  });
+
+  app.get("/api/v1/stream", (c) => {
+    const id = parseLastEventId(
+      c.req.header("last-event-id") ?? c.req.query("lastEventId"),
+    );
+    return streamResponse(opts.hub!, id, stream);
+  });
+
+  app.all(
+    "/api/*",
+    (c) =>
+      fail(
+        c,
+        404,
+        `No API route "${c.req.method} ${c.req.path}": see GET /api/v1/hearts`,
+      ),
+  );
+
+  app.get("*", (c) => {
+    const path = c.req.path === "/index.html" ? "/" : c.req.path;
+    const asset = ASSETS.get(path) ??
+      (path.startsWith("/heart/") ? ASSETS.get("/") : undefined);
+    if (!asset) return c.text(`Not found: ${c.req.path}\n`, 404);
+    if (c.req.header("if-none-match") === asset.etag) return c.body(null, 304);
+    return c.body(asset.body, 200, {
+      "content-type": asset.contentType,
+      etag: asset.etag,
+    });
+  });
+
+  return app;
+}
+
+const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "content-length",
+];
+
+/** Hands the request to the leader and streams its answer back (SSE included). */
+async function forward(c: Context, leader: string): Promise<Response> {
+  const url = new URL(c.req.path + (new URL(c.req.url).search), leader);
+  const headers = new Headers(c.req.raw.headers);
+  for (const h of HOP_BY_HOP) headers.delete(h);
+  try {
+    const init: RequestInit = {
+      method: c.req.method,
+      headers,
+      signal: c.req.raw.signal,
+      redirect: "manual",
+    };
+    if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+      init.body = await c.req.raw.arrayBuffer();
+    }
+    const res = await fetch(url, init);
+    const out = new Headers(res.headers);
+    for (const h of HOP_BY_HOP) out.delete(h);
+    out.set("x-earthworm-served-by", leader);
+    return new Response(res.body, { status: res.status, headers: out });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return fail(
+      c,
+      502,
+      `Cannot reach the leader at ${leader}: ${message}: retry; a new leader is elected within seconds`,
+    );
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The heart model: pure functions that turn successive observations of a
+ * Lease into beats and transitions, and decide a heart's status on
+ * Earthworm's own clock (never on the timestamps written in the Lease), the
+ * way the node lifecycle controller judges kubelet Leases.
+ *
+ * @module
+ */
+
+import type { HeartKind, HeartStatus } from "./api_types.ts";
+import { type Lease, NODE_LEASE_NAMESPACE } from "../agent/lease_types.ts";
+
+/** Tunables of the status decision. */
+export interface StatusPolicy {
+  /** A heart is `late` after this many expected intervals without a beat. */
+  lateFactor: number;
+  /** Extra seconds allowed on top of the expected interval before `late`. */
+  toleranceSeconds: number;
+  /** How many recent intervals a non-node heart learns its interval from. */
+  learnWindow: number;
+}
+
+/** Defaults: late after more than 2 × the expected interval. */
+export const DEFAULT_POLICY: StatusPolicy = {
+  lateFactor: 2,
+  toleranceSeconds: 1,
+  learnWindow: 16,
+};
+
+/** Mutable state of one heart, owned by the hub. Times are epoch milliseconds. */
+export interface HeartState {
+  id: string;
+  kind: HeartKind;
+  namespace: string;
+  name: string;
+  holder: string | null;
+  leaseDurationSeconds: number | null;
+  leaseTransitions: number | null;
+  /** Last `spec.renewTime` (holder's clock), ms; null when the Lease has none. */
+  lastRenewTime: number | null;
+  /** When the last beat was observed; null before the first beat. */
+  lastObservedAt: number | null;
+  /**
+   * When Earthworm started watching this heart: its first sighting, or the
+   * moment the API server became visible again after an outage. Silence is
+   * only counted from here, so an observer outage never ages a heart.
+   */
+  baselineAt: number;
+  lastIntervalSeconds: number | null;
+  skewSeconds: number | null;
+  /** Recent intervals in seconds, newest last, at most `learnWindow`. */
+  recentIntervals: number[];
+  beats: number;
+  transitions: number;
+  status: HeartStatus;
+}
+
+/** A beat decided by {@linkcode observeLease}. */
+export interface ObservedBeat {
+  renewTime: number;
+  observedAt: number;
+  intervalSeconds: number | null;
+  holder: string | null;
+  transition: boolean;
+}
+
+/** Returns the heart kind of a Lease in `namespace`. */
+export function heartKind(namespace: string): HeartKind {
+  return namespace === NODE_LEASE_NAMESPACE ? "node" : "lease";
+}
+
+/** Parses an RFC 3339 (micro)time; null when absent or invalid. */
+export function parseTime(value: string | null | undefined): number | null {
+  if (!value) return null;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/** Creates the state of a heart first seen at `observedAt`: no beat yet. */
+export function newHeart(lease: Lease, observedAt: number): HeartState {
+  const { namespace, name } = lease.metadata;
+  const spec = lease.spec ?? {};
+  return {
+    id: `${namespace}/${name}`,
+    kind: heartKind(namespace),
+    namespace,
+    name,
+    holder: spec.holderIdentity || null,
+    leaseDurationSeconds: spec.leaseDurationSeconds ?? null,
+    leaseTransitions: spec.leaseTransitions ?? null,
+    lastRenewTime: parseTime(spec.renewTime),
+    lastObservedAt: null,
+    baselineAt: observedAt,
+    lastIntervalSeconds: null,
+    skewSeconds: null,
+    recentIntervals: [],
+    beats: 0,
+    transitions: 0,
+    status: "unknown",
+  };
+}
+
+/**
+ * Applies a new observation of the heart's Lease. A changed `renewTime` is a
+ * beat; a changed holder (or `leaseTransitions`) marks it a transition.
+ * Mutates `heart` and returns the beat, or null when nothing beat.
+ */
+export function observeLease(
+  heart: HeartState,
+  lease: Lease,
+  observedAt: number,
+  policy: StatusPolicy = DEFAULT_POLICY,
+): ObservedBeat | null {
+  const spec = lease.spec ?? {};
+  const holder = spec.holderIdentity || null;
+  const transitions = spec.leaseTransitions ?? null;
+  const renewTime = parseTime(spec.renewTime);
+  const holderChanged = holder !== heart.holder ||
+    (transitions !== null && heart.leaseTransitions !== null &&
+      transitions !== heart.leaseTransitions);
+  heart.leaseDurationSeconds = spec.leaseDurationSeconds ??
+    heart.leaseDurationSeconds;
+
+  const beat = renewTime !== null && renewTime !== heart.lastRenewTime;
+  if (holderChanged) heart.transitions++;
+  heart.holder = holder;
+  heart.leaseTransitions = transitions ?? heart.leaseTransitions;
+  if (!beat) return null;
+
+  const interval = heart.lastObservedAt === null
+    ? null
+    : (observedAt - heart.lastObservedAt) / 1000;
+  heart.lastRenewTime = renewTime;
+  heart.lastObservedAt = observedAt;
+  heart.lastIntervalSeconds = interval;
+  heart.skewSeconds = (observedAt - renewTime) / 1000;
+  heart.beats++;
+  // A holder change restarts the rhythm: the old holder's cadence says
+  // nothing about the new one's, and the gap of a handover is not an interval.
+  if (holderChanged) heart.recentIntervals = [];
+  else if (interval !== null) {
+    heart.recentIntervals.push(interval);
+    if (heart.recentIntervals.length > policy.learnWindow) {
+      heart.recentIntervals.shift();
+    }
+  }
+  return {
+    renewTime,
+    observedAt,
+    intervalSeconds: interval,
+    holder,
+    transition: holderChanged,
+  };
+}
+
+/** Median of `values` (not mutated); null when empty. */
+export function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2
+    ? sorted[mid]!
+    : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * The interval a heart is expected to beat at, in seconds: a quarter of the
+ * lease duration for node Leases (the kubelet's renew interval), otherwise
+ * the median of recent intervals, falling back to a quarter of the duration.
+ */
+export function expectedInterval(heart: HeartState): number | null {
+  const quarter = heart.leaseDurationSeconds
+    ? heart.leaseDurationSeconds / 4
+    : null;
+  if (heart.kind === "node") return quarter;
+  return median(heart.recentIntervals) ?? quarter;
+}
+
+/**
+ * Decides a heart's status at `now`. `sourceConnected` false means Earthworm
+ * cannot see the API server: an observer problem is never shown as dead
+ * hearts, so everything is `unknown`.
+ */
+export function heartStatus(
+  heart: HeartState,
+  now: number,
+  sourceConnected: boolean,
+  policy: StatusPolicy = DEFAULT_POLICY,
+): HeartStatus {
+  if (!sourceConnected) return "unknown";
+  const since = Math.max(
+    heart.lastObservedAt ?? heart.baselineAt,
+    heart.baselineAt,
+  );
+  const elapsed = (now - since) / 1000;
+  const duration = heart.leaseDurationSeconds;
+  if (duration !== null && duration > 0 && elapsed > duration) return "expired";
+  const expected = expectedInterval(heart);
+  if (
+    expected !== null &&
+    elapsed >
+      Math.max(policy.lateFactor * expected, expected + policy.toleranceSeconds)
+  ) {
+    return "late";
+  }
+  return heart.lastObservedAt === null ? "unknown" : "healthy";
+}

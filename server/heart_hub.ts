@@ -1,0 +1,364 @@
+/**
+ * The heart hub: where every lease source (simulator, replay, real watcher)
+ * delivers Lease events. It keeps the hearts, stores their beats, decides
+ * statuses on Earthworm's clock and publishes `beat`, `status`, `source` and
+ * `wire` events to the stream's log.
+ *
+ * @module
+ */
+
+import type {
+  Beat,
+  Heart,
+  HeartStatus,
+  SnapshotEvent,
+  SourceState,
+  WireExchange,
+  WireSummary,
+} from "./api_types.ts";
+import type { Lease, LeaseEvent, LeaseSink } from "../agent/lease_types.ts";
+import { BeatStore, type BeatStoreOptions, toBeat } from "./beat_store.ts";
+import type { Clock } from "./clock.ts";
+import { EventLog, type EventLogOptions } from "./event_log.ts";
+import {
+  DEFAULT_POLICY,
+  expectedInterval,
+  type HeartState,
+  heartStatus,
+  newHeart,
+  observeLease,
+  type StatusPolicy,
+} from "./heart.ts";
+import { WirePairing } from "./wire_pairing.ts";
+
+/** Settings of a hub. */
+export interface HeartHubOptions {
+  clock: Clock;
+  source: Pick<SourceState, "kind" | "name">;
+  /** Rate of the clock against wall time (mock `--speed`). Default 1. */
+  timeScale?: number;
+  store?: Partial<BeatStoreOptions>;
+  events?: Partial<EventLogOptions>;
+  policy?: StatusPolicy;
+}
+
+/** Running totals exported as metrics. */
+export interface HubCounters {
+  beats: number;
+  transitions: number;
+  leaseEvents: number;
+  resyncs: number;
+  wireExchanges: number;
+  wirePaired: number;
+}
+
+/** Hearts, their beats and the event stream. */
+export class HeartHub implements LeaseSink {
+  readonly clock: Clock;
+  readonly store: BeatStore;
+  readonly events: EventLog;
+  readonly policy: StatusPolicy;
+  readonly counters: HubCounters = {
+    beats: 0,
+    transitions: 0,
+    leaseEvents: 0,
+    resyncs: 0,
+    wireExchanges: 0,
+    wirePaired: 0,
+  };
+  #hearts = new Map<string, HeartState>();
+  #source: SourceState;
+  #wire = new WirePairing();
+
+  /** Creates an empty hub; the source starts disconnected until it reports. */
+  constructor(options: HeartHubOptions) {
+    this.clock = options.clock;
+    this.policy = options.policy ?? DEFAULT_POLICY;
+    this.store = new BeatStore(options.store);
+    this.events = new EventLog({
+      firstId: options.clock.now() * 1000,
+      ...options.events,
+    });
+    this.#source = {
+      ...options.source,
+      connected: false,
+      reason: "not connected yet",
+      since: new Date(options.clock.now()).toISOString(),
+      timeScale: options.timeScale ?? 1,
+    };
+  }
+
+  /** LeaseSink: one watch event. */
+  event(event: LeaseEvent, observedAt: number): void {
+    this.counters.leaseEvents++;
+    if (event.type === "DELETED") this.#delete(idOf(event.object), observedAt);
+    else this.#upsert(event.object, observedAt);
+  }
+
+  /** LeaseSink: a full list; hearts missing from it are deleted. */
+  resync(leases: Lease[], observedAt: number): void {
+    this.counters.resyncs++;
+    const seen = new Set<string>();
+    for (const lease of leases) {
+      seen.add(idOf(lease));
+      this.#upsert(lease, observedAt);
+    }
+    for (const id of [...this.#hearts.keys()]) {
+      if (!seen.has(id)) this.#delete(id, observedAt);
+    }
+  }
+
+  /** LeaseSink: the API server became reachable or unreachable. */
+  source(connected: boolean, reason: string | undefined, at: number): void {
+    if (
+      connected === this.#source.connected && reason === this.#source.reason
+    ) return;
+    const wasConnected = this.#source.connected;
+    this.#source = {
+      ...this.#source,
+      connected,
+      since: new Date(at).toISOString(),
+    };
+    if (reason === undefined || connected) delete this.#source.reason;
+    else this.#source.reason = reason;
+    if (connected && !wasConnected) {
+      // Silence is only counted from the moment Earthworm can see again.
+      for (const heart of this.#hearts.values()) heart.baselineAt = at;
+    }
+    this.events.publish("source", this.sourceState());
+    this.sweep(at);
+  }
+
+  /** Records why wire (eBPF) data is or is not available. */
+  setWireAvailability(available: boolean, reason?: string): void {
+    this.#source = {
+      ...this.#source,
+      wire: reason === undefined ? { available } : { available, reason },
+    };
+    this.events.publish("source", this.sourceState());
+  }
+
+  /** Re-decides every heart's status at `now`, publishing changes. */
+  sweep(now: number = this.clock.now()): void {
+    for (const heart of this.#hearts.values()) this.#updateStatus(heart, now);
+  }
+
+  /** Sweeps statuses every `intervalMs` until `signal` aborts; prunes old beats each minute. */
+  async runSweeper(signal: AbortSignal, intervalMs = 1000): Promise<void> {
+    let lastPrune = this.clock.now();
+    while (!signal.aborted) {
+      try {
+        await this.clock.sleep(intervalMs, signal);
+      } catch {
+        return;
+      }
+      const now = this.clock.now();
+      this.sweep(now);
+      if (now - lastPrune >= 60_000) {
+        this.store.prune(now);
+        lastPrune = now;
+      }
+    }
+  }
+
+  /** Takes a batch of wire exchanges from a node's agent. */
+  wire(exchanges: WireExchange[]): void {
+    if (exchanges.length === 0) return;
+    this.counters.wireExchanges += exchanges.length;
+    for (const ex of exchanges) {
+      const paired = this.#wire.addExchange(ex);
+      if (
+        paired &&
+        this.store.setWireLatency(
+          nodeHeartId(ex.node),
+          paired.renewTime,
+          ex.latencyMs,
+        )
+      ) {
+        this.counters.wirePaired++;
+      }
+    }
+    this.events.publish("wire", { exchanges });
+  }
+
+  /** The source as the API reports it. */
+  sourceState(): SourceState {
+    return { ...this.#source };
+  }
+
+  /** Number of hearts. */
+  get size(): number {
+    return this.#hearts.size;
+  }
+
+  /** All hearts at `now`. */
+  hearts(now: number = this.clock.now()): Heart[] {
+    return [...this.#hearts.values()].map((h) => this.#toHeart(h, now));
+  }
+
+  /** One heart, or undefined. */
+  heart(id: string, now: number = this.clock.now()): Heart | undefined {
+    const state = this.#hearts.get(id);
+    return state && this.#toHeart(state, now);
+  }
+
+  /** Beats of heart `id` (oldest first), or undefined for an unknown heart. */
+  beats(
+    id: string,
+    opts: { since?: number; limit?: number } = {},
+  ): Beat[] | undefined {
+    if (!this.#hearts.has(id)) return undefined;
+    return this.store.query(id, { ...opts, now: this.clock.now() }).map(toBeat);
+  }
+
+  /** Hearts per status. */
+  statusCounts(): Record<HeartStatus, number> {
+    const counts: Record<HeartStatus, number> = {
+      healthy: 0,
+      late: 0,
+      expired: 0,
+      unknown: 0,
+    };
+    for (const h of this.#hearts.values()) counts[h.status]++;
+    return counts;
+  }
+
+  /** The `snapshot` event for a new stream client. */
+  snapshot(now: number = this.clock.now()): SnapshotEvent {
+    return {
+      generatedAt: new Date(now).toISOString(),
+      source: this.sourceState(),
+      hearts: this.hearts(now),
+    };
+  }
+
+  #upsert(lease: Lease, observedAt: number): void {
+    const id = idOf(lease);
+    let heart = this.#hearts.get(id);
+    if (!heart) {
+      heart = newHeart(lease, observedAt);
+      this.#hearts.set(id, heart);
+      heart.status = heartStatus(
+        heart,
+        observedAt,
+        this.#source.connected,
+        this.policy,
+      );
+      this.events.publish("status", {
+        id,
+        from: null,
+        to: heart.status,
+        heart: this.#toHeart(heart, observedAt),
+      });
+      return;
+    }
+    const transitionsBefore = heart.transitions;
+    const observed = observeLease(heart, lease, observedAt, this.policy);
+    if (heart.transitions !== transitionsBefore) this.counters.transitions++;
+    if (observed) {
+      this.counters.beats++;
+      const paired = heart.kind === "node"
+        ? this.#wire.addBeat(heart.name, observed.renewTime)
+        : null;
+      this.store.append(id, {
+        ...observed,
+        ...(paired ? { wireLatencyMs: paired.latencyMs } : {}),
+      });
+      if (paired) this.counters.wirePaired++;
+      const beat = toBeat({
+        ...observed,
+        ...(paired ? { wireLatencyMs: paired.latencyMs } : {}),
+      });
+      const from = heart.status;
+      heart.status = heartStatus(
+        heart,
+        observedAt,
+        this.#source.connected,
+        this.policy,
+      );
+      const wireHeart = this.#toHeart(heart, observedAt);
+      this.events.publish("beat", { id, beat, heart: wireHeart });
+      if (from !== heart.status) {
+        this.events.publish("status", {
+          id,
+          from,
+          to: heart.status,
+          heart: wireHeart,
+        });
+      }
+    } else {
+      this.#updateStatus(heart, observedAt);
+    }
+  }
+
+  #delete(id: string, at: number): void {
+    const heart = this.#hearts.get(id);
+    if (!heart) return;
+    this.#hearts.delete(id);
+    this.store.delete(id);
+    this.events.publish("status", {
+      id,
+      from: heart.status,
+      to: null,
+      heart: this.#toHeart(heart, at),
+    });
+  }
+
+  #updateStatus(heart: HeartState, now: number): void {
+    const status = heartStatus(heart, now, this.#source.connected, this.policy);
+    if (status === heart.status) return;
+    const from = heart.status;
+    heart.status = status;
+    this.events.publish("status", {
+      id: heart.id,
+      from,
+      to: status,
+      heart: this.#toHeart(heart, now),
+    });
+  }
+
+  #toHeart(h: HeartState, _now: number): Heart {
+    const expected = expectedInterval(h);
+    const heart: Heart = {
+      id: h.id,
+      kind: h.kind,
+      namespace: h.namespace,
+      name: h.name,
+      holder: h.holder,
+      status: h.status,
+      lastRenewTime: iso(h.lastRenewTime),
+      lastObservedAt: iso(h.lastObservedAt),
+      leaseDurationSeconds: h.leaseDurationSeconds,
+      expectedIntervalSeconds: expected === null ? null : round3(expected),
+      lastIntervalSeconds: h.lastIntervalSeconds === null
+        ? null
+        : round3(h.lastIntervalSeconds),
+      skewSeconds: h.skewSeconds === null ? null : round3(h.skewSeconds),
+      beats: h.beats,
+      transitions: h.transitions,
+      leaseTransitions: h.leaseTransitions,
+    };
+    const wire: WireSummary | undefined = h.kind === "node"
+      ? this.#wire.summary(h.name)
+      : undefined;
+    if (wire) heart.wire = wire;
+    return heart;
+  }
+}
+
+/** Id of the heart of node `node`'s Lease. */
+export function nodeHeartId(node: string): string {
+  return `kube-node-lease/${node}`;
+}
+
+function idOf(lease: Lease): string {
+  return `${lease.metadata.namespace}/${lease.metadata.name}`;
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
