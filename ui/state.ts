@@ -1,0 +1,224 @@
+/**
+ * The UI's model of the cluster: hearts by id, a short recent beat history
+ * per heart for the cardiograms, wire exchanges per node, the source and the
+ * connection state. Events from the SSE stream and responses of the REST API
+ * are applied here; no I/O.
+ *
+ * @module
+ */
+
+import type {
+  Beat,
+  BeatEvent,
+  Heart,
+  SnapshotEvent,
+  SourceState,
+  StatusEvent,
+  WireEvent,
+  WireExchange,
+} from "../server/api_types.ts";
+import { ServerClock } from "./server_clock.ts";
+import type { TraceBeat } from "./trace.ts";
+
+/** State of the UI's connection to the stream. */
+export type ConnectionState =
+  | "connecting"
+  | "live"
+  | "reconnecting"
+  | "offline";
+
+/** One heart with the recent beats its cardiogram draws. */
+export interface HeartEntry {
+  heart: Heart;
+  /** Recent beats, oldest first, bounded by time and count. */
+  beats: TraceBeat[];
+  /** Whether the recent history was fetched from the API since the last snapshot. */
+  historyLoaded: boolean;
+}
+
+/** Limits of what the store keeps. */
+export interface StoreLimits {
+  /** Server milliseconds of beats kept per heart. */
+  keepMs: number;
+  /** Hard cap of beats kept per heart. */
+  maxBeats: number;
+  /** Wire exchanges kept per node. */
+  maxExchanges: number;
+}
+
+/** Default limits: enough for the widest sweep. */
+export const DEFAULT_LIMITS: StoreLimits = {
+  keepMs: 6 * 60_000,
+  maxBeats: 512,
+  maxExchanges: 300,
+};
+
+/** Holds the hearts and tells subscribers when anything changed. */
+export class HeartStore {
+  /** Hearts by id. */
+  readonly hearts: Map<string, HeartEntry> = new Map();
+  /** Wire exchanges by node name, oldest first. */
+  readonly wire: Map<string, WireExchange[]> = new Map();
+  /** The server's clock as seen from here. */
+  readonly clock: ServerClock;
+  /** Where the hearts come from; null before the first snapshot. */
+  source: SourceState | null = null;
+  /** State of the stream connection. */
+  connection: ConnectionState = "connecting";
+  /** Incremented on every change. */
+  version = 0;
+  /** Number of snapshots applied. */
+  snapshots = 0;
+  #limits: StoreLimits;
+  #listeners = new Set<() => void>();
+  #beatListeners = new Set<(event: BeatEvent) => void>();
+
+  /** `clock` maps local time to server time; `limits` bound memory. */
+  constructor(clock: ServerClock, limits: StoreLimits = DEFAULT_LIMITS) {
+    this.clock = clock;
+    this.#limits = limits;
+  }
+
+  /** Replaces the hearts with a snapshot; recent beats of hearts still present are kept. */
+  applySnapshot(snapshot: SnapshotEvent): void {
+    this.clock.reset(
+      Date.parse(snapshot.generatedAt),
+      snapshot.source.timeScale,
+    );
+    this.source = snapshot.source;
+    const previous = new Map(this.hearts);
+    this.hearts.clear();
+    for (const heart of snapshot.hearts) {
+      const old = previous.get(heart.id);
+      const beats = old?.beats ?? [];
+      this.hearts.set(heart.id, { heart, beats, historyLoaded: false });
+      this.#trim(beats);
+    }
+    for (const node of [...this.wire.keys()]) {
+      if (!this.hearts.has(`kube-node-lease/${node}`)) this.wire.delete(node);
+    }
+    this.snapshots++;
+    this.#changed();
+  }
+
+  /** Records a beat and the heart's new state. */
+  applyBeat(event: BeatEvent): void {
+    const observed = Date.parse(event.beat.observedAt);
+    this.clock.observe(observed);
+    const entry = this.#entry(event.heart);
+    this.#insert(entry.beats, toTraceBeat(event.beat));
+    for (const listener of this.#beatListeners) listener(event);
+    this.#changed();
+  }
+
+  /** Records a status change; `to: null` removes the heart. */
+  applyStatus(event: StatusEvent): void {
+    if (event.to === null) {
+      this.hearts.delete(event.heart.id);
+    } else {
+      this.#entry(event.heart);
+    }
+    this.#changed();
+  }
+
+  /** Records the source's state. */
+  applySource(source: SourceState): void {
+    this.source = source;
+    this.clock.setScale(source.timeScale);
+    this.#changed();
+  }
+
+  /** Records wire exchanges by node. */
+  applyWire(event: WireEvent): void {
+    for (const exchange of event.exchanges) {
+      let list = this.wire.get(exchange.node);
+      if (list === undefined) {
+        list = [];
+        this.wire.set(exchange.node, list);
+      }
+      list.push(exchange);
+      if (list.length > this.#limits.maxExchanges) {
+        list.splice(0, list.length - this.#limits.maxExchanges);
+      }
+    }
+    this.#changed();
+  }
+
+  /** Merges beats fetched from the API into a heart's recent history. */
+  mergeHistory(id: string, beats: readonly Beat[]): void {
+    const entry = this.hearts.get(id);
+    if (entry === undefined) return;
+    for (const beat of beats) this.#insert(entry.beats, toTraceBeat(beat));
+    entry.historyLoaded = true;
+    this.#changed();
+  }
+
+  /** Sets the connection state. */
+  setConnection(state: ConnectionState): void {
+    if (this.connection === state) return;
+    this.connection = state;
+    this.#changed();
+  }
+
+  /** Calls `listener` after every change; returns the unsubscribe function. */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Calls `listener` for every beat event; returns the unsubscribe function. */
+  onBeat(listener: (event: BeatEvent) => void): () => void {
+    this.#beatListeners.add(listener);
+    return () => this.#beatListeners.delete(listener);
+  }
+
+  #entry(heart: Heart): HeartEntry {
+    let entry = this.hearts.get(heart.id);
+    if (entry === undefined) {
+      entry = { heart, beats: [], historyLoaded: false };
+      this.hearts.set(heart.id, entry);
+    } else {
+      entry.heart = heart;
+    }
+    return entry;
+  }
+
+  #insert(beats: TraceBeat[], beat: TraceBeat): void {
+    const last = beats[beats.length - 1];
+    if (last === undefined || last.t < beat.t) {
+      beats.push(beat);
+    } else {
+      let i = beats.length;
+      while (i > 0 && beats[i - 1]!.t > beat.t) i--;
+      if (beats[i - 1]?.t === beat.t) return;
+      beats.splice(i, 0, beat);
+    }
+    this.#trim(beats);
+  }
+
+  #trim(beats: TraceBeat[]): void {
+    const now = this.clock.now();
+    let drop = Math.max(0, beats.length - this.#limits.maxBeats);
+    if (now !== null) {
+      while (
+        drop < beats.length && beats[drop]!.t < now - this.#limits.keepMs
+      ) drop++;
+    }
+    if (drop > 0) beats.splice(0, drop);
+  }
+
+  #changed(): void {
+    this.version++;
+    for (const listener of this.#listeners) listener();
+  }
+}
+
+/** The trace's view of a beat. */
+export function toTraceBeat(beat: Beat): TraceBeat {
+  return {
+    t: Date.parse(beat.observedAt),
+    intervalMs: beat.intervalSeconds === null
+      ? null
+      : beat.intervalSeconds * 1000,
+  };
+}
