@@ -1,0 +1,197 @@
+import assert from "node:assert/strict";
+import type { Lease } from "../agent/lease_types.ts";
+import { FakeClock } from "./clock.ts";
+import { HeartHub } from "./heart_hub.ts";
+import type { StatusEvent } from "./api_types.ts";
+
+function nodeLease(name: string, renewMs: number, holder = name): Lease {
+  return {
+    metadata: { namespace: "kube-node-lease", name },
+    spec: {
+      holderIdentity: holder,
+      leaseDurationSeconds: 40,
+      renewTime: new Date(renewMs).toISOString(),
+    },
+  };
+}
+
+function setup() {
+  const clock = new FakeClock();
+  const hub = new HeartHub({ clock, source: { kind: "mock", name: "test" } });
+  hub.source(true, undefined, clock.now());
+  return { clock, hub, t0: clock.now() };
+}
+
+function events(hub: HeartHub, name?: string) {
+  const all = hub.events.since(hub.events.options.firstId - 1) ?? [];
+  return all.filter((e) => !name || e.event === name);
+}
+
+Deno.test("hub turns lease updates into beats and stream events", () => {
+  const { clock, hub, t0 } = setup();
+  hub.resync([nodeLease("n1", t0 - 2000)], t0);
+  hub.event(
+    { type: "MODIFIED", object: nodeLease("n1", t0 + 10_000) },
+    t0 + 10_050,
+  );
+  hub.event(
+    { type: "MODIFIED", object: nodeLease("n1", t0 + 20_000) },
+    t0 + 20_040,
+  );
+  hub.event(
+    { type: "MODIFIED", object: nodeLease("n1", t0 + 20_000) },
+    t0 + 21_000,
+  ); // no change: no beat
+  const heart = hub.heart("kube-node-lease/n1", t0 + 21_000)!;
+  assert.equal(heart.beats, 2);
+  assert.equal(heart.status, "healthy");
+  assert.equal(heart.expectedIntervalSeconds, 10);
+  assert.equal(heart.lastIntervalSeconds, 9.99);
+  assert.equal(heart.skewSeconds, 0.04);
+  assert.equal(events(hub, "beat").length, 2);
+  assert.deepEqual(
+    hub.beats("kube-node-lease/n1")!.map((b) => b.intervalSeconds),
+    [null, 9.99],
+  );
+  assert.equal(hub.beats("nope/x"), undefined);
+  void clock;
+});
+
+Deno.test("hub sweeps a silent heart to late, then expired, then back to healthy", async () => {
+  const { clock, hub, t0 } = setup();
+  const controller = new AbortController();
+  const sweeper = hub.runSweeper(controller.signal, 1000);
+  hub.resync([nodeLease("n1", t0)], t0);
+  hub.event({ type: "MODIFIED", object: nodeLease("n1", t0 + 1) }, t0);
+  await clock.advance(21_000);
+  assert.equal(hub.heart("kube-node-lease/n1")!.status, "late");
+  await clock.advance(20_000);
+  assert.equal(hub.heart("kube-node-lease/n1")!.status, "expired");
+  hub.event(
+    { type: "MODIFIED", object: nodeLease("n1", clock.now()) },
+    clock.now(),
+  );
+  assert.equal(hub.heart("kube-node-lease/n1")!.status, "healthy");
+  const transitions = events(hub, "status").map((e) =>
+    JSON.parse(e.data) as StatusEvent
+  ).map((s) => `${s.from}>${s.to}`);
+  assert.deepEqual(transitions, [
+    "null>unknown",
+    "unknown>healthy",
+    "healthy>late",
+    "late>expired",
+    "expired>healthy",
+  ]);
+  controller.abort();
+  await sweeper;
+});
+
+Deno.test("hub shows unknown, never expired, while the source is down", () => {
+  const { hub, t0 } = setup();
+  hub.resync([nodeLease("n1", t0)], t0);
+  hub.event({ type: "MODIFIED", object: nodeLease("n1", t0 + 1) }, t0);
+  hub.source(false, "connection refused", t0 + 5000);
+  assert.equal(hub.sourceState().connected, false);
+  assert.equal(hub.sourceState().reason, "connection refused");
+  hub.sweep(t0 + 120_000);
+  assert.equal(hub.heart("kube-node-lease/n1")!.status, "unknown");
+  // Back after two minutes: the heart is judged from the reconnection on.
+  hub.source(true, undefined, t0 + 120_000);
+  hub.resync([nodeLease("n1", t0 + 1)], t0 + 120_000);
+  assert.equal(
+    hub.heart("kube-node-lease/n1", t0 + 121_000)!.status,
+    "healthy",
+  );
+  hub.sweep(t0 + 161_000);
+  assert.equal(hub.heart("kube-node-lease/n1")!.status, "expired");
+  assert.equal(events(hub, "source").length, 3, "connected, lost, connected again");
+});
+
+Deno.test("resync after a relist adds one beat per changed lease and deletes vanished ones", () => {
+  const { hub, t0 } = setup();
+  hub.resync([nodeLease("n1", t0), nodeLease("n2", t0)], t0);
+  hub.resync([nodeLease("n1", t0 + 10_000), nodeLease("n3", t0)], t0 + 10_000);
+  hub.resync([nodeLease("n1", t0 + 10_000), nodeLease("n3", t0)], t0 + 11_000);
+  assert.deepEqual(hub.hearts().map((h) => h.id).sort(), [
+    "kube-node-lease/n1",
+    "kube-node-lease/n3",
+  ]);
+  assert.equal(
+    hub.heart("kube-node-lease/n1")!.beats,
+    1,
+    "unchanged renewTime on the second relist is no beat",
+  );
+  const deleted = events(hub, "status").map((e) =>
+    JSON.parse(e.data) as StatusEvent
+  ).filter((s) => s.to === null);
+  assert.deepEqual(deleted.map((s) => s.id), ["kube-node-lease/n2"]);
+  hub.event({ type: "DELETED", object: nodeLease("n3", t0) }, t0 + 12_000);
+  assert.equal(hub.size, 1);
+});
+
+Deno.test("hub counts transitions when the holder changes", () => {
+  const { hub, t0 } = setup();
+  const kcm = (holder: string, renew: number, transitions: number): Lease => ({
+    metadata: { namespace: "kube-system", name: "kube-controller-manager" },
+    spec: {
+      holderIdentity: holder,
+      leaseDurationSeconds: 15,
+      renewTime: new Date(renew).toISOString(),
+      leaseTransitions: transitions,
+    },
+  });
+  hub.resync([kcm("a", t0, 0)], t0);
+  hub.event({ type: "MODIFIED", object: kcm("a", t0 + 2000, 0) }, t0 + 2000);
+  hub.event(
+    { type: "MODIFIED", object: kcm("b", t0 + 20_000, 1) },
+    t0 + 20_000,
+  );
+  const heart = hub.heart("kube-system/kube-controller-manager")!;
+  assert.equal(heart.transitions, 1);
+  assert.equal(heart.holder, "b");
+  assert.equal(heart.kind, "lease");
+  assert.deepEqual(hub.beats(heart.id)!.map((b) => b.transition), [
+    false,
+    true,
+  ]);
+  assert.equal(hub.counters.transitions, 1);
+});
+
+Deno.test("hub pairs a node beat with the wire exchange that carried it", () => {
+  const { hub, t0 } = setup();
+  hub.resync([nodeLease("n1", t0)], t0);
+  const exchange = (atMs: number, latencyMs: number) => ({
+    node: "n1",
+    conn: "10.0.0.2:40000->10.0.0.1:6443",
+    at: new Date(atMs).toISOString(),
+    latencyMs,
+    bytesSent: 600,
+    bytesReceived: 500,
+    srttUs: 250,
+    retransmits: 0,
+    resets: 0,
+  });
+  // Exchange first, beat second.
+  hub.wire([exchange(t0 + 10_003, 7.5)]);
+  hub.event(
+    { type: "MODIFIED", object: nodeLease("n1", t0 + 10_000) },
+    t0 + 10_020,
+  );
+  // Beat first, exchange second.
+  hub.event(
+    { type: "MODIFIED", object: nodeLease("n1", t0 + 20_000) },
+    t0 + 20_030,
+  );
+  hub.wire([exchange(t0 + 20_002, 9.25), exchange(t0 + 25_000, 3)]);
+  assert.deepEqual(
+    hub.beats("kube-node-lease/n1")!.map((b) => b.wireLatencyMs),
+    [7.5, 9.25],
+  );
+  assert.equal(hub.counters.wirePaired, 2);
+  const heart = hub.heart("kube-node-lease/n1")!;
+  assert.equal(heart.wire?.srttUs, 250);
+  assert.equal(heart.wire?.trouble, false);
+  hub.wire([{ ...exchange(t0 + 26_000, 3), retransmits: 2 }]);
+  assert.equal(hub.heart("kube-node-lease/n1")!.wire?.trouble, true);
+  assert.equal(events(hub, "wire").length, 3);
+});

@@ -1,0 +1,266 @@
+import assert from "node:assert/strict";
+import type { Lease } from "../agent/lease_types.ts";
+import type { HeartStatus } from "./api_types.ts";
+import {
+  expectedInterval,
+  heartKind,
+  heartStatus,
+  median,
+  newHeart,
+  observeLease,
+  parseTime,
+} from "./heart.ts";
+
+const T0 = Date.parse("2026-03-01T10:00:00Z");
+
+function lease(
+  namespace: string,
+  name: string,
+  spec: NonNullable<Lease["spec"]>,
+): Lease {
+  return { metadata: { namespace, name }, spec };
+}
+
+function at(seconds: number): string {
+  return new Date(T0 + seconds * 1000).toISOString();
+}
+
+Deno.test("heart kind is node only in kube-node-lease", () => {
+  assert.equal(heartKind("kube-node-lease"), "node");
+  assert.equal(heartKind("kube-system"), "lease");
+});
+
+Deno.test("parseTime reads MicroTime and rejects junk", () => {
+  assert.equal(parseTime("2026-03-01T10:00:00.123456Z"), T0 + 123);
+  assert.equal(parseTime("not a time"), null);
+  assert.equal(parseTime(undefined), null);
+});
+
+Deno.test("first sighting is a baseline, not a beat", () => {
+  const h = newHeart(
+    lease("kube-node-lease", "n1", {
+      renewTime: at(-3),
+      leaseDurationSeconds: 40,
+    }),
+    T0,
+  );
+  assert.equal(h.beats, 0);
+  assert.equal(h.lastObservedAt, null);
+  assert.equal(h.status, "unknown");
+  assert.equal(h.id, "kube-node-lease/n1");
+});
+
+Deno.test("a changed renewTime is a beat with the interval on Earthworm's clock", () => {
+  const h = newHeart(
+    lease("kube-node-lease", "n1", {
+      holderIdentity: "n1",
+      renewTime: at(0),
+      leaseDurationSeconds: 40,
+    }),
+    T0,
+  );
+  assert.equal(
+    observeLease(
+      h,
+      lease("kube-node-lease", "n1", {
+        holderIdentity: "n1",
+        renewTime: at(0),
+      }),
+      T0 + 5000,
+    ),
+    null,
+  );
+  const first = observeLease(
+    h,
+    lease("kube-node-lease", "n1", { holderIdentity: "n1", renewTime: at(10) }),
+    T0 + 10_200,
+  );
+  assert.deepEqual(first, {
+    renewTime: T0 + 10_000,
+    observedAt: T0 + 10_200,
+    intervalSeconds: null,
+    holder: "n1",
+    transition: false,
+  });
+  // The holder's clock is 3 s off: intervals still come from observation times.
+  const second = observeLease(
+    h,
+    lease("kube-node-lease", "n1", { holderIdentity: "n1", renewTime: at(23) }),
+    T0 + 20_300,
+  );
+  assert.equal(second?.intervalSeconds, 10.1);
+  assert.equal(h.beats, 2);
+  assert.ok(Math.abs(h.skewSeconds! - -2.7) < 1e-9);
+});
+
+Deno.test("a holder change or leaseTransitions change is a transition", () => {
+  const h = newHeart(
+    lease("kube-system", "kcm", {
+      holderIdentity: "a",
+      renewTime: at(0),
+      leaseTransitions: 3,
+    }),
+    T0,
+  );
+  const b = observeLease(
+    h,
+    lease("kube-system", "kcm", {
+      holderIdentity: "b",
+      renewTime: at(20),
+      leaseTransitions: 4,
+    }),
+    T0 + 20_000,
+  );
+  assert.equal(b?.transition, true);
+  assert.equal(h.transitions, 1);
+  const same = observeLease(
+    h,
+    lease("kube-system", "kcm", {
+      holderIdentity: "b",
+      renewTime: at(22),
+      leaseTransitions: 5,
+    }),
+    T0 + 22_000,
+  );
+  assert.equal(
+    same?.transition,
+    true,
+    "leaseTransitions moved although the holder name is the same",
+  );
+  assert.equal(h.transitions, 2);
+});
+
+Deno.test("expected interval: a quarter of the duration for nodes, the median for other leases", () => {
+  const node = newHeart(
+    lease("kube-node-lease", "n1", { leaseDurationSeconds: 40 }),
+    T0,
+  );
+  assert.equal(expectedInterval(node), 10);
+  const other = newHeart(
+    lease("kube-system", "kcm", {
+      holderIdentity: "a",
+      leaseDurationSeconds: 15,
+      renewTime: at(0),
+    }),
+    T0,
+  );
+  assert.equal(
+    expectedInterval(other),
+    3.75,
+    "falls back to a quarter of the duration before learning",
+  );
+  let t = 0;
+  for (const step of [2, 2, 3, 2, 9]) {
+    t += step;
+    observeLease(
+      other,
+      lease("kube-system", "kcm", { holderIdentity: "a", renewTime: at(t) }),
+      T0 + t * 1000,
+    );
+  }
+  assert.equal(
+    expectedInterval(other),
+    2.5,
+    "median of the intervals 2, 3, 2, 9 after the first beat",
+  );
+  assert.equal(median([5, 1, 3]), 3);
+  assert.equal(median([]), null);
+});
+
+Deno.test("status table: healthy, late, expired and unknown on Earthworm's clock", () => {
+  const cases: {
+    name: string;
+    elapsed: number;
+    beats: boolean;
+    connected: boolean;
+    want: HeartStatus;
+  }[] = [
+    {
+      name: "just beat",
+      elapsed: 1,
+      beats: true,
+      connected: true,
+      want: "healthy",
+    },
+    {
+      name: "within twice the interval",
+      elapsed: 19.9,
+      beats: true,
+      connected: true,
+      want: "healthy",
+    },
+    {
+      name: "past twice the interval",
+      elapsed: 20.1,
+      beats: true,
+      connected: true,
+      want: "late",
+    },
+    {
+      name: "at the lease duration",
+      elapsed: 40,
+      beats: true,
+      connected: true,
+      want: "late",
+    },
+    {
+      name: "past the lease duration",
+      elapsed: 40.1,
+      beats: true,
+      connected: true,
+      want: "expired",
+    },
+    {
+      name: "API server unreachable",
+      elapsed: 100,
+      beats: true,
+      connected: false,
+      want: "unknown",
+    },
+    {
+      name: "no beat yet",
+      elapsed: 5,
+      beats: false,
+      connected: true,
+      want: "unknown",
+    },
+    {
+      name: "no beat for a whole duration since first seen",
+      elapsed: 41,
+      beats: false,
+      connected: true,
+      want: "expired",
+    },
+  ];
+  for (const c of cases) {
+    const h = newHeart(
+      lease("kube-node-lease", "n1", {
+        renewTime: at(-1),
+        leaseDurationSeconds: 40,
+      }),
+      T0,
+    );
+    if (c.beats) {
+      observeLease(h, lease("kube-node-lease", "n1", { renewTime: at(0) }), T0);
+    }
+    assert.equal(
+      heartStatus(h, T0 + c.elapsed * 1000, c.connected),
+      c.want,
+      c.name,
+    );
+  }
+});
+
+Deno.test("silence is counted from the baseline after an observer outage", () => {
+  const h = newHeart(
+    lease("kube-node-lease", "n1", {
+      renewTime: at(-1),
+      leaseDurationSeconds: 40,
+    }),
+    T0,
+  );
+  observeLease(h, lease("kube-node-lease", "n1", { renewTime: at(0) }), T0);
+  h.baselineAt = T0 + 60_000; // Earthworm saw the API server again at +60 s
+  assert.equal(heartStatus(h, T0 + 61_000, true), "healthy");
+  assert.equal(heartStatus(h, T0 + 101_000, true), "expired");
+});
