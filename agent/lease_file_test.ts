@@ -1,0 +1,361 @@
+import assert from "node:assert/strict";
+import { InputError } from "../cli/errors.ts";
+import {
+  checkNodeBudget,
+  describeReadError,
+  leasesFromDocuments,
+  MAX_LEASE_FILE_BYTES,
+  parseLeaseDocuments,
+  parseRfc3339,
+  readLeaseFile,
+  readLeaseText,
+} from "./lease_file.ts";
+
+const DATA = new URL("../tests/testdata/", import.meta.url);
+const fixture = (name: string) => new URL(name, DATA).pathname;
+
+/** Parses `text` as file `f.yaml` and returns the snapshots. */
+function parse(text: string) {
+  return leasesFromDocuments(parseLeaseDocuments(text, "f.yaml"));
+}
+
+/** Asserts that `fn` throws an InputError whose one-line message matches all `parts`. */
+function assertInputError(fn: () => unknown, ...parts: (string | RegExp)[]) {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(
+    caught instanceof InputError,
+    `expected an InputError, got ${caught}`,
+  );
+  assert.ok(!caught.message.includes("\n"), `not one line: ${caught.message}`);
+  for (const part of parts) {
+    if (typeof part === "string") {
+      assert.ok(
+        caught.message.includes(part),
+        `"${part}" not in: ${caught.message}`,
+      );
+    } else assert.match(caught.message, part);
+  }
+}
+
+function lease(
+  spec: string,
+  meta = "name: w1\n    namespace: kube-node-lease",
+) {
+  return `items:\n- metadata:\n    ${meta}\n  spec:\n    ${spec}\n`;
+}
+
+Deno.test("a kubectl List yields every Lease with only the fields Earthworm reads", async () => {
+  const snaps = await readLeaseFile(fixture("leases_kubectl_list.yaml"));
+  assert.equal(snaps.length, 6);
+  assert.deepEqual(snaps.map((s) => s.lease.metadata.name), [
+    "cp-1",
+    "worker-1",
+    "worker-2",
+    "apiserver-ksc3xvdfmt2r4hx5lqjz7y2vca",
+    "kube-controller-manager",
+    "kube-scheduler",
+  ]);
+  assert.deepEqual(snaps[4]?.lease, {
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: {
+      name: "kube-controller-manager",
+      namespace: "kube-system",
+      uid: "7b3f0e92-c4d1-4a68-9e25-0a6d8c1f3b47",
+      creationTimestamp: "2024-05-01T08:12:58Z",
+      resourceVersion: "48215",
+    },
+    spec: {
+      holderIdentity: "cp-1_7a1f0c52-4e2b-4d8e-9a51-0f3c2d7b9e11",
+      leaseDurationSeconds: 15,
+      leaseTransitions: 1,
+      acquireTime: "2024-05-01T08:13:02.415608Z",
+      renewTime: "2024-05-01T10:00:06.532107Z",
+    },
+  });
+  assert.equal(snaps[1]?.place, "line 20, items[1]");
+});
+
+Deno.test("the JSON form of a List gives the same Leases as its YAML form", async () => {
+  const fromYaml = await readLeaseFile(fixture("leases_kubectl_list.yaml"));
+  const fromJson = await readLeaseFile(fixture("leases_kubectl_list.json"));
+  assert.deepEqual(
+    fromJson.map((s) => s.lease),
+    fromYaml.map((s) => s.lease),
+  );
+});
+
+Deno.test("several YAML documents are read in order with file-wide line numbers", async () => {
+  const snaps = await readLeaseFile(fixture("leases_multi_doc.yaml"));
+  assert.equal(snaps.length, 9);
+  assert.deepEqual(snaps.map((s) => s.index), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.equal(snaps[3]?.lease.metadata.name, "worker-1");
+  assert.match(snaps[3]?.place ?? "", /^line 4\d, items\[0\]$/);
+});
+
+Deno.test("the seed format keeps every snapshot of the same Lease", async () => {
+  const snaps = await readLeaseFile(fixture("leases_seed.yaml"));
+  assert.equal(snaps.length, 37);
+  const worker1 = snaps.filter((s) => s.lease.metadata.name === "worker-1");
+  assert.equal(worker1.length, 12);
+  const unheld = snaps.at(-1)?.lease;
+  assert.equal(unheld?.metadata.name, "my-operator-lock");
+  assert.equal(unheld?.spec?.holderIdentity, null);
+  assert.equal(unheld?.spec?.renewTime, undefined);
+});
+
+Deno.test("a single Lease document and a top-level list of Leases are accepted", () => {
+  const single = parse(
+    "kind: Lease\napiVersion: coordination.k8s.io/v1\nmetadata: {name: a, namespace: x}\nspec: {renewTime: 2024-05-01T10:00:00Z}\n",
+  );
+  assert.equal(single.length, 1);
+  assert.equal(single[0]?.lease.spec?.renewTime, "2024-05-01T10:00:00Z");
+  const list = parse(
+    '[{"metadata": {"name": "a", "namespace": "x"}}, {"metadata": {"name": "b", "namespace": "x"}}]',
+  );
+  assert.deepEqual(list.map((s) => s.place), ["line 1, [0]", "line 1, [1]"]);
+});
+
+Deno.test("unquoted timestamps stay strings and unknown fields are ignored", () => {
+  const [snap] = parse(
+    lease(
+      "renewTime: 2024-05-01T10:00:00.5Z\n    strategy: OldestEmulationVersion",
+    ),
+  );
+  assert.equal(snap?.lease.spec?.renewTime, "2024-05-01T10:00:00.5Z");
+  assert.equal("strategy" in (snap?.lease.spec ?? {}), false);
+});
+
+Deno.test("malformed YAML names the line and column", () => {
+  assertInputError(
+    () => parse("items:\n- metadata: {name: a\n  spec: {}\n"),
+    'Cannot read lease file "f.yaml": line ',
+    /line \d+, column \d+: invalid YAML: /,
+    "fix the syntax",
+  );
+});
+
+Deno.test("wrong field types name the field path, the line and the fix", () => {
+  const cases: [string, string, ...string[]][] = [
+    [
+      lease('leaseDurationSeconds: "40"'),
+      "line 5, items[0].spec.leaseDurationSeconds",
+      'got the string "40": write 40 without quotes',
+    ],
+    [
+      lease("leaseDurationSeconds: 1.5"),
+      "items[0].spec.leaseDurationSeconds",
+      "the number 1.5",
+    ],
+    [
+      lease("leaseTransitions: -1"),
+      "items[0].spec.leaseTransitions",
+      "at least 0",
+    ],
+    [
+      lease("holderIdentity: 42"),
+      "items[0].spec.holderIdentity",
+      "the number 42",
+    ],
+    [lease("renewTime: 1714557600"), "items[0].spec.renewTime", "RFC 3339"],
+    [lease('renewTime: "yesterday"'), "items[0].spec.renewTime", '"yesterday"'],
+    [lease('renewTime: "2024-02-30T10:00:00Z"'), "items[0].spec.renewTime"],
+    [lease("acquireTime: [1]"), "items[0].spec.acquireTime", "a list"],
+    [
+      lease("renewTime: x", "name: w1"),
+      "items[0].metadata.namespace",
+      "add metadata.namespace",
+    ],
+    [
+      lease("renewTime: x", "name: 7\n    namespace: x"),
+      "items[0].metadata.name",
+      "the number 7",
+    ],
+    ["items:\n- spec: {}\n", "items[0].metadata", "the Lease has no metadata"],
+    ["items:\n- metadata: [a]\n", "items[0].metadata", "a list"],
+    [
+      "items:\n- metadata: {name: a, namespace: b}\n  spec: 3\n",
+      "items[0].spec",
+      "the number 3",
+    ],
+    ["items: {a: 1}\n", "items", "expected a list of Leases"],
+    [
+      "items:\n- 17\n",
+      "items[0]",
+      "expected a Lease mapping, got the number 17",
+    ],
+  ];
+  for (const [text, ...parts] of cases) {
+    assertInputError(() => parse(text), ...parts);
+  }
+});
+
+Deno.test("objects that are not Leases are rejected with the export command as the fix", async () => {
+  const text = await Deno.readTextFile(fixture("bad_pods_list.yaml"));
+  assertInputError(
+    () => parse(text),
+    "items[0].kind",
+    'expected kind "Lease", got "Pod"',
+    "kubectl get leases -A -o yaml",
+  );
+  assertInputError(
+    () => parse("kind: PodList\nitems: []\n"),
+    'expected a List of Leases, got kind "PodList"',
+  );
+  assertInputError(
+    () =>
+      parse("items:\n- apiVersion: v1\n  metadata: {name: a, namespace: b}\n"),
+    "items[0].apiVersion",
+  );
+  assertInputError(
+    () => parse("just some text\n"),
+    'got the string "just some text"',
+  );
+});
+
+Deno.test("a file without any Lease is an error", () => {
+  assertInputError(
+    () => parse("# nothing here\n---\n"),
+    "holds no Lease objects",
+  );
+  assertInputError(
+    () => parse("apiVersion: v1\nkind: List\nitems: []\n"),
+    "holds no Lease objects",
+  );
+});
+
+Deno.test("errors in later documents name the document when no line is known", () => {
+  assertInputError(
+    () => parse("metadata: {name: a, namespace: b}\n---\n5\n"),
+    "document 2: expected Leases",
+  );
+});
+
+Deno.test("a timeline passed as Leases is pointed at mock --replay", () => {
+  assertInputError(
+    () => parse('{"version": 1, "events": []}'),
+    "already a beat timeline",
+  );
+});
+
+Deno.test("a billion-laughs alias bomb is rejected quickly with its line", async () => {
+  const text = await Deno.readTextFile(fixture("bad_alias_bomb.yaml"));
+  const started = performance.now();
+  assertInputError(() => parse(text), "line 2", "billion laughs", "aliases");
+  assert.ok(performance.now() - started < 2000);
+});
+
+Deno.test("a few shared anchors stay within the node budget", () => {
+  const text = "defaults: &d {holderIdentity: w1, leaseDurationSeconds: 40}\n" +
+    "items:\n" +
+    Array.from(
+      { length: 50 },
+      (_, i) =>
+        `- metadata: {name: w${i}, namespace: n}\n  spec: {renewTime: "2024-05-01T10:00:0${
+          i % 10
+        }Z", extra: *d}\n`,
+    ).join("");
+  assert.equal(parse(text).length, 50);
+});
+
+Deno.test("the node budget counts values reached again through shared references", () => {
+  const leaf = ["x", "y"];
+  const tree = [leaf, leaf, leaf];
+  checkNodeBudget([tree], "f.yaml", new WeakMap(), 10);
+  assertInputError(
+    () => checkNodeBudget([[tree, tree]], "f.yaml", new WeakMap(), 10),
+    "more than 10 values",
+  );
+});
+
+Deno.test("js-yaml's nesting limit is reported as a place in the file", () => {
+  assertInputError(
+    () => parse("a: " + "[".repeat(200) + "]".repeat(200)),
+    "maxDepth",
+  );
+});
+
+Deno.test("missing files, directories, empty, binary and oversized files are one-line errors", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const reject = async (
+      path: string,
+      limit: number | undefined,
+      part: string,
+    ) => {
+      const err = await readLeaseText(path, limit).then(
+        () => undefined,
+        (e) => e,
+      );
+      assert.ok(err instanceof InputError, `${path}: ${err}`);
+      assert.ok(err.message.includes(`"${path}"`), err.message);
+      assert.ok(err.message.includes(part), err.message);
+    };
+    await reject(`${dir}/missing.yaml`, undefined, "does not exist");
+    await reject(dir, undefined, "is a directory");
+    await Deno.writeTextFile(`${dir}/empty.yaml`, "");
+    await reject(`${dir}/empty.yaml`, undefined, "is empty");
+    await Deno.writeFile(
+      `${dir}/bin.yaml`,
+      new Uint8Array([0xff, 0xfe, 0x00, 0xc3]),
+    );
+    await reject(`${dir}/bin.yaml`, undefined, "not UTF-8");
+    await Deno.writeTextFile(`${dir}/big.yaml`, "x".repeat(100));
+    await reject(`${dir}/big.yaml`, 50, "larger than the 50 bytes limit");
+    assert.equal(await readLeaseText(`${dir}/big.yaml`, 100), "x".repeat(100));
+    const huge = await Deno.open(`${dir}/huge.yaml`, {
+      create: true,
+      write: true,
+    });
+    await huge.truncate(MAX_LEASE_FILE_BYTES + 1);
+    huge.close();
+    await reject(`${dir}/huge.yaml`, undefined, "larger than the 64 MiB limit");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("read errors from the operating system and from Deno's sandbox name the fix", () => {
+  const denied = describeReadError(
+    "x.yaml",
+    new Deno.errors.PermissionDenied("EACCES"),
+  );
+  assert.equal(
+    denied.message,
+    'Cannot read lease file "x.yaml": permission denied: make the file readable (chmod a+r) or run as its owner',
+  );
+  const sandboxed = describeReadError(
+    "x.yaml",
+    new Deno.errors.NotCapable("no"),
+  );
+  assert.ok(sandboxed.message.endsWith("run with --allow-read"));
+  const other = describeReadError("x.yaml", new Error("EIO\nmore"));
+  assert.equal(
+    other.message,
+    'Cannot read lease file "x.yaml": EIO: check that it is a readable file',
+  );
+});
+
+Deno.test("RFC 3339 times parse with any fraction and offset, and bad ones do not", () => {
+  const table: [string, number | undefined][] = [
+    ["2024-05-01T10:00:00Z", Date.UTC(2024, 4, 1, 10)],
+    ["2024-05-01T10:00:00.123456Z", Date.UTC(2024, 4, 1, 10, 0, 0, 123)],
+    ["2024-05-01T10:00:00.9999999Z", Date.UTC(2024, 4, 1, 10, 0, 0, 999)],
+    ["2024-05-01T12:30:00+02:30", Date.UTC(2024, 4, 1, 10)],
+    ["2024-05-01t10:00:00z", Date.UTC(2024, 4, 1, 10)],
+    ["2024-05-01 10:00:00-01:00", Date.UTC(2024, 4, 1, 11)],
+    ["2024-02-30T10:00:00Z", undefined],
+    ["2024-05-01T24:00:00Z", undefined],
+    ["2024-05-01T10:00:00", undefined],
+    ["2024-05-01", undefined],
+    ["", undefined],
+  ];
+  for (const [text, want] of table) {
+    assert.equal(parseRfc3339(text), want, text);
+  }
+});
