@@ -1,0 +1,292 @@
+/**
+ * A small Kubernetes REST client on Deno's `fetch`: JSON requests and
+ * line-delimited watch streams with clean cancellation. Configuration comes
+ * either from a kubeconfig through `@kubernetes/client-node` (contexts, exec
+ * plugins, token files) or straight from the in-cluster ServiceAccount files,
+ * which costs no client-node import at all (the follower's path).
+ *
+ * @module
+ */
+
+import type { KubeConfig } from "@kubernetes/client-node";
+
+/** Where and how to reach an API server. */
+export interface RestConfig {
+  /** Base URL, e.g. `https://127.0.0.1:6443`. */
+  server: string;
+  /** PEM certificates of the CAs to trust. */
+  caCerts?: string[];
+  /** PEM client certificate and key (mutual TLS). */
+  cert?: string;
+  key?: string;
+  /** Headers to add to each request (Authorization); called per request. */
+  authHeaders?: () => Promise<Record<string, string>>;
+}
+
+/** An API request that the server answered with a non-2xx status. */
+export class KubeApiError extends Error {
+  /** HTTP status. */
+  readonly code: number;
+  /** The Status object's `reason` (e.g. `Conflict`, `NotFound`), if any. */
+  readonly reason: string | undefined;
+  constructor(code: number, message: string, reason?: string) {
+    super(message);
+    this.name = "KubeApiError";
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/**
+ * Reads the in-cluster configuration (ServiceAccount token, CA and the
+ * `KUBERNETES_SERVICE_HOST`/`_PORT` variables). The token is re-read every
+ * minute because bound tokens rotate.
+ */
+export function inClusterRestConfig(dir = SA_DIR): RestConfig {
+  const host = Deno.env.get("KUBERNETES_SERVICE_HOST");
+  const port = Deno.env.get("KUBERNETES_SERVICE_PORT") ?? "443";
+  if (!host) {
+    throw new Error(
+      "Not running in a cluster: KUBERNETES_SERVICE_HOST is not set; pass --kubeconfig instead",
+    );
+  }
+  const ca = Deno.readTextFileSync(`${dir}/ca.crt`);
+  let token = "";
+  let readAt = -Infinity;
+  return {
+    server: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    caCerts: [ca],
+    authHeaders: () => {
+      if (performance.now() - readAt > 60_000) {
+        token = Deno.readTextFileSync(`${dir}/token`).trim();
+        readAt = performance.now();
+      }
+      return Promise.resolve({ Authorization: `Bearer ${token}` });
+    },
+  };
+}
+
+function pem(v: unknown): string | undefined {
+  if (typeof v === "string") return v;
+  if (v instanceof Uint8Array) return new TextDecoder().decode(v);
+  return undefined;
+}
+
+/**
+ * Turns a loaded client-node `KubeConfig` (its current context) into a
+ * {@linkcode RestConfig}. Authorization headers are asked from the KubeConfig
+ * per request, so exec plugins and token files keep working.
+ */
+export async function restConfigFromKubeConfig(
+  kc: KubeConfig,
+): Promise<RestConfig> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) {
+    throw new Error(
+      `Kubeconfig context "${kc.getCurrentContext()}" names no cluster: pick another with --context`,
+    );
+  }
+  const opts: Record<string, unknown> = {};
+  await kc.applyToHTTPSOptions(opts);
+  if (opts.rejectUnauthorized === false && cluster.server.startsWith("https")) {
+    throw new Error(
+      `Cluster "${cluster.name}" sets insecure-skip-tls-verify, which Earthworm does not support: set certificate-authority-data instead`,
+    );
+  }
+  const config: RestConfig = {
+    server: cluster.server.replace(/\/+$/, ""),
+    authHeaders: async () => {
+      const o: { headers?: Record<string, string> } = {};
+      await kc.applyToHTTPSOptions(o);
+      return o.headers ?? {};
+    },
+  };
+  const ca = pem(opts.ca);
+  if (ca) config.caCerts = [ca];
+  const cert = pem(opts.cert);
+  const key = pem(opts.key);
+  if (cert && key) {
+    config.cert = cert;
+    config.key = key;
+  }
+  return config;
+}
+
+/**
+ * Loads a kubeconfig with client-node (imported only here, on demand): the
+ * given file, else `$KUBECONFIG`, `~/.kube/config` or the in-cluster config.
+ */
+export async function loadKubeConfig(
+  opts: { kubeconfig?: string; context?: string } = {},
+): Promise<KubeConfig> {
+  const { KubeConfig } = await import("@kubernetes/client-node");
+  const kc = new KubeConfig();
+  try {
+    if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new Error(
+      `Cannot read kubeconfig "${opts.kubeconfig ?? "(default)"}": ${
+        err instanceof Error ? err.message : String(err)
+      }`,
+      { cause: err },
+    );
+  }
+  if (opts.context !== undefined) {
+    if (!kc.getContextObject(opts.context)) {
+      const known = kc.getContexts().map((c) => c.name).join(", ");
+      throw new Error(
+        `Kubeconfig has no context "${opts.context}": use one of ${
+          known || "(none)"
+        }`,
+      );
+    }
+    kc.setCurrentContext(opts.context);
+  }
+  return kc;
+}
+
+/** JSON over HTTPS to one API server. Close it when done. */
+export class KubeRestClient implements Disposable {
+  readonly #config: RestConfig;
+  readonly #http: Deno.HttpClient;
+
+  /** Opens a connection pool for `config`. */
+  constructor(config: RestConfig) {
+    this.#config = config;
+    const tls: Deno.CreateHttpClientOptions & Partial<Deno.TlsCertifiedKeyPem> =
+      {};
+    if (config.caCerts) tls.caCerts = config.caCerts;
+    if (config.cert && config.key) {
+      tls.cert = config.cert;
+      tls.key = config.key;
+    }
+    this.#http = Deno.createHttpClient(tls as Deno.CreateHttpClientOptions);
+  }
+
+  /** The API server's base URL. */
+  get server(): string {
+    return this.#config.server;
+  }
+
+  async #fetch(
+    method: string,
+    path: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<Response> {
+    const headers: Record<string, string> = {
+      Accept: "application/json",
+      ...(await this.#config.authHeaders?.()),
+    };
+    const init: RequestInit & { client: Deno.HttpClient } = {
+      method,
+      headers,
+      client: this.#http,
+    };
+    if (signal) init.signal = signal;
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const res = await fetch(this.#config.server + path, init);
+    if (res.ok) return res;
+    const text = await res.text();
+    let message = text.slice(0, 300);
+    let reason: string | undefined;
+    try {
+      const status = JSON.parse(text) as { message?: string; reason?: string };
+      message = status.message ?? message;
+      reason = status.reason;
+    } catch {
+      // not a Status object: keep the raw text
+    }
+    throw new KubeApiError(
+      res.status,
+      `${method} ${path}: HTTP ${res.status}: ${message}`,
+      reason,
+    );
+  }
+
+  /** Sends a request and returns the parsed JSON body; throws KubeApiError on non-2xx. */
+  async request<T = unknown>(
+    method: "GET" | "POST" | "PUT" | "DELETE",
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const res = await this.#fetch(method, path, body, signal);
+    return await res.json() as T;
+  }
+
+  /**
+   * GETs a watch stream and calls `onLine` with each parsed JSON line. Resolves
+   * when the server ends the stream, rejects when it fails, when `onLine`
+   * throws, or when nothing (not even a bookmark) arrives for `idleMs`.
+   */
+  async stream(
+    path: string,
+    onLine: (value: unknown) => void,
+    signal: AbortSignal,
+    idleMs: number,
+  ): Promise<void> {
+    signal.throwIfAborted();
+    const ctrl = new AbortController();
+    const onAbort = () => ctrl.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        ctrl.abort(
+          new DOMException(
+            `Watch sent nothing for ${idleMs} ms`,
+            "TimeoutError",
+          ),
+        );
+      }, idleMs);
+    };
+    try {
+      arm();
+      const res = await this.#fetch("GET", path, undefined, ctrl.signal);
+      if (!res.body) return;
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffered = "";
+      try {
+        while (true) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          arm();
+          buffered += value;
+          let nl: number;
+          while ((nl = buffered.indexOf("\n")) >= 0) {
+            const line = buffered.slice(0, nl).trim();
+            buffered = buffered.slice(nl + 1);
+            if (line) onLine(JSON.parse(line));
+          }
+        }
+      } finally {
+        await reader.cancel().catch(() => {});
+      }
+    } catch (err) {
+      throw ctrl.signal.aborted && ctrl.signal.reason !== undefined
+        ? ctrl.signal.reason
+        : err;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Closes the connection pool. */
+  close(): void {
+    this.#http.close();
+  }
+
+  /** Same as {@linkcode KubeRestClient.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,614 @@
+/**
+ * Leader election on a `coordination.k8s.io/v1` Lease with client-go's
+ * semantics: validated timings (15 s lease, 10 s renew deadline, 2 s retry by
+ * default), separate acquire, renew and release, and expiry judged only on
+ * the local time at which a change of the Lease was observed (never on the
+ * timestamps written in it), so clock skew between nodes does not matter.
+ *
+ * The leader records its address in the annotation
+ * {@linkcode LEADER_ADDRESS_ANNOTATION} so followers can forward to it.
+ *
+ * The lock is a small interface: {@linkcode MemoryLeaseStore} backs unit
+ * tests, {@linkcode RestLeaseLock} talks to a real API server through the
+ * light `kube_client.ts` client (no `@kubernetes/client-node` import).
+ *
+ * @module
+ */
+
+import { type Clock, systemClock } from "../server/clock.ts";
+import { getLogger } from "../server/log.ts";
+import type { KubeRestClient } from "./kube_client.ts";
+import { KubeApiError } from "./kube_client.ts";
+
+/** Annotation on the election Lease that holds the leader's base URL. */
+export const LEADER_ADDRESS_ANNOTATION = "earthworm.dev/leader-address";
+
+/** client-go's JitterFactor: the acquire loop waits retryPeriod × (1 + rand × 1.2). */
+export const JITTER_FACTOR = 1.2;
+
+/** What an election Lease says. Times are RFC 3339 with microseconds. */
+export interface LeaderElectionRecord {
+  /** "" when nobody holds the Lease (after a release). */
+  holderIdentity: string;
+  leaseDurationSeconds: number;
+  acquireTime: string;
+  renewTime: string;
+  leaseTransitions: number;
+  /** Where the holder serves Earthworm's API, e.g. `http://10.0.0.7:8080`. */
+  holderAddress?: string;
+}
+
+/** The lock as read: the record plus an opaque form used to detect changes. */
+export interface ObservedLock {
+  record: LeaderElectionRecord;
+  /** Changes whenever the Lease changes (compared byte for byte). */
+  raw: string;
+}
+
+/** Thrown by {@linkcode LeaseLock} writes that lost an optimistic-concurrency race. */
+export class LockConflictError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "LockConflictError";
+  }
+}
+
+/** Get, create and update of the election Lease (client-go's resourcelock.Interface). */
+export interface LeaseLock {
+  /** Reads the Lease; null when it does not exist. */
+  get(signal?: AbortSignal): Promise<ObservedLock | null>;
+  /** Creates the Lease; throws LockConflictError when it already exists. */
+  create(record: LeaderElectionRecord, signal?: AbortSignal): Promise<void>;
+  /** Updates the Lease read last; throws LockConflictError when it changed since. */
+  update(record: LeaderElectionRecord, signal?: AbortSignal): Promise<void>;
+  /** `namespace/name`, for logs. */
+  describe(): string;
+}
+
+/** Formats a time as a Kubernetes MicroTime (six fractional digits). */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+}
+
+// ---------------------------------------------------------------------------
+// In-memory lock for unit tests
+
+/** One shared in-memory Lease; each elector gets its own {@linkcode MemoryLeaseStore.lock}. */
+export class MemoryLeaseStore {
+  record: LeaderElectionRecord | null = null;
+  version = 0;
+  /** When set, every call fails with this error (simulates an outage). */
+  failWith: Error | null = null;
+  /** Number of writes (creates and updates). */
+  writes = 0;
+
+  /** A lock view with its own last-read version, like one API client. */
+  lock(name = "test/lease"): LeaseLock {
+    let readVersion = -1;
+    const fail = () => {
+      if (this.failWith) throw this.failWith;
+    };
+    return {
+      get: () => {
+        fail();
+        readVersion = this.version;
+        if (!this.record) return Promise.resolve(null);
+        const record = { ...this.record };
+        return Promise.resolve({
+          record,
+          raw: `${this.version}:${JSON.stringify(record)}`,
+        });
+      },
+      create: (record) => {
+        fail();
+        if (this.record) throw new LockConflictError(`${name} already exists`);
+        this.record = { ...record };
+        this.version++;
+        this.writes++;
+        readVersion = this.version;
+        return Promise.resolve();
+      },
+      update: (record) => {
+        fail();
+        if (!this.record || readVersion !== this.version) {
+          throw new LockConflictError(`${name} changed since it was read`);
+        }
+        this.record = { ...record };
+        this.version++;
+        this.writes++;
+        readVersion = this.version;
+        return Promise.resolve();
+      },
+      describe: () => name,
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Lease lock on a real API server
+
+interface LeaseObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace: string;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+    [k: string]: unknown;
+  };
+  spec?: {
+    holderIdentity?: string | null;
+    leaseDurationSeconds?: number | null;
+    acquireTime?: string | null;
+    renewTime?: string | null;
+    leaseTransitions?: number | null;
+    [k: string]: unknown;
+  };
+}
+
+function recordOf(lease: LeaseObject): LeaderElectionRecord {
+  const s = lease.spec ?? {};
+  const record: LeaderElectionRecord = {
+    holderIdentity: s.holderIdentity ?? "",
+    leaseDurationSeconds: s.leaseDurationSeconds ?? 0,
+    acquireTime: s.acquireTime ?? "",
+    renewTime: s.renewTime ?? "",
+    leaseTransitions: s.leaseTransitions ?? 0,
+  };
+  const address = lease.metadata.annotations?.[LEADER_ADDRESS_ANNOTATION];
+  if (address) record.holderAddress = address;
+  return record;
+}
+
+function applyRecord(lease: LeaseObject, r: LeaderElectionRecord): LeaseObject {
+  const annotations = { ...lease.metadata.annotations };
+  if (r.holderAddress) annotations[LEADER_ADDRESS_ANNOTATION] = r.holderAddress;
+  else delete annotations[LEADER_ADDRESS_ANNOTATION];
+  return {
+    ...lease,
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: { ...lease.metadata, annotations },
+    spec: {
+      ...lease.spec,
+      holderIdentity: r.holderIdentity || null,
+      leaseDurationSeconds: r.leaseDurationSeconds,
+      acquireTime: r.acquireTime,
+      renewTime: r.renewTime,
+      leaseTransitions: r.leaseTransitions,
+    },
+  };
+}
+
+/** The election Lease `namespace/name` on a real API server. */
+export class RestLeaseLock implements LeaseLock {
+  readonly #client: KubeRestClient;
+  readonly #namespace: string;
+  readonly #name: string;
+  #last: LeaseObject | null = null;
+
+  /** Uses `client` for the Lease `namespace/name`. */
+  constructor(client: KubeRestClient, namespace: string, name: string) {
+    this.#client = client;
+    this.#namespace = namespace;
+    this.#name = name;
+  }
+
+  #path(name?: string): string {
+    const base = `/apis/coordination.k8s.io/v1/namespaces/${
+      encodeURIComponent(this.#namespace)
+    }/leases`;
+    return name ? `${base}/${encodeURIComponent(name)}` : base;
+  }
+
+  /** Reads the Lease; null when it does not exist. */
+  async get(signal?: AbortSignal): Promise<ObservedLock | null> {
+    try {
+      const lease = await this.#client.request<LeaseObject>(
+        "GET",
+        this.#path(this.#name),
+        undefined,
+        signal,
+      );
+      this.#last = lease;
+      return {
+        record: recordOf(lease),
+        raw: JSON.stringify([lease.spec, lease.metadata.annotations]),
+      };
+    } catch (err) {
+      if (err instanceof KubeApiError && err.code === 404) {
+        this.#last = null;
+        return null;
+      }
+      throw err;
+    }
+  }
+
+  /** Creates the Lease with `record`. */
+  async create(
+    record: LeaderElectionRecord,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const lease = applyRecord(
+      { metadata: { name: this.#name, namespace: this.#namespace } },
+      record,
+    );
+    this.#last = await this.#write("POST", this.#path(), lease, signal);
+  }
+
+  /** Replaces the Lease read last (optimistic concurrency on resourceVersion). */
+  async update(
+    record: LeaderElectionRecord,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (!this.#last) {
+      throw new LockConflictError(
+        `Lease ${this.describe()} must be read before it is updated`,
+      );
+    }
+    const lease = applyRecord(this.#last, record);
+    this.#last = await this.#write(
+      "PUT",
+      this.#path(this.#name),
+      lease,
+      signal,
+    );
+  }
+
+  async #write(
+    method: "POST" | "PUT",
+    path: string,
+    lease: LeaseObject,
+    signal?: AbortSignal,
+  ): Promise<LeaseObject> {
+    try {
+      return await this.#client.request<LeaseObject>(
+        method,
+        path,
+        lease,
+        signal,
+      );
+    } catch (err) {
+      if (err instanceof KubeApiError && err.code === 409) {
+        throw new LockConflictError(err.message, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** `namespace/name`. */
+  describe(): string {
+    return `${this.#namespace}/${this.#name}`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The elector
+
+/** Callbacks of a {@linkcode LeaderElector}. */
+export interface LeaderCallbacks {
+  /** This elector became the leader; `signal` aborts when it stops leading. */
+  onStartedLeading?(signal: AbortSignal): void;
+  /** This elector stopped leading (lost the Lease or shut down); runs in a finally. */
+  onStoppedLeading?(): void;
+  /** The observed leader changed ("" when nobody holds the Lease). */
+  onNewLeader?(identity: string, address: string | undefined): void;
+}
+
+/** Settings of a {@linkcode LeaderElector}; durations in milliseconds. */
+export interface LeaderElectionConfig {
+  lock: LeaseLock;
+  /** This candidate's unique name (the pod name). */
+  identity: string;
+  /** Where this candidate serves the API; recorded while it leads. */
+  address?: string;
+  /** How long followers wait after the last observed change before taking over (15 s). */
+  leaseDurationMs?: number;
+  /** How long the leader keeps retrying a failed renewal before stepping down (10 s). */
+  renewDeadlineMs?: number;
+  /** Interval between attempts (2 s). */
+  retryPeriodMs?: number;
+  /** Release the Lease when the run's signal aborts (true). */
+  releaseOnCancel?: boolean;
+  callbacks?: LeaderCallbacks;
+  clock?: Clock;
+  random?: () => number;
+}
+
+/** Default timings: client-go's. */
+export const DEFAULT_TIMINGS = {
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+} as const;
+
+/** Checks the timing invariants and identity up front; throws a specific error. */
+export function validateElectionConfig(c: LeaderElectionConfig): {
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+} {
+  const leaseDurationMs = c.leaseDurationMs ?? DEFAULT_TIMINGS.leaseDurationMs;
+  const renewDeadlineMs = c.renewDeadlineMs ?? DEFAULT_TIMINGS.renewDeadlineMs;
+  const retryPeriodMs = c.retryPeriodMs ?? DEFAULT_TIMINGS.retryPeriodMs;
+  for (
+    const [name, v] of [
+      ["lease duration", leaseDurationMs],
+      ["renew deadline", renewDeadlineMs],
+      ["retry period", retryPeriodMs],
+    ] as const
+  ) {
+    if (!Number.isFinite(v) || v <= 0) {
+      throw new RangeError(
+        `Invalid leader election ${name} ${v} ms: it must be greater than zero`,
+      );
+    }
+  }
+  if (leaseDurationMs <= renewDeadlineMs) {
+    throw new RangeError(
+      `Invalid leader election timing: lease duration (${leaseDurationMs} ms) must be greater than renew deadline (${renewDeadlineMs} ms)`,
+    );
+  }
+  if (renewDeadlineMs <= JITTER_FACTOR * retryPeriodMs) {
+    throw new RangeError(
+      `Invalid leader election timing: renew deadline (${renewDeadlineMs} ms) must be greater than retry period × ${JITTER_FACTOR} (${
+        JITTER_FACTOR * retryPeriodMs
+      } ms)`,
+    );
+  }
+  if (c.identity.trim() === "") {
+    throw new TypeError(
+      "Invalid leader election identity: it is empty; set the pod name",
+    );
+  }
+  return { leaseDurationMs, renewDeadlineMs, retryPeriodMs };
+}
+
+const log = getLogger("leader-election");
+
+/** One candidate in a leader election. Call {@linkcode LeaderElector.run} once. */
+export class LeaderElector {
+  readonly #cfg: LeaderElectionConfig;
+  readonly #lock: LeaseLock;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #leaseMs: number;
+  readonly #renewMs: number;
+  readonly #retryMs: number;
+  #observed: LeaderElectionRecord | null = null;
+  #observedRaw = "";
+  #observedAt = 0;
+  #reportedLeader: string | undefined;
+
+  /** Validates `config`; throws RangeError or TypeError on bad settings. */
+  constructor(config: LeaderElectionConfig) {
+    const t = validateElectionConfig(config);
+    this.#cfg = config;
+    this.#lock = config.lock;
+    this.#clock = config.clock ?? systemClock;
+    this.#random = config.random ?? Math.random;
+    this.#leaseMs = t.leaseDurationMs;
+    this.#renewMs = t.renewDeadlineMs;
+    this.#retryMs = t.retryPeriodMs;
+  }
+
+  /** Whether this candidate holds the Lease as last observed. */
+  isLeader(): boolean {
+    return this.#observed?.holderIdentity === this.#cfg.identity;
+  }
+
+  /** The leader as last observed, if any. */
+  leader(): { identity: string; address: string | undefined } | undefined {
+    const r = this.#observed;
+    if (!r || r.holderIdentity === "") return undefined;
+    return { identity: r.holderIdentity, address: r.holderAddress };
+  }
+
+  /**
+   * Campaigns until elected, leads until the Lease is lost or `signal`
+   * aborts, then returns (releasing the Lease on abort unless
+   * `releaseOnCancel` is false). Run it again to campaign again.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    if (!await this.#acquire(signal)) return;
+    const leading = new AbortController();
+    const onAbort = () => leading.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      log.info("started leading", {
+        lock: this.#lock.describe(),
+        identity: this.#cfg.identity,
+      });
+      this.#cfg.callbacks?.onStartedLeading?.(leading.signal);
+      await this.#renew(leading.signal);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      leading.abort();
+      try {
+        if (signal.aborted && (this.#cfg.releaseOnCancel ?? true)) {
+          await this.#release();
+        }
+      } finally {
+        log.info("stopped leading", { identity: this.#cfg.identity });
+        this.#cfg.callbacks?.onStoppedLeading?.();
+      }
+    }
+  }
+
+  /** Tries every jittered retry period until this candidate holds the Lease. */
+  async #acquire(signal: AbortSignal): Promise<boolean> {
+    while (!signal.aborted) {
+      const ok = await this.tryAcquireOrRenew(signal, this.#renewMs);
+      this.#reportTransition();
+      if (ok) return true;
+      let wait = this.#retryMs * (1 + this.#random() * JITTER_FACTOR);
+      // Wake right when the observed Lease would expire instead of up to a
+      // jittered period later: same rule, faster takeover.
+      const r = this.#observed;
+      if (r && r.holderIdentity !== "") {
+        const expiresIn = this.#observedAt + this.#leaseMs - this.#clock.now();
+        if (expiresIn >= 0) wait = Math.min(wait, expiresIn + 1);
+      }
+      if (!await sleep(this.#clock, wait, signal)) return false;
+    }
+    return false;
+  }
+
+  /** Renews every retry period; returns when a renewal misses its deadline or `signal` aborts. */
+  async #renew(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const deadline = this.#clock.now() + this.#renewMs;
+      let renewed = false;
+      while (!signal.aborted) {
+        const left = deadline - this.#clock.now();
+        if (left <= 0) break;
+        renewed = await this.tryAcquireOrRenew(signal, left);
+        if (renewed || signal.aborted) break;
+        const pause = Math.min(this.#retryMs, deadline - this.#clock.now());
+        if (pause <= 0 || !await sleep(this.#clock, pause, signal)) break;
+      }
+      this.#reportTransition();
+      if (signal.aborted) return;
+      if (!renewed) {
+        log.warn("failed to renew the lease within the renew deadline", {
+          lock: this.#lock.describe(),
+          deadlineMs: this.#renewMs,
+        });
+        return;
+      }
+      if (!await sleep(this.#clock, this.#retryMs, signal)) return;
+    }
+  }
+
+  /** Gives the Lease up (holder cleared, 1 s duration) if this candidate holds it. */
+  async #release(): Promise<void> {
+    if (!this.isLeader() || !this.#observed) return;
+    const now = this.#clock.now();
+    const record: LeaderElectionRecord = {
+      holderIdentity: "",
+      leaseDurationSeconds: 1,
+      acquireTime: microTime(now),
+      renewTime: microTime(now),
+      leaseTransitions: this.#observed.leaseTransitions,
+    };
+    try {
+      await withTimeout(
+        this.#clock,
+        this.#renewMs,
+        undefined,
+        (s) => this.#lock.update(record, s),
+      );
+      this.#setObserved(record, "");
+      log.info("released the lease", { lock: this.#lock.describe() });
+    } catch (err) {
+      log.warn("failed to release the lease", { error: String(err) });
+    }
+  }
+
+  /**
+   * One attempt (client-go's tryAcquireOrRenew): read the Lease, note when it
+   * last changed by the local clock, and take or renew it when it is ours,
+   * free, or unchanged for a whole lease duration.
+   */
+  async tryAcquireOrRenew(
+    signal: AbortSignal,
+    timeoutMs: number,
+  ): Promise<boolean> {
+    const now = this.#clock.now();
+    const record: LeaderElectionRecord = {
+      holderIdentity: this.#cfg.identity,
+      leaseDurationSeconds: Math.ceil(this.#leaseMs / 1000),
+      acquireTime: microTime(now),
+      renewTime: microTime(now),
+      leaseTransitions: 0,
+    };
+    if (this.#cfg.address) record.holderAddress = this.#cfg.address;
+    try {
+      return await withTimeout(this.#clock, timeoutMs, signal, async (s) => {
+        const old = await this.#lock.get(s);
+        if (!old) {
+          await this.#lock.create(record, s);
+          this.#setObserved(record, "", now);
+          return true;
+        }
+        if (old.raw !== this.#observedRaw) {
+          this.#setObserved(old.record, old.raw, this.#clock.now());
+        }
+        const heldByOther = old.record.holderIdentity !== "" &&
+          old.record.holderIdentity !== this.#cfg.identity;
+        if (heldByOther && this.#observedAt + this.#leaseMs > now) {
+          return false;
+        }
+        if (old.record.holderIdentity === this.#cfg.identity) {
+          record.acquireTime = old.record.acquireTime;
+          record.leaseTransitions = old.record.leaseTransitions;
+        } else {
+          record.leaseTransitions = old.record.leaseTransitions + 1;
+        }
+        await this.#lock.update(record, s);
+        this.#setObserved(record, "", now);
+        return true;
+      });
+    } catch (err) {
+      if (!signal.aborted) {
+        log.debug("lease attempt failed", {
+          lock: this.#lock.describe(),
+          error: err instanceof Error ? err.message : String(err),
+        });
+      }
+      return false;
+    }
+  }
+
+  #setObserved(record: LeaderElectionRecord, raw: string, at?: number): void {
+    this.#observed = record;
+    this.#observedRaw = raw;
+    if (at !== undefined) this.#observedAt = at;
+  }
+
+  #reportTransition(): void {
+    const holder = this.#observed?.holderIdentity ?? "";
+    if (holder === this.#reportedLeader) return;
+    this.#reportedLeader = holder;
+    this.#cfg.callbacks?.onNewLeader?.(holder, this.#observed?.holderAddress);
+  }
+}
+
+async function sleep(
+  clock: Clock,
+  ms: number,
+  signal: AbortSignal,
+): Promise<boolean> {
+  try {
+    await clock.sleep(ms, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `fn` with a signal that aborts after `ms` on `clock` or when `outer` aborts. */
+async function withTimeout<T>(
+  clock: Clock,
+  ms: number,
+  outer: AbortSignal | undefined,
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const ctrl = new AbortController();
+  const done = new AbortController();
+  const onOuter = () => ctrl.abort(outer?.reason);
+  outer?.addEventListener("abort", onOuter, { once: true });
+  if (outer?.aborted) ctrl.abort(outer.reason);
+  clock.sleep(ms, done.signal).then(
+    () =>
+      ctrl.abort(new DOMException("Lease request timed out", "TimeoutError")),
+    () => {},
+  );
+  try {
+    return await fn(ctrl.signal);
+  } finally {
+    done.abort();
+    outer?.removeEventListener("abort", onOuter);
+  }
+}

@@ -1,0 +1,658 @@
+/**
+ * The Lease watcher: list all Leases (or those of the given namespaces), hand
+ * the list to the sink as a resync, then watch from the list's
+ * resourceVersion. It re-watches from the last resourceVersion seen (bookmarks
+ * included) after a normal end, relists after `410 Gone`, and retries every
+ * other failure with capped exponential backoff and jitter, reporting the API
+ * server unreachable meanwhile. It never gives up until its signal aborts.
+ *
+ * The decisions (classify, back off, relist or re-watch) are pure functions;
+ * the requests go through a {@linkcode LeaseSource} (`agent/kube_client.ts`
+ * has the `@kubernetes/client-node` one), so the loop runs on a fake source
+ * and a fake clock in unit tests.
+ *
+ * @module
+ */
+
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Lease, LeaseEvent, LeaseSink } from "./lease_types.ts";
+import {
+  KubeRestClient,
+  type RestConfig,
+  restConfigFromKubeConfig,
+} from "./kube_client.ts";
+import { type Clock, systemClock } from "../server/clock.ts";
+import { getLogger } from "../server/log.ts";
+
+/** Capped exponential backoff with jitter. */
+export interface BackoffPolicy {
+  /** First delay in milliseconds. */
+  initialMs: number;
+  /** Largest delay in milliseconds, jitter included. */
+  maxMs: number;
+  /** Growth per consecutive failure. */
+  factor: number;
+  /** Extra random fraction added to each delay (0.5 adds up to 50 %). */
+  jitter: number;
+}
+
+/** client-go's reflector backoff: 800 ms doubling up to 30 s, full jitter. */
+export const DEFAULT_BACKOFF: BackoffPolicy = {
+  initialMs: 800,
+  maxMs: 30_000,
+  factor: 2,
+  jitter: 1,
+};
+
+/** Delay before retry number `attempt` (0 for the first retry). */
+export function backoffDelay(
+  attempt: number,
+  policy: BackoffPolicy,
+  random: () => number,
+): number {
+  const base = Math.min(
+    policy.maxMs,
+    policy.initialMs * Math.pow(policy.factor, Math.max(0, attempt)),
+  );
+  const jittered = base * (1 + policy.jitter * random());
+  return Math.min(policy.maxMs, Math.round(jittered));
+}
+
+/** What went wrong with a list or watch request. */
+export interface Failure {
+  /** The resourceVersion is too old (410 Gone / Expired): relist. */
+  gone: boolean;
+  /** The API server could not be reached or answered that it is unavailable. */
+  unreachable: boolean;
+  /** HTTP status when the server answered. */
+  status?: number;
+  /** Human-readable cause for logs and the `source` event. */
+  reason: string;
+}
+
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_CLOSED",
+]);
+
+const NETWORK_ERROR_NAMES = new Set([
+  "TimeoutError",
+  "ConnectionRefused",
+  "ConnectionReset",
+  "ConnectionAborted",
+  "NotConnected",
+  "BrokenPipe",
+  "TimedOut",
+  "UnexpectedEof",
+  "Http",
+]);
+
+function field(value: unknown, key: string): unknown {
+  return typeof value === "object" && value !== null
+    ? (value as Record<string, unknown>)[key]
+    : undefined;
+}
+
+function statusOf(err: unknown): number | undefined {
+  for (const key of ["code", "statusCode", "status"]) {
+    const v = field(err, key);
+    if (typeof v === "number" && v >= 100 && v < 600) return v;
+  }
+  return undefined;
+}
+
+function networkCode(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e !== undefined; depth++) {
+    const code = field(e, "code");
+    if (typeof code === "string" && NETWORK_CODES.has(code)) return code;
+    e = field(e, "cause");
+  }
+  return undefined;
+}
+
+function messageOf(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = field(err, "cause");
+    const detail = cause instanceof Error ? `: ${cause.message}` : "";
+    return `${err.message}${detail}`;
+  }
+  const message = field(err, "message");
+  return typeof message === "string" ? message : String(err);
+}
+
+/** Classifies an error thrown by a list or watch request. */
+export function classifyFailure(err: unknown): Failure {
+  const status = statusOf(err);
+  const message = messageOf(err);
+  if (status === 410 || /too old resource version/i.test(message)) {
+    return { gone: true, unreachable: false, status: 410, reason: message };
+  }
+  if (status !== undefined) {
+    return {
+      gone: false,
+      unreachable: status === 503 || status === 502 || status === 504,
+      status,
+      reason: `HTTP ${status}: ${message}`,
+    };
+  }
+  const code = networkCode(err);
+  const name = field(err, "name");
+  // fetch reports every network failure as a TypeError; Deno's own I/O errors
+  // carry names like ConnectionReset.
+  const unreachable = code !== undefined || err instanceof TypeError ||
+    (typeof name === "string" && NETWORK_ERROR_NAMES.has(name));
+  return {
+    gone: false,
+    unreachable,
+    reason: code ? `${code}: ${message}` : message,
+  };
+}
+
+/** How a watch request ended. */
+export type WatchOutcome =
+  /** The server closed the stream normally (timeout or shutdown). */
+  | { kind: "ended"; durationMs: number; events: number }
+  /** The request or the stream failed. */
+  | { kind: "failed"; error: unknown };
+
+/** What the watcher does next. */
+export interface Decision {
+  /** List again (with a resync) or watch again from the last resourceVersion. */
+  next: "list" | "watch";
+  /** Milliseconds to wait first. */
+  delayMs: number;
+  /** Consecutive failures after this outcome (feeds the next backoff). */
+  failures: number;
+  /** Set when the API server must be reported unreachable. */
+  down?: string;
+}
+
+/** A normal end sooner than this, with no event, counts as a failure. */
+export const MIN_HEALTHY_WATCH_MS = 1_000;
+
+/** Decides what follows a watch that ended after `failures` consecutive failures. */
+export function decideAfterWatch(
+  outcome: WatchOutcome,
+  failures: number,
+  policy: BackoffPolicy,
+  random: () => number,
+): Decision {
+  if (outcome.kind === "ended") {
+    const healthy = outcome.events > 0 ||
+      outcome.durationMs >= MIN_HEALTHY_WATCH_MS;
+    if (healthy) return { next: "watch", delayMs: 0, failures: 0 };
+    return {
+      next: "watch",
+      delayMs: backoffDelay(failures, policy, random),
+      failures: failures + 1,
+    };
+  }
+  const f = classifyFailure(outcome.error);
+  if (f.gone) {
+    // The first relist after 410 is immediate; repeated ones back off.
+    const delayMs = failures === 0 ? 0 : backoffDelay(failures, policy, random);
+    return { next: "list", delayMs, failures: failures + 1 };
+  }
+  const delayMs = backoffDelay(failures, policy, random);
+  if (f.unreachable) {
+    return { next: "list", delayMs, failures: failures + 1, down: f.reason };
+  }
+  return { next: "watch", delayMs, failures: failures + 1 };
+}
+
+/** Decides what follows a failed list after `failures` consecutive failures. */
+export function decideAfterListFailure(
+  error: unknown,
+  failures: number,
+  policy: BackoffPolicy,
+  random: () => number,
+): Decision {
+  const f = classifyFailure(error);
+  return {
+    next: "list",
+    delayMs: backoffDelay(failures, policy, random),
+    failures: failures + 1,
+    down: f.reason,
+  };
+}
+
+/**
+ * Server-side watch timeout in seconds, spread between `minSeconds` and twice
+ * that (client-go's reflector does the same) so watches do not all end together.
+ */
+export function watchTimeoutSeconds(
+  minSeconds: number,
+  random: () => number,
+): number {
+  return Math.floor(minSeconds * (1 + random()));
+}
+
+/** A page-complete list of Leases and the resourceVersion to watch from. */
+export interface LeaseList {
+  items: Lease[];
+  resourceVersion: string;
+}
+
+/** One raw watch event as the API server sends it. */
+export interface RawWatchEvent {
+  type: string;
+  object: unknown;
+}
+
+/** Where the watcher reads Leases from: the real API server or a test double. */
+export interface LeaseSource {
+  /** Lists the Leases of `namespace`, or of all namespaces when undefined. */
+  list(namespace: string | undefined, signal: AbortSignal): Promise<LeaseList>;
+  /**
+   * Watches from `resourceVersion`, calling `onEvent` for each event until the
+   * server ends the stream (resolves) or it fails (rejects). When `onEvent`
+   * throws, the watch stops and rejects with that error; when `signal`
+   * aborts, it stops and settles promptly.
+   */
+  watch(
+    namespace: string | undefined,
+    resourceVersion: string,
+    timeoutSeconds: number,
+    onEvent: (event: RawWatchEvent) => void,
+    signal: AbortSignal,
+  ): Promise<void>;
+}
+
+/** Counters that tests and `/metrics` read; the watcher updates them in place. */
+export interface WatchStats {
+  lists: number;
+  watches: number;
+  events: number;
+  bookmarks: number;
+  relistsAfterGone: number;
+  failures: number;
+  /** Last resourceVersion seen per namespace ("" for all namespaces). */
+  resourceVersions: Record<string, string>;
+}
+
+/** Fresh zeroed counters. */
+export function newWatchStats(): WatchStats {
+  return {
+    lists: 0,
+    watches: 0,
+    events: 0,
+    bookmarks: 0,
+    relistsAfterGone: 0,
+    failures: 0,
+    resourceVersions: {},
+  };
+}
+
+/** Options of {@linkcode runLeaseWatch}. */
+export interface LeaseWatchOptions {
+  source: LeaseSource;
+  sink: LeaseSink;
+  /** Namespaces to watch; all namespaces when absent or empty. */
+  namespaces?: string[];
+  signal: AbortSignal;
+  clock?: Clock;
+  backoff?: BackoffPolicy;
+  random?: () => number;
+  /** Minimum server-side watch timeout (seconds); the real one is up to twice this. */
+  minWatchTimeoutSeconds?: number;
+  stats?: WatchStats;
+}
+
+/** Thrown inside the loop when a watch stream carries an ERROR event. */
+export class WatchStatusError extends Error {
+  /** HTTP-like status code from the Status object (410 for Gone). */
+  readonly code: number | undefined;
+  constructor(code: number | undefined, message: string) {
+    super(message);
+    this.name = "WatchStatusError";
+    this.code = code;
+  }
+}
+
+function str(v: unknown): string | undefined {
+  if (typeof v === "string") return v;
+  if (v instanceof Date) return v.toISOString().replace(".000Z", "Z");
+  return undefined;
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === "number" ? v : undefined;
+}
+
+/**
+ * Converts a Lease from the API (raw JSON or a client-node model whose
+ * timestamps may be `Date`s) into the plain JSON shape of `lease_types.ts`.
+ * MicroTime fields stay the exact strings the server sent, so equal renewals
+ * compare equal.
+ */
+export function toLease(obj: unknown, fallbackNamespace = ""): Lease {
+  const o = (obj ?? {}) as Record<string, Record<string, unknown> | undefined>;
+  const m = o.metadata ?? {};
+  const lease: Lease = {
+    metadata: {
+      name: str(m.name) ?? "",
+      namespace: str(m.namespace) ?? fallbackNamespace,
+    },
+  };
+  const rv = str(m.resourceVersion);
+  if (rv !== undefined) lease.metadata.resourceVersion = rv;
+  const uid = str(m.uid);
+  if (uid !== undefined) lease.metadata.uid = uid;
+  const created = str(m.creationTimestamp);
+  if (created !== undefined) lease.metadata.creationTimestamp = created;
+  const s = o.spec;
+  if (s) {
+    lease.spec = {
+      holderIdentity: str(s.holderIdentity) ?? null,
+      leaseDurationSeconds: num(s.leaseDurationSeconds) ?? null,
+      acquireTime: str(s.acquireTime) ?? null,
+      renewTime: str(s.renewTime) ?? null,
+      leaseTransitions: num(s.leaseTransitions) ?? null,
+    };
+  }
+  return lease;
+}
+
+const log = getLogger("lease-watcher");
+
+interface Target {
+  namespace: string | undefined;
+  resourceVersion: string;
+}
+
+/**
+ * Runs the list-and-watch loop until `signal` aborts; resolves then. Never
+ * rejects for API failures: it reports them through `sink.source` and retries.
+ */
+export async function runLeaseWatch(opts: LeaseWatchOptions): Promise<void> {
+  const { source, sink, signal } = opts;
+  const clock = opts.clock ?? systemClock;
+  const policy = opts.backoff ?? DEFAULT_BACKOFF;
+  const random = opts.random ?? Math.random;
+  const minTimeout = opts.minWatchTimeoutSeconds ?? 300;
+  const stats = opts.stats ?? newWatchStats();
+  const namespaces: (string | undefined)[] = opts.namespaces?.length
+    ? [...new Set(opts.namespaces)]
+    : [undefined];
+
+  let connected: boolean | undefined;
+  const setConnected = (up: boolean, reason: string | undefined) => {
+    if (connected === up) return;
+    connected = up;
+    sink.source(up, reason, clock.now());
+    if (up) log.info("API server reachable");
+    else log.warn("API server unreachable", { reason });
+  };
+
+  let failures = 0;
+  let targets: Target[] | undefined;
+  while (!signal.aborted) {
+    if (!targets) {
+      try {
+        const listed = await listAll(source, namespaces, signal, stats);
+        setConnected(true, undefined);
+        sink.resync(listed.items, clock.now());
+        targets = listed.targets;
+        failures = 0;
+      } catch (err) {
+        if (signal.aborted) break;
+        stats.failures++;
+        const d = decideAfterListFailure(err, failures, policy, random);
+        failures = d.failures;
+        setConnected(false, d.down);
+        log.debug("list failed", { reason: d.down, retryInMs: d.delayMs });
+        if (!await sleep(clock, d.delayMs, signal)) break;
+        continue;
+      }
+    }
+    const startedAt = clock.now();
+    const before = stats.events + stats.bookmarks;
+    const outcome = await watchAll(
+      source,
+      targets,
+      sink,
+      clock,
+      signal,
+      stats,
+      watchTimeoutSeconds(minTimeout, random),
+    );
+    if (signal.aborted) break;
+    const d = decideAfterWatch(
+      outcome.kind === "ended"
+        ? {
+          kind: "ended",
+          durationMs: clock.now() - startedAt,
+          events: stats.events + stats.bookmarks - before,
+        }
+        : outcome,
+      failures,
+      policy,
+      random,
+    );
+    failures = d.failures;
+    if (outcome.kind === "failed") {
+      stats.failures++;
+      const f = classifyFailure(outcome.error);
+      if (f.gone) stats.relistsAfterGone++;
+      log.debug("watch failed", { reason: f.reason, next: d.next });
+    }
+    if (d.down !== undefined) setConnected(false, d.down);
+    if (d.next === "list") targets = undefined;
+    if (d.delayMs > 0 && !await sleep(clock, d.delayMs, signal)) break;
+  }
+}
+
+async function sleep(
+  clock: Clock,
+  ms: number,
+  signal: AbortSignal,
+): Promise<boolean> {
+  try {
+    await clock.sleep(ms, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function listAll(
+  source: LeaseSource,
+  namespaces: (string | undefined)[],
+  signal: AbortSignal,
+  stats: WatchStats,
+): Promise<{ items: Lease[]; targets: Target[] }> {
+  const items: Lease[] = [];
+  const targets: Target[] = [];
+  for (const ns of namespaces) {
+    const list = await source.list(ns, signal);
+    items.push(...list.items);
+    targets.push({ namespace: ns, resourceVersion: list.resourceVersion });
+    stats.resourceVersions[ns ?? ""] = list.resourceVersion;
+  }
+  stats.lists++;
+  return { items, targets };
+}
+
+/**
+ * Watches every target at once until one of them ends or fails; the others
+ * are then cancelled. Targets keep their last resourceVersion for the next round.
+ */
+async function watchAll(
+  source: LeaseSource,
+  targets: Target[],
+  sink: LeaseSink,
+  clock: Clock,
+  signal: AbortSignal,
+  stats: WatchStats,
+  timeoutSeconds: number,
+): Promise<{ kind: "ended" } | { kind: "failed"; error: unknown }> {
+  const round = new AbortController();
+  const onAbort = () => round.abort(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    const runs = targets.map((t) => {
+      stats.watches++;
+      return source.watch(
+        t.namespace,
+        t.resourceVersion,
+        timeoutSeconds,
+        (ev) => deliver(ev, t, sink, clock, stats),
+        round.signal,
+      );
+    });
+    try {
+      await Promise.race(runs);
+      return { kind: "ended" };
+    } catch (error) {
+      return { kind: "failed", error };
+    } finally {
+      round.abort();
+      await Promise.allSettled(runs);
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+function deliver(
+  ev: RawWatchEvent,
+  target: Target,
+  sink: LeaseSink,
+  clock: Clock,
+  stats: WatchStats,
+): void {
+  const obj = ev.object as
+    | { metadata?: { resourceVersion?: unknown } }
+    | undefined;
+  if (ev.type === "ERROR") {
+    const status = (ev.object ?? {}) as { code?: unknown; message?: unknown };
+    const code = typeof status.code === "number" ? status.code : undefined;
+    throw new WatchStatusError(
+      code,
+      typeof status.message === "string"
+        ? status.message
+        : `watch error ${code ?? ""}`,
+    );
+  }
+  const rv = obj?.metadata?.resourceVersion;
+  if (ev.type === "BOOKMARK") {
+    stats.bookmarks++;
+  } else if (
+    ev.type === "ADDED" || ev.type === "MODIFIED" || ev.type === "DELETED"
+  ) {
+    stats.events++;
+    const event: LeaseEvent = {
+      type: ev.type,
+      object: toLease(ev.object, target.namespace),
+    };
+    sink.event(event, clock.now());
+  } else {
+    return;
+  }
+  if (typeof rv === "string" && rv !== "") {
+    target.resourceVersion = rv;
+    stats.resourceVersions[target.namespace ?? ""] = rv;
+  }
+}
+
+function leasesPath(namespace: string | undefined): string {
+  return namespace
+    ? `/apis/coordination.k8s.io/v1/namespaces/${
+      encodeURIComponent(namespace)
+    }/leases`
+    : "/apis/coordination.k8s.io/v1/leases";
+}
+
+interface RawList {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items?: unknown[];
+}
+
+/**
+ * A {@linkcode LeaseSource} on the real API server: paginated lists (500 per
+ * page) and watches with bookmarks. A watch that sends nothing for `idleMs`
+ * (default 150 s; bookmarks arrive about once a minute) counts as failed.
+ */
+export function restLeaseSource(
+  client: KubeRestClient,
+  idleMs = 150_000,
+): LeaseSource {
+  return {
+    async list(namespace, signal) {
+      const items: Lease[] = [];
+      let cont: string | undefined;
+      let resourceVersion = "";
+      do {
+        const q = new URLSearchParams({ limit: "500" });
+        if (cont) q.set("continue", cont);
+        const page = await client.request<RawList>(
+          "GET",
+          `${leasesPath(namespace)}?${q}`,
+          undefined,
+          signal,
+        );
+        for (const item of page.items ?? []) {
+          items.push(toLease(item, namespace));
+        }
+        resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+        cont = page.metadata?.continue || undefined;
+      } while (cont);
+      return { items, resourceVersion };
+    },
+    watch(namespace, resourceVersion, timeoutSeconds, onEvent, signal) {
+      const q = new URLSearchParams({
+        watch: "1",
+        resourceVersion,
+        allowWatchBookmarks: "true",
+        timeoutSeconds: String(timeoutSeconds),
+      });
+      return client.stream(
+        `${leasesPath(namespace)}?${q}`,
+        (v) => onEvent(v as RawWatchEvent),
+        signal,
+        idleMs,
+      );
+    },
+  };
+}
+
+/** Options of {@linkcode watchLeases}. */
+export interface WatchLeasesOptions extends Omit<LeaseWatchOptions, "source"> {
+  /** A loaded client-node KubeConfig (its current context is used)... */
+  kubeConfig?: KubeConfig;
+  /** ...or a ready REST configuration (e.g. `inClusterRestConfig()`). */
+  rest?: RestConfig;
+  /** Idle limit of one watch stream in milliseconds. */
+  idleMs?: number;
+}
+
+/**
+ * Lists and watches Leases on a real API server into `sink` until `signal`
+ * aborts. Takes either a client-node KubeConfig or a RestConfig.
+ */
+export async function watchLeases(opts: WatchLeasesOptions): Promise<void> {
+  const rest = opts.rest ??
+    (opts.kubeConfig
+      ? await restConfigFromKubeConfig(opts.kubeConfig)
+      : undefined);
+  if (!rest) {
+    throw new TypeError("watchLeases needs either kubeConfig or rest");
+  }
+  using client = new KubeRestClient(rest);
+  await runLeaseWatch({
+    ...opts,
+    source: restLeaseSource(client, opts.idleMs),
+  });
+}
