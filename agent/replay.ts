@@ -1,0 +1,223 @@
+/**
+ * Plays a beat timeline into a {@linkcode LeaseSink}, on an injected clock,
+ * so a recording enters the same pipeline as a live cluster.
+ *
+ * Replay rules:
+ * - The sink first hears `source(true)`; then each event is delivered at
+ *   `start + offsetMs / speed` on the replay clock, where `start` is the
+ *   clock's time when the replay began. Delivery times are computed from
+ *   `start`, so late wake-ups do not accumulate drift.
+ * - Times are rewritten so a replay looks like live beats: `renewTime`
+ *   becomes the delivery time (RFC 3339 with microseconds), and
+ *   `acquireTime` keeps its distance to `renewTime` (divided by `speed`).
+ *   `creationTimestamp`, holders and durations stay as recorded.
+ *   `metadata.resourceVersion` is a counter increasing by 1 over the whole
+ *   replay (the timeline's own versions are ignored).
+ * - With `loop`, the timeline starts again every {@linkcode loopPeriodMs}
+ *   (divided by `speed`). In later rounds an `ADDED` for a Lease that exists
+ *   becomes `MODIFIED`, and `leaseTransitions` grows by the number of
+ *   handovers per round (including one at the seam when a round ends with a
+ *   different holder than it starts with), so it never goes backwards.
+ * - Aborting the signal ends the replay: the promise resolves. Without
+ *   `loop` it resolves after the last event; the sink is not told that the
+ *   source went away, so hearts then age as they would in a silent cluster.
+ *
+ * @module
+ */
+
+import type { Clock } from "../server/clock.ts";
+import { getLogger } from "../server/log.ts";
+import type { Lease, LeaseEventType, LeaseSink } from "./lease_types.ts";
+import {
+  leasesFromDocuments,
+  parseLeaseDocuments,
+  parseRfc3339,
+  readLeaseText,
+} from "./lease_file.ts";
+import {
+  buildTimeline,
+  isTimelineDocument,
+  type Timeline,
+  timelineFromDocument,
+} from "./timeline.ts";
+
+/** How to play a timeline. */
+export interface ReplayOptions {
+  /** The replay clock (a FakeClock in tests). */
+  clock: Clock;
+  /** Playback speed: 2 plays twice as fast. Must be greater than 0. */
+  speed: number;
+  /** Stops the replay. */
+  signal: AbortSignal;
+  /** Start again after the last event, forever. */
+  loop?: boolean;
+}
+
+const log = getLogger("replay");
+
+/** Interval assumed for a Lease with one beat and no duration (10 s, the kubelet's). */
+const FALLBACK_INTERVAL_MS = 10_000;
+
+/**
+ * Length of one round of a looped replay, in timeline milliseconds: the
+ * median over Leases of (first-to-last span + typical interval), and at
+ * least the last offset + 1 ms. A Lease's typical interval is the median of
+ * its intervals, else `leaseDurationSeconds / 4`, else 10 s. So each Lease's
+ * beat across the seam arrives about one interval after its last one.
+ */
+export function loopPeriodMs(timeline: Timeline): number {
+  const offsets = new Map<string, { times: number[]; duration: number }>();
+  for (const e of timeline.events) {
+    const id = `${e.lease.metadata.namespace}/${e.lease.metadata.name}`;
+    const entry = offsets.get(id) ?? { times: [], duration: 0 };
+    entry.times.push(e.offsetMs);
+    entry.duration = e.lease.spec?.leaseDurationSeconds ?? entry.duration;
+    offsets.set(id, entry);
+  }
+  const rounds = [...offsets.values()].map(({ times, duration }) => {
+    const intervals = times.slice(1).map((t, i) => t - (times[i] ?? t))
+      .filter((d) => d > 0);
+    const interval = intervals.length > 0
+      ? median(intervals)
+      : duration > 0
+      ? duration * 250
+      : FALLBACK_INTERVAL_MS;
+    return (times.at(-1) ?? 0) - (times[0] ?? 0) + interval;
+  });
+  const last = timeline.events.at(-1)?.offsetMs ?? 0;
+  return Math.max(last + 1, rounds.length > 0 ? median(rounds) : 0);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? sorted[mid] ?? 0
+    : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+/** Per-Lease growth of leaseTransitions per round of a looped replay. */
+function transitionBumps(timeline: Timeline): Map<string, number> {
+  const firstLast = new Map<string, { first: Lease; last: Lease }>();
+  for (const e of timeline.events) {
+    const id = `${e.lease.metadata.namespace}/${e.lease.metadata.name}`;
+    const entry = firstLast.get(id);
+    if (entry) entry.last = e.lease;
+    else firstLast.set(id, { first: e.lease, last: e.lease });
+  }
+  const bumps = new Map<string, number>();
+  for (const [id, { first, last }] of firstLast) {
+    const within = (last.spec?.leaseTransitions ?? 0) -
+      (first.spec?.leaseTransitions ?? 0);
+    const seam = first.spec?.holderIdentity !== last.spec?.holderIdentity
+      ? 1
+      : 0;
+    bumps.set(id, Math.max(0, within) + seam);
+  }
+  return bumps;
+}
+
+/** Formats epoch milliseconds as a Kubernetes MicroTime (6 fraction digits). */
+function microTime(ms: number): string {
+  return `${new Date(Math.floor(ms)).toISOString().slice(0, 23)}000Z`;
+}
+
+/**
+ * Plays `timeline` into `sink` on `opts.clock` (see the module doc). Resolves
+ * after the last event, or when `opts.signal` is aborted.
+ */
+export async function replayTimeline(
+  timeline: Timeline,
+  sink: LeaseSink,
+  opts: ReplayOptions,
+): Promise<void> {
+  const { clock, speed, signal } = opts;
+  if (!(speed > 0) || !Number.isFinite(speed)) {
+    throw new RangeError(
+      `Replay speed must be a number greater than 0, got ${speed}`,
+    );
+  }
+  if (signal.aborted) return;
+  const start = clock.now();
+  sink.source(true, undefined, start);
+  if (timeline.events.length === 0) return;
+
+  const period = loopPeriodMs(timeline);
+  const bumps = opts.loop ? transitionBumps(timeline) : new Map();
+  const live = new Set<string>();
+  let resourceVersion = 0;
+  for (let round = 0;; round++) {
+    const roundStart = start + (round * period) / speed;
+    for (const event of timeline.events) {
+      const due = roundStart + event.offsetMs / speed;
+      const wait = due - clock.now();
+      if (wait > 0) {
+        try {
+          await clock.sleep(wait, signal);
+        } catch (err) {
+          if (signal.aborted) return;
+          throw err;
+        }
+      }
+      if (signal.aborted) return;
+      const id =
+        `${event.lease.metadata.namespace}/${event.lease.metadata.name}`;
+      let type: LeaseEventType = event.type;
+      if (round > 0 && type === "ADDED" && live.has(id)) type = "MODIFIED";
+      if (type === "DELETED") live.delete(id);
+      else live.add(id);
+      const lease = retime(event.lease, due, speed, {
+        resourceVersion: String(++resourceVersion),
+        transitionBump: round * (bumps.get(id) ?? 0),
+      });
+      sink.event({ type, object: lease }, clock.now());
+    }
+    if (!opts.loop) return;
+  }
+}
+
+function retime(
+  recorded: Lease,
+  due: number,
+  speed: number,
+  extra: { resourceVersion: string; transitionBump: number },
+): Lease {
+  const lease: Lease = {
+    ...recorded,
+    metadata: { ...recorded.metadata, resourceVersion: extra.resourceVersion },
+  };
+  const spec = recorded.spec;
+  if (!spec) return lease;
+  lease.spec = { ...spec };
+  const renew = parseRfc3339(spec.renewTime ?? "");
+  if (renew !== undefined) lease.spec.renewTime = microTime(due);
+  const acquire = parseRfc3339(spec.acquireTime ?? "");
+  if (acquire !== undefined && renew !== undefined) {
+    lease.spec.acquireTime = microTime(due - (renew - acquire) / speed);
+  }
+  if (extra.transitionBump > 0) {
+    lease.spec.leaseTransitions = (spec.leaseTransitions ?? 0) +
+      extra.transitionBump;
+  }
+  return lease;
+}
+
+/**
+ * Loads a timeline from `path`: either a timeline JSON written by
+ * `earthworm parse-leases`, or any Lease YAML/JSON that parse-leases accepts
+ * (converted on the fly; skipped snapshots are logged as warnings). Bad
+ * input throws an InputError with a one-line message.
+ */
+export async function loadTimeline(path: string): Promise<Timeline> {
+  const text = await readLeaseText(path);
+  const name = path === "-" ? "standard input" : path;
+  const parsed = parseLeaseDocuments(text, name);
+  if (
+    parsed.documents.length === 1 && isTimelineDocument(parsed.documents[0])
+  ) {
+    return timelineFromDocument(parsed);
+  }
+  const built = buildTimeline(leasesFromDocuments(parsed), name);
+  for (const warning of built.warnings) log.warn(warning);
+  return built.timeline;
+}
