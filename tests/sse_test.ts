@@ -1,0 +1,183 @@
+import assert from "node:assert/strict";
+import type { Lease } from "../agent/lease_types.ts";
+import { createApp } from "../server/api.ts";
+import type { BeatEvent, SnapshotEvent } from "../server/api_types.ts";
+import { systemClock } from "../server/clock.ts";
+import { HeartHub } from "../server/heart_hub.ts";
+import { serveApp } from "../server/http_server.ts";
+import { collectSse } from "./sse_client.ts";
+
+function lease(name: string, renewMs: number, pad = ""): Lease {
+  return {
+    metadata: { namespace: "kube-node-lease", name },
+    spec: {
+      holderIdentity: name + pad,
+      leaseDurationSeconds: 40,
+      renewTime: new Date(renewMs).toISOString(),
+    },
+  };
+}
+
+async function withServer(
+  fn: (ctx: { hub: HeartHub; url: string }) => Promise<void>,
+  opts: {
+    keepAliveMs?: number;
+    events?: { capacity?: number; maxQueue?: number };
+  } = {},
+) {
+  const hub = new HeartHub({
+    clock: systemClock,
+    source: { kind: "mock", name: "sse test" },
+    events: opts.events ?? {},
+  });
+  hub.source(true, undefined, Date.now());
+  hub.resync([lease("n1", Date.now())], Date.now());
+  const ac = new AbortController();
+  const server = serveApp(
+    createApp({ hub, stream: { keepAliveMs: opts.keepAliveMs ?? 15_000 } }),
+    {
+      host: "127.0.0.1",
+      port: 0,
+      signal: ac.signal,
+    },
+  );
+  try {
+    await fn({ hub, url: server.url });
+  } finally {
+    hub.events.closeAll();
+    ac.abort();
+    await server.finished;
+  }
+}
+
+let renew = Date.now();
+function beat(hub: HeartHub, name = "n1", pad = "") {
+  renew += 10_000;
+  hub.event({ type: "MODIFIED", object: lease(name, renew, pad) }, Date.now());
+}
+
+async function until(cond: () => boolean, ms = 5000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+Deno.test("stream starts with a snapshot, then beats with increasing ids", async () => {
+  await withServer(async ({ hub, url }) => {
+    const res = await fetch(`${url}/api/v1/stream`);
+    assert.match(res.headers.get("content-type")!, /text\/event-stream/);
+    const pending = collectSse(
+      res,
+      (m) => m.filter((x) => x.event === "beat").length >= 3,
+    );
+    await until(() => hub.events.subscribers === 1);
+    for (let i = 0; i < 3; i++) beat(hub);
+    const msgs = await pending;
+    assert.equal(msgs[0]!.event, "snapshot");
+    const snap = JSON.parse(msgs[0]!.data) as SnapshotEvent;
+    assert.deepEqual(snap.hearts.map((h) => h.id), ["kube-node-lease/n1"]);
+    const beats = msgs.filter((m) => m.event === "beat");
+    const ids = msgs.map((m) => Number(m.id));
+    assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+    assert.equal(new Set(ids).size, ids.length);
+    assert.equal((JSON.parse(beats[2]!.data) as BeatEvent).heart.beats, 3);
+  });
+});
+
+Deno.test("an aborted client is unsubscribed at once", async () => {
+  await withServer(async ({ hub, url }) => {
+    const ac = new AbortController();
+    const res = await fetch(`${url}/api/v1/stream`, { signal: ac.signal });
+    await collectSse(res, (m) => m.length >= 1);
+    assert.equal(hub.events.subscribers, 1);
+    ac.abort();
+    await until(() => hub.events.subscribers === 0);
+  });
+});
+
+Deno.test("a client reconnecting with Last-Event-ID gets exactly what it missed", async () => {
+  await withServer(async ({ hub, url }) => {
+    const first = await fetch(`${url}/api/v1/stream`);
+    const pending = collectSse(first, (m) => m.some((x) => x.event === "beat"));
+    await until(() => hub.events.subscribers === 1);
+    beat(hub);
+    const seen = await pending;
+    const lastId = seen.at(-1)!.id!;
+    beat(hub);
+    beat(hub); // missed while disconnected
+    const again = await fetch(`${url}/api/v1/stream`, {
+      headers: { "Last-Event-ID": lastId },
+    });
+    const missed = hub.events.lastId - Number(lastId);
+    const resumed = await collectSse(again, (m) => m.length >= missed);
+    assert.ok(!resumed.some((m) => m.event === "snapshot"));
+    assert.equal(resumed.filter((m) => m.event === "beat").length, 2);
+    assert.deepEqual(
+      resumed.map((m) => Number(m.id)),
+      Array.from({ length: missed }, (_, i) => Number(lastId) + 1 + i),
+    );
+  });
+});
+
+Deno.test("a client whose Last-Event-ID is no longer held gets a fresh snapshot", async () => {
+  await withServer(async ({ hub, url }) => {
+    const old = hub.events.lastId;
+    for (let i = 0; i < 10; i++) beat(hub);
+    const res = await fetch(`${url}/api/v1/stream`, {
+      headers: { "Last-Event-ID": String(old) },
+    });
+    const msgs = await collectSse(res, (m) => m.length >= 1);
+    assert.equal(msgs[0]!.event, "snapshot");
+    assert.equal(Number(msgs[0]!.id), hub.events.lastId);
+    const bogus = await fetch(`${url}/api/v1/stream?lastEventId=12`);
+    assert.equal(
+      (await collectSse(bogus, (m) => m.length >= 1))[0]!.event,
+      "snapshot",
+    );
+  }, { events: { capacity: 5 } });
+});
+
+Deno.test("an idle stream sends keep-alive comments", async () => {
+  await withServer(async ({ url }) => {
+    const res = await fetch(`${url}/api/v1/stream`);
+    const msgs = await collectSse(
+      res,
+      (m) => m.some((x) => x.event === "comment"),
+      5000,
+    );
+    assert.match(
+      msgs.find((m) => m.event === "comment")!.data,
+      /^: keep-alive/,
+    );
+  }, { keepAliveMs: 50 });
+});
+
+Deno.test("a stalled client is disconnected instead of buffered without bound", async () => {
+  await withServer(async ({ hub, url }) => {
+    const { port } = new URL(url);
+    const conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: Number(port),
+    });
+    try {
+      await conn.write(
+        new TextEncoder().encode(
+          "GET /api/v1/stream HTTP/1.1\r\nHost: x\r\n\r\n",
+        ),
+      );
+      await until(() => hub.events.subscribers === 1);
+      // Never read: fill the socket buffers, then the bounded queue.
+      const pad = "x".repeat(4000);
+      for (let i = 0; i < 40_000 && hub.events.subscribers > 0; i++) {
+        beat(hub, "n1", pad);
+        if (i % 500 === 0) await new Promise((r) => setTimeout(r, 1));
+      }
+      await until(() => hub.events.subscribers === 0, 10_000);
+      assert.equal(hub.events.dropped, 1);
+    } finally {
+      conn.close();
+    }
+  }, { events: { maxQueue: 200 } });
+});
