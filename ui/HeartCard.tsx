@@ -1,0 +1,81 @@
+/**
+ * One heart in the overview: its name, status, a few numbers and a small
+ * live cardiogram. Clicking it opens the heart's detail view.
+ *
+ * @module
+ */
+
+import type { Heart } from "../server/api_types.ts";
+import { Cardiogram } from "./Cardiogram.tsx";
+import { formatSeconds } from "./format.ts";
+import { formatRoute } from "./route.ts";
+import type { HeartStore } from "./state.ts";
+
+/** Sweep of the overview's cardiograms, in server milliseconds. */
+export const CARD_WINDOW_MS = 2 * 60_000;
+
+/** Props of {@linkcode HeartCard}. */
+export interface HeartCardProps {
+  store: HeartStore;
+  heart: Heart;
+}
+
+/** Labels of statuses as shown on cards. */
+export const STATUS_LABELS: Readonly<Record<Heart["status"], string>> = {
+  healthy: "healthy",
+  late: "late",
+  expired: "expired",
+  unknown: "unknown",
+};
+
+/** A card with one heart's live cardiogram. */
+export function HeartCard({ store, heart }: HeartCardProps) {
+  const href = formatRoute({
+    view: "heart",
+    namespace: heart.namespace,
+    name: heart.name,
+  });
+  return (
+    <a
+      class={`card status-${heart.status}`}
+      href={href}
+      data-heart-id={heart.id}
+      data-status={heart.status}
+      data-beats={heart.beats}
+      title={`${heart.id} — ${heart.status}`}
+    >
+      <div class="card-head">
+        <span class="card-name">{heart.name}</span>
+        <span class={`pill pill-${heart.status}`}>
+          {STATUS_LABELS[heart.status]}
+        </span>
+      </div>
+      <div class="card-sub">
+        <span class="kind">{heart.kind}</span>
+        <span class="ns">{heart.namespace}</span>
+        {heart.kind === "lease" && heart.holder !== null && (
+          <span class="holder" title="holder">⚑ {heart.holder}</span>
+        )}
+      </div>
+      <Cardiogram
+        store={store}
+        heartId={heart.id}
+        windowMs={CARD_WINDOW_MS}
+        fps={8}
+        spikePx={2.4}
+        lineWidth={1.4}
+        glowBlur={4}
+        class="card-trace"
+      />
+      <div class="card-foot">
+        <span title="last interval">
+          <b>{formatSeconds(heart.lastIntervalSeconds)}</b> last
+        </span>
+        <span title="expected interval">
+          exp {formatSeconds(heart.expectedIntervalSeconds)}
+        </span>
+        <span title="beats seen">{heart.beats} beats</span>
+      </div>
+    </a>
+  );
+}

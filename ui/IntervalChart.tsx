@@ -1,0 +1,173 @@
+/**
+ * A heart's beat history as a Chart.js line of intervals over time, with the
+ * expected interval, the late threshold and the lease duration as guides.
+ *
+ * @module
+ */
+
+import { useEffect, useRef } from "preact/hooks";
+import type { Beat, Heart } from "../server/api_types.ts";
+import { Chart, COLORS } from "./charts.ts";
+import { timeOfDay } from "./format.ts";
+
+/** Props of {@linkcode IntervalChart}. */
+export interface IntervalChartProps {
+  heart: Heart;
+  /** The heart's beats, oldest first; the array grows in place. */
+  beats: readonly Beat[];
+  /** Changes whenever `beats` or `heart` changed. */
+  version: number;
+}
+
+type Point = { x: number; y: number };
+
+/** Intervals between beats over the retained history. */
+export function IntervalChart({ heart, beats, version }: IntervalChartProps) {
+  const canvasRef = useRef<HTMLCanvasElement>(null);
+  const chartRef = useRef<Chart<"line", Point[]> | null>(null);
+  const heartRef = useRef(heart);
+  heartRef.current = heart;
+
+  useEffect(() => {
+    const canvas = canvasRef.current;
+    if (canvas === null) return;
+    const guide = (color: string, label: string) => ({
+      label,
+      data: [] as Point[],
+      borderColor: color,
+      borderWidth: 1,
+      borderDash: [4, 4],
+      pointRadius: 0,
+    });
+    const chart = new Chart<"line", Point[]>(canvas, {
+      type: "line",
+      data: {
+        datasets: [
+          {
+            label: "interval",
+            data: [],
+            borderColor: COLORS.ok,
+            backgroundColor: COLORS.ok,
+            borderWidth: 1.5,
+            pointRadius: 2,
+            pointHoverRadius: 4,
+            tension: 0,
+            segment: {
+              borderColor: (ctx) =>
+                toneOf(ctx.p1.parsed.y ?? undefined, heartRef.current) ??
+                  COLORS.ok,
+            },
+            pointBackgroundColor: (ctx) => {
+              const y = (ctx.raw as Point | undefined)?.y;
+              return y === undefined
+                ? COLORS.ok
+                : toneOf(y, heartRef.current) ?? COLORS.ok;
+            },
+          },
+          guide(COLORS.ok, "expected"),
+          guide(COLORS.late, "late after"),
+          guide(COLORS.expired, "lease duration"),
+        ],
+      },
+      options: {
+        parsing: false,
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        interaction: { mode: "nearest", intersect: false, axis: "x" },
+        plugins: {
+          legend: {
+            labels: { color: COLORS.text, boxWidth: 12, boxHeight: 2 },
+          },
+          tooltip: {
+            callbacks: {
+              title: (items) =>
+                items[0] ? timeOfDay(items[0].parsed.x ?? 0) : "",
+              label: (item) =>
+                `${item.dataset.label}: ${(item.parsed.y ?? 0).toFixed(2)} s`,
+            },
+          },
+        },
+        scales: {
+          x: {
+            type: "linear",
+            ticks: {
+              color: COLORS.text,
+              maxTicksLimit: 8,
+              callback: (v) => timeOfDay(Number(v)),
+            },
+            grid: { color: COLORS.grid },
+          },
+          y: {
+            type: "linear",
+            min: 0,
+            title: { display: true, text: "interval (s)", color: COLORS.text },
+            ticks: { color: COLORS.text },
+            grid: { color: COLORS.grid },
+          },
+        },
+      },
+    });
+    chartRef.current = chart;
+    return () => {
+      chart.destroy();
+      chartRef.current = null;
+    };
+  }, [heart.id]);
+
+  useEffect(() => {
+    const chart = chartRef.current;
+    if (chart === null) return;
+    const [line, expected, late, duration] = chart.data.datasets;
+    if (!line || !expected || !late || !duration) return;
+    // Append only what is new; rebuild when the history was replaced.
+    const data = line.data;
+    const points = beats.filter((b) => b.intervalSeconds !== null);
+    const first = points[0];
+    if (
+      data.length > points.length ||
+      (first && data[0] && data[0].x !== Date.parse(first.observedAt))
+    ) {
+      data.length = 0;
+    }
+    for (let i = data.length; i < points.length; i++) {
+      const b = points[i]!;
+      data.push({ x: Date.parse(b.observedAt), y: b.intervalSeconds! });
+    }
+    const xMin = data[0]?.x ?? 0;
+    const xMax = data[data.length - 1]?.x ?? 1;
+    const span = (y: number | null): Point[] =>
+      y === null ? [] : [{ x: xMin, y }, { x: xMax, y }];
+    const exp = heart.expectedIntervalSeconds;
+    expected.data = span(exp);
+    late.data = span(exp === null ? null : 2 * exp);
+    duration.data = span(heart.leaseDurationSeconds);
+    chart.update("none");
+  }, [version, heart.id]);
+
+  return (
+    <div class="chart-box interval-chart">
+      <canvas
+        ref={canvasRef}
+        role="img"
+        aria-label={`Beat intervals of ${heart.id}`}
+      />
+    </div>
+  );
+}
+
+function toneOf(
+  intervalSeconds: number | undefined,
+  heart: Heart,
+): string | undefined {
+  if (intervalSeconds === undefined) return undefined;
+  if (
+    heart.leaseDurationSeconds !== null &&
+    intervalSeconds > heart.leaseDurationSeconds
+  ) {
+    return COLORS.expired;
+  }
+  const exp = heart.expectedIntervalSeconds;
+  if (exp !== null && intervalSeconds > 2 * exp) return COLORS.late;
+  return COLORS.ok;
+}

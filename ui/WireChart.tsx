@@ -1,0 +1,158 @@
+/**
+ * The wire trace of a node heart: Chart.js lines of each exchange's latency
+ * and the connection's smoothed RTT, from `wire` events. When there is no
+ * wire data, a note says why (from the source's `wire.reason`).
+ *
+ * @module
+ */
+
+import { useEffect, useRef } from "preact/hooks";
+import type { Heart, SourceState, WireExchange } from "../server/api_types.ts";
+import { Chart, COLORS } from "./charts.ts";
+import { formatMs, timeOfDay } from "./format.ts";
+
+/** Props of {@linkcode WireChart}. */
+export interface WireChartProps {
+  heart: Heart;
+  exchanges: readonly WireExchange[];
+  source: SourceState | null;
+  version: number;
+}
+
+type Point = { x: number; y: number };
+
+/** Why a heart shows no wire trace. */
+export function noWireReason(heart: Heart, source: SourceState | null): string {
+  if (heart.kind !== "node") {
+    return "Wire data is recorded for node leases only: the eBPF probe watches kubelets.";
+  }
+  if (source?.wire?.available === false) {
+    return `No wire data: ${
+      source.wire.reason ?? "the eBPF probe is not running"
+    }.`;
+  }
+  return "No wire exchanges reported for this node yet.";
+}
+
+/** Latency and RTT of the node's exchanges with the API server. */
+export function WireChart(
+  { heart, exchanges, source, version }: WireChartProps,
+) {
+  const canvasRef = useRef<HTMLCanvasElement>(null);
+  const chartRef = useRef<Chart<"line", Point[]> | null>(null);
+  const hasData = exchanges.length > 0;
+
+  useEffect(() => {
+    const canvas = canvasRef.current;
+    if (!hasData || canvas === null) return;
+    const chart = new Chart<"line", Point[]>(canvas, {
+      type: "line",
+      data: {
+        datasets: [
+          {
+            label: "exchange latency",
+            data: [],
+            borderColor: COLORS.ok,
+            backgroundColor: COLORS.ok,
+            borderWidth: 1.5,
+            pointRadius: 1.5,
+            tension: 0,
+          },
+          {
+            label: "smoothed RTT",
+            data: [],
+            borderColor: "#4fc3ff",
+            backgroundColor: "#4fc3ff",
+            borderWidth: 1,
+            pointRadius: 0,
+            tension: 0,
+          },
+        ],
+      },
+      options: {
+        parsing: false,
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        interaction: { mode: "nearest", intersect: false, axis: "x" },
+        plugins: {
+          legend: {
+            labels: { color: COLORS.text, boxWidth: 12, boxHeight: 2 },
+          },
+          tooltip: {
+            callbacks: {
+              title: (items) =>
+                items[0] ? timeOfDay(items[0].parsed.x ?? 0) : "",
+              label: (item) =>
+                `${item.dataset.label}: ${formatMs(item.parsed.y)}`,
+            },
+          },
+        },
+        scales: {
+          x: {
+            type: "linear",
+            ticks: {
+              color: COLORS.text,
+              maxTicksLimit: 8,
+              callback: (v) => timeOfDay(Number(v)),
+            },
+            grid: { color: COLORS.grid },
+          },
+          y: {
+            type: "linear",
+            min: 0,
+            title: { display: true, text: "ms", color: COLORS.text },
+            ticks: { color: COLORS.text },
+            grid: { color: COLORS.grid },
+          },
+        },
+      },
+    });
+    chartRef.current = chart;
+    return () => {
+      chart.destroy();
+      chartRef.current = null;
+    };
+  }, [heart.id, hasData]);
+
+  useEffect(() => {
+    const chart = chartRef.current;
+    if (chart === null) return;
+    const [latency, rtt] = chart.data.datasets;
+    if (!latency || !rtt) return;
+    latency.data.length = 0;
+    rtt.data.length = 0;
+    for (const ex of exchanges) {
+      const x = Date.parse(ex.at);
+      latency.data.push({ x, y: ex.latencyMs });
+      rtt.data.push({ x, y: ex.srttUs / 1000 });
+    }
+    chart.update("none");
+  }, [version, heart.id, hasData]);
+
+  if (!hasData) {
+    return (
+      <p class="note wire-note" data-wire="none">
+        {noWireReason(heart, source)}
+      </p>
+    );
+  }
+  const last = exchanges[exchanges.length - 1]!;
+  return (
+    <div data-wire="chart">
+      <div class="chart-box wire-chart">
+        <canvas
+          ref={canvasRef}
+          role="img"
+          aria-label={`Wire latency of ${heart.name}`}
+        />
+      </div>
+      <p class="note">
+        {exchanges.length} exchanges · last {formatMs(last.latencyMs)} on{" "}
+        {last.conn} · RTT {formatMs(last.srttUs / 1000)} · {last.retransmits}
+        {" "}
+        retransmits · {last.resets} resets
+      </p>
+    </div>
+  );
+}
