@@ -1,0 +1,111 @@
+/**
+ * Runs Earthworm as a child process for end-to-end tests and waits until it
+ * listens.
+ *
+ * @module
+ */
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** A running Earthworm process. */
+export interface EarthwormProcess {
+  url: string;
+  child: Deno.ChildProcess;
+  /** Everything it wrote to stderr so far. */
+  stderr(): string;
+  /** Milliseconds from spawn until it listened. */
+  startupMs: number;
+  /** Sends SIGTERM and waits for the exit code. */
+  stop(): Promise<number>;
+}
+
+/**
+ * Starts `deno run -A <entry> <args>` (entry defaults to main.ts) and resolves
+ * once it logs `listening on http://...`.
+ */
+export async function startEarthworm(
+  args: string[],
+  opts: {
+    entry?: string;
+    cwd?: string;
+    env?: Record<string, string>;
+    timeoutMs?: number;
+  } = {},
+): Promise<EarthwormProcess> {
+  const started = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", opts.entry ?? `${ROOT}main.ts`, ...args],
+    cwd: opts.cwd ?? ROOT,
+    env: { NO_COLOR: "1", ...opts.env },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  let url: string | undefined;
+  const decoder = new TextDecoder();
+  const reading = (async () => {
+    for await (const chunk of child.stderr) {
+      text += decoder.decode(chunk, { stream: true });
+      url ??= /listening on (http:\/\/[^\s/]+)/.exec(text)?.[1];
+    }
+  })();
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  let exited: Deno.CommandStatus | undefined;
+  child.status.then((s) => exited = s);
+  while (!url) {
+    if (exited || Date.now() > deadline) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await child.status;
+      await reading;
+      throw new Error(
+        `Earthworm did not start (${
+          exited ? `exit ${exited.code}` : "timeout"
+        }): ${text}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const startupMs = performance.now() - started;
+  return {
+    url,
+    child,
+    startupMs,
+    stderr: () => text,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* gone */ }
+      }, 10_000);
+      const status = await child.status;
+      clearTimeout(timer);
+      await reading;
+      return status.code;
+    },
+  };
+}
+
+/** Runs `deno run -A main.ts <args>` to completion. */
+export async function runEarthworm(
+  args: string[],
+  opts: { cwd?: string; entry?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", opts.entry ?? `${ROOT}main.ts`, ...args],
+    cwd: opts.cwd ?? ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const d = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: d.decode(out.stdout),
+    stderr: d.decode(out.stderr),
+  };
+}
