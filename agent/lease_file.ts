@@ -211,7 +211,7 @@ export function parseLeaseDocuments(text: string, file: string): ParsedFile {
   } catch (err) {
     throw describeYamlError(file, err);
   }
-  checkNodeBudget(documents, file, lines, Math.max(100_000, 2 * text.length));
+  checkNodeBudget(documents, file, lines, Math.max(100_000, text.length));
   return { file, documents, lines };
 }
 

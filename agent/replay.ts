@@ -211,6 +211,20 @@ function retime(
 export async function loadTimeline(path: string): Promise<Timeline> {
   const text = await readLeaseText(path);
   const name = path === "-" ? "standard input" : path;
+  // A timeline is JSON: JSON.parse reads it about ten times faster than
+  // js-yaml. Errors are reported from the js-yaml parse below, with lines.
+  const fast = parseJson(text);
+  if (isTimelineDocument(fast)) {
+    try {
+      return timelineFromDocument({
+        file: name,
+        documents: [fast],
+        lines: new WeakMap(),
+      });
+    } catch {
+      // fall through
+    }
+  }
   const parsed = parseLeaseDocuments(text, name);
   if (
     parsed.documents.length === 1 && isTimelineDocument(parsed.documents[0])
@@ -220,4 +234,12 @@ export async function loadTimeline(path: string): Promise<Timeline> {
   const built = buildTimeline(leasesFromDocuments(parsed), name);
   for (const warning of built.warnings) log.warn(warning);
   return built.timeline;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

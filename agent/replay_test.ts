@@ -378,3 +378,26 @@ Deno.test("loadTimeline rejects bad files with one-line input errors", async () 
     );
   }
 });
+
+Deno.test("loadTimeline names the line and field of a bad event in a timeline", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/timeline.json`;
+    const bad = {
+      ...TIMELINE,
+      events: [TIMELINE.events[0], { ...TIMELINE.events[1], type: "UPDATED" }],
+    };
+    await Deno.writeTextFile(path, JSON.stringify(bad, null, 2));
+    await assert.rejects(
+      loadTimeline(path),
+      (err: unknown) =>
+        err instanceof InputError &&
+        err.message.startsWith(
+          `Cannot read lease file "${path}": line 24, events[1].type: `,
+        ) &&
+        err.message.includes('got the string "UPDATED"'),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
