@@ -26,8 +26,11 @@ import {
 
 /** What the app serves. */
 export interface AppOptions {
-  /** The local hub; absent on a follower that only forwards. */
-  hub?: HeartHub;
+  /**
+   * The local hub, or a getter for it (an agent gets a new hub each time it
+   * becomes the leader); absent on a follower that only forwards.
+   */
+  hub?: HeartHub | (() => HeartHub | undefined);
   /** Base URL of the leader when API calls must be handed over; null to serve locally. */
   forward?: () => string | null;
   /** Null when ready, else the reason (shown by /readyz). */
@@ -53,6 +56,9 @@ function fail(
 export function createApp(opts: AppOptions): Hono {
   const app = new Hono();
   const stream = { ...DEFAULT_STREAM_OPTIONS, ...opts.stream };
+  const getHub = typeof opts.hub === "function"
+    ? opts.hub
+    : () => opts.hub as HeartHub | undefined;
 
   app.get("/healthz", (c) => c.text("ok\n"));
   app.get("/readyz", (c) => {
@@ -62,8 +68,9 @@ export function createApp(opts: AppOptions): Hono {
       : c.text(`not ready: ${reason}\n`, 503);
   });
   app.get("/metrics", (c) => {
+    const hub = getHub();
     const families = [
-      ...(opts.hub ? hubMetrics(opts.hub) : []),
+      ...(hub ? hubMetrics(hub) : []),
       ...(opts.metrics?.() ?? []),
     ];
     return c.body(renderMetrics(families), 200, {
@@ -76,7 +83,7 @@ export function createApp(opts: AppOptions): Hono {
   app.use("/api/*", async (c, next) => {
     const leader = opts.forward?.() ?? null;
     if (leader === null) {
-      if (!opts.hub) {
+      if (!getHub()) {
         return fail(
           c,
           503,
@@ -89,7 +96,7 @@ export function createApp(opts: AppOptions): Hono {
   });
 
   app.get("/api/v1/hearts", (c) => {
-    const hub = opts.hub!;
+    const hub = getHub()!;
     const kind = c.req.query("kind");
     if (kind !== undefined && kind !== "node" && kind !== "lease") {
       return fail(
@@ -112,7 +119,7 @@ export function createApp(opts: AppOptions): Hono {
   });
 
   app.get("/api/v1/hearts/:namespace/:name/beats", (c) => {
-    const hub = opts.hub!;
+    const hub = getHub()!;
     const { namespace, name } = c.req.param();
     const sinceRaw = c.req.query("since");
     const limitRaw = c.req.query("limit");
@@ -156,7 +163,7 @@ export function createApp(opts: AppOptions): Hono {
 
   app.get("/api/v1/hearts/:namespace/:name", (c) => {
     const { namespace, name } = c.req.param();
-    const heart = opts.hub!.heart(`${namespace}/${name}`);
+    const heart = getHub()!.heart(`${namespace}/${name}`);
     if (!heart) {
       return fail(
         c,
@@ -171,7 +178,7 @@ export function createApp(opts: AppOptions): Hono {
     const id = parseLastEventId(
       c.req.header("last-event-id") ?? c.req.query("lastEventId"),
     );
-    return streamResponse(opts.hub!, id, stream);
+    return streamResponse(getHub()!, id, stream);
   });
 
   app.all(

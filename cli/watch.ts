@@ -1,0 +1,89 @@
+/**
+ * `earthworm watch`: watch a real cluster's Leases from a kubeconfig and serve
+ * the UI and API on localhost. No eBPF: wire data comes only from agents.
+ *
+ * @module
+ */
+
+import { loadKubeConfig } from "../agent/kube_client.ts";
+import { watchLeases } from "../agent/lease_watcher.ts";
+import { systemClock } from "../server/clock.ts";
+import { UsageError } from "./errors.ts";
+import { listFlag, numberFlag, parseFlags, stringFlag } from "./flags.ts";
+import { serveHub } from "./serve_hub.ts";
+
+const HELP = `Usage: earthworm watch [flags]
+
+Watches the Leases of a real cluster (every namespace, or the ones given) and
+serves the cardiogram UI and API on localhost.
+
+Flags:
+  --kubeconfig FILE   Kubeconfig to use (default $KUBECONFIG or ~/.kube/config)
+  --context NAME      Context of the kubeconfig (default its current context)
+  --namespace NS      Watch only this namespace; repeat for several
+  --port N            Port to listen on (default 8080; 0 picks a free one)
+  --host ADDR         Address to listen on (default 127.0.0.1)
+  --retention S       Seconds of beat history kept per heart (default 3600)
+  -h, --help          Show this help
+`;
+
+/** Runs `earthworm watch`. */
+export async function watchCommand(args: string[]): Promise<number> {
+  const flags = parseFlags("earthworm watch", args, {
+    kubeconfig: { type: "string" },
+    context: { type: "string" },
+    namespace: { type: "string", multiple: true },
+    port: { type: "string" },
+    host: { type: "string" },
+    retention: { type: "string" },
+  });
+  if (flags.values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const port = numberFlag(flags, "port", 8080, {
+    min: 0,
+    max: 65535,
+    integer: true,
+  });
+  const host = stringFlag(flags, "host", "127.0.0.1");
+  const retention = numberFlag(flags, "retention", 3600, {
+    min: 10,
+    max: 7 * 86_400,
+  });
+  const namespaces = listFlag(flags, "namespace");
+  for (const ns of namespaces) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)) {
+      throw new UsageError(
+        `Flag "--namespace" must be a Kubernetes namespace name, got "${ns}"`,
+      );
+    }
+  }
+  const kubeconfig = stringFlag(flags, "kubeconfig");
+  const context = stringFlag(flags, "context");
+  const kc = await loadKubeConfig({
+    ...(kubeconfig !== undefined && { kubeconfig }),
+    ...(context !== undefined && { context }),
+  });
+  const server = kc.getCurrentCluster()?.server ?? "(unknown server)";
+  const served = serveHub({
+    clock: systemClock,
+    source: { kind: "cluster", name: server },
+    host,
+    port,
+    retentionMs: retention * 1000,
+  });
+  served.hub.setWireAvailability(
+    false,
+    "earthworm watch runs off-cluster: wire data comes from in-cluster agents",
+  );
+  await watchLeases({
+    kubeConfig: kc,
+    namespaces,
+    sink: served.hub,
+    clock: systemClock,
+    signal: served.signal,
+  });
+  await served.finished;
+  return 0;
+}
