@@ -28,12 +28,8 @@
 import type { Clock } from "../server/clock.ts";
 import { getLogger } from "../server/log.ts";
 import type { Lease, LeaseEventType, LeaseSink } from "./lease_types.ts";
-import {
-  leasesFromDocuments,
-  parseLeaseDocuments,
-  parseRfc3339,
-  readLeaseText,
-} from "./lease_file.ts";
+import { parseLeaseDocuments, readLeaseText } from "./lease_file.ts";
+import { leasesFromDocuments, parseRfc3339 } from "./lease_validation.ts";
 import {
   buildTimeline,
   isTimelineDocument,

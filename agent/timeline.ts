@@ -50,7 +50,7 @@ import {
   parseRfc3339,
   validateLease,
   type Where,
-} from "./lease_file.ts";
+} from "./lease_validation.ts";
 
 /** The timeline format version this module writes and reads. */
 export const TIMELINE_VERSION = 1;

@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
 import { InputError } from "../cli/errors.ts";
-import {
-  leasesFromDocuments,
-  parseLeaseDocuments,
-  readLeaseFile,
-} from "./lease_file.ts";
+import { parseLeaseDocuments, readLeaseFile } from "./lease_file.ts";
+import { leasesFromDocuments } from "./lease_validation.ts";
 import {
   buildTimeline,
   formatTimeline,
