@@ -320,6 +320,8 @@ class Probe implements WireProbe {
   #queue: RawWireEvent[] = [];
   #wake: (() => void) | null = null;
   #userDrops = 0;
+  #finalKernelDrops = 0;
+  #released = false;
   #badRecords = 0;
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -402,22 +404,25 @@ class Probe implements WireProbe {
   }
 
   drops(): number {
-    let kernel = 0;
-    if (!this.#closing) {
-      const cpus = this.#lib.possibleCpus();
-      const value = new BigUint64Array(cpus);
-      const key = new Uint8Array(4);
-      const r = this.#lib.sym.bpf_map__lookup_elem(
-        this.#obj.map("drops").pointer,
-        key,
-        4n,
-        new Uint8Array(value.buffer),
-        BigInt(value.byteLength),
-        0n,
-      );
-      if (r === 0) { for (const n of value) kernel += Number(n); }
-    }
-    return kernel + this.#events.lost + this.#userDrops;
+    return this.#kernelDrops() + this.#events.lost + this.#userDrops;
+  }
+
+  #kernelDrops(): number {
+    if (this.#released) return this.#finalKernelDrops;
+    const cpus = this.#lib.possibleCpus();
+    const value = new BigUint64Array(cpus);
+    const key = new Uint8Array(4);
+    const r = this.#lib.sym.bpf_map__lookup_elem(
+      this.#obj.map("drops").pointer,
+      key,
+      4n,
+      new Uint8Array(value.buffer),
+      BigInt(value.byteLength),
+      0n,
+    );
+    let sum = 0;
+    if (r === 0) { for (const n of value) sum += Number(n); }
+    return sum;
   }
 
   programs(): ProgramInfo[] {
@@ -461,6 +466,8 @@ class Probe implements WireProbe {
       this.#closed = true;
       this.#wake?.();
       await this.#pump;
+      this.#finalKernelDrops = this.#kernelDrops();
+      this.#released = true;
       this.#events[Symbol.dispose]();
       // Links detach before the object closes; libbpf itself goes last.
       for (const d of this.#owned.reverse()) d[Symbol.dispose]();

@@ -1,0 +1,230 @@
+/**
+ * `earthworm probe`: loads the embedded eBPF program on this machine and
+ * prints the wire events of one process's connections to the API server
+ * port, one JSON object per line with `--json`. The node-side debugging tool.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { openWireProbe, WireUnavailableError } from "../bpf/wire_probe.ts";
+import type { RawWireEvent } from "../bpf/wire_event.ts";
+import { monoToIso, WireAggregator } from "../bpf/wire_aggregator.ts";
+
+const USAGE = `Usage: earthworm probe [flags]
+
+Load Earthworm's eBPF program and print the wire events of a process's TCP
+connections to the API server: request/response exchanges (latency, bytes),
+smoothed RTT, retransmits, resets and TCP state changes. Needs root (or
+CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN) and a kernel with BTF.
+
+Flags:
+  --comm NAME         process name to follow (kernel comm) (default kubelet)
+  --port PORT         API server port (default 6443)
+  --json              one JSON object per line instead of readable lines
+  --perf-buffer       use the perf buffer even where a ring buffer works
+  --duration SECONDS  stop after this long (default: until Ctrl-C)
+  --node NAME         node name in exchanges (default: this host's name)
+  -h, --help          show this help
+`;
+
+const encoder = new TextEncoder();
+
+/** Where the command writes; tests pass their own. */
+export interface ProbeIo {
+  stdout: (line: string) => void;
+  stderr: (line: string) => void;
+  /** Stops the probe early (in addition to --duration and SIGINT/SIGTERM). */
+  signal?: AbortSignal;
+}
+
+const defaultIo: ProbeIo = {
+  stdout: (line) => Deno.stdout.writeSync(encoder.encode(line + "\n")),
+  stderr: (line) => Deno.stderr.writeSync(encoder.encode(line + "\n")),
+};
+
+interface ProbeFlags {
+  comm: string;
+  port: number;
+  json: boolean;
+  perfBuffer: boolean;
+  durationMs: number | null;
+  node: string;
+}
+
+class UsageError extends Error {
+  override name = "UsageError";
+}
+
+function parseFlags(args: string[]): ProbeFlags | "help" {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        comm: { type: "string", default: "kubelet" },
+        port: { type: "string", default: "6443" },
+        json: { type: "boolean", default: false },
+        "perf-buffer": { type: "boolean", default: false },
+        duration: { type: "string" },
+        node: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  if (values.help) return "help";
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port) || port < 1 || port > 65535) {
+    throw new UsageError(
+      `Invalid --port "${values.port}": use a TCP port from 1 to 65535`,
+    );
+  }
+  const commLength = encoder.encode(values.comm).length;
+  if (commLength < 1 || commLength > 15) {
+    throw new UsageError(
+      `Invalid --comm "${values.comm}": a process name is 1 to 15 bytes`,
+    );
+  }
+  let durationMs: number | null = null;
+  if (values.duration !== undefined) {
+    const s = Number(values.duration);
+    if (values.duration.trim() === "" || !(s > 0) || !Number.isFinite(s)) {
+      throw new UsageError(
+        `Invalid --duration "${values.duration}": use a positive number of seconds`,
+      );
+    }
+    durationMs = s * 1000;
+  }
+  return {
+    comm: values.comm,
+    port,
+    json: values.json,
+    perfBuffer: values["perf-buffer"],
+    durationMs,
+    node: values.node ?? Deno.hostname(),
+  };
+}
+
+/** One event as the JSON object `--json` prints. */
+export function eventJson(
+  ev: RawWireEvent,
+  offsetMs: number,
+  aggregator: WireAggregator,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    time: monoToIso(ev.tsNs, offsetMs),
+    type: ev.kind,
+    conn: ev.conn,
+    pid: ev.pid,
+    comm: ev.comm,
+    origin: ev.origin,
+    srttUs: ev.srttUs,
+    totalRetrans: ev.totalRetrans,
+    resets: ev.resets,
+  };
+  const exchange = aggregator.add(ev);
+  if (exchange) {
+    out.at = exchange.at;
+    out.latencyMs = exchange.latencyMs;
+    out.bytesSent = exchange.bytesSent;
+    out.bytesReceived = exchange.bytesReceived;
+    out.retransmits = exchange.retransmits;
+    out.answered = ev.firstRxNs > 0n;
+  }
+  if (ev.kind === "state") {
+    out.from = ev.oldState;
+    out.to = ev.newState;
+  }
+  if (ev.kind === "reset") out.direction = ev.resetDirection;
+  return out;
+}
+
+/** One event as a readable line. */
+export function eventLine(json: Record<string, unknown>): string {
+  const time = String(json.time).slice(11, 23);
+  const who = `${json.comm}[${json.pid}] ${json.conn}`;
+  const rtt = `srtt ${json.srttUs}µs`;
+  switch (json.type) {
+    case "exchange":
+      return `${time} exchange ${who} ${json.latencyMs} ms sent ${json.bytesSent} B received ${json.bytesReceived} B ${rtt} retransmits ${json.retransmits}${
+        json.answered ? "" : " (no answer)"
+      }`;
+    case "state":
+      return `${time} state    ${who} ${json.from} -> ${json.to} ${rtt}`;
+    case "reset":
+      return `${time} reset    ${who} ${json.direction}`;
+    case "retransmit":
+      return `${time} retrans  ${who} total ${json.totalRetrans} ${rtt}`;
+    default:
+      return `${time} follow   ${who} (${json.origin}) ${rtt}`;
+  }
+}
+
+/** Runs `earthworm probe`; returns the exit code (2 for bad flags, 1 when eBPF is unavailable). */
+export async function probeCommand(
+  args: string[],
+  io: ProbeIo = defaultIo,
+): Promise<number> {
+  let flags: ProbeFlags | "help";
+  try {
+    flags = parseFlags(args);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    io.stderr(`earthworm probe: ${e.message} (see earthworm probe --help)`);
+    return 2;
+  }
+  if (flags === "help") {
+    io.stdout(USAGE.trimEnd());
+    return 0;
+  }
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  const timer = flags.durationMs === null
+    ? undefined
+    : setTimeout(onSignal, flags.durationMs);
+  io.signal?.addEventListener("abort", onSignal, { once: true });
+  try {
+    let probe;
+    try {
+      probe = await openWireProbe({
+        comm: flags.comm,
+        port: flags.port,
+        buffer: flags.perfBuffer ? "perf" : "auto",
+        signal: stop.signal,
+      });
+    } catch (e) {
+      if (!(e instanceof WireUnavailableError)) throw e;
+      io.stderr(
+        `earthworm probe: eBPF is unavailable (${e.reason}): ${e.message}`,
+      );
+      return 1;
+    }
+    const aggregator = new WireAggregator({
+      node: flags.node,
+      monoToWallOffsetMs: probe.monoToWallOffsetMs,
+    });
+    io.stderr(
+      `earthworm probe: following "${flags.comm}" to port ${flags.port} (${probe.buffer} buffer, ${probe.adopted} existing connections adopted)`,
+    );
+    let count = 0;
+    for await (const ev of probe.events()) {
+      const json = eventJson(ev, probe.monoToWallOffsetMs, aggregator);
+      io.stdout(flags.json ? JSON.stringify(json) : eventLine(json));
+      count++;
+    }
+    const drops = probe.drops();
+    await probe.close();
+    io.stderr(`earthworm probe: ${count} events, ${drops} dropped`);
+    return 0;
+  } finally {
+    clearTimeout(timer);
+    io.signal?.removeEventListener("abort", onSignal);
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+  }
+}
