@@ -189,6 +189,7 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
             heart={heart}
             beats={beats}
             version={beatsVersion + version}
+            now={now}
           />
         </div>
         <div class="panel">

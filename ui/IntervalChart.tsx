@@ -17,12 +17,16 @@ export interface IntervalChartProps {
   beats: readonly Beat[];
   /** Changes whenever `beats` or `heart` changed. */
   version: number;
+  /** Server time now (epoch ms), to show the gap since the last beat; null if unknown. */
+  now: number | null;
 }
 
 type Point = { x: number; y: number };
 
 /** Intervals between beats over the retained history. */
-export function IntervalChart({ heart, beats, version }: IntervalChartProps) {
+export function IntervalChart(
+  { heart, beats, version, now }: IntervalChartProps,
+) {
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const chartRef = useRef<Chart<"line", Point[]> | null>(null);
   const heartRef = useRef(heart);
@@ -57,6 +61,21 @@ export function IntervalChart({ heart, beats, version }: IntervalChartProps) {
                 toneOf(ctx.p1.parsed.y ?? undefined, heartRef.current) ??
                   COLORS.ok,
             },
+            pointBackgroundColor: (ctx) => {
+              const y = (ctx.raw as Point | undefined)?.y;
+              return y === undefined
+                ? COLORS.ok
+                : toneOf(y, heartRef.current) ?? COLORS.ok;
+            },
+          },
+          {
+            label: "since last beat",
+            data: [],
+            borderColor: COLORS.text,
+            borderWidth: 1,
+            borderDash: [2, 3],
+            pointRadius: [0, 4],
+            pointStyle: "rectRot",
             pointBackgroundColor: (ctx) => {
               const y = (ctx.raw as Point | undefined)?.y;
               return y === undefined
@@ -118,8 +137,8 @@ export function IntervalChart({ heart, beats, version }: IntervalChartProps) {
   useEffect(() => {
     const chart = chartRef.current;
     if (chart === null) return;
-    const [line, expected, late, duration] = chart.data.datasets;
-    if (!line || !expected || !late || !duration) return;
+    const [line, pending, expected, late, duration] = chart.data.datasets;
+    if (!line || !pending || !expected || !late || !duration) return;
     // Append only what is new; rebuild when the history was replaced.
     const data = line.data;
     const points = beats.filter((b) => b.intervalSeconds !== null);
@@ -134,16 +153,33 @@ export function IntervalChart({ heart, beats, version }: IntervalChartProps) {
       const b = points[i]!;
       data.push({ x: Date.parse(b.observedAt), y: b.intervalSeconds! });
     }
-    const xMin = data[0]?.x ?? 0;
-    const xMax = data[data.length - 1]?.x ?? 1;
+    // The gap since the last beat, growing until the next one arrives.
+    const lastBeat = beats[beats.length - 1];
+    pending.data = [];
+    if (lastBeat !== undefined && now !== null) {
+      const at = Date.parse(lastBeat.observedAt);
+      if (now > at) {
+        pending.data = [{ x: at, y: 0 }, { x: now, y: (now - at) / 1000 }];
+      }
+    }
+    const xs = [...data.map((p) => p.x), ...pending.data.map((p) => p.x)];
+    let xMin = Math.min(...xs);
+    let xMax = Math.max(...xs);
+    if (xs.length === 0) [xMin, xMax] = [0, 1];
+    if (xMax - xMin < 60_000) xMin = xMax - 60_000;
     const span = (y: number | null): Point[] =>
       y === null ? [] : [{ x: xMin, y }, { x: xMax, y }];
     const exp = heart.expectedIntervalSeconds;
     expected.data = span(exp);
     late.data = span(exp === null ? null : 2 * exp);
     duration.data = span(heart.leaseDurationSeconds);
+    const x = chart.options.scales?.["x"];
+    if (x) {
+      x.min = xMin;
+      x.max = xMax;
+    }
     chart.update("none");
-  }, [version, heart.id]);
+  }, [version, heart.id, now !== null && Math.floor(now / 1000)]);
 
   return (
     <div class="chart-box interval-chart">

@@ -170,7 +170,7 @@ export class CardiogramChart {
       this.#line.push({ x: trace.xs[i]!, y: trace.ys[i]! });
     }
     this.#tones = trace.tones;
-    const breakAt = trace.xs.findIndex((x) => Number.isNaN(x));
+    const breakAt = trace.ys.findIndex((y) => Number.isNaN(y));
     const end = breakAt < 0 ? trace.tones.length : breakAt;
     this.#cursorTone = trace.tones[end - 1] ?? "ok";
     this.#cursor[0] = { x: trace.cursorX, y: trace.cursorY };

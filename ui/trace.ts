@@ -41,7 +41,7 @@ export interface TraceInput {
   leaseDurationMs: number | null;
 }
 
-/** A computed sweep: points for the line (NaN y breaks it) and the cursor. */
+/** A computed sweep: points for the line, ascending in x (a NaN y breaks it), and the cursor. */
 export interface Trace {
   xs: number[];
   ys: number[];
@@ -107,7 +107,8 @@ export function sweepTrace(input: TraceInput): Trace {
   const last = current[current.length - 1];
   if (last) cursorY = last.y;
   if (oldFrom < sweepStart) {
-    xs.push(NaN);
+    // A point without a value breaks the line; x stays in order for Chart.js.
+    xs.push(cursorX + gap / 2);
     ys.push(NaN);
     tones.push("unknown");
     for (const p of clip(all, oldFrom, sweepStart)) {

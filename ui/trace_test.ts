@@ -38,8 +38,12 @@ Deno.test("trace draws one spike per beat in the sweep and stays inside the wind
   const visible = beats.filter((b) => b.t > now - WINDOW * (1 - 0.035)).length;
   assert.equal(trace.spikes, visible);
   assert.equal(trace.ys.filter((y) => y === 1).length, visible);
-  for (const x of trace.xs) {
-    if (!Number.isNaN(x)) assert.ok(x >= 0 && x <= WINDOW, `x ${x} in window`);
+  for (let i = 0; i < trace.xs.length; i++) {
+    const x = trace.xs[i]!;
+    assert.ok(x >= 0 && x <= WINDOW, `x ${x} in window`);
+    if (i > 0) {
+      assert.ok(x >= trace.xs[i - 1]!, "x ascends, as Chart.js expects");
+    }
   }
   assert.ok(trace.tones.every((t) => t === "ok" || t === "unknown"));
 });
@@ -50,7 +54,7 @@ Deno.test("trace cursor sits at now modulo the window with an erase gap after it
     input({ now, beats: beatsEvery(10_000, now - 200_000, now) }),
   );
   assert.equal(trace.cursorX, 45_000);
-  const breakAt = trace.xs.findIndex((x) => Number.isNaN(x));
+  const breakAt = trace.ys.findIndex((y) => Number.isNaN(y));
   assert.ok(breakAt > 0, "current and previous sweep are separate lines");
   assert.equal(trace.xs[breakAt - 1], 45_000);
   assert.ok(trace.xs[breakAt + 1]! > 45_000 + WINDOW * 0.03);
@@ -85,7 +89,7 @@ Deno.test("trace of an expired heart ends in a red flatline", () => {
   const trace = sweepTrace(input({ now, beats, status: "expired" }));
   const current = trace.tones.slice(
     0,
-    trace.xs.findIndex((x) => Number.isNaN(x)),
+    trace.ys.findIndex((y) => Number.isNaN(y)),
   );
   assert.equal(current[current.length - 1], "expired");
   assert.equal(trace.cursorY, 0);
@@ -100,7 +104,7 @@ Deno.test("trace follows the server's expired verdict even when its clock lags",
   const trace = sweepTrace(input({ now, beats, status: "expired" }));
   const current = trace.tones.slice(
     0,
-    trace.xs.findIndex((x) => Number.isNaN(x)),
+    trace.ys.findIndex((y) => Number.isNaN(y)),
   );
   assert.equal(current[current.length - 1], "expired");
 });
@@ -111,7 +115,7 @@ Deno.test("trace goes grey after the last beat while the heart is unknown", () =
   const trace = sweepTrace(input({ now, beats, status: "unknown" }));
   const current = trace.tones.slice(
     0,
-    trace.xs.findIndex((x) => Number.isNaN(x)),
+    trace.ys.findIndex((y) => Number.isNaN(y)),
   );
   assert.equal(current[current.length - 1], "unknown");
   assert.ok(current.includes("ok"), "beats before the outage stay green");

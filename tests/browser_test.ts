@@ -1,0 +1,224 @@
+/**
+ * Browser tests: `earthworm mock` in Debian's Chromium, driven by
+ * `npm:playwright-core`. They check drawing and updating through the UI's
+ * test hooks (`data-heart-id`, `data-status`, `data-beats`, `data-spikes`,
+ * `data-draws`, `data-connection`), not pixels.
+ */
+
+import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
+import { INCIDENTS, nodeName } from "../agent/simulator.ts";
+import { CHROMIUM, launchChromium, startMock } from "../ui/dev_browser.ts";
+import { executableMissing, prereq } from "./prereq.ts";
+
+const chromium = prereq(
+  "Chromium",
+  executableMissing(
+    CHROMIUM,
+    "install Debian's Chromium with `apt-get install chromium`",
+  ),
+);
+
+/** What a card shows, read through its test hooks. */
+interface CardState {
+  id: string;
+  status: string;
+  beats: number;
+  spikes: number;
+  draws: number;
+}
+
+function readCards(page: Page): Promise<CardState[]> {
+  return page.$$eval(".card[data-heart-id]", (cards) =>
+    cards.map((card) => {
+      const el = card as HTMLElement;
+      const trace = el.querySelector<HTMLElement>(".cardiogram");
+      return {
+        id: el.dataset.heartId ?? "",
+        status: el.dataset.status ?? "",
+        beats: Number(el.dataset.beats),
+        spikes: Number(trace?.dataset.spikes ?? 0),
+        draws: Number(trace?.dataset.draws ?? 0),
+      };
+    }));
+}
+
+/** Polls `check` every 200 ms until it returns a value, or fails after `timeoutMs`. */
+async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`, {
+        cause: last,
+      });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+Deno.test({
+  name:
+    "browser: mock mode draws live cardiograms, opens a detail view and shows a heart expire and recover",
+  ignore: chromium.ignore,
+  async fn() {
+    chromium.check();
+    await using mock = await startMock(["--speed", "10"]);
+    const browser = await launchChromium();
+    try {
+      // Tall enough that every card of the default cluster is rendered.
+      const page = await browser.newPage({
+        viewport: { width: 1280, height: 1400 },
+      });
+      const errors: string[] = [];
+      page.on("pageerror", (err) => errors.push(err.message));
+      await page.goto(`${mock.url}/`);
+      await page.waitForSelector("[data-connection=live]", { timeout: 10_000 });
+
+      // Record every status each card shows, from now on.
+      await page.evaluate(() => {
+        const log: Record<string, string[]> = {};
+        (globalThis as unknown as { statusLog: typeof log }).statusLog = log;
+        setInterval(() => {
+          for (
+            const el of document.querySelectorAll<HTMLElement>(
+              ".card[data-heart-id]",
+            )
+          ) {
+            const seen = (log[el.dataset.heartId!] ??= []);
+            if (seen[seen.length - 1] !== el.dataset.status) {
+              seen.push(el.dataset.status!);
+            }
+          }
+        }, 100);
+      });
+
+      // At least 12 cardiograms drawn with spikes, then updating.
+      const first = await eventually(
+        "12 cardiograms with spikes",
+        20_000,
+        async () => {
+          const cards = await readCards(page);
+          return cards.filter((c) => c.spikes > 0).length >= 12
+            ? cards
+            : undefined;
+        },
+      );
+      const before = new Map(first.map((c) => [c.id, c]));
+      const updated = await eventually(
+        "12 cardiograms updating",
+        20_000,
+        async () => {
+          const cards = await readCards(page);
+          const moving = cards.filter((c) => {
+            const b = before.get(c.id);
+            return b !== undefined && c.beats > b.beats && c.draws > b.draws &&
+              c.spikes > 0;
+          });
+          return moving.length >= 12 ? moving : undefined;
+        },
+      );
+      assert.ok(updated.length >= 12);
+
+      // The scripted death: a node's heart turns expired, then healthy again.
+      const dying = `kube-node-lease/${nodeName(INCIDENTS.death.node)}`;
+      const story = await eventually(
+        `${dying} to expire and recover`,
+        60_000,
+        async () => {
+          const log = await page.evaluate(() =>
+            (globalThis as unknown as { statusLog: Record<string, string[]> })
+              .statusLog
+          );
+          const seen = log[dying] ?? [];
+          const expiredAt = seen.indexOf("expired");
+          return expiredAt >= 0 && seen.slice(expiredAt).includes("healthy")
+            ? seen
+            : undefined;
+        },
+      );
+      assert.ok(story.includes("expired"));
+
+      // A detail view: its own cardiogram, statistics and the wire note.
+      await page.click(`.card[data-heart-id="kube-node-lease/${nodeName(0)}"]`);
+      await page.waitForSelector(
+        `[data-detail="kube-node-lease/${nodeName(0)}"]`,
+      );
+      assert.equal(
+        new URL(page.url()).hash,
+        `#/heart/kube-node-lease/${nodeName(0)}`,
+      );
+      await eventually(
+        "the detail cardiogram to show spikes",
+        10_000,
+        async () => {
+          const spikes = await page.$eval(
+            ".detail .cardiogram",
+            (el) => Number((el as HTMLElement).dataset.spikes),
+          );
+          return spikes > 0 ? spikes : undefined;
+        },
+      );
+      const stats = await page.textContent("[data-stats]");
+      assert.match(stats ?? "", /median/);
+      await page.waitForSelector("[data-wire]");
+      assert.match(await page.textContent("[data-wire]") ?? "", /no eBPF/i);
+      await page.click("a.back");
+      await page.waitForSelector(".card[data-heart-id]");
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "browser: the UI shows a lost connection and resumes when the server restarts",
+  ignore: chromium.ignore,
+  async fn() {
+    chromium.check();
+    let mock = await startMock(["--speed", "5"]);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({
+        viewport: { width: 1280, height: 800 },
+      });
+      await page.goto(`${mock.url}/`);
+      await page.waitForSelector("[data-connection=live]", { timeout: 10_000 });
+      await page.waitForSelector(".card[data-heart-id]");
+
+      const port = new URL(mock.url).port;
+      await mock.close();
+      await page.waitForSelector(
+        "[data-connection=reconnecting], [data-connection=offline]",
+        {
+          timeout: 10_000,
+        },
+      );
+      mock = await startMock(["--speed", "5", "--port", port]);
+      await page.waitForSelector("[data-connection=live]", { timeout: 20_000 });
+      const before = await readCards(page);
+      await eventually("beats from the restarted server", 15_000, async () => {
+        const after = await readCards(page);
+        const grew = after.filter((c) =>
+          c.beats > (before.find((b) => b.id === c.id)?.beats ?? Infinity)
+        );
+        return grew.length > 0 ? grew : undefined;
+      });
+    } finally {
+      await browser.close();
+      await mock.close();
+    }
+  },
+});
