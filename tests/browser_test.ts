@@ -69,7 +69,7 @@ async function eventually<T>(
 
 Deno.test({
   name:
-    "browser: mock mode draws live cardiograms, opens a detail view and shows a heart expire and recover",
+    "browser: mock mode draws live cardiograms, opens a detail view, shows a heart expire and recover and an outage as unknown",
   ignore: chromium.ignore,
   async fn() {
     chromium.check();
@@ -85,19 +85,25 @@ Deno.test({
       await page.goto(`${mock.url}/`);
       await page.waitForSelector("[data-connection=live]", { timeout: 10_000 });
 
-      // Record every status each card shows, from now on.
+      // Record every status each card shows from now on, and what the page
+      // shows while its banner says the API server is unreachable.
       await page.evaluate(() => {
         const log: Record<string, string[]> = {};
-        (globalThis as unknown as { statusLog: typeof log }).statusLog = log;
+        const blind = { statuses: [] as string[], banner: "" };
+        Object.assign(globalThis, { statusLog: log, blind });
         setInterval(() => {
+          const banner = document.querySelector("[data-source=disconnected]");
+          if (banner !== null) blind.banner = banner.textContent ?? "";
           for (
             const el of document.querySelectorAll<HTMLElement>(
               ".card[data-heart-id]",
             )
           ) {
+            const status = el.dataset.status!;
             const seen = (log[el.dataset.heartId!] ??= []);
-            if (seen[seen.length - 1] !== el.dataset.status) {
-              seen.push(el.dataset.status!);
+            if (seen[seen.length - 1] !== status) seen.push(status);
+            if (banner !== null && !blind.statuses.includes(status)) {
+              blind.statuses.push(status);
             }
           }
         }, 100);
@@ -148,6 +154,25 @@ Deno.test({
         },
       );
       assert.ok(story.includes("expired"));
+
+      // The scripted API server outage: hearts turn unknown, never expired.
+      const blind = await eventually(
+        "the API server outage",
+        60_000,
+        async () => {
+          const seen = await page.evaluate(() =>
+            (globalThis as unknown as {
+              blind: { statuses: string[]; banner: string };
+            }).blind
+          );
+          return seen.statuses.includes("unknown") ? seen : undefined;
+        },
+      );
+      assert.ok(
+        !blind.statuses.includes("expired"),
+        `statuses in the outage: ${blind.statuses}`,
+      );
+      assert.match(blind.banner, /API server unreachable — hearts unknown/);
 
       // A detail view: its own cardiogram, statistics and the wire note.
       await page.click(`.card[data-heart-id="kube-node-lease/${nodeName(0)}"]`);

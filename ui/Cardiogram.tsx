@@ -62,6 +62,7 @@ export function Cardiogram(props: CardiogramProps) {
         leaseDurationMs: h.leaseDurationSeconds === null
           ? null
           : h.leaseDurationSeconds * 1000,
+        outages: store.outages,
       });
       chart.draw(trace);
       draws++;

@@ -18,7 +18,7 @@ import type {
   WireExchange,
 } from "../server/api_types.ts";
 import { ServerClock } from "./server_clock.ts";
-import type { TraceBeat } from "./trace.ts";
+import type { Outage, TraceBeat } from "./trace.ts";
 
 /** State of the UI's connection to the stream. */
 export type ConnectionState =
@@ -53,6 +53,8 @@ export const DEFAULT_LIMITS: StoreLimits = {
   maxExchanges: 300,
 };
 
+const MAX_OUTAGES = 32;
+
 /** Holds the hearts and tells subscribers when anything changed. */
 export class HeartStore {
   /** Hearts by id. */
@@ -69,6 +71,8 @@ export class HeartStore {
   version = 0;
   /** Number of snapshots applied. */
   snapshots = 0;
+  /** Recent periods when the source was disconnected, oldest first. */
+  readonly outages: Outage[] = [];
   #limits: StoreLimits;
   #listeners = new Set<() => void>();
   #beatListeners = new Set<(event: BeatEvent) => void>();
@@ -85,7 +89,7 @@ export class HeartStore {
       Date.parse(snapshot.generatedAt),
       snapshot.source.timeScale,
     );
-    this.source = snapshot.source;
+    this.#noteSource(snapshot.source);
     const previous = new Map(this.hearts);
     this.hearts.clear();
     for (const heart of snapshot.hearts) {
@@ -123,7 +127,7 @@ export class HeartStore {
 
   /** Records the source's state. */
   applySource(source: SourceState): void {
-    this.source = source;
+    this.#noteSource(source);
     this.clock.setScale(source.timeScale);
     this.#changed();
   }
@@ -170,6 +174,18 @@ export class HeartStore {
   onBeat(listener: (event: BeatEvent) => void): () => void {
     this.#beatListeners.add(listener);
     return () => this.#beatListeners.delete(listener);
+  }
+
+  #noteSource(source: SourceState): void {
+    this.source = source;
+    const since = Date.parse(source.since);
+    const open = this.outages[this.outages.length - 1];
+    if (!source.connected && (open === undefined || open.to !== null)) {
+      this.outages.push({ from: since, to: null });
+      if (this.outages.length > MAX_OUTAGES) this.outages.shift();
+    } else if (source.connected && open !== undefined && open.to === null) {
+      open.to = Math.max(open.from, since);
+    }
   }
 
   #entry(heart: Heart): HeartEntry {

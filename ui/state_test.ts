@@ -156,3 +156,23 @@ Deno.test("store follows the source's time scale", () => {
   local.now += 1_000;
   assert.equal(s.clock.now(), T0 + 10_000);
 });
+
+Deno.test("store remembers when the source was disconnected", () => {
+  const { s } = store();
+  const at = (ms: number) => new Date(T0 + ms).toISOString();
+  s.applySource({
+    ...SOURCE,
+    connected: false,
+    reason: "timeout",
+    since: at(5_000),
+  });
+  s.applySource({
+    ...SOURCE,
+    connected: false,
+    reason: "still",
+    since: at(5_000),
+  });
+  assert.deepEqual(s.outages, [{ from: T0 + 5_000, to: null }]);
+  s.applySource({ ...SOURCE, connected: true, since: at(9_000) });
+  assert.deepEqual(s.outages, [{ from: T0 + 5_000, to: T0 + 9_000 }]);
+});

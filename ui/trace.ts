@@ -39,6 +39,17 @@ export interface TraceInput {
   status: HeartStatus;
   expectedIntervalMs: number | null;
   leaseDurationMs: number | null;
+  /**
+   * Periods when Earthworm could not see the API server: a gap there is an
+   * observer problem, drawn grey, never amber or red.
+   */
+  outages?: readonly Outage[];
+}
+
+/** A period when the source was disconnected, in server milliseconds; `to` null while ongoing. */
+export interface Outage {
+  from: number;
+  to: number | null;
 }
 
 /** A computed sweep: points for the line, ascending in x (a NaN y breaks it), and the cursor. */
@@ -182,34 +193,51 @@ function flat(
     });
     return;
   }
-  const lateAfter = input.expectedIntervalMs === null
-    ? null
-    : 2 * input.expectedIntervalMs;
-  let lateAt = lateAfter === null ? Infinity : ref + lateAfter;
-  let expiredAt = input.leaseDurationMs === null
-    ? Infinity
-    : ref + input.leaseDurationMs;
-  if (trailing) {
-    const status = input.status;
-    if (status === "unknown" || status === "healthy") {
-      out.push({ t: a, y: 0, tone: statusTone(status) });
-      return;
-    }
-    // The server's verdict wins over our estimate of the clock.
-    const latest = input.now - input.windowMs * 0.01;
-    lateAt = Math.min(lateAt, latest);
-    if (status === "late") expiredAt = Infinity;
-    else expiredAt = Math.min(expiredAt, latest);
+  const status = input.status;
+  if (trailing && (status === "unknown" || status === "healthy")) {
+    out.push({ t: a, y: 0, tone: statusTone(status) });
+    return;
   }
-  if (expiredAt < lateAt) lateAt = expiredAt;
-  const toneAt = (t: number): Tone =>
-    t >= expiredAt ? "expired" : t >= lateAt ? "late" : "ok";
-  out.push({ t: a, y: 0, tone: toneAt(a) });
-  for (const th of [lateAt, expiredAt]) {
-    if (th > a && th < b) {
-      const last = out[out.length - 1]!;
-      if (last.t !== th) out.push({ t: th, y: 0, tone: toneAt(th) });
+  const lateAfter = input.expectedIntervalMs === null
+    ? Infinity
+    : 2 * input.expectedIntervalMs;
+  const duration = input.leaseDurationMs ?? Infinity;
+  // The server's verdict on a trailing stretch wins over our estimate of its clock.
+  const latest = trailing ? input.now - input.windowMs * 0.01 : Infinity;
+  const outages = (input.outages ?? []).filter((o) =>
+    o.to === null || o.to > ref
+  );
+  const blind = (t: number) =>
+    outages.some((o) => t >= o.from && (o.to === null || t < o.to));
+  // Lateness counts from the beat, or from the end of a later outage: no beat
+  // could be seen while Earthworm was blind.
+  const since = (t: number) => {
+    let r = ref;
+    for (const o of outages) {
+      if (o.to !== null && o.to > r && o.to <= t) r = o.to;
     }
+    return r;
+  };
+  const toneAt = (t: number): Tone => {
+    if (blind(t)) return "unknown";
+    const r = since(t);
+    let expiredAt = Math.min(r + duration, latest);
+    if (trailing && status === "late") expiredAt = Infinity;
+    const lateAt = Math.min(r + lateAfter, latest, expiredAt);
+    return t >= expiredAt ? "expired" : t >= lateAt ? "late" : "ok";
+  };
+  const changes = [latest];
+  for (const r of [ref, ...outages.map((o) => o.to ?? Infinity)]) {
+    changes.push(r + lateAfter, r + duration);
+  }
+  for (const o of outages) changes.push(o.from, o.to ?? Infinity);
+  changes.sort((x, y) => x - y);
+  out.push({ t: a, y: 0, tone: toneAt(a) });
+  for (const t of changes) {
+    if (t <= a || t >= b) continue;
+    const last = out[out.length - 1]!;
+    const tone = toneAt(t);
+    if (last.t !== t && last.tone !== tone) out.push({ t, y: 0, tone });
   }
 }
 

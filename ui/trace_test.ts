@@ -120,3 +120,48 @@ Deno.test("trace goes grey after the last beat while the heart is unknown", () =
   assert.equal(current[current.length - 1], "unknown");
   assert.ok(current.includes("ok"), "beats before the outage stay green");
 });
+
+Deno.test("trace draws a gap during an API server outage grey, not amber or red", () => {
+  const now = 3 * WINDOW + 100_000;
+  const beats: TraceBeat[] = [
+    { t: now - 80_000, intervalMs: 10_000 },
+    { t: now - 20_000, intervalMs: 60_000 },
+  ];
+  const outages = [{ from: now - 75_000, to: now - 21_000 }];
+  const trace = sweepTrace(input({ now, beats, outages }));
+  const sweepStart = now - 100_000;
+  const toneAt = (t: number) => {
+    let tone = trace.tones[0];
+    for (let i = 0; i < trace.xs.length; i++) {
+      if (Number.isNaN(trace.ys[i]!)) break;
+      if (trace.xs[i]! + sweepStart <= t) tone = trace.tones[i];
+    }
+    return tone;
+  };
+  assert.equal(toneAt(now - 77_000), "ok");
+  assert.equal(toneAt(now - 50_000), "unknown");
+  assert.ok(!trace.tones.includes("expired") && !trace.tones.includes("late"));
+});
+
+Deno.test("trace counts lateness again from the end of an outage", () => {
+  const now = 3 * WINDOW + 100_000;
+  const beats: TraceBeat[] = [
+    { t: now - 80_000, intervalMs: 10_000 },
+    { t: now - 12_000, intervalMs: 68_000 },
+  ];
+  const outages = [{ from: now - 75_000, to: now - 50_000 }];
+  const trace = sweepTrace(input({ now, beats, outages }));
+  const sweepStart = now - 100_000;
+  const toneAt = (t: number) => {
+    let tone = trace.tones[0];
+    for (let i = 0; i < trace.xs.length; i++) {
+      if (Number.isNaN(trace.ys[i]!)) break;
+      if (trace.xs[i]! + sweepStart <= t) tone = trace.tones[i];
+    }
+    return tone;
+  };
+  assert.equal(toneAt(now - 60_000), "unknown");
+  assert.equal(toneAt(now - 40_000), "ok");
+  assert.equal(toneAt(now - 20_000), "late");
+  assert.ok(!trace.tones.includes("expired"));
+});
