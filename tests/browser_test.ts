@@ -174,6 +174,21 @@ Deno.test({
       );
       assert.match(blind.banner, /API server unreachable — hearts unknown/);
 
+      // Search and the kind filter narrow the overview.
+      await page.fill("input[type=search]", nodeName(0));
+      await page.waitForFunction(() =>
+        document.querySelectorAll(".card").length === 1
+      );
+      await page.fill("input[type=search]", "");
+      await page.selectOption("select[aria-label=Kind]", "lease");
+      await page.waitForFunction(() => {
+        const ids = [...document.querySelectorAll<HTMLElement>(".card")]
+          .map((c) => c.dataset.heartId ?? "");
+        return ids.length > 0 &&
+          ids.every((id) => !id.startsWith("kube-node-lease/"));
+      });
+      await page.selectOption("select[aria-label=Kind]", "");
+
       // A detail view: its own cardiogram, statistics and the wire note.
       await page.click(`.card[data-heart-id="kube-node-lease/${nodeName(0)}"]`);
       await page.waitForSelector(
@@ -244,6 +259,53 @@ Deno.test({
     } finally {
       await browser.close();
       await mock.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "browser: the overview of 3,000 hearts renders and draws only the visible cards",
+  ignore: chromium.ignore,
+  async fn() {
+    chromium.check();
+    await using mock = await startMock(["--nodes", "3000"]);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({
+        viewport: { width: 1280, height: 800 },
+      });
+      await page.goto(`${mock.url}/`);
+      await page.waitForSelector(".card[data-heart-id]", { timeout: 20_000 });
+      await page.waitForFunction(() =>
+        Number(
+          document.querySelector<HTMLElement>("[data-shown]")?.dataset.shown,
+        ) > 3000
+      );
+      const counts = await page.evaluate(() => ({
+        cards: document.querySelectorAll(".card").length,
+        canvases: document.querySelectorAll("canvas").length,
+      }));
+      assert.ok(
+        counts.cards > 0 && counts.cards <= 40,
+        `${counts.cards} cards rendered`,
+      );
+      assert.equal(counts.canvases, counts.cards, "one chart per visible card");
+      // Scrolled to the end, the last hearts are rendered and drawn instead.
+      await page.evaluate(() => {
+        const grid = document.querySelector(".grid-scroll")!;
+        grid.scrollTop = grid.scrollHeight;
+      });
+      await page.waitForSelector(
+        '.card[data-heart-id="kube-node-lease/node-3000"]',
+      );
+      assert.ok(
+        await page.evaluate(() =>
+          document.querySelectorAll("canvas").length <= 40
+        ),
+      );
+    } finally {
+      await browser.close();
     }
   },
 });

@@ -12,11 +12,26 @@
 const UI_DIR = new URL(".", import.meta.url);
 /** Entry module of the UI. */
 export const ENTRY: URL = new URL("main.tsx", UI_DIR);
+const CONFIG = new URL("../deno.json", UI_DIR).pathname;
 /** The committed bundle. */
 export const BUNDLE: URL = new URL("dist/app.js", UI_DIR);
 
-/** Bundles the UI into `outFile`; throws with deno's output when bundling fails. */
+/** Type-checks the UI (bundling alone does not); throws with deno's output on errors. */
+export async function checkTypes(): Promise<void> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["check", "--quiet", "--config", CONFIG, ENTRY.pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    const text = new TextDecoder().decode(out.stderr).trim();
+    throw new Error(`The UI has type errors: ${text}`);
+  }
+}
+
+/** Type-checks and bundles the UI into `outFile`; throws with deno's output when either fails. */
 export async function bundleUi(outFile: string): Promise<void> {
+  await checkTypes();
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "bundle",
@@ -25,7 +40,7 @@ export async function bundleUi(outFile: string): Promise<void> {
       "browser",
       "--minify",
       "--config",
-      new URL("../deno.json", UI_DIR).pathname,
+      CONFIG,
       "-o",
       outFile,
       ENTRY.pathname,

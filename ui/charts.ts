@@ -8,25 +8,21 @@
 import {
   Chart,
   type ChartConfiguration,
-  Filler,
   Legend,
   LinearScale,
   LineController,
   LineElement,
   type Plugin,
   PointElement,
-  ScatterController,
   Tooltip,
 } from "chart.js";
 import type { Tone, Trace } from "./trace.ts";
 
 Chart.register(
   LineController,
-  ScatterController,
   LineElement,
   PointElement,
   LinearScale,
-  Filler,
   Legend,
   Tooltip,
 );

@@ -19,4 +19,7 @@ connectStream({
 });
 
 const root = document.getElementById("app");
-if (root !== null) render(<App store={store} />, root);
+if (root !== null) {
+  root.textContent = ""; // the page shell's "loading" line
+  render(<App store={store} />, root);
+}
