@@ -165,7 +165,7 @@ export function IntervalChart(
     const xs = [...data.map((p) => p.x), ...pending.data.map((p) => p.x)];
     let xMin = Math.min(...xs);
     let xMax = Math.max(...xs);
-    if (xs.length === 0) [xMin, xMax] = [0, 1];
+    if (xs.length === 0) xMin = xMax = now ?? Date.now();
     if (xMax - xMin < 60_000) xMin = xMax - 60_000;
     const span = (y: number | null): Point[] =>
       y === null ? [] : [{ x: xMin, y }, { x: xMax, y }];
