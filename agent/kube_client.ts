@@ -222,7 +222,8 @@ export class KubeRestClient implements Disposable {
   }
 
   /**
-   * GETs a watch stream and calls `onLine` with each parsed JSON line. Resolves
+   * GETs a watch stream, calls `onOpen` once the server accepted it and
+   * `onLine` with each parsed JSON line. Resolves
    * when the server ends the stream, rejects when it fails, when `onLine`
    * throws, or when nothing (not even a bookmark) arrives for `idleMs`.
    */
@@ -231,6 +232,7 @@ export class KubeRestClient implements Disposable {
     onLine: (value: unknown) => void,
     signal: AbortSignal,
     idleMs: number,
+    onOpen?: () => void,
   ): Promise<void> {
     signal.throwIfAborted();
     const ctrl = new AbortController();
@@ -251,6 +253,7 @@ export class KubeRestClient implements Disposable {
     try {
       arm();
       const res = await this.#fetch("GET", path, undefined, ctrl.signal);
+      onOpen?.();
       if (!res.body) return;
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffered = "";

@@ -161,69 +161,92 @@ export function classifyFailure(err: unknown): Failure {
 }
 
 /** How a watch request ended. */
-export type WatchOutcome =
-  /** The server closed the stream normally (timeout or shutdown). */
-  | { kind: "ended"; durationMs: number; events: number }
-  /** The request or the stream failed. */
-  | { kind: "failed"; error: unknown };
+export interface WatchOutcome {
+  /** Whether the server accepted the watch (answered 200). */
+  opened: boolean;
+  /** How long the watch lasted. */
+  durationMs: number;
+  /** Events and bookmarks it delivered. */
+  events: number;
+  /** Why it failed; absent when the server ended the stream normally. */
+  error?: unknown;
+}
 
 /** What the watcher does next. */
-export interface Decision {
+export interface Decision extends RetryState {
   /** List again (with a resync) or watch again from the last resourceVersion. */
   next: "list" | "watch";
   /** Milliseconds to wait first. */
   delayMs: number;
-  /** Consecutive failures after this outcome (feeds the next backoff). */
-  failures: number;
   /** Set when the API server must be reported unreachable. */
   down?: string;
 }
 
-/** A normal end sooner than this, with no event, counts as a failure. */
+/** A watch that lasted less than this without delivering anything was not healthy. */
 export const MIN_HEALTHY_WATCH_MS = 1_000;
 
-/** Decides what follows a watch that ended after `failures` consecutive failures. */
+/** Consecutive failures that shape the next delay. */
+export interface RetryState {
+  /** Failed or unhealthy requests since the last healthy watch or list. */
+  failures: number;
+  /** Relists forced by 410 since the last healthy watch. */
+  gones: number;
+}
+
+/**
+ * Decides what follows a watch. Like client-go's reflector, a watch that fails
+ * because the API server is unreachable is resumed from the last
+ * resourceVersion once it is back (the server replays what was missed); only
+ * `410 Gone` forces a relist, at once the first time, with backoff when 410s
+ * repeat without a healthy watch in between.
+ */
 export function decideAfterWatch(
   outcome: WatchOutcome,
-  failures: number,
+  state: RetryState,
   policy: BackoffPolicy,
   random: () => number,
 ): Decision {
-  if (outcome.kind === "ended") {
-    const healthy = outcome.events > 0 ||
-      outcome.durationMs >= MIN_HEALTHY_WATCH_MS;
-    if (healthy) return { next: "watch", delayMs: 0, failures: 0 };
+  const healthy = outcome.opened &&
+    (outcome.events > 0 || outcome.durationMs >= MIN_HEALTHY_WATCH_MS);
+  const failures = healthy ? 0 : state.failures;
+  const gones = healthy ? 0 : state.gones;
+  if (outcome.error === undefined) {
+    if (healthy) return { next: "watch", delayMs: 0, failures: 0, gones: 0 };
     return {
       next: "watch",
       delayMs: backoffDelay(failures, policy, random),
       failures: failures + 1,
+      gones,
     };
   }
   const f = classifyFailure(outcome.error);
   if (f.gone) {
-    // The first relist after 410 is immediate; repeated ones back off.
-    const delayMs = failures === 0 ? 0 : backoffDelay(failures, policy, random);
-    return { next: "list", delayMs, failures: failures + 1 };
+    const delayMs = gones === 0 ? 0 : backoffDelay(gones - 1, policy, random);
+    return { next: "list", delayMs, failures, gones: gones + 1 };
   }
-  const delayMs = backoffDelay(failures, policy, random);
-  if (f.unreachable) {
-    return { next: "list", delayMs, failures: failures + 1, down: f.reason };
-  }
-  return { next: "watch", delayMs, failures: failures + 1 };
+  const decision: Decision = {
+    next: "watch",
+    delayMs: backoffDelay(failures, policy, random),
+    failures: failures + 1,
+    gones,
+  };
+  if (f.unreachable) decision.down = f.reason;
+  return decision;
 }
 
-/** Decides what follows a failed list after `failures` consecutive failures. */
+/** Decides what follows a failed list: list again after a backoff, source down. */
 export function decideAfterListFailure(
   error: unknown,
-  failures: number,
+  state: RetryState,
   policy: BackoffPolicy,
   random: () => number,
 ): Decision {
   const f = classifyFailure(error);
   return {
     next: "list",
-    delayMs: backoffDelay(failures, policy, random),
-    failures: failures + 1,
+    delayMs: backoffDelay(state.failures, policy, random),
+    failures: state.failures + 1,
+    gones: state.gones,
     down: f.reason,
   };
 }
@@ -251,23 +274,27 @@ export interface RawWatchEvent {
   object: unknown;
 }
 
+/** One watch request of a {@linkcode LeaseSource}. */
+export interface WatchRequest {
+  /** Namespace to watch; all namespaces when undefined. */
+  namespace: string | undefined;
+  resourceVersion: string;
+  /** Server-side timeout after which the server ends the stream normally. */
+  timeoutSeconds: number;
+  /** Called once the server has accepted the watch. */
+  onOpen: () => void;
+  /** Called for each event; when it throws, the watch stops and rejects with that error. */
+  onEvent: (event: RawWatchEvent) => void;
+  /** Aborting stops the watch; it then settles promptly. */
+  signal: AbortSignal;
+}
+
 /** Where the watcher reads Leases from: the real API server or a test double. */
 export interface LeaseSource {
   /** Lists the Leases of `namespace`, or of all namespaces when undefined. */
   list(namespace: string | undefined, signal: AbortSignal): Promise<LeaseList>;
-  /**
-   * Watches from `resourceVersion`, calling `onEvent` for each event until the
-   * server ends the stream (resolves) or it fails (rejects). When `onEvent`
-   * throws, the watch stops and rejects with that error; when `signal`
-   * aborts, it stops and settles promptly.
-   */
-  watch(
-    namespace: string | undefined,
-    resourceVersion: string,
-    timeoutSeconds: number,
-    onEvent: (event: RawWatchEvent) => void,
-    signal: AbortSignal,
-  ): Promise<void>;
+  /** Watches until the server ends the stream (resolves) or it fails (rejects). */
+  watch(request: WatchRequest): Promise<void>;
 }
 
 /** Counters that tests and `/metrics` read; the watcher updates them in place. */
@@ -396,7 +423,7 @@ export async function runLeaseWatch(opts: LeaseWatchOptions): Promise<void> {
     else log.warn("API server unreachable", { reason });
   };
 
-  let failures = 0;
+  let retry: RetryState = { failures: 0, gones: 0 };
   let targets: Target[] | undefined;
   while (!signal.aborted) {
     if (!targets) {
@@ -405,12 +432,12 @@ export async function runLeaseWatch(opts: LeaseWatchOptions): Promise<void> {
         setConnected(true, undefined);
         sink.resync(listed.items, clock.now());
         targets = listed.targets;
-        failures = 0;
+        retry = { failures: 0, gones: retry.gones };
       } catch (err) {
         if (signal.aborted) break;
         stats.failures++;
-        const d = decideAfterListFailure(err, failures, policy, random);
-        failures = d.failures;
+        const d = decideAfterListFailure(err, retry, policy, random);
+        retry = d;
         setConnected(false, d.down);
         log.debug("list failed", { reason: d.down, retryInMs: d.delayMs });
         if (!await sleep(clock, d.delayMs, signal)) break;
@@ -419,32 +446,29 @@ export async function runLeaseWatch(opts: LeaseWatchOptions): Promise<void> {
     }
     const startedAt = clock.now();
     const before = stats.events + stats.bookmarks;
-    const outcome = await watchAll(
+    let opened = false;
+    const onOpen = () => {
+      opened = true;
+      setConnected(true, undefined);
+    };
+    const error = await watchAll(
       source,
       targets,
-      sink,
-      clock,
-      signal,
-      stats,
+      { sink, clock, signal, stats, onOpen },
       watchTimeoutSeconds(minTimeout, random),
     );
     if (signal.aborted) break;
-    const d = decideAfterWatch(
-      outcome.kind === "ended"
-        ? {
-          kind: "ended",
-          durationMs: clock.now() - startedAt,
-          events: stats.events + stats.bookmarks - before,
-        }
-        : outcome,
-      failures,
-      policy,
-      random,
-    );
-    failures = d.failures;
-    if (outcome.kind === "failed") {
+    const outcome: WatchOutcome = {
+      opened,
+      durationMs: clock.now() - startedAt,
+      events: stats.events + stats.bookmarks - before,
+    };
+    if (error !== undefined) outcome.error = error;
+    const d = decideAfterWatch(outcome, retry, policy, random);
+    retry = d;
+    if (error !== undefined) {
       stats.failures++;
-      const f = classifyFailure(outcome.error);
+      const f = classifyFailure(error);
       if (f.gone) stats.relistsAfterGone++;
       log.debug("watch failed", { reason: f.reason, next: d.next });
     }
@@ -485,44 +509,51 @@ async function listAll(
   return { items, targets };
 }
 
+interface WatchContext {
+  sink: LeaseSink;
+  clock: Clock;
+  signal: AbortSignal;
+  stats: WatchStats;
+  onOpen: () => void;
+}
+
 /**
  * Watches every target at once until one of them ends or fails; the others
- * are then cancelled. Targets keep their last resourceVersion for the next round.
+ * are then cancelled. Targets keep their last resourceVersion for the next
+ * round. Returns the failure, or undefined after a normal end.
  */
 async function watchAll(
   source: LeaseSource,
   targets: Target[],
-  sink: LeaseSink,
-  clock: Clock,
-  signal: AbortSignal,
-  stats: WatchStats,
+  ctx: WatchContext,
   timeoutSeconds: number,
-): Promise<{ kind: "ended" } | { kind: "failed"; error: unknown }> {
+): Promise<unknown> {
   const round = new AbortController();
-  const onAbort = () => round.abort(signal.reason);
-  signal.addEventListener("abort", onAbort, { once: true });
+  const onAbort = () => round.abort(ctx.signal.reason);
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
   try {
     const runs = targets.map((t) => {
-      stats.watches++;
-      return source.watch(
-        t.namespace,
-        t.resourceVersion,
+      ctx.stats.watches++;
+      return source.watch({
+        namespace: t.namespace,
+        resourceVersion: t.resourceVersion,
         timeoutSeconds,
-        (ev) => deliver(ev, t, sink, clock, stats),
-        round.signal,
-      );
+        onOpen: ctx.onOpen,
+        onEvent: (ev) => deliver(ev, t, ctx.sink, ctx.clock, ctx.stats),
+        signal: round.signal,
+      });
     });
     try {
       await Promise.race(runs);
-      return { kind: "ended" };
+      return undefined;
     } catch (error) {
-      return { kind: "failed", error };
+      return error ?? new Error("watch failed without a reason");
     } finally {
       round.abort();
       await Promise.allSettled(runs);
     }
   } finally {
-    signal.removeEventListener("abort", onAbort);
+    ctx.signal.removeEventListener("abort", onAbort);
   }
 }
 
@@ -611,18 +642,19 @@ export function restLeaseSource(
       } while (cont);
       return { items, resourceVersion };
     },
-    watch(namespace, resourceVersion, timeoutSeconds, onEvent, signal) {
+    watch(req) {
       const q = new URLSearchParams({
         watch: "1",
-        resourceVersion,
+        resourceVersion: req.resourceVersion,
         allowWatchBookmarks: "true",
-        timeoutSeconds: String(timeoutSeconds),
+        timeoutSeconds: String(req.timeoutSeconds),
       });
       return client.stream(
-        `${leasesPath(namespace)}?${q}`,
-        (v) => onEvent(v as RawWatchEvent),
-        signal,
+        `${leasesPath(req.namespace)}?${q}`,
+        (v) => req.onEvent(v as RawWatchEvent),
+        req.signal,
         idleMs,
+        req.onOpen,
       );
     },
   };

@@ -15,6 +15,7 @@ import {
   type RawWatchEvent,
   runLeaseWatch,
   toLease,
+  type WatchRequest,
   WatchStatusError,
   watchTimeoutSeconds,
 } from "./lease_watcher.ts";
@@ -80,69 +81,96 @@ Deno.test("failures are classified as gone, unreachable or other", () => {
   }
 });
 
-Deno.test("after a watch: re-watch at once after a healthy end, relist after 410, back off on failures", () => {
+Deno.test("after a watch: re-watch at once after a healthy end, relist after 410, resume after an outage, back off on failures", () => {
   const r = () => 0;
-  assert.deepEqual(
-    decideAfterWatch(
-      { kind: "ended", durationMs: 300_000, events: 0 },
-      3,
-      P,
-      r,
-    ),
-    {
+  const ok = { opened: true, durationMs: 300_000, events: 10 };
+  const quick = { opened: true, durationMs: 10, events: 0 };
+  const refusedAtOnce = {
+    opened: false,
+    durationMs: 5,
+    events: 0,
+    error: refused(),
+  };
+  const cases: [
+    string,
+    Parameters<typeof decideAfterWatch>[0],
+    { failures: number; gones: number },
+    object,
+  ][] = [
+    ["healthy end", ok, { failures: 3, gones: 2 }, {
       next: "watch",
       delayMs: 0,
       failures: 0,
-    },
-  );
-  assert.deepEqual(
-    decideAfterWatch({ kind: "ended", durationMs: 10, events: 0 }, 2, P, r),
-    {
+      gones: 0,
+    }],
+    ["end without anything", quick, { failures: 2, gones: 0 }, {
       next: "watch",
       delayMs: 4000,
       failures: 3,
-    },
-  );
-  assert.deepEqual(
-    decideAfterWatch(
-      { kind: "failed", error: new WatchStatusError(410, "Gone") },
-      0,
-      P,
-      r,
-    ),
-    {
+      gones: 0,
+    }],
+    ["first 410", { ...quick, error: new WatchStatusError(410, "Gone") }, {
+      failures: 2,
+      gones: 0,
+    }, {
       next: "list",
       delayMs: 0,
+      failures: 2,
+      gones: 1,
+    }],
+    ["repeated 410", { ...quick, error: new WatchStatusError(410, "Gone") }, {
+      failures: 0,
+      gones: 2,
+    }, {
+      next: "list",
+      delayMs: 2000,
+      failures: 0,
+      gones: 3,
+    }],
+    [
+      "410 after a healthy watch",
+      { ...ok, error: new KubeApiError(410, "Gone") },
+      { failures: 0, gones: 5 },
+      {
+        next: "list",
+        delayMs: 0,
+        failures: 0,
+        gones: 1,
+      },
+    ],
+    ["connection refused", refusedAtOnce, { failures: 1, gones: 0 }, {
+      next: "watch",
+      delayMs: 2000,
+      failures: 2,
+      gones: 0,
+      down: "ECONNREFUSED: fetch failed: connect ECONNREFUSED 127.0.0.1:6443",
+    }],
+    ["stream dropped after a healthy while", { ...ok, error: refused() }, {
+      failures: 4,
+      gones: 0,
+    }, {
+      next: "watch",
+      delayMs: 1000,
       failures: 1,
-    },
-  );
-  assert.equal(
-    decideAfterWatch(
-      { kind: "failed", error: new WatchStatusError(410, "Gone") },
-      2,
-      P,
-      r,
-    ).delayMs,
-    4000,
-  );
-  const down = decideAfterWatch({ kind: "failed", error: refused() }, 1, P, r);
-  assert.equal(down.next, "list");
-  assert.equal(down.delayMs, 2000);
-  assert.match(down.down ?? "", /ECONNREFUSED/);
-  const other = decideAfterWatch(
-    { kind: "failed", error: new KubeApiError(500, "boom") },
-    0,
-    P,
-    r,
-  );
-  assert.deepEqual([other.next, other.delayMs, other.down], [
-    "watch",
-    1000,
-    undefined,
-  ]);
+      gones: 0,
+      down: "ECONNREFUSED: fetch failed: connect ECONNREFUSED 127.0.0.1:6443",
+    }],
+    ["server error", { ...quick, error: new KubeApiError(500, "boom") }, {
+      failures: 0,
+      gones: 0,
+    }, {
+      next: "watch",
+      delayMs: 1000,
+      failures: 1,
+      gones: 0,
+    }],
+  ];
+  for (const [name, outcome, state, want] of cases) {
+    assert.deepEqual(decideAfterWatch(outcome, state, P, r), want, name);
+  }
   const list = decideAfterListFailure(
     new KubeApiError(403, "forbidden"),
-    0,
+    { failures: 0, gones: 0 },
     P,
     r,
   );
@@ -197,7 +225,12 @@ function lease(name: string, renew: string, rv: string): Lease {
 type Step =
   | { list: LeaseList }
   | { listError: unknown }
-  | { watchFrom: string; events: RawWatchEvent[]; then: "end" | unknown };
+  | {
+    watchFrom: string;
+    open?: false;
+    events: RawWatchEvent[];
+    then: "end" | unknown;
+  };
 
 class ScriptedSource implements LeaseSource {
   calls: string[] = [];
@@ -218,27 +251,24 @@ class ScriptedSource implements LeaseSource {
     if (s && "listError" in s) return Promise.reject(s.listError);
     return new Promise(() => {});
   }
-  async watch(
-    _ns: string | undefined,
-    rv: string,
-    _t: number,
-    onEvent: (e: RawWatchEvent) => void,
-    signal: AbortSignal,
-  ) {
-    this.calls.push(`watch@${rv}`);
+  async watch(req: WatchRequest) {
+    this.calls.push(`watch@${req.resourceVersion}`);
     const s = this.#next();
     if (!s || !("watchFrom" in s)) {
       await new Promise<void>((resolve) =>
-        signal.aborted
+        req.signal.aborted
           ? resolve()
-          : signal.addEventListener("abort", () => resolve(), { once: true })
+          : req.signal.addEventListener("abort", () => resolve(), {
+            once: true,
+          })
       );
       return;
     }
-    assert.equal(rv, s.watchFrom);
-    for (const e of s.events) onEvent(e);
+    assert.equal(req.resourceVersion, s.watchFrom);
+    if (s.open !== false) req.onOpen();
+    for (const e of s.events) req.onEvent(e);
     if (s.then !== "end") throw s.then;
-    await this.clock.sleep(5_000, signal);
+    await this.clock.sleep(5_000, req.signal);
   }
 }
 
@@ -257,11 +287,13 @@ class RecordingSink implements LeaseSink {
   }
 }
 
-Deno.test("watch loop resumes from bookmarks, marks the source down while unreachable, relists on 410 and never gives up", async () => {
+Deno.test("watch loop resumes from bookmarks, reports outages, resumes after them, relists on 410 and never gives up", async () => {
   const clock = new FakeClock();
   const stop = new AbortController();
   const source = new ScriptedSource(
     [
+      { listError: refused() },
+      { listError: new KubeApiError(403, "forbidden") },
       { list: { items: [lease("n1", "t0", "9")], resourceVersion: "10" } },
       {
         watchFrom: "10",
@@ -276,7 +308,19 @@ Deno.test("watch loop resumes from bookmarks, marks the source down while unreac
         events: [{ type: "ADDED", object: lease("n2", "t1", "16") }],
         then: refused(),
       },
-      { listError: refused() },
+      { watchFrom: "16", open: false, events: [], then: refused() },
+      {
+        watchFrom: "16",
+        events: [{
+          type: "ERROR",
+          object: {
+            kind: "Status",
+            code: 410,
+            message: "too old resource version: 16 (30)",
+          },
+        }],
+        then: "end",
+      },
       {
         list: {
           items: [lease("n1", "t1", "11"), lease("n2", "t2", "17")],
@@ -285,19 +329,6 @@ Deno.test("watch loop resumes from bookmarks, marks the source down while unreac
       },
       {
         watchFrom: "20",
-        events: [{
-          type: "ERROR",
-          object: {
-            kind: "Status",
-            code: 410,
-            message: "too old resource version: 20 (30)",
-          },
-        }],
-        then: "end",
-      },
-      { list: { items: [lease("n2", "t3", "31")], resourceVersion: "32" } },
-      {
-        watchFrom: "32",
         events: [{ type: "DELETED", object: lease("n2", "t3", "33") }],
         then: new KubeApiError(500, "boom"),
       },
@@ -307,6 +338,7 @@ Deno.test("watch loop resumes from bookmarks, marks the source down while unreac
   );
   const sink = new RecordingSink();
   const stats = newWatchStats();
+  const started = clock.now();
   const run = runLeaseWatch({
     source,
     sink,
@@ -316,11 +348,12 @@ Deno.test("watch loop resumes from bookmarks, marks the source down while unreac
     random: () => 0,
     stats,
   });
-  for (let i = 0; i < 100 && !stop.signal.aborted; i++) {
-    await clock.advance(1_000);
+  for (let i = 0; i < 1000 && !stop.signal.aborted; i++) {
+    await clock.advance(100);
   }
   await run;
   assert.deepEqual(sink.log, [
+    "down ECONNREFUSED",
     "up",
     "resync n1",
     "MODIFIED n1 t1",
@@ -328,20 +361,22 @@ Deno.test("watch loop resumes from bookmarks, marks the source down while unreac
     "down ECONNREFUSED",
     "up",
     "resync n1,n2",
-    "resync n2",
     "DELETED n2 t3",
   ]);
   assert.deepEqual(source.calls, [
     "list",
+    "list",
+    "list",
     "watch@10",
     "watch@15",
-    "list",
+    "watch@16",
+    "watch@16",
     "list",
     "watch@20",
-    "list",
-    "watch@32",
     "watch@33",
   ]);
+  // backoff: 1 s + 2 s (lists), 5 s (healthy watch), 1 s + 2 s (outage), 1 s (500)
+  assert.equal(clock.now() - started, 12_000);
   assert.equal(stats.relistsAfterGone, 1);
   assert.equal(stats.bookmarks, 1);
   assert.equal(stats.resourceVersions[""], "33");
@@ -358,13 +393,15 @@ Deno.test("watch loop with namespaces lists each, resyncs them together and watc
         items: [lease(`${ns}-a`, "t", "1")],
         resourceVersion: ns === "a" ? "5" : "7",
       }),
-    watch: (ns, rv, _t, _on, signal) => {
-      seen.push(`${ns}@${rv}`);
+    watch: (req) => {
+      seen.push(`${req.namespace}@${req.resourceVersion}`);
       if (seen.length === 2) queueMicrotask(() => stop.abort());
-      return new Promise((resolve) =>
-        signal.aborted
+      return new Promise<void>((resolve) =>
+        req.signal.aborted
           ? resolve()
-          : signal.addEventListener("abort", () => resolve(), { once: true })
+          : req.signal.addEventListener("abort", () => resolve(), {
+            once: true,
+          })
       );
     },
   };
