@@ -432,7 +432,9 @@ static __always_inline bool sock_tuple(const struct sock *sk, struct wire_tuple 
 	t->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (t->rport != target_port)
 		return false;
-	t->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	/* inet_sport, not skc_num: releasing the port zeroes skc_num before
+	 * the transition to TCP_CLOSE is traced. */
+	t->lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
 	if (family == AF_INET) {
 		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 		__u32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
