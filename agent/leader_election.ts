@@ -23,8 +23,11 @@ import { KubeApiError } from "./kube_client.ts";
 /** Annotation on the election Lease that holds the leader's base URL. */
 export const LEADER_ADDRESS_ANNOTATION = "earthworm.dev/leader-address";
 
-/** client-go's JitterFactor: the acquire loop waits retryPeriod × (1 + rand × 1.2). */
+/** client-go's JitterFactor, used in the timing invariant renewDeadline > retryPeriod × 1.2. */
 export const JITTER_FACTOR = 1.2;
+
+/** Candidates poll every retryPeriod × (1 − rand × POLL_JITTER). */
+export const POLL_JITTER = 0.2;
 
 /** What an election Lease says. Times are RFC 3339 with microseconds. */
 export interface LeaderElectionRecord {
@@ -442,9 +445,13 @@ export class LeaderElector {
       const ok = await this.tryAcquireOrRenew(signal, this.#renewMs);
       this.#reportTransition();
       if (ok) return true;
-      let wait = this.#retryMs * (1 + this.#random() * JITTER_FACTOR);
+      // client-go waits retryPeriod × (1 + rand × 1.2); jittering downwards
+      // instead keeps candidates spread out while bounding the time between
+      // a holder's last renewal and its observation by one retry period, so
+      // takeover comes within leaseDuration + retryPeriod of the last renewal.
+      let wait = this.#retryMs * (1 - this.#random() * POLL_JITTER);
       // Wake right when the observed Lease would expire instead of up to a
-      // jittered period later: same rule, faster takeover.
+      // period later: same rule, faster takeover.
       const r = this.#observed;
       if (r && r.holderIdentity !== "") {
         const expiresIn = this.#observedAt + this.#leaseMs - this.#clock.now();

@@ -198,8 +198,9 @@ function candidates(
   clock: FakeClock,
   ids: string[],
   release = true,
+  startSeed = 1,
 ): Candidate[] {
-  let seed = 1;
+  let seed = startSeed;
   const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
   return ids.map((id) => {
     const c = {
@@ -268,66 +269,71 @@ Deno.test("three candidates elect exactly one leader and the others learn who it
   await stopAll(clock, all);
 });
 
-Deno.test("an abruptly stopped leader is replaced once its lease expires, and not before", async () => {
-  const clock = new FakeClock();
-  const store = new MemoryLeaseStore();
-  const all = candidates(store, clock, ["a", "b", "c"], false);
-  await advanceChecking(clock, all, 5_000);
-  const leader = all.find((c) => c.leading)!;
-  leader.stop.abort();
-  await leader.run;
-  const stoppedAt = clock.now();
-  assert.equal(
-    store.record?.holderIdentity,
-    leader.id,
-    "an abrupt stop must not release",
-  );
-  const rest = all.filter((c) => c !== leader);
-  let newLeaderAt = 0;
-  for (let t = 0; t < 30_000 && !newLeaderAt; t += 50) {
-    await advanceChecking(clock, all, 50, 50);
-    if (rest.some((c) => c.leading)) newLeaderAt = clock.now();
-  }
-  const failover = newLeaderAt - stoppedAt;
-  assert.ok(
-    failover >= T.leaseDurationMs - T.retryPeriodMs,
-    `failover after ${failover} ms is too early`,
-  );
-  assert.ok(
-    failover <= T.leaseDurationMs + T.retryPeriodMs,
-    `failover after ${failover} ms is too late`,
-  );
-  await stopAll(clock, rest);
-});
+for (const seed of [1, 7, 42, 1234, 99991]) {
+  Deno.test(`an abruptly stopped leader is replaced once its lease expires, and not before (seed ${seed})`, async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLeaseStore();
+    const all = candidates(store, clock, ["a", "b", "c"], false, seed);
+    await advanceChecking(clock, all, 5_000);
+    const leader = all.find((c) => c.leading)!;
+    leader.stop.abort();
+    await leader.run;
+    const stoppedAt = clock.now();
+    assert.equal(
+      store.record?.holderIdentity,
+      leader.id,
+      "an abrupt stop must not release",
+    );
+    const rest = all.filter((c) => c !== leader);
+    let newLeaderAt = 0;
+    for (let t = 0; t < 30_000 && !newLeaderAt; t += 50) {
+      await advanceChecking(clock, all, 50, 50);
+      if (rest.some((c) => c.leading)) newLeaderAt = clock.now();
+    }
+    const failover = newLeaderAt - stoppedAt;
+    assert.ok(
+      failover >= T.leaseDurationMs - T.retryPeriodMs,
+      `failover after ${failover} ms is too early`,
+    );
+    assert.ok(
+      failover <= T.leaseDurationMs + T.retryPeriodMs,
+      `failover after ${failover} ms is too late`,
+    );
+    await stopAll(clock, rest);
+  });
 
-Deno.test("a gracefully stopped leader releases and a follower takes over within two retry periods", async () => {
-  const clock = new FakeClock();
-  const store = new MemoryLeaseStore();
-  const all = candidates(store, clock, ["a", "b", "c"]);
-  await advanceChecking(clock, all, 5_000);
-  const leader = all.find((c) => c.leading)!;
-  leader.stop.abort();
-  await clock.advance(0);
-  await leader.run;
-  assert.equal(
-    store.record?.holderIdentity,
-    "",
-    "a graceful stop releases the lease",
-  );
-  assert.ok(leader.events.at(-1)?.startsWith("stop@"));
-  const stoppedAt = clock.now();
-  const rest = all.filter((c) => c !== leader);
-  let newLeaderAt = 0;
-  for (let t = 0; t < 10_000 && !newLeaderAt; t += 50) {
-    await advanceChecking(clock, all, 50, 50);
-    if (rest.some((c) => c.leading)) newLeaderAt = clock.now();
+  for (const seed of [1, 7, 42, 1234, 99991]) {
   }
-  assert.ok(
-    newLeaderAt > 0 && newLeaderAt - stoppedAt <= 2 * T.retryPeriodMs,
-    `took ${newLeaderAt - stoppedAt} ms`,
-  );
-  await stopAll(clock, rest);
-});
+
+  Deno.test(`a gracefully stopped leader releases and a follower takes over within two retry periods (seed ${seed})`, async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLeaseStore();
+    const all = candidates(store, clock, ["a", "b", "c"], true, seed);
+    await advanceChecking(clock, all, 5_000);
+    const leader = all.find((c) => c.leading)!;
+    leader.stop.abort();
+    await clock.advance(0);
+    await leader.run;
+    assert.equal(
+      store.record?.holderIdentity,
+      "",
+      "a graceful stop releases the lease",
+    );
+    assert.ok(leader.events.at(-1)?.startsWith("stop@"));
+    const stoppedAt = clock.now();
+    const rest = all.filter((c) => c !== leader);
+    let newLeaderAt = 0;
+    for (let t = 0; t < 10_000 && !newLeaderAt; t += 50) {
+      await advanceChecking(clock, all, 50, 50);
+      if (rest.some((c) => c.leading)) newLeaderAt = clock.now();
+    }
+    assert.ok(
+      newLeaderAt > 0 && newLeaderAt - stoppedAt <= 2 * T.retryPeriodMs,
+      `took ${newLeaderAt - stoppedAt} ms`,
+    );
+    await stopAll(clock, rest);
+  });
+}
 
 Deno.test("a leader that cannot renew steps down within the renew deadline, before anyone may take over", async () => {
   const clock = new FakeClock();

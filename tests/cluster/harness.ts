@@ -110,7 +110,7 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20000 + Math.floor(Math.random() * 9000);
     const listeners: Deno.Listener[] = [];
@@ -163,7 +163,7 @@ async function run(
 export async function startCluster(
   opts: ClusterOptions = {},
 ): Promise<Cluster> {
-  const port = opts.port ?? await freePort();
+  const port = opts.port ?? freePort();
   const temporary = opts.dir === undefined;
   const dir = opts.dir ??
     await Deno.makeTempDir({ prefix: `earthworm-cluster-${port}-` });

@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import {
+  inClusterRestConfig,
+  KubeApiError,
+  KubeRestClient,
+} from "./kube_client.ts";
+
+/** Serves `handler` on a free local port for the duration of `fn`. */
+async function withServer(
+  handler: (req: Request) => Response | Promise<Response>,
+  fn: (client: KubeRestClient, url: string) => Promise<void>,
+): Promise<void> {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    handler,
+  );
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  const client = new KubeRestClient({
+    server: url,
+    authHeaders: () => Promise.resolve({ Authorization: "Bearer t0ken" }),
+  });
+  try {
+    await fn(client, url);
+  } finally {
+    client.close();
+    await server.shutdown();
+  }
+}
+
+Deno.test("rest client sends the auth header and parses JSON", async () => {
+  await withServer(
+    (req) =>
+      Response.json({
+        auth: req.headers.get("authorization"),
+        path: new URL(req.url).pathname,
+      }),
+    async (client) => {
+      const body = await client.request<{ auth: string; path: string }>(
+        "GET",
+        "/api/v1/x",
+      );
+      assert.deepEqual(body, { auth: "Bearer t0ken", path: "/api/v1/x" });
+    },
+  );
+});
+
+Deno.test("rest client turns a Status answer into KubeApiError with code and reason", async () => {
+  await withServer(
+    () =>
+      Response.json({
+        kind: "Status",
+        reason: "Conflict",
+        message: "the object has been modified",
+      }, { status: 409 }),
+    async (client) => {
+      const err = await client.request("PUT", "/x", {}).catch((e) => e);
+      assert.ok(err instanceof KubeApiError);
+      assert.equal(err.code, 409);
+      assert.equal(err.reason, "Conflict");
+      assert.match(
+        err.message,
+        /PUT \/x: HTTP 409: the object has been modified/,
+      );
+    },
+  );
+});
+
+Deno.test("rest client streams JSON lines split across chunks and resolves when the server ends", async () => {
+  await withServer(
+    () => {
+      const enc = new TextEncoder();
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(enc.encode('{"type":"ADDED","n":1}\n{"type":"MOD'));
+          c.enqueue(enc.encode('IFIED","n":2}\n\n{"type":"BOOKMARK","n":3}\n'));
+          c.close();
+        },
+      });
+      return new Response(body);
+    },
+    async (client) => {
+      const seen: unknown[] = [];
+      let opened = 0;
+      await client.stream(
+        "/w",
+        (v) => seen.push(v),
+        new AbortController().signal,
+        5_000,
+        () => opened++,
+      );
+      assert.equal(opened, 1);
+      assert.deepEqual(seen, [
+        { type: "ADDED", n: 1 },
+        { type: "MODIFIED", n: 2 },
+        { type: "BOOKMARK", n: 3 },
+      ]);
+    },
+  );
+});
+
+/** A response that sends one line and then nothing until the client goes away. */
+function hangingStream(): Response {
+  return new Response(
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode('{"type":"ADDED"}\n'));
+      },
+    }),
+  );
+}
+
+Deno.test("rest client fails a stream that stays silent past the idle limit", async () => {
+  await withServer(hangingStream, async (client) => {
+    const err = await client.stream(
+      "/w",
+      () => {},
+      new AbortController().signal,
+      200,
+    )
+      .catch((e) => e);
+    assert.equal(err?.name, "TimeoutError");
+  });
+});
+
+Deno.test("rest client stops a stream when its signal aborts or its callback throws", async () => {
+  await withServer(hangingStream, async (client) => {
+    const stop = new AbortController();
+    const run = client.stream(
+      "/w",
+      () => stop.abort(new Error("stopped")),
+      stop.signal,
+      5_000,
+    );
+    await assert.rejects(run, /stopped/);
+    await assert.rejects(
+      client.stream(
+        "/w",
+        () => {
+          throw new RangeError("bad event");
+        },
+        new AbortController().signal,
+        5_000,
+      ),
+      RangeError,
+    );
+  });
+});
+
+Deno.test("in-cluster config reads the service account and the service address", async () => {
+  const dir = Deno.makeTempDirSync();
+  const env = ["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"] as const;
+  const saved = env.map((k) => Deno.env.get(k));
+  try {
+    Deno.writeTextFileSync(`${dir}/ca.crt`, "-----BEGIN CERTIFICATE-----\n");
+    Deno.writeTextFileSync(`${dir}/token`, "abc\n");
+    env.forEach((k) => Deno.env.delete(k));
+    assert.throws(
+      () => inClusterRestConfig(dir),
+      /KUBERNETES_SERVICE_HOST is not set/,
+    );
+    Deno.env.set("KUBERNETES_SERVICE_HOST", "fd00::1");
+    Deno.env.set("KUBERNETES_SERVICE_PORT", "6443");
+    const cfg = inClusterRestConfig(dir);
+    assert.equal(cfg.server, "https://[fd00::1]:6443");
+    assert.deepEqual(cfg.caCerts, ["-----BEGIN CERTIFICATE-----\n"]);
+    assert.deepEqual(await cfg.authHeaders!(), { Authorization: "Bearer abc" });
+  } finally {
+    env.forEach((k, i) =>
+      saved[i] === undefined ? Deno.env.delete(k) : Deno.env.set(k, saved[i]!)
+    );
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
