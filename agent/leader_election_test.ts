@@ -302,9 +302,6 @@ for (const seed of [1, 7, 42, 1234, 99991]) {
     await stopAll(clock, rest);
   });
 
-  for (const seed of [1, 7, 42, 1234, 99991]) {
-  }
-
   Deno.test(`a gracefully stopped leader releases and a follower takes over within two retry periods (seed ${seed})`, async () => {
     const clock = new FakeClock();
     const store = new MemoryLeaseStore();
