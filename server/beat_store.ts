@@ -1,6 +1,6 @@
 /**
  * Bounded beat history. Each heart keeps its beats in a ring of typed arrays
- * (about 30 bytes a beat) that grows by doubling up to a hard cap, and drops
+ * (23 bytes a beat) that grows by half again up to a hard cap, and drops
  * beats older than the retention window, so memory stays bounded with 5,000
  * node hearts and 1,000 other Leases. Append is O(1) amortised; range queries
  * binary-search the ring by observation time.
@@ -39,7 +39,8 @@ export interface StoredBeat {
 
 /** The ring of one heart's beats. */
 class BeatRing {
-  renew: Float64Array;
+  /** renewTime − observedAt in ms (the holder's clock offset plus delay). */
+  renewDelta: Float32Array;
   observed: Float64Array;
   interval: Float32Array;
   wire: Float32Array;
@@ -51,7 +52,7 @@ class BeatRing {
   size = 0;
 
   constructor(capacity: number) {
-    this.renew = new Float64Array(capacity);
+    this.renewDelta = new Float32Array(capacity);
     this.observed = new Float64Array(capacity);
     this.interval = new Float32Array(capacity);
     this.wire = new Float32Array(capacity);
@@ -60,7 +61,7 @@ class BeatRing {
   }
 
   get capacity(): number {
-    return this.renew.length;
+    return this.observed.length;
   }
 
   slot(i: number): number {
@@ -70,16 +71,16 @@ class BeatRing {
   grow(capacity: number): void {
     const old = { ...this.#arrays() };
     const n = this.size;
-    this.renew = new Float64Array(capacity);
+    this.renewDelta = new Float32Array(capacity);
     this.observed = new Float64Array(capacity);
     this.interval = new Float32Array(capacity);
     this.wire = new Float32Array(capacity);
     this.holderIndex = new Uint16Array(capacity);
     this.transition = new Uint8Array(capacity);
-    const oldCap = old.renew.length;
+    const oldCap = old.observed.length;
     for (let i = 0; i < n; i++) {
       const from = (this.head + i) % oldCap;
-      this.renew[i] = old.renew[from]!;
+      this.renewDelta[i] = old.renewDelta[from]!;
       this.observed[i] = old.observed[from]!;
       this.interval[i] = old.interval[from]!;
       this.wire[i] = old.wire[from]!;
@@ -91,7 +92,7 @@ class BeatRing {
 
   #arrays() {
     return {
-      renew: this.renew,
+      renewDelta: this.renewDelta,
       observed: this.observed,
       interval: this.interval,
       wire: this.wire,
@@ -127,7 +128,8 @@ class BeatRing {
     const interval = this.interval[s]!;
     const wire = this.wire[s]!;
     const beat: StoredBeat = {
-      renewTime: this.renew[s]!,
+      // Integral ms: the float32 delta is exact to well under 0.5 ms for offsets below 2 h.
+      renewTime: Math.round(this.observed[s]! + this.renewDelta[s]!),
       observedAt: this.observed[s]!,
       intervalSeconds: interval === NO_VALUE ? null : interval,
       holder: this.holders[this.holderIndex[s]!] ?? null,
@@ -165,14 +167,19 @@ export class BeatStore {
     this.#expire(ring, beat.observedAt);
     if (ring.size === ring.capacity) {
       if (ring.capacity < this.options.maxBeatsPerHeart) {
-        ring.grow(Math.min(ring.capacity * 2, this.options.maxBeatsPerHeart));
+        ring.grow(
+          Math.min(
+            Math.ceil(ring.capacity * 1.5),
+            this.options.maxBeatsPerHeart,
+          ),
+        );
       } else {
         ring.head = (ring.head + 1) % ring.capacity;
         ring.size--;
       }
     }
     const s = ring.slot(ring.size);
-    ring.renew[s] = beat.renewTime;
+    ring.renewDelta[s] = beat.renewTime - beat.observedAt;
     ring.observed[s] = beat.observedAt;
     ring.interval[s] = beat.intervalSeconds ?? NO_VALUE;
     ring.wire[s] = beat.wireLatencyMs ?? NO_VALUE;
@@ -190,7 +197,7 @@ export class BeatStore {
     if (!ring) return false;
     for (let i = ring.size - 1; i >= Math.max(0, ring.size - 64); i--) {
       const s = ring.slot(i);
-      if (ring.renew[s] === renewTime) {
+      if (Math.abs(ring.observed[s]! + ring.renewDelta[s]! - renewTime) < 0.5) {
         ring.wire[s] = latencyMs;
         return true;
       }
@@ -241,7 +248,7 @@ export class BeatStore {
   byteSize(): number {
     let bytes = 0;
     for (const ring of this.#rings.values()) {
-      bytes += ring.capacity * 31 + ring.holders.length * 16;
+      bytes += ring.capacity * 23 + ring.holders.length * 16;
     }
     return bytes;
   }
