@@ -195,7 +195,6 @@ export class Simulator {
     sink.resync(this.list(), this.#clock.now());
     while (!signal.aborted) {
       const now = this.#clock.now();
-      if (this.#incidents) this.#script(now, sink);
       for (const r of this.#renewers) {
         if (r.nextAt > now) continue;
         r.nextAt +=

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds bpf/heartbeat.bpf.o from heartbeat.bpf.c: CO-RE, debug info stripped,
-# .BTF/.BTF.ext kept. vmlinux.h is generated from the running kernel's BTF
-# into a temporary directory (never committed).
-#   bash bpf/build.sh          rebuild the committed object
-#   bash bpf/build.sh --check  rebuild into a temp dir, fail if the committed object differs
+# .BTF/.BTF.ext kept. The kernel types come from the committed bpf/vmlinux.h
+# (as libbpf-bootstrap does), so the object is the same on every build
+# machine whatever its kernel; CO-RE relocates it at load time.
+#   bash bpf/build.sh                rebuild the committed object
+#   bash bpf/build.sh --check        rebuild into a temp dir, fail if the committed object differs
+#   bash bpf/build.sh --regen-vmlinux  regenerate bpf/vmlinux.h from this kernel's BTF, then rebuild
 # Environment: CLANG, LLVM_STRIP, BPFTOOL, VMLINUX_BTF (default /sys/kernel/btf/vmlinux).
 set -euo pipefail
 
@@ -15,10 +17,12 @@ btf="${VMLINUX_BTF:-/sys/kernel/btf/vmlinux}"
 out="$here/heartbeat.bpf.o"
 
 check=0
+regen=0
 case "${1:-}" in
   "") ;;
   --check) check=1 ;;
-  *) echo "build.sh: unknown argument \"$1\": use --check or nothing" >&2; exit 2 ;;
+  --regen-vmlinux) regen=1 ;;
+  *) echo "build.sh: unknown argument \"$1\": use --check, --regen-vmlinux or nothing" >&2; exit 2 ;;
 esac
 
 for tool in "$clang" "$strip" "$bpftool"; do
@@ -27,11 +31,13 @@ for tool in "$clang" "$strip" "$bpftool"; do
     exit 3
   }
 done
-[ -r "$btf" ] || { echo "build.sh: cannot read kernel BTF \"$btf\": set VMLINUX_BTF" >&2; exit 3; }
-
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-"$bpftool" btf dump file "$btf" format c > "$tmp/vmlinux.h"
+if [ "$regen" = 1 ] || [ ! -f "$here/vmlinux.h" ]; then
+  [ -r "$btf" ] || { echo "build.sh: cannot read kernel BTF \"$btf\": set VMLINUX_BTF" >&2; exit 3; }
+  "$bpftool" btf dump file "$btf" format c > "$here/vmlinux.h"
+fi
+cp "$here/vmlinux.h" "$tmp/vmlinux.h"
 
 # Compile from inside bpf/ with relative names and a mapped temp prefix, so
 # the object does not depend on where the tree or the temp dir lives.
