@@ -18,6 +18,13 @@ import { ASSETS } from "./assets.ts";
 import type { HeartHub } from "./heart_hub.ts";
 import { hubMetrics, type MetricSamples, renderMetrics } from "./metrics.ts";
 import {
+  type Authenticator,
+  bearerToken,
+  parseWireReport,
+  readWireBody,
+  WireReportError,
+} from "./wire_ingest.ts";
+import {
   DEFAULT_STREAM_OPTIONS,
   parseLastEventId,
   type StreamOptions,
@@ -38,15 +45,17 @@ export interface AppOptions {
   /** Extra metric families (leader election, wire probe). */
   metrics?: () => MetricSamples;
   stream?: Partial<StreamOptions>;
-  /** Extra routes (e.g. the wire ingest endpoint) mounted before the fallbacks. */
+  /** Extra routes mounted before the API (not forwarded to the leader). */
   extend?: (app: Hono) => void;
+  /** Accept agents' wire reports on `POST /api/v1/wire`, checking tokens with this. */
+  authenticateAgent?: Authenticator;
 }
 
 const MAX_LIMIT = 100_000;
 
 function fail(
   c: Context,
-  status: 400 | 404 | 502 | 503,
+  status: 400 | 401 | 403 | 404 | 413 | 502 | 503,
   error: string,
 ): Response {
   return c.json({ error } satisfies ErrorResponse, status);
@@ -179,6 +188,36 @@ export function createApp(opts: AppOptions): Hono {
       c.req.header("last-event-id") ?? c.req.query("lastEventId"),
     );
     return streamResponse(getHub()!, id, stream);
+  });
+
+  app.post("/api/v1/wire", async (c) => {
+    if (!opts.authenticateAgent) {
+      return fail(
+        c,
+        404,
+        "This server takes no wire reports: only an in-cluster leader does",
+      );
+    }
+    const token = bearerToken(c.req.raw);
+    if (!token) {
+      return fail(
+        c,
+        401,
+        "Missing bearer token: agents send their projected ServiceAccount token",
+      );
+    }
+    const verdict = await opts.authenticateAgent(token);
+    if (!verdict.ok) return fail(c, verdict.status, verdict.error);
+    try {
+      const report = parseWireReport(await readWireBody(c.req.raw));
+      getHub()!.wireReport(report.node, report.probe, report.exchanges);
+      return c.body(null, 204);
+    } catch (err) {
+      if (err instanceof WireReportError) {
+        return fail(c, err.status, err.message);
+      }
+      throw err;
+    }
   });
 
   app.all(

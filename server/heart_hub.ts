@@ -69,6 +69,8 @@ export class HeartHub implements LeaseSink {
   #hearts = new Map<string, HeartState>();
   #source: SourceState;
   #wire = new WirePairing();
+  /** Probe state reported by each node's agent. */
+  #probes = new Map<string, { available: boolean; reason?: string }>();
 
   /** Creates an empty hub; the source starts disconnected until it reports. */
   constructor(options: HeartHubOptions) {
@@ -179,6 +181,41 @@ export class HeartHub implements LeaseSink {
       }
     }
     this.events.publish("wire", { exchanges });
+  }
+
+  /**
+   * Takes an agent's report: whether its eBPF probe runs (and why not), and
+   * its exchanges. The source's `wire` state summarises every node's probe.
+   */
+  wireReport(
+    node: string,
+    probe: { available: boolean; reason?: string },
+    exchanges: WireExchange[],
+  ): void {
+    const before = this.#probes.get(node);
+    this.#probes.set(node, probe);
+    if (
+      before?.available !== probe.available || before?.reason !== probe.reason
+    ) {
+      const all = [...this.#probes.entries()];
+      const down = all.filter(([, p]) => !p.available);
+      const available = down.length < all.length;
+      let reason: string | undefined;
+      if (down.length > 0) {
+        const [first, p] = down[0]!;
+        reason =
+          `${down.length} of ${all.length} agents run lease-only; ${first}: ${
+            p.reason ?? "unknown reason"
+          }`;
+      }
+      this.setWireAvailability(available, reason);
+    }
+    this.wire(exchanges);
+  }
+
+  /** Probe state of each node that reported. */
+  probes(): Map<string, { available: boolean; reason?: string }> {
+    return new Map(this.#probes);
   }
 
   /** The source as the API reports it. */

@@ -104,7 +104,11 @@ Deno.test("hub shows unknown, never expired, while the source is down", () => {
   );
   hub.sweep(t0 + 161_000);
   assert.equal(hub.heart("kube-node-lease/n1")!.status, "expired");
-  assert.equal(events(hub, "source").length, 3, "connected, lost, connected again");
+  assert.equal(
+    events(hub, "source").length,
+    3,
+    "connected, lost, connected again",
+  );
 });
 
 Deno.test("resync after a relist adds one beat per changed lease and deletes vanished ones", () => {

@@ -1,0 +1,192 @@
+import assert from "node:assert/strict";
+import { createApp } from "./api.ts";
+import type {
+  ErrorResponse,
+  HeartsResponse,
+  WireExchange,
+} from "./api_types.ts";
+import { FakeClock } from "./clock.ts";
+import { HeartHub } from "./heart_hub.ts";
+import type { Authenticator } from "./wire_ingest.ts";
+import {
+  MAX_WIRE_BODY_BYTES,
+  parseWireReport,
+  WireReportError,
+} from "./wire_ingest.ts";
+
+const authenticate: Authenticator = (token) =>
+  Promise.resolve(
+    token === "agent-token"
+      ? { ok: true, user: "system:serviceaccount:earthworm:earthworm" }
+      : token === "other-sa"
+      ? {
+        ok: false,
+        status: 403,
+        error:
+          "Token of system:serviceaccount:default:default is not an Earthworm agent",
+      }
+      : { ok: false, status: 401, error: "Token rejected by TokenReview" },
+  );
+
+function exchange(
+  node: string,
+  over: Partial<WireExchange> = {},
+): WireExchange {
+  return {
+    node,
+    conn: "10.0.0.2:40000->10.0.0.1:6443",
+    at: "2026-01-01T00:00:10.003Z",
+    latencyMs: 4.2,
+    bytesSent: 700,
+    bytesReceived: 420,
+    srttUs: 180,
+    retransmits: 0,
+    resets: 0,
+    ...over,
+  };
+}
+
+function setup() {
+  const clock = new FakeClock();
+  const hub = new HeartHub({
+    clock,
+    source: { kind: "cluster", name: "test" },
+  });
+  hub.source(true, undefined, clock.now());
+  hub.resync([{
+    metadata: { namespace: "kube-node-lease", name: "n1" },
+    spec: {
+      holderIdentity: "n1",
+      leaseDurationSeconds: 40,
+      renewTime: "2026-01-01T00:00:00Z",
+    },
+  }], clock.now());
+  return { hub, app: createApp({ hub, authenticateAgent: authenticate }) };
+}
+
+function post(
+  app: ReturnType<typeof setup>["app"],
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
+  return app.request("/api/v1/wire", {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      authorization: "Bearer agent-token",
+      ...headers,
+    },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+Deno.test("an authenticated agent's wire report reaches the hub", async () => {
+  const { app, hub } = setup();
+  const res = await post(app, {
+    node: "n1",
+    probe: { available: true },
+    exchanges: [exchange("n1")],
+  });
+  assert.equal(res.status, 204);
+  const hearts = await (await app.request("/api/v1/hearts"))
+    .json() as HeartsResponse;
+  assert.equal(hearts.hearts[0]!.wire?.srttUs, 180);
+  assert.equal(hearts.source.wire?.available, true);
+  assert.equal(hub.counters.wireExchanges, 1);
+});
+
+Deno.test("a node whose probe cannot load is reported with its reason", async () => {
+  const { app } = setup();
+  await post(app, { node: "n1", probe: { available: true }, exchanges: [] });
+  await post(app, {
+    node: "n2",
+    probe: {
+      available: false,
+      reason:
+        "eBPF is unavailable (no-btf): /sys/kernel/btf/vmlinux is missing",
+    },
+    exchanges: [],
+  });
+  const hearts = await (await app.request("/api/v1/hearts"))
+    .json() as HeartsResponse;
+  assert.equal(hearts.source.wire?.available, true);
+  assert.match(
+    hearts.source.wire?.reason ?? "",
+    /1 of 2 agents run lease-only; n2: eBPF is unavailable \(no-btf\)/,
+  );
+  const metrics = await (await app.request("/metrics")).text();
+  assert.match(
+    metrics,
+    /earthworm_wire_available\{reason="1 of 2 agents run lease-only/,
+  );
+});
+
+Deno.test("unauthenticated, malformed and oversized reports get 4xx and change nothing", async () => {
+  const { app, hub } = setup();
+  const good = {
+    node: "n1",
+    probe: { available: true },
+    exchanges: [exchange("n1")],
+  };
+  const cases: [Response | Promise<Response>, number, RegExp][] = [
+    [post(app, good, { authorization: "" }), 401, /Missing bearer token/],
+    [post(app, good, { authorization: "Bearer stolen" }), 401, /rejected/],
+    [
+      post(app, good, { authorization: "Bearer other-sa" }),
+      403,
+      /not an Earthworm agent/,
+    ],
+    [post(app, "{not json", {}), 400, /not valid JSON/],
+    [post(app, good, { "content-type": "text/plain" }), 400, /Content-Type/],
+    [
+      post(app, { ...good, node: "Not_A_Node" }),
+      400,
+      /not a Kubernetes node name/,
+    ],
+    [
+      post(app, { ...good, exchanges: [exchange("n1", { latencyMs: -1 })] }),
+      400,
+      /exchanges\[0\]\.latencyMs/,
+    ],
+    [
+      post(app, { ...good, exchanges: [exchange("n9")] }),
+      400,
+      /exchanges\[0\]\.node must be "n1"/,
+    ],
+    [
+      post(app, { ...good, exchanges: Array(2001).fill(exchange("n1")) }),
+      413,
+      /at most 2000/,
+    ],
+    [
+      post(app, "x".repeat(MAX_WIRE_BODY_BYTES + 1)),
+      413,
+      /too large|larger than/,
+    ],
+  ];
+  for (const [pending, status, message] of cases) {
+    const res = await pending;
+    assert.equal(res.status, status, String(message));
+    assert.match((await res.json() as ErrorResponse).error, message);
+  }
+  assert.equal(hub.counters.wireExchanges, 0);
+  assert.equal((await app.request("/healthz")).status, 200);
+});
+
+Deno.test("a server without agent authentication refuses wire reports", async () => {
+  const clock = new FakeClock();
+  const hub = new HeartHub({ clock, source: { kind: "mock", name: "m" } });
+  const res = await createApp({ hub }).request("/api/v1/wire", {
+    method: "POST",
+    body: "{}",
+  });
+  assert.equal(res.status, 404);
+});
+
+Deno.test("parseWireReport rejects a body that is not an object", () => {
+  assert.throws(() => parseWireReport([]), WireReportError);
+  assert.throws(
+    () => parseWireReport({ node: "n1", probe: {}, exchanges: [] }),
+    /boolean available/,
+  );
+});
