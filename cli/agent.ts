@@ -16,6 +16,12 @@ import {
 } from "../agent/kube_client.ts";
 import { LeaderElector, RestLeaseLock } from "../agent/leader_election.ts";
 import { watchLeases } from "../agent/lease_watcher.ts";
+import { tokenReviewAuthenticator } from "../agent/token_review.ts";
+import {
+  type ProbeState,
+  runWireReporter,
+  tokenFileReader,
+} from "../agent/wire_reporter.ts";
 import { createApp } from "../server/api.ts";
 import { systemClock } from "../server/clock.ts";
 import { HeartHub } from "../server/heart_hub.ts";
@@ -48,6 +54,13 @@ Flags:
   --kubeconfig FILE        Use a kubeconfig instead of the in-cluster ServiceAccount
   --context NAME           Context of that kubeconfig
   --retention S            Seconds of beat history kept per heart (default 3600)
+  --comm NAME              Process whose API connections the eBPF probe follows (default kubelet)
+  --apiserver-port N       API server port the kubelet connects to (default 6443)
+  --no-ebpf                Do not load the eBPF probe: run lease-only
+  --token-file FILE        Projected token presented to the leader
+                           (default /var/run/secrets/earthworm/token)
+  --agent-user NAME        User whose tokens the leader accepts; repeat for several
+                           (default system:serviceaccount:$POD_NAMESPACE:earthworm)
   -h, --help               Show this help
 `;
 
@@ -67,6 +80,11 @@ export async function agentCommand(args: string[]): Promise<number> {
     kubeconfig: { type: "string" },
     context: { type: "string" },
     retention: { type: "string" },
+    comm: { type: "string" },
+    "apiserver-port": { type: "string" },
+    "no-ebpf": { type: "boolean" },
+    "token-file": { type: "string" },
+    "agent-user": { type: "string", multiple: true },
   });
   if (flags.values.help) {
     console.log(HELP);
@@ -99,6 +117,21 @@ export async function agentCommand(args: string[]): Promise<number> {
   const kubeconfig = stringFlag(flags, "kubeconfig");
   const context = stringFlag(flags, "context");
   const node = env("NODE_NAME") ?? Deno.hostname();
+  const comm = stringFlag(flags, "comm", "kubelet");
+  const apiserverPort = numberFlag(flags, "apiserver-port", 6443, {
+    min: 1,
+    max: 65535,
+    integer: true,
+  });
+  const tokenFile = stringFlag(
+    flags,
+    "token-file",
+    "/var/run/secrets/earthworm/token",
+  );
+  const agentUsers = listFlag(flags, "agent-user");
+  if (agentUsers.length === 0) {
+    agentUsers.push(`system:serviceaccount:${electionNamespace}:earthworm`);
+  }
 
   const rest: RestConfig =
     kubeconfig !== undefined || !env("KUBERNETES_SERVICE_HOST")
@@ -115,8 +148,15 @@ export async function agentCommand(args: string[]): Promise<number> {
   let hub: HeartHub | undefined;
   let leader: { identity: string; address: string | undefined } | undefined;
   let elector: LeaderElector | undefined;
+  let probe: ProbeState = flags.values["no-ebpf"]
+    ? { available: false, reason: "eBPF disabled by --no-ebpf" }
+    : { available: false, reason: "the probe is starting" };
 
+  const client = new KubeRestClient(rest);
   const app = createApp({
+    authenticateAgent: tokenReviewAuthenticator(client, {
+      allowedUsers: agentUsers,
+    }),
     hub: () => (elector?.isLeader() ? hub : undefined),
     forward: () => {
       if (elector?.isLeader()) return null;
@@ -153,7 +193,6 @@ export async function agentCommand(args: string[]): Promise<number> {
     );
   }
 
-  const client = new KubeRestClient(rest);
   elector = new LeaderElector({
     lock: new RestLeaseLock(client, electionNamespace, electionLease),
     identity,
@@ -169,6 +208,7 @@ export async function agentCommand(args: string[]): Promise<number> {
         });
         hub.setWireAvailability(false, "no agent has reported wire data yet");
         const current = hub;
+        current.wireReport(node, probe, []);
         current.runSweeper(leading);
         watchLeases({
           rest,
@@ -210,6 +250,26 @@ export async function agentCommand(args: string[]): Promise<number> {
     address,
     lease: `${electionNamespace}/${electionLease}`,
   });
+  const wire = runWireReporter({
+    node,
+    comm,
+    port: apiserverPort,
+    disabled: flags.values["no-ebpf"] === true,
+    target: () => {
+      if (elector?.isLeader()) return hub ? { hub } : null;
+      return leader?.address && leader.identity !== identity
+        ? { url: leader.address }
+        : null;
+    },
+    token: tokenFileReader(tokenFile, systemClock),
+    clock: systemClock,
+    signal,
+    onState: (state) => probe = state,
+  }).catch((err) =>
+    log.error("wire reporter stopped", {
+      error: err instanceof Error ? err.message : String(err),
+    })
+  );
   try {
     while (!signal.aborted) {
       await elector.run(signal);
@@ -219,6 +279,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     }
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    await wire;
     client[Symbol.dispose]();
     await server.finished;
   }
