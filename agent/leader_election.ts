@@ -500,12 +500,18 @@ export class LeaderElector {
       leaseTransitions: this.#observed.leaseTransitions,
     };
     try {
-      await withTimeout(
-        this.#clock,
-        this.#renewMs,
-        undefined,
-        (s) => this.#lock.update(record, s),
-      );
+      await withTimeout(this.#clock, this.#renewMs, undefined, async (s) => {
+        try {
+          await this.#lock.update(record, s);
+        } catch (err) {
+          // A renewal aborted in flight may still have been written, leaving
+          // our copy stale: re-read, and release only if we still hold it.
+          if (!(err instanceof LockConflictError)) throw err;
+          const current = await this.#lock.get(s);
+          if (current?.record.holderIdentity !== this.#cfg.identity) return;
+          await this.#lock.update(record, s);
+        }
+      });
       this.#setObserved(record, "");
       log.info("released the lease", { lock: this.#lock.describe() });
     } catch (err) {

@@ -353,3 +353,24 @@ Deno.test("a leader that cannot renew steps down within the renew deadline, befo
   await all[0]!.run;
   assert.equal(all[0]!.events.filter((e) => e.startsWith("stop@")).length, 1);
 });
+
+for (const takenOver of [false, true]) {
+  Deno.test(`release after a renewal whose answer was lost ${takenOver ? "leaves a new holder alone" : "still clears the lease"}`, async () => {
+    const clock = new FakeClock();
+    const store = new MemoryLeaseStore();
+    const [me] = candidates(store, clock, ["me"]);
+    await clock.advance(1_000);
+    assert.ok(me!.leading);
+    // The server applied a write this candidate never saw the answer to.
+    store.record = {
+      ...store.record!,
+      holderIdentity: takenOver ? "other" : "me",
+      renewTime: microTime(clock.now()),
+    };
+    store.version++;
+    me!.stop.abort();
+    await clock.advance(0);
+    await me!.run;
+    assert.equal(store.record?.holderIdentity, takenOver ? "other" : "");
+  });
+}
