@@ -206,6 +206,9 @@ export class Simulator {
           sink.event({ type: "MODIFIED", object: structuredClone(lease) }, now);
         }
       }
+      // After the renewals, so a relist at the end of an outage already
+      // holds this instant's renewals instead of racing them.
+      if (this.#incidents) this.#script(now, sink);
       const next = Math.min(...this.#renewers.map((r) => r.nextAt), now + 1000);
       try {
         await this.#clock.sleep(Math.max(1, next - now), signal);
