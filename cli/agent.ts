@@ -147,6 +147,9 @@ export async function agentCommand(args: string[]): Promise<number> {
   const signal = controller.signal;
   let hub: HeartHub | undefined;
   let leader: { identity: string; address: string | undefined } | undefined;
+  // Assigned once the server's port (and so this agent's address) is known;
+  // the app's closures read it before that.
+  // deno-lint-ignore prefer-const
   let elector: LeaderElector | undefined;
   let probe: ProbeState = flags.values["no-ebpf"]
     ? { available: false, reason: "eBPF disabled by --no-ebpf" }
@@ -205,6 +208,7 @@ export async function agentCommand(args: string[]): Promise<number> {
         hub = new HeartHub({
           clock: systemClock,
           source: { kind: "cluster", name: rest.server },
+          store: { retentionMs: retention * 1000 },
         });
         hub.setWireAvailability(false, "no agent has reported wire data yet");
         const current = hub;

@@ -51,7 +51,9 @@ function describeParseError(command: string, err: unknown): string {
   const flag = /'(-[^']*)'/.exec(message)?.[1] ?? "";
   switch (code) {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return `Unknown flag "${flag.split(/[ ,]/)[0]}" for "${command}": ${help}`;
+      return `Unknown flag "${
+        flag.split(/[ ,]/)[0]
+      }" for "${command}": ${help}`;
     case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
       return `Unexpected argument ${
         /'([^']*)'/.exec(message)?.[0] ?? ""

@@ -73,13 +73,12 @@ export class Subscription {
   async take(timeoutMs: number): Promise<LoggedEvent[]> {
     if (this.#queue.length === 0 && !this.#closed) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, timeoutMs);
-        const self = this;
-        function done() {
+        const done = () => {
           clearTimeout(timer);
-          self.#wake = null;
+          this.#wake = null;
           resolve();
-        }
+        };
+        const timer = setTimeout(done, timeoutMs);
         this.#wake = done;
       });
     }
