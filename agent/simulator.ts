@@ -5,7 +5,8 @@
  * incidents that repeats: a late node, a node that dies and comes back, a
  * leader handover and a short API server outage. It keeps Lease objects with
  * resourceVersions like an API server and delivers them to a
- * {@linkcode LeaseSink} as a list followed by watch events, exactly as the
+ * {@linkcode LeaseSink} as a list followed by watch events (ADDED, MODIFIED,
+ * DELETED, with increasing resourceVersions), exactly as the
  * real watcher does.
  *
  * @module
@@ -35,6 +36,8 @@ export const INCIDENTS = {
   death: { node: 4, at: 25, downSeconds: 70 },
   /** The kube-controller-manager leader stops; the standby takes over after the lease expires. */
   handover: { at: 110 },
+  /** A node joins (ADDED) and later leaves the cluster (DELETED), as with an autoscaler. */
+  scale: { node: "node-autoscaled-1", joinAt: 50, leaveAt: 165 },
   /** The API server is unreachable for a while: hearts turn unknown, not expired. */
   outage: { at: 140, seconds: 12 },
 } as const;
@@ -84,7 +87,14 @@ export class Simulator {
   #resourceVersion = 1000;
   #start: number;
   #outageUntil = -Infinity;
-  #handledCycle = { outage: -1, handover: -1, late: -1, death: -1 };
+  #handledCycle = {
+    outage: -1,
+    handover: -1,
+    late: -1,
+    death: -1,
+    join: -1,
+    leave: -1,
+  };
 
   /** Builds the cluster; nothing happens until {@linkcode Simulator.run}. */
   constructor(opts: SimulatorOptions) {
@@ -137,7 +147,7 @@ export class Simulator {
     durationSeconds: number,
     renewSeconds: number,
     jitterSeconds: number,
-  ): void {
+  ): Lease {
     const now = this.#clock.now();
     const r: Renewer = {
       namespace,
@@ -153,7 +163,7 @@ export class Simulator {
     };
     this.#renewers.push(r);
     const renewedAt = now - this.#random() * renewSeconds * 1000;
-    this.#leases.set(`${namespace}/${name}`, {
+    const lease: Lease = {
       apiVersion: "coordination.k8s.io/v1",
       kind: "Lease",
       metadata: {
@@ -173,7 +183,9 @@ export class Simulator {
         renewTime: microTime(renewedAt),
         leaseTransitions: 0,
       },
-    });
+    };
+    this.#leases.set(`${namespace}/${name}`, lease);
+    return lease;
   }
 
   /** The current Lease objects (a `list`). */
@@ -268,6 +280,41 @@ export class Simulator {
         // The leader dies; the standby acquires once the lease has expired.
         r.silentUntil = now + r.durationSeconds * 1000;
         r.holderIndex = (r.holderIndex + 1) % r.holders.length;
+      }
+    }
+    if (t >= INCIDENTS.scale.joinAt && this.#handledCycle.join < cycle) {
+      this.#handledCycle.join = cycle;
+      const lease = this.#add(
+        NODE_LEASE_NAMESPACE,
+        INCIDENTS.scale.node,
+        [INCIDENTS.scale.node],
+        40,
+        10,
+        0.5,
+      );
+      lease.metadata.creationTimestamp = new Date(now).toISOString().replace(
+        /\.\d{3}Z$/,
+        "Z",
+      );
+      lease.spec!.acquireTime = lease.spec!.renewTime = microTime(now);
+      if (this.reachable(now)) {
+        sink.event({ type: "ADDED", object: structuredClone(lease) }, now);
+      }
+    }
+    if (t >= INCIDENTS.scale.leaveAt && this.#handledCycle.leave < cycle) {
+      this.#handledCycle.leave = cycle;
+      const id = `${NODE_LEASE_NAMESPACE}/${INCIDENTS.scale.node}`;
+      const lease = this.#leases.get(id);
+      if (lease) {
+        this.#leases.delete(id);
+        this.#renewers.splice(
+          this.#renewers.findIndex((r) => r.name === INCIDENTS.scale.node),
+          1,
+        );
+        lease.metadata.resourceVersion = String(++this.#resourceVersion);
+        if (this.reachable(now)) {
+          sink.event({ type: "DELETED", object: structuredClone(lease) }, now);
+        }
       }
     }
     if (t >= INCIDENTS.outage.at && this.#handledCycle.outage < cycle) {

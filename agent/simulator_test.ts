@@ -112,6 +112,12 @@ Deno.test("the incident script makes a node late, kills one and brings it back, 
     "cp-2_91bc",
   );
   assert.deepEqual(sources, [false, true], "one outage, then back");
+  const scaled = seen.get(`kube-node-lease/${INCIDENTS.scale.node}`)!;
+  assert.ok(
+    scaled.has(null as unknown as string),
+    "the autoscaled node joined and was deleted",
+  );
+  assert.equal(hub.heart(`kube-node-lease/${INCIDENTS.scale.node}`), undefined);
   const calm = seen.get(`kube-node-lease/${nodeName(0)}`)!;
   assert.ok(
     calm.has("unknown") && !calm.has("expired"),
