@@ -118,3 +118,35 @@ export function numberFlag(
   }
   return n;
 }
+
+/** Flags of every command that serves the UI: `--port`, `--host`, `--retention`. */
+export const SERVE_FLAGS: Record<string, FlagSpec> = {
+  port: { type: "string" },
+  host: { type: "string" },
+  retention: { type: "string" },
+};
+
+/** Where and how a command serves. */
+export interface ServeSettings {
+  port: number;
+  host: string;
+  /** Beat history per heart in milliseconds. */
+  retentionMs: number;
+}
+
+/** Reads {@linkcode SERVE_FLAGS} with the command's default host. */
+export function serveSettings(
+  flags: ParsedFlags,
+  defaultHost: string,
+): ServeSettings {
+  return {
+    port: numberFlag(flags, "port", 8080, {
+      min: 0,
+      max: 65535,
+      integer: true,
+    }),
+    host: stringFlag(flags, "host", defaultHost),
+    retentionMs:
+      numberFlag(flags, "retention", 3600, { min: 10, max: 7 * 86_400 }) * 1000,
+  };
+}

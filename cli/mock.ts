@@ -7,7 +7,13 @@
 
 import { Simulator } from "../agent/simulator.ts";
 import { scaledClock } from "../server/clock.ts";
-import { numberFlag, parseFlags, stringFlag } from "./flags.ts";
+import {
+  numberFlag,
+  parseFlags,
+  SERVE_FLAGS,
+  serveSettings,
+  stringFlag,
+} from "./flags.ts";
 import { serveHub } from "./serve_hub.ts";
 
 const HELP = `Usage: earthworm mock [flags]
@@ -31,34 +37,23 @@ Flags:
 /** Runs `earthworm mock`. */
 export async function mockCommand(args: string[]): Promise<number> {
   const flags = parseFlags("earthworm mock", args, {
-    port: { type: "string" },
-    host: { type: "string" },
+    ...SERVE_FLAGS,
     nodes: { type: "string" },
     replay: { type: "string" },
     speed: { type: "string" },
-    retention: { type: "string" },
     "no-incidents": { type: "boolean" },
   });
   if (flags.values.help) {
     console.log(HELP);
     return 0;
   }
-  const port = numberFlag(flags, "port", 8080, {
-    min: 0,
-    max: 65535,
-    integer: true,
-  });
-  const host = stringFlag(flags, "host", "127.0.0.1");
+  const serve = serveSettings(flags, "127.0.0.1");
   const nodes = numberFlag(flags, "nodes", 12, {
     min: 0,
     max: 10_000,
     integer: true,
   });
   const speed = numberFlag(flags, "speed", 1, { min: 0.01, max: 1000 });
-  const retention = numberFlag(flags, "retention", 3600, {
-    min: 10,
-    max: 7 * 86_400,
-  });
   const replayPath = stringFlag(flags, "replay");
   const clock = scaledClock(speed);
 
@@ -76,9 +71,9 @@ export async function mockCommand(args: string[]): Promise<number> {
       ? { kind: "mock", name: `simulated cluster (${nodes} nodes)` }
       : { kind: "replay", name: replayPath },
     timeScale: speed,
-    host,
-    port,
-    retentionMs: retention * 1000,
+    host: serve.host,
+    port: serve.port,
+    retentionMs: serve.retentionMs,
   });
   served.hub.setWireAvailability(
     false,

@@ -9,7 +9,13 @@ import { loadKubeConfig } from "../agent/kube_client.ts";
 import { watchLeases } from "../agent/lease_watcher.ts";
 import { systemClock } from "../server/clock.ts";
 import { UsageError } from "./errors.ts";
-import { listFlag, numberFlag, parseFlags, stringFlag } from "./flags.ts";
+import {
+  listFlag,
+  parseFlags,
+  SERVE_FLAGS,
+  serveSettings,
+  stringFlag,
+} from "./flags.ts";
 import { serveHub } from "./serve_hub.ts";
 
 const HELP = `Usage: earthworm watch [flags]
@@ -30,27 +36,16 @@ Flags:
 /** Runs `earthworm watch`. */
 export async function watchCommand(args: string[]): Promise<number> {
   const flags = parseFlags("earthworm watch", args, {
+    ...SERVE_FLAGS,
     kubeconfig: { type: "string" },
     context: { type: "string" },
     namespace: { type: "string", multiple: true },
-    port: { type: "string" },
-    host: { type: "string" },
-    retention: { type: "string" },
   });
   if (flags.values.help) {
     console.log(HELP);
     return 0;
   }
-  const port = numberFlag(flags, "port", 8080, {
-    min: 0,
-    max: 65535,
-    integer: true,
-  });
-  const host = stringFlag(flags, "host", "127.0.0.1");
-  const retention = numberFlag(flags, "retention", 3600, {
-    min: 10,
-    max: 7 * 86_400,
-  });
+  const serve = serveSettings(flags, "127.0.0.1");
   const namespaces = listFlag(flags, "namespace");
   for (const ns of namespaces) {
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)) {
@@ -69,9 +64,9 @@ export async function watchCommand(args: string[]): Promise<number> {
   const served = serveHub({
     clock: systemClock,
     source: { kind: "cluster", name: server },
-    host,
-    port,
-    retentionMs: retention * 1000,
+    host: serve.host,
+    port: serve.port,
+    retentionMs: serve.retentionMs,
   });
   served.hub.setWireAvailability(
     false,

@@ -40,18 +40,23 @@ export interface StoredBeat {
 /** The ring of one heart's beats. */
 class BeatRing {
   /** renewTime − observedAt in ms (the holder's clock offset plus delay). */
-  renewDelta: Float32Array;
-  observed: Float64Array;
-  interval: Float32Array;
-  wire: Float32Array;
-  holderIndex: Uint16Array;
-  transition: Uint8Array;
+  renewDelta!: Float32Array;
+  observed!: Float64Array;
+  interval!: Float32Array;
+  wire!: Float32Array;
+  holderIndex!: Uint16Array;
+  transition!: Uint8Array;
   /** Holder names referenced by `holderIndex`; index 0 is "no holder". */
   holders: (string | null)[] = [null];
   head = 0; // index of the oldest beat
   size = 0;
 
   constructor(capacity: number) {
+    this.#allocate(capacity);
+  }
+
+  /** Allocates empty arrays of `capacity` slots. */
+  #allocate(capacity: number): void {
     this.renewDelta = new Float32Array(capacity);
     this.observed = new Float64Array(capacity);
     this.interval = new Float32Array(capacity);
@@ -71,12 +76,7 @@ class BeatRing {
   grow(capacity: number): void {
     const old = { ...this.#arrays() };
     const n = this.size;
-    this.renewDelta = new Float32Array(capacity);
-    this.observed = new Float64Array(capacity);
-    this.interval = new Float32Array(capacity);
-    this.wire = new Float32Array(capacity);
-    this.holderIndex = new Uint16Array(capacity);
-    this.transition = new Uint8Array(capacity);
+    this.#allocate(capacity);
     const oldCap = old.observed.length;
     for (let i = 0; i < n; i++) {
       const from = (this.head + i) % oldCap;
