@@ -83,3 +83,70 @@ Deno.test("a busy port is reported with the fix", async () => {
     listener.close();
   }
 });
+
+Deno.test("mock --replay plays a recorded Lease file through the same pipeline", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "earthworm-replay-" });
+  try {
+    const timeline = `${dir}/timeline.json`;
+    const parsed = await runEarthworm([
+      "parse-leases",
+      "tests/testdata/leases_seed.yaml",
+      "-o",
+      timeline,
+    ]);
+    assert.equal(parsed.code, 0, parsed.stderr);
+    for (const file of [timeline, "tests/testdata/leases_multi_doc.yaml"]) {
+      const ew = await startEarthworm([
+        "mock",
+        "--port",
+        "0",
+        "--replay",
+        file,
+        "--speed",
+        "50",
+      ]);
+      try {
+        let body: HeartsResponse | undefined;
+        for (let i = 0; i < 100; i++) {
+          body = await (await fetch(`${ew.url}/api/v1/hearts`))
+            .json() as HeartsResponse;
+          if (body.hearts.some((h) => h.beats > 0)) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(body!.source.kind, "replay");
+        assert.equal(body!.source.name, file);
+        assert.ok(body!.hearts.length > 0, `${file}: hearts`);
+        assert.ok(
+          body!.hearts.some((h) => h.beats > 0),
+          `${file}: beats replayed`,
+        );
+      } finally {
+        assert.equal(await ew.stop(), 0);
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mock --replay with a bad file fails before listening, with one line and exit 2", async () => {
+  for (
+    const [file, message] of [
+      ["tests/testdata/missing.yaml", /tests\/testdata\/missing\.yaml/],
+      ["tests/testdata/bad_syntax.yaml", /bad_syntax\.yaml.*line \d+/],
+      ["tests/testdata/bad_alias_bomb.yaml", /bad_alias_bomb\.yaml/],
+    ] as const
+  ) {
+    const { code, stderr } = await runEarthworm([
+      "mock",
+      "--port",
+      "0",
+      "--replay",
+      file,
+    ]);
+    assert.equal(code, 2, file);
+    assert.equal(stderr.trim().split("\n").length, 1, stderr);
+    assert.match(stderr, message);
+    assert.doesNotMatch(stderr, /listening/);
+  }
+});
