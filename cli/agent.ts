@@ -14,6 +14,7 @@ import {
   type RestConfig,
   restConfigFromKubeConfig,
 } from "../agent/kube_client.ts";
+import { readSimpleKubeconfig } from "../agent/kubeconfig_lite.ts";
 import { LeaderElector, RestLeaseLock } from "../agent/leader_election.ts";
 import { watchLeases } from "../agent/lease_watcher.ts";
 import { tokenReviewAuthenticator } from "../agent/token_review.ts";
@@ -133,14 +134,16 @@ export async function agentCommand(args: string[]): Promise<number> {
     agentUsers.push(`system:serviceaccount:${electionNamespace}:earthworm`);
   }
 
+  // A plain kubeconfig is read without client-node, which would add about
+  // 70 MB to every agent; client-node handles the rest (exec plugins...).
+  const kubeconfigOpts = {
+    ...(kubeconfig !== undefined && { kubeconfig }),
+    ...(context !== undefined && { context }),
+  };
   const rest: RestConfig =
     kubeconfig !== undefined || !env("KUBERNETES_SERVICE_HOST")
-      ? await restConfigFromKubeConfig(
-        await loadKubeConfig({
-          ...(kubeconfig !== undefined && { kubeconfig }),
-          ...(context !== undefined && { context }),
-        }),
-      )
+      ? await readSimpleKubeconfig(kubeconfigOpts) ??
+        await restConfigFromKubeConfig(await loadKubeConfig(kubeconfigOpts))
       : inClusterRestConfig();
 
   const controller = new AbortController();
