@@ -12,6 +12,7 @@
  * @module
  */
 
+import type { WireExchange } from "../server/api_types.ts";
 import type { Clock } from "../server/clock.ts";
 import type { Lease, LeaseSink } from "./lease_types.ts";
 import { NODE_LEASE_NAMESPACE } from "./lease_types.ts";
@@ -25,12 +26,20 @@ export interface SimulatorOptions {
   seed?: number;
   /** Whether to run the incident script. Default true. */
   incidents?: boolean;
+  /**
+   * Receives the simulated kubelets' wire exchanges (each renewal's PUT), as
+   * agents report them: the same path as eBPF data from real nodes.
+   */
+  wire?: (node: string, exchanges: WireExchange[]) => void;
 }
 
 /** The incident script, in seconds since the start of each cycle. */
 export const INCIDENTS = {
   cycleSeconds: 180,
-  /** One node skips two renewals: its heart turns late, then recovers. */
+  /**
+   * One node's packets are lost: its renewals retransmit and time out, its
+   * heart turns late, then recovers.
+   */
   late: { node: 2, at: 20, skipSeconds: 25 },
   /** One node stops renewing past its lease duration, then comes back. */
   death: { node: 4, at: 25, downSeconds: 70 },
@@ -53,6 +62,8 @@ interface Renewer {
   nextAt: number;
   /** Renewals are suppressed until this time (incident). */
   silentUntil: number;
+  /** Renewals are attempted but lost on the wire until this time (incident). */
+  lossyUntil: number;
 }
 
 /** Returns a deterministic pseudo-random generator in [0, 1). */
@@ -82,6 +93,7 @@ export class Simulator {
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #incidents: boolean;
+  readonly #wire: SimulatorOptions["wire"];
   readonly #renewers: Renewer[] = [];
   readonly #leases = new Map<string, Lease>();
   #resourceVersion = 1000;
@@ -101,6 +113,7 @@ export class Simulator {
     this.#clock = opts.clock;
     this.#random = seededRandom(opts.seed ?? 42);
     this.#incidents = opts.incidents ?? true;
+    this.#wire = opts.wire;
     this.#start = opts.clock.now();
     for (let i = 0; i < opts.nodes; i++) {
       this.#add(NODE_LEASE_NAMESPACE, nodeName(i), [nodeName(i)], 40, 10, 0.5);
@@ -160,6 +173,7 @@ export class Simulator {
       // Spread first renewals over one interval, like a cluster already running.
       nextAt: now + this.#random() * renewSeconds * 1000,
       silentUntil: -Infinity,
+      lossyUntil: -Infinity,
     };
     this.#renewers.push(r);
     const renewedAt = now - this.#random() * renewSeconds * 1000;
@@ -212,7 +226,13 @@ export class Simulator {
         r.nextAt +=
           (r.renewSeconds + (this.#random() * 2 - 1) * r.jitterSeconds) * 1000;
         if (now < r.silentUntil) continue;
+        if (now < r.lossyUntil) {
+          this.#exchange(r, now - 2, 5000 + this.#random() * 2000, 3);
+          continue;
+        }
         const lease = this.#renew(r, now);
+        const renewTime = Date.parse(lease.spec!.renewTime!);
+        this.#exchange(r, renewTime, now - renewTime, 0);
         // Delivery lags the write a little, as through a real watch.
         if (this.reachable(now)) {
           sink.event({ type: "MODIFIED", object: structuredClone(lease) }, now);
@@ -228,6 +248,29 @@ export class Simulator {
         return;
       }
     }
+  }
+
+  /** Reports the PUT of a node's renewal, as its agent's probe would. */
+  #exchange(
+    r: Renewer,
+    startedAt: number,
+    latencyMs: number,
+    retransmits: number,
+  ): void {
+    if (!this.#wire || r.namespace !== NODE_LEASE_NAMESPACE) return;
+    const port = 40000 +
+      (r.name.length * 7919 + r.name.charCodeAt(r.name.length - 1)) % 20000;
+    this.#wire(r.name, [{
+      node: r.name,
+      conn: `10.0.0.${1 + (port % 250)}:${port}->10.0.0.254:6443`,
+      at: new Date(startedAt + 1).toISOString(),
+      latencyMs: Math.round(Math.max(latencyMs, 1) * 1000) / 1000,
+      bytesSent: 620 + Math.floor(this.#random() * 40),
+      bytesReceived: retransmits ? 0 : 480 + Math.floor(this.#random() * 40),
+      srttUs: Math.round((retransmits ? 90_000 : 180) + this.#random() * 120),
+      retransmits,
+      resets: 0,
+    }]);
   }
 
   #renew(r: Renewer, now: number): Lease {
@@ -259,7 +302,7 @@ export class Simulator {
       this.#handledCycle.late = cycle;
       const r = nodeRenewer(INCIDENTS.late.node);
       if (r) {
-        r.silentUntil = cycleStart +
+        r.lossyUntil = cycleStart +
           (INCIDENTS.late.at + INCIDENTS.late.skipSeconds) * 1000;
       }
     }

@@ -71,7 +71,12 @@ Deno.test("simulated kubelets renew every 10 s with jitter like a real API serve
 Deno.test("the incident script makes a node late, kills one and brings it back, hands over a leader and drops the API server", async () => {
   const clock = new FakeClock();
   const hub = new HeartHub({ clock, source: { kind: "mock", name: "sim" } });
-  const sim = new Simulator({ clock, nodes: 12 });
+  const sim = new Simulator({
+    clock,
+    nodes: 12,
+    wire: (node, exchanges) =>
+      hub.wireReport(node, { available: true }, exchanges),
+  });
   const ac = new AbortController();
   const sweeper = hub.runSweeper(ac.signal, 1000);
   const running = sim.run(hub, ac.signal);
@@ -87,7 +92,9 @@ Deno.test("the incident script makes a node late, kills one and brings it back, 
         set.add(data.to);
         seen.set(data.id, set);
       }
-      if (e.event === "source") sources.push(data.connected);
+      if (e.event === "source" && sources.at(-1) !== data.connected) {
+        sources.push(data.connected);
+      }
     }
   }
   sub.close();
@@ -97,6 +104,19 @@ Deno.test("the incident script makes a node late, kills one and brings it back, 
   assert.ok(
     late.has("late") && !late.has("expired"),
     `late node went ${[...late]}`,
+  );
+  const lateHeart = hub.heart(
+    `kube-node-lease/${nodeName(INCIDENTS.late.node)}`,
+  )!;
+  assert.ok(
+    lateHeart.wire!.retransmits > 0,
+    "the late node's renewals retransmitted",
+  );
+  const calmBeats = hub.beats(`kube-node-lease/${nodeName(0)}`)!;
+  assert.ok(
+    calmBeats.length > 10 &&
+      calmBeats.every((b) => b.wireLatencyMs !== undefined),
+    "every beat paired with its PUT",
   );
   const dead = seen.get(`kube-node-lease/${nodeName(INCIDENTS.death.node)}`)!;
   assert.ok(
@@ -111,7 +131,7 @@ Deno.test("the incident script makes a node late, kills one and brings it back, 
     hub.heart("kube-system/kube-controller-manager")!.holder,
     "cp-2_91bc",
   );
-  assert.deepEqual(sources, [false, true], "one outage, then back");
+  assert.deepEqual(sources, [true, false, true], "connected, one outage, then back");
   const scaled = seen.get(`kube-node-lease/${INCIDENTS.scale.node}`)!;
   assert.ok(
     scaled.has(null as unknown as string),

@@ -75,10 +75,12 @@ export async function mockCommand(args: string[]): Promise<number> {
     port: serve.port,
     retentionMs: serve.retentionMs,
   });
-  served.hub.setWireAvailability(
-    false,
-    "mock mode: no eBPF probe runs on a simulated cluster",
-  );
+  if (replay) {
+    served.hub.setWireAvailability(
+      false,
+      "a replay of recorded Leases has no wire data",
+    );
+  }
   if (replay && timeline) {
     await replay.replayTimeline(timeline, served.hub, {
       clock,
@@ -91,6 +93,9 @@ export async function mockCommand(args: string[]): Promise<number> {
       clock,
       nodes,
       incidents: !flags.values["no-incidents"],
+      // The simulated kubelets' PUTs, as their agents' probes would report them.
+      wire: (node, exchanges) =>
+        served.hub.wireReport(node, { available: true }, exchanges),
     });
     await sim.run(served.hub, served.signal);
   }

@@ -90,7 +90,8 @@ Deno.test({
       await page.evaluate(() => {
         const log: Record<string, string[]> = {};
         const blind = { statuses: [] as string[], banner: "" };
-        Object.assign(globalThis, { statusLog: log, blind });
+        const wireTrouble: string[] = [];
+        Object.assign(globalThis, { statusLog: log, blind, wireTrouble });
         setInterval(() => {
           const banner = document.querySelector("[data-source=disconnected]");
           if (banner !== null) blind.banner = banner.textContent ?? "";
@@ -100,6 +101,10 @@ Deno.test({
             )
           ) {
             const status = el.dataset.status!;
+            if (
+              el.dataset.wireTrouble === "true" &&
+              !wireTrouble.includes(el.dataset.heartId!)
+            ) wireTrouble.push(el.dataset.heartId!);
             const seen = (log[el.dataset.heartId!] ??= []);
             if (seen[seen.length - 1] !== status) seen.push(status);
             if (banner !== null && !blind.statuses.includes(status)) {
@@ -189,7 +194,16 @@ Deno.test({
       });
       await page.selectOption("select[aria-label=Kind]", "");
 
-      // A detail view: its own cardiogram, statistics and the wire note.
+      // The late node's renewals were lost on the wire: its card is marked.
+      const troubled = await page.evaluate(() =>
+        (globalThis as unknown as { wireTrouble: string[] }).wireTrouble
+      );
+      assert.ok(
+        troubled.includes(`kube-node-lease/${nodeName(INCIDENTS.late.node)}`),
+        `cards marked with wire trouble: ${troubled}`,
+      );
+
+      // A detail view: its own cardiogram, statistics and the wire trace.
       await page.click(`.card[data-heart-id="kube-node-lease/${nodeName(0)}"]`);
       await page.waitForSelector(
         `[data-detail="kube-node-lease/${nodeName(0)}"]`,
@@ -211,8 +225,12 @@ Deno.test({
       );
       const stats = await page.textContent("[data-stats]");
       assert.match(stats ?? "", /median/);
-      await page.waitForSelector("[data-wire]");
-      assert.match(await page.textContent("[data-wire]") ?? "", /no eBPF/i);
+      // The simulated kubelets' PUTs arrive as wire events: the wire trace.
+      await page.waitForSelector("[data-wire=chart]", { timeout: 15_000 });
+      assert.match(
+        await page.textContent("[data-wire=chart]") ?? "",
+        /exchanges · last .* retransmits/,
+      );
       await page.click("a.back");
       await page.waitForSelector(".card[data-heart-id]");
       assert.deepEqual(errors, []);

@@ -23,7 +23,12 @@ Deno.test("earthworm mock serves a simulated cluster and stops cleanly on SIGTER
     assert.ok(
       body.hearts.some((h) => h.id === "kube-system/kube-controller-manager"),
     );
-    assert.equal(body.source.wire?.available, false);
+    assert.equal(
+      body.source.wire?.available,
+      true,
+      "the simulated kubelets report wire exchanges",
+    );
+    assert.ok(body.hearts.some((h) => h.wire && h.wire.srttUs !== null));
   } finally {
     assert.equal(await ew.stop(), 0);
   }

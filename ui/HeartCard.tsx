@@ -42,10 +42,23 @@ export function HeartCard({ store, heart }: HeartCardProps) {
       data-heart-id={heart.id}
       data-status={heart.status}
       data-beats={heart.beats}
-      title={`${heart.id} — ${heart.status}`}
+      data-wire-trouble={heart.wire?.trouble ? "true" : undefined}
+      title={`${heart.id} — ${heart.status}${
+        heart.wire?.trouble ? " — wire trouble" : ""
+      }`}
     >
       <div class="card-head">
         <span class="card-name">{heart.name}</span>
+        {heart.wire?.trouble && (
+          <span
+            class="pill pill-wire"
+            title={`Wire trouble: ${heart.wire.retransmits} retransmits, ${heart.wire.resets} resets, last exchange ${
+              formatSeconds((heart.wire.lastLatencyMs ?? 0) / 1000)
+            }`}
+          >
+            wire
+          </span>
+        )}
         <span class={`pill pill-${heart.status}`}>
           {STATUS_LABELS[heart.status]}
         </span>
