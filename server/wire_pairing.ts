@@ -14,6 +14,13 @@ import type { WireExchange, WireSummary } from "./api_types.ts";
 const PAIR_WINDOW_MS = 2000;
 /** Slack for exchanges stamped slightly before renewTime (clock granularity). */
 const PAIR_SLACK_MS = 50;
+/**
+ * Fewest bytes a request carrying a Lease update can have: an update is
+ * headers plus the Lease JSON. Smaller exchanges on the kubelet's connection
+ * (TLS alerts such as close_notify, HTTP/2 PINGs and window updates) never
+ * carry a beat, though they may start just after its renewTime.
+ */
+const MIN_CARRIER_BYTES = 128;
 const KEEP = 64;
 /** Exchanges slower than this count as trouble. */
 const SLOW_MS = 1000;
@@ -72,6 +79,7 @@ export class WirePairing {
       n.lastTroubleAt = at;
     }
     s.trouble = at - n.lastTroubleAt <= TROUBLE_WINDOW_MS;
+    if (ex.bytesSent < MIN_CARRIER_BYTES) return null;
     const entry = { at, ex, paired: false };
     push(n.exchanges, entry);
     for (const beat of n.beats) {
