@@ -131,7 +131,11 @@ Deno.test("the incident script makes a node late, kills one and brings it back, 
     hub.heart("kube-system/kube-controller-manager")!.holder,
     "cp-2_91bc",
   );
-  assert.deepEqual(sources, [true, false, true], "connected, one outage, then back");
+  assert.deepEqual(
+    sources,
+    [true, false, true],
+    "connected, one outage, then back",
+  );
   const scaled = seen.get(`kube-node-lease/${INCIDENTS.scale.node}`)!;
   assert.ok(
     scaled.has(null as unknown as string),
