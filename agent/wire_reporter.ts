@@ -37,6 +37,8 @@ export interface WireReporterOptions {
   signal: AbortSignal;
   /** How often the probe state is re-sent (a new leader learns it). Default 30 s. */
   statusIntervalMs?: number;
+  /** Until the state reached a leader, how often it is retried. Default 1 s. */
+  statusRetryMs?: number;
   /** Do not load the probe (`--no-ebpf`): report lease-only with that reason. */
   disabled?: boolean;
   /** Called once the probe opened or failed. */
@@ -52,12 +54,13 @@ export async function runWireReporter(
     reason: "the probe is starting",
   };
   let failures = 0;
-  const send = async (exchanges: WireExchange[]) => {
+  /** Resolves true when the report reached a leader. */
+  const send = async (exchanges: WireExchange[]): Promise<boolean> => {
     const target = opts.target();
-    if (target === null) return;
+    if (target === null) return false;
     if ("hub" in target) {
       target.hub.wireReport(opts.node, state, exchanges);
-      return;
+      return true;
     }
     try {
       const res = await fetch(new URL("/api/v1/wire", target.url), {
@@ -75,8 +78,9 @@ export async function runWireReporter(
         log.info("wire reports reach the leader again", { leader: target.url });
       }
       failures = 0;
+      return true;
     } catch (err) {
-      if (opts.signal.aborted) return;
+      if (opts.signal.aborted) return false;
       if (failures++ === 0) {
         log.warn(
           "cannot send wire report to the leader: dropping batches until it answers",
@@ -86,6 +90,7 @@ export async function runWireReporter(
           },
         );
       }
+      return false;
     }
   };
 
@@ -120,11 +125,19 @@ export async function runWireReporter(
   }
   opts.onState?.({ ...state });
 
+  // A follower may not know the leader yet when the probe state is first
+  // known: retry soon until a leader has it, so it does not wait a whole
+  // status interval.
   const statusLoop = (async () => {
     while (!opts.signal.aborted) {
-      await send([]);
+      const delivered = await send([]);
       try {
-        await opts.clock.sleep(opts.statusIntervalMs ?? 30_000, opts.signal);
+        await opts.clock.sleep(
+          delivered
+            ? opts.statusIntervalMs ?? 30_000
+            : opts.statusRetryMs ?? 1000,
+          opts.signal,
+        );
       } catch {
         return;
       }
@@ -134,7 +147,9 @@ export async function runWireReporter(
     if (probe) {
       await feedWireExchanges(probe, {
         node: opts.node,
-        onBatch: send,
+        onBatch: async (batch) => {
+          await send(batch);
+        },
         clock: opts.clock,
         signal: opts.signal,
       });
