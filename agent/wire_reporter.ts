@@ -39,6 +39,8 @@ export interface WireReporterOptions {
   statusIntervalMs?: number;
   /** Until the state reached a leader, how often it is retried. Default 1 s. */
   statusRetryMs?: number;
+  /** Longest time an exchange waits before it is sent. Default 1 s. */
+  flushIntervalMs?: number;
   /** Do not load the probe (`--no-ebpf`): report lease-only with that reason. */
   disabled?: boolean;
   /** Called once the probe opened or failed. */
@@ -147,6 +149,8 @@ export async function runWireReporter(
     if (probe) {
       await feedWireExchanges(probe, {
         node: opts.node,
+        ...(opts.flushIntervalMs !== undefined &&
+          { flushIntervalMs: opts.flushIntervalMs }),
         onBatch: async (batch) => {
           await send(batch);
         },

@@ -58,6 +58,7 @@ Flags:
   --comm NAME              Process whose API connections the eBPF probe follows (default kubelet)
   --apiserver-port N       API server port the kubelet connects to (default 6443)
   --no-ebpf                Do not load the eBPF probe: run lease-only
+  --wire-flush-ms N        Longest wait before wire exchanges go to the leader (default 1000)
   --token-file FILE        Projected token presented to the leader
                            (default /var/run/secrets/earthworm/token)
   --agent-user NAME        User whose tokens the leader accepts; repeat for several
@@ -84,6 +85,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     comm: { type: "string" },
     "apiserver-port": { type: "string" },
     "no-ebpf": { type: "boolean" },
+    "wire-flush-ms": { type: "string" },
     "token-file": { type: "string" },
     "agent-user": { type: "string", multiple: true },
   });
@@ -123,6 +125,10 @@ export async function agentCommand(args: string[]): Promise<number> {
     min: 1,
     max: 65535,
     integer: true,
+  });
+  const wireFlushMs = numberFlag(flags, "wire-flush-ms", 1000, {
+    min: 10,
+    max: 60_000,
   });
   const tokenFile = stringFlag(
     flags,
@@ -262,6 +268,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     comm,
     port: apiserverPort,
     disabled: flags.values["no-ebpf"] === true,
+    flushIntervalMs: wireFlushMs,
     target: () => {
       if (elector?.isLeader()) return hub ? { hub } : null;
       return leader?.address && leader.identity !== identity
