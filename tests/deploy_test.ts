@@ -108,6 +108,26 @@ Deno.test("the manifest grants exactly the allow-listed RBAC, to Earthworm's Ser
   );
 });
 
+Deno.test("a widened rule, anywhere in the manifest, fails the allow-list comparison", () => {
+  const text = Deno.readTextFileSync(MANIFEST_PATH);
+  const widenings = [
+    text.replace(
+      'verbs: ["get", "update", "patch"]',
+      'verbs: ["get", "update", "patch", "delete"]',
+    ),
+    text.replace('    resourceNames: ["earthworm-leader"]\n', ""),
+    text.replace(
+      'resources: ["tokenreviews"]',
+      'resources: ["tokenreviews", "subjectaccessreviews"]',
+    ),
+    `${text}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: extra\nrules:\n  - apiGroups: [""]\n    resources: ["secrets"]\n    verbs: ["get"]\n`,
+  ];
+  for (const widened of widenings) {
+    assert.notEqual(widened, text, "the widening applies to the manifest");
+    assert.notDeepEqual(manifestGrants(loadManifest(widened)), ALLOWED_GRANTS);
+  }
+});
+
 Deno.test("the DaemonSet adds only the eBPF capabilities, never privileged, read-only everywhere it can be", () => {
   const docs = loadManifest();
   const ds = only(docs, "DaemonSet", "earthworm");
@@ -438,6 +458,38 @@ Deno.test({
           );
         }
       });
+
+      await t.step(
+        "the README's SYS_ADMIN patch for 5.4-5.7 kernels passes server-side validation",
+        async () => {
+          const readme = await Deno.readTextFile(`${ROOT}README.md`);
+          const patch =
+            /kubectl -n earthworm patch daemonset earthworm --type json -p '([^']+)'/
+              .exec(readme)?.[1];
+          assert.ok(patch, "README.md shows the patch");
+          const out = await kubectl([
+            "-n",
+            "earthworm",
+            "patch",
+            "daemonset",
+            "earthworm",
+            "--dry-run=server",
+            "--type",
+            "json",
+            "-p",
+            patch,
+            "-o",
+            "json",
+          ]);
+          assert.equal(out.code, 0, out.stderr);
+          const patched = JSON.parse(out.stdout).spec.template.spec
+            .containers[0].securityContext.capabilities.add;
+          assert.deepEqual(
+            [...patched].sort(),
+            [...CAPABILITIES, "SYS_ADMIN"].sort(),
+          );
+        },
+      );
 
       const nodes = await cluster.createNodes(200);
       await t.step(
