@@ -192,6 +192,15 @@ export async function agentCommand(args: string[]): Promise<number> {
         labels: { identity, node },
         value: elector?.isLeader() ? 1 : 0,
       }],
+    }, {
+      name: "earthworm_agent_wire_probe",
+      help:
+        "1 while this agent's eBPF probe runs; the reason label says why not.",
+      type: "gauge",
+      samples: [{
+        labels: { node, reason: probe.reason ?? "" },
+        value: probe.available ? 1 : 0,
+      }],
     }],
   });
   const server = serveApp(app, { host, port, signal });
