@@ -383,6 +383,7 @@ export class LeaderElector {
   #observedRaw = "";
   #observedAt = 0;
   #reportedLeader: string | undefined;
+  #deniedReported = false;
 
   /** Validates `config`; throws RangeError or TypeError on bad settings. */
   constructor(config: LeaderElectionConfig) {
@@ -565,10 +566,20 @@ export class LeaderElector {
       });
     } catch (err) {
       if (!signal.aborted) {
-        log.debug("lease attempt failed", {
+        const denied = err instanceof KubeApiError &&
+          (err.code === 401 || err.code === 403);
+        const fields = {
           lock: this.#lock.describe(),
           error: err instanceof Error ? err.message : String(err),
-        });
+        };
+        // A denial will not pass by itself: say so once, loudly.
+        if (denied && !this.#deniedReported) {
+          this.#deniedReported = true;
+          log.warn(
+            "not allowed to take part in the election: check the RBAC of the election Lease",
+            fields,
+          );
+        } else log.debug("lease attempt failed", fields);
       }
       return false;
     }

@@ -144,7 +144,9 @@ export function classifyFailure(err: unknown): Failure {
       gone: false,
       unreachable: status === 503 || status === 502 || status === 504,
       status,
-      reason: `HTTP ${status}: ${message}`,
+      reason: status === 401 || status === 403
+        ? `HTTP ${status}: ${message}: Earthworm may not list or watch Leases: check its RBAC with kubectl auth can-i watch leases --all-namespaces`
+        : `HTTP ${status}: ${message}`,
     };
   }
   const code = networkCode(err);
@@ -420,7 +422,9 @@ export async function runLeaseWatch(opts: LeaseWatchOptions): Promise<void> {
     connected = up;
     sink.source(up, reason, clock.now());
     if (up) log.info("API server reachable");
-    else log.warn("API server unreachable", { reason });
+    else {log.warn("cannot see the Leases: hearts are unknown until it can", {
+        reason,
+      });}
   };
 
   let retry: RetryState = { failures: 0, gones: 0 };
