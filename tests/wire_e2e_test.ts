@@ -341,4 +341,47 @@ Deno.test({
   assert.equal(heart?.status, "healthy");
   assert.equal(heart?.wire, undefined);
   assert.equal(await agent.metric("earthworm_wire_exchanges_total"), 0);
+
+  // As a follower it tells the new leader why, within seconds, by POST.
+  await world.kubelet("kubelet-b", "wire-node-b");
+  const root = await world.agent({
+    identity: "root-1",
+    node: "wire-node-b",
+    comm: "kubelet-b",
+  });
+  await until(
+    "root-1 to follow",
+    30_000,
+    () => /leader is now identity=nobody-1/.test(root.stderr) || undefined,
+  );
+  assert.equal(await agent.stop(), 0);
+  await leading(root);
+  const follower = await world.agent({
+    identity: "nobody-2",
+    node: "wire-node-a",
+    comm: "kubelet",
+    unprivileged: true,
+  });
+  const remote = await until(
+    "the follower's reason at the leader",
+    15_000,
+    async () => {
+      const wire =
+        (await root.json<HeartsResponse>("/api/v1/hearts")).source.wire;
+      return wire?.reason?.includes("wire-node-a") ? wire : undefined;
+    },
+  );
+  assert.equal(remote.available, true, "one agent of two has wire data");
+  assert.match(
+    remote.reason!,
+    /^1 of 2 agents run lease-only; wire-node-a: Not permitted to load eBPF programs/,
+  );
+  const served = await follower.json<HeartsResponse>(
+    "/api/v1/hearts?kind=node",
+  );
+  assert.deepEqual(
+    served.hearts.map((h) => [h.name, h.status]).sort(),
+    [["wire-node-a", "healthy"], ["wire-node-b", "healthy"]],
+  );
+  assert.doesNotMatch(follower.stderr, /cannot send wire report/);
 });
