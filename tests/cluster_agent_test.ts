@@ -183,6 +183,7 @@ async function watchStep(cluster: Cluster, nodeIds: string[]): Promise<void> {
     "--port",
     "0",
   ], { timeoutMs: 60_000 });
+  let code: number | undefined;
   try {
     // Every node has renewed once since Earthworm listed it.
     const hearts = await until("every node heart to beat", 60_000, async () => {
@@ -260,8 +261,9 @@ async function watchStep(cluster: Cluster, nodeIds: string[]): Promise<void> {
       assert.equal(beat.beat.holder, truth.get(beat.id)![1]);
     }
   } finally {
-    assert.equal(await watch.stop(), 0, "watch exits cleanly on SIGTERM");
+    code = await watch.stop();
   }
+  assert.equal(code, 0, "watch exits cleanly on SIGTERM");
 }
 
 async function agentsStep(cluster: Cluster, nodeIds: string[]): Promise<void> {
@@ -474,7 +476,9 @@ async function agentsStep(cluster: Cluster, nodeIds: string[]): Promise<void> {
     }
     for (const a of agents) await a.proc.stop();
   }
-  const intervals = leaderIntervals(roles.samples);
+  const intervals = leaderIntervals(roles.samples).sort((a, b) =>
+    a.start - b.start
+  );
   const t0 = roles.samples[0]?.sent ?? 0;
   console.log(
     `leaders over ${roles.samples.length} role readings: ${
