@@ -223,12 +223,17 @@ export async function agentCommand(args: string[]): Promise<number> {
     retryPeriodMs,
     callbacks: {
       onStartedLeading(leading) {
-        hub = new HeartHub({
-          clock: systemClock,
-          source: { kind: "cluster", name: rest.server },
-          store: { retentionMs: retention * 1000 },
-        });
-        hub.setWireAvailability(false, "no agent has reported wire data yet");
+        // Keep the hub across terms: an agent that lost the Lease briefly
+        // (an API server outage longer than the renew deadline) and wins it
+        // back keeps its beat history; the relist reconciles the hearts.
+        if (!hub) {
+          hub = new HeartHub({
+            clock: systemClock,
+            source: { kind: "cluster", name: rest.server },
+            store: { retentionMs: retention * 1000 },
+          });
+          hub.setWireAvailability(false, "no agent has reported wire data yet");
+        }
         const current = hub;
         current.wireReport(node, probe, []);
         current.runSweeper(leading);
@@ -243,12 +248,17 @@ export async function agentCommand(args: string[]): Promise<number> {
             error: err instanceof Error ? err.message : String(err),
           });
         });
-        leading.addEventListener("abort", () => current.events.closeAll(), {
-          once: true,
-        });
+        leading.addEventListener("abort", () => {
+          current.source(
+            false,
+            "this agent stopped leading",
+            systemClock.now(),
+          );
+          current.events.closeAll();
+        }, { once: true });
       },
       onStoppedLeading() {
-        hub = undefined;
+        // The app serves the hub only while leading (see `hub:` above).
       },
       onNewLeader(newIdentity, newAddress) {
         leader = { identity: newIdentity, address: newAddress };

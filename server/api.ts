@@ -263,7 +263,8 @@ async function forward(c: Context, leader: string): Promise<Response> {
     const init: RequestInit = {
       method: c.req.method,
       headers,
-      signal: c.req.raw.signal,
+      // No request signal: when the client goes away, Deno cancels the body
+      // we hand back, and that cancels the upstream response (SSE included).
       redirect: "manual",
     };
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {

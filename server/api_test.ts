@@ -197,3 +197,39 @@ Deno.test("a follower forwards API calls to the leader", async () => {
     await leader.finished;
   }
 });
+
+Deno.test("a stream forwarded by a follower ends at the leader when the client leaves", async () => {
+  const { hub } = setup();
+  const ac = new AbortController();
+  const leader = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: ac.signal,
+    onListen: () => {},
+  }, createApp({ hub }).fetch);
+  const follower = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
+    createApp({ forward: () => `http://127.0.0.1:${leader.addr.port}` }).fetch,
+  );
+  try {
+    const client = new AbortController();
+    const res = await fetch(
+      `http://127.0.0.1:${follower.addr.port}/api/v1/stream`,
+      { signal: client.signal },
+    );
+    const reader = res.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    assert.match(first, /retry: \d+/);
+    assert.equal(hub.events.subscribers, 1);
+    client.abort();
+    await reader.cancel().catch(() => {});
+    for (let i = 0; i < 200 && hub.events.subscribers > 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(hub.events.subscribers, 0, "the leader's subscription ended");
+  } finally {
+    hub.events.closeAll();
+    ac.abort();
+    await Promise.all([leader.finished, follower.finished]);
+  }
+});
