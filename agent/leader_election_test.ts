@@ -2,12 +2,14 @@ import assert from "node:assert/strict";
 import { FakeClock } from "../server/clock.ts";
 import {
   type LeaderElectionConfig,
-  type LeaderElectionRecord,
   LeaderElector,
-  MemoryLeaseStore,
-  microTime,
   validateElectionConfig,
 } from "./leader_election.ts";
+import {
+  type LeaderElectionRecord,
+  MemoryLeaseStore,
+  microTime,
+} from "./lease_lock.ts";
 import { configureLogger } from "../server/log.ts";
 
 configureLogger({ level: "error" });

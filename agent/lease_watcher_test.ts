@@ -4,11 +4,6 @@ import { configureLogger } from "../server/log.ts";
 import { KubeApiError } from "./kube_client.ts";
 import type { Lease, LeaseEvent, LeaseSink } from "./lease_types.ts";
 import {
-  backoffDelay,
-  classifyFailure,
-  decideAfterListFailure,
-  decideAfterWatch,
-  DEFAULT_BACKOFF,
   type LeaseList,
   type LeaseSource,
   newWatchStats,
@@ -17,8 +12,15 @@ import {
   toLease,
   type WatchRequest,
   WatchStatusError,
-  watchTimeoutSeconds,
 } from "./lease_watcher.ts";
+import {
+  backoffDelay,
+  classifyFailure,
+  decideAfterListFailure,
+  decideAfterWatch,
+  DEFAULT_BACKOFF,
+  watchTimeoutSeconds,
+} from "./watch_policy.ts";
 
 configureLogger({ level: "error" });
 

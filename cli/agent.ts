@@ -15,7 +15,8 @@ import {
   restConfigFromKubeConfig,
 } from "../agent/kube_client.ts";
 import { readSimpleKubeconfig } from "../agent/kubeconfig_lite.ts";
-import { LeaderElector, RestLeaseLock } from "../agent/leader_election.ts";
+import { LeaderElector } from "../agent/leader_election.ts";
+import { RestLeaseLock } from "../agent/lease_lock.ts";
 import { watchLeases } from "../agent/lease_watcher.ts";
 import { tokenReviewAuthenticator } from "../agent/token_review.ts";
 import {

@@ -6,11 +6,8 @@
 import assert from "node:assert/strict";
 import { clusterPrereq, startCluster } from "./cluster/harness.ts";
 import { KubeRestClient } from "../agent/kube_client.ts";
-import {
-  LeaderElector,
-  type LeaseLock,
-  RestLeaseLock,
-} from "../agent/leader_election.ts";
+import { LeaderElector } from "../agent/leader_election.ts";
+import { type LeaseLock, RestLeaseLock } from "../agent/lease_lock.ts";
 import { configureLogger } from "../server/log.ts";
 
 configureLogger({ level: "error" });

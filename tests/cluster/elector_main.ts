@@ -12,7 +12,8 @@
  */
 
 import { KubeRestClient, type RestConfig } from "../../agent/kube_client.ts";
-import { LeaderElector, RestLeaseLock } from "../../agent/leader_election.ts";
+import { LeaderElector } from "../../agent/leader_election.ts";
+import { RestLeaseLock } from "../../agent/lease_lock.ts";
 import { configureLogger } from "../../server/log.ts";
 
 configureLogger({ level: "warn" });
