@@ -14,7 +14,11 @@
  * @module
  */
 
-import { type Clock, systemClock } from "../server/clock.ts";
+import {
+  type Clock,
+  sleepUnlessAborted,
+  systemClock,
+} from "../server/clock.ts";
 import { getLogger } from "../server/log.ts";
 import { KubeApiError } from "./kube_client.ts";
 import {
@@ -199,7 +203,7 @@ export class LeaderElector {
         const expiresIn = this.#observedAt + this.#leaseMs - this.#clock.now();
         if (expiresIn >= 0) wait = Math.min(wait, expiresIn + 1);
       }
-      if (!await sleep(this.#clock, wait, signal)) return false;
+      if (!await sleepUnlessAborted(this.#clock, wait, signal)) return false;
     }
     return false;
   }
@@ -215,7 +219,9 @@ export class LeaderElector {
         renewed = await this.tryAcquireOrRenew(signal, left);
         if (renewed || signal.aborted) break;
         const pause = Math.min(this.#retryMs, deadline - this.#clock.now());
-        if (pause <= 0 || !await sleep(this.#clock, pause, signal)) break;
+        if (
+          pause <= 0 || !await sleepUnlessAborted(this.#clock, pause, signal)
+        ) break;
       }
       this.#reportTransition();
       if (signal.aborted) return;
@@ -226,7 +232,7 @@ export class LeaderElector {
         });
         return;
       }
-      if (!await sleep(this.#clock, this.#retryMs, signal)) return;
+      if (!await sleepUnlessAborted(this.#clock, this.#retryMs, signal)) return;
     }
   }
 
@@ -337,19 +343,6 @@ export class LeaderElector {
     if (holder === this.#reportedLeader) return;
     this.#reportedLeader = holder;
     this.#cfg.callbacks?.onNewLeader?.(holder, this.#observed?.holderAddress);
-  }
-}
-
-async function sleep(
-  clock: Clock,
-  ms: number,
-  signal: AbortSignal,
-): Promise<boolean> {
-  try {
-    await clock.sleep(ms, signal);
-    return true;
-  } catch {
-    return false;
   }
 }
 

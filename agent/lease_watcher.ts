@@ -22,7 +22,11 @@ import {
   type RestConfig,
   restConfigFromKubeConfig,
 } from "./kube_client.ts";
-import { type Clock, systemClock } from "../server/clock.ts";
+import {
+  type Clock,
+  sleepUnlessAborted,
+  systemClock,
+} from "../server/clock.ts";
 import { getLogger } from "../server/log.ts";
 import {
   type BackoffPolicy,
@@ -215,7 +219,7 @@ export async function runLeaseWatch(opts: LeaseWatchOptions): Promise<void> {
         retry = d;
         setConnected(false, d.down);
         log.debug("list failed", { reason: d.down, retryInMs: d.delayMs });
-        if (!await sleep(clock, d.delayMs, signal)) break;
+        if (!await sleepUnlessAborted(clock, d.delayMs, signal)) break;
         continue;
       }
     }
@@ -249,20 +253,9 @@ export async function runLeaseWatch(opts: LeaseWatchOptions): Promise<void> {
     }
     if (d.down !== undefined) setConnected(false, d.down);
     if (d.next === "list") targets = undefined;
-    if (d.delayMs > 0 && !await sleep(clock, d.delayMs, signal)) break;
-  }
-}
-
-async function sleep(
-  clock: Clock,
-  ms: number,
-  signal: AbortSignal,
-): Promise<boolean> {
-  try {
-    await clock.sleep(ms, signal);
-    return true;
-  } catch {
-    return false;
+    if (d.delayMs > 0 && !await sleepUnlessAborted(clock, d.delayMs, signal)) {
+      break;
+    }
   }
 }
 

@@ -110,3 +110,17 @@ export function scaledClock(speed: number, base: Clock = systemClock): Clock {
     sleep: (ms, signal) => base.sleep(ms / speed, signal),
   };
 }
+
+/** Sleeps `ms` on `clock`; resolves false instead of throwing when `signal` aborts. */
+export async function sleepUnlessAborted(
+  clock: Clock,
+  ms: number,
+  signal: AbortSignal,
+): Promise<boolean> {
+  try {
+    await clock.sleep(ms, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}

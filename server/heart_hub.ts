@@ -18,7 +18,7 @@ import type {
 } from "./api_types.ts";
 import type { Lease, LeaseEvent, LeaseSink } from "../agent/lease_types.ts";
 import { BeatStore, type BeatStoreOptions, toBeat } from "./beat_store.ts";
-import type { Clock } from "./clock.ts";
+import { type Clock, sleepUnlessAborted } from "./clock.ts";
 import { EventLog, type EventLogOptions } from "./event_log.ts";
 import {
   DEFAULT_POLICY,
@@ -148,12 +148,7 @@ export class HeartHub implements LeaseSink {
   /** Sweeps statuses every `intervalMs` until `signal` aborts; prunes old beats each minute. */
   async runSweeper(signal: AbortSignal, intervalMs = 1000): Promise<void> {
     let lastPrune = this.clock.now();
-    while (!signal.aborted) {
-      try {
-        await this.clock.sleep(intervalMs, signal);
-      } catch {
-        return;
-      }
+    while (await sleepUnlessAborted(this.clock, intervalMs, signal)) {
       const now = this.clock.now();
       this.sweep(now);
       if (now - lastPrune >= 60_000) {
