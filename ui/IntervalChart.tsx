@@ -7,8 +7,7 @@
 
 import { useEffect, useRef } from "preact/hooks";
 import type { Beat, Heart } from "../server/api_types.ts";
-import { Chart, COLORS } from "./charts.ts";
-import { timeOfDay } from "./format.ts";
+import { Chart, COLORS, timeSeriesOptions } from "./charts.ts";
 
 /** Props of {@linkcode IntervalChart}. */
 export interface IntervalChartProps {
@@ -88,44 +87,10 @@ export function IntervalChart(
           guide(COLORS.expired, "lease duration"),
         ],
       },
-      options: {
-        parsing: false,
-        animation: false,
-        responsive: true,
-        maintainAspectRatio: false,
-        interaction: { mode: "nearest", intersect: false, axis: "x" },
-        plugins: {
-          legend: {
-            labels: { color: COLORS.text, boxWidth: 12, boxHeight: 2 },
-          },
-          tooltip: {
-            callbacks: {
-              title: (items) =>
-                items[0] ? timeOfDay(items[0].parsed.x ?? 0) : "",
-              label: (item) =>
-                `${item.dataset.label}: ${(item.parsed.y ?? 0).toFixed(2)} s`,
-            },
-          },
-        },
-        scales: {
-          x: {
-            type: "linear",
-            ticks: {
-              color: COLORS.text,
-              maxTicksLimit: 8,
-              callback: (v) => timeOfDay(Number(v)),
-            },
-            grid: { color: COLORS.grid },
-          },
-          y: {
-            type: "linear",
-            min: 0,
-            title: { display: true, text: "interval (s)", color: COLORS.text },
-            ticks: { color: COLORS.text },
-            grid: { color: COLORS.grid },
-          },
-        },
-      },
+      options: timeSeriesOptions(
+        "interval (s)",
+        (y) => `${(y ?? 0).toFixed(2)} s`,
+      ),
     });
     chartRef.current = chart;
     return () => {

@@ -8,8 +8,8 @@
 
 import { useEffect, useRef } from "preact/hooks";
 import type { Heart, SourceState, WireExchange } from "../server/api_types.ts";
-import { Chart, COLORS } from "./charts.ts";
-import { formatMs, timeOfDay } from "./format.ts";
+import { Chart, COLORS, timeSeriesOptions } from "./charts.ts";
+import { formatMs } from "./format.ts";
 
 /** Props of {@linkcode WireChart}. */
 export interface WireChartProps {
@@ -69,44 +69,7 @@ export function WireChart(
           },
         ],
       },
-      options: {
-        parsing: false,
-        animation: false,
-        responsive: true,
-        maintainAspectRatio: false,
-        interaction: { mode: "nearest", intersect: false, axis: "x" },
-        plugins: {
-          legend: {
-            labels: { color: COLORS.text, boxWidth: 12, boxHeight: 2 },
-          },
-          tooltip: {
-            callbacks: {
-              title: (items) =>
-                items[0] ? timeOfDay(items[0].parsed.x ?? 0) : "",
-              label: (item) =>
-                `${item.dataset.label}: ${formatMs(item.parsed.y)}`,
-            },
-          },
-        },
-        scales: {
-          x: {
-            type: "linear",
-            ticks: {
-              color: COLORS.text,
-              maxTicksLimit: 8,
-              callback: (v) => timeOfDay(Number(v)),
-            },
-            grid: { color: COLORS.grid },
-          },
-          y: {
-            type: "linear",
-            min: 0,
-            title: { display: true, text: "ms", color: COLORS.text },
-            ticks: { color: COLORS.text },
-            grid: { color: COLORS.grid },
-          },
-        },
-      },
+      options: timeSeriesOptions("ms", formatMs),
     });
     chartRef.current = chart;
     return () => {

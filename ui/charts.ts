@@ -16,6 +16,7 @@ import {
   PointElement,
   Tooltip,
 } from "chart.js";
+import { timeOfDay } from "./format.ts";
 import type { Tone, Trace } from "./trace.ts";
 
 Chart.register(
@@ -177,4 +178,50 @@ export class CardiogramChart {
   destroy(): void {
     this.#chart.destroy();
   }
+}
+
+/**
+ * Options of a line chart over wall time (x in epoch ms) with a titled,
+ * zero-based y axis: the detail view's interval and wire charts.
+ */
+export function timeSeriesOptions(
+  yTitle: string,
+  formatY: (y: number | null) => string,
+): ChartConfiguration<"line">["options"] {
+  return {
+    parsing: false,
+    animation: false,
+    responsive: true,
+    maintainAspectRatio: false,
+    interaction: { mode: "nearest", intersect: false, axis: "x" },
+    plugins: {
+      legend: {
+        labels: { color: COLORS.text, boxWidth: 12, boxHeight: 2 },
+      },
+      tooltip: {
+        callbacks: {
+          title: (items) => items[0] ? timeOfDay(items[0].parsed.x ?? 0) : "",
+          label: (item) => `${item.dataset.label}: ${formatY(item.parsed.y)}`,
+        },
+      },
+    },
+    scales: {
+      x: {
+        type: "linear",
+        ticks: {
+          color: COLORS.text,
+          maxTicksLimit: 8,
+          callback: (v) => timeOfDay(Number(v)),
+        },
+        grid: { color: COLORS.grid },
+      },
+      y: {
+        type: "linear",
+        min: 0,
+        title: { display: true, text: yTitle, color: COLORS.text },
+        ticks: { color: COLORS.text },
+        grid: { color: COLORS.grid },
+      },
+    },
+  };
 }
