@@ -23,6 +23,7 @@ import type {
   HeartsResponse,
   SnapshotEvent,
 } from "../server/api_types.ts";
+import { freePorts, sleep, until } from "./wait.ts";
 
 const req = clusterPrereq();
 
@@ -33,38 +34,6 @@ const RETRY_S = 1;
 /** Measurement allowance: role polls every 100 ms on a busy 2-core machine. */
 const SLACK_MS = 750;
 const ELECTION_NS = "earthworm";
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  pollMs = 100,
-): Promise<T> {
-  const start = Date.now();
-  while (true) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() - start > timeoutMs) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await sleep(pollMs);
-  }
-}
-
-/** Ports that were free a moment ago (agents must know theirs for --address). */
-function freePorts(n: number): number[] {
-  const listeners = Array.from(
-    { length: n },
-    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-  );
-  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
-  for (const l of listeners) l.close();
-  return ports;
-}
 
 async function getJson<T>(
   url: string,

@@ -28,6 +28,7 @@ import { type EarthwormProcess, startEarthworm } from "../earthworm_process.ts";
 import { RolePoller, StreamFollower } from "../agent_observers.ts";
 import { KubeRestClient } from "../../agent/kube_client.ts";
 import type { BeatEvent, HeartsResponse } from "../../server/api_types.ts";
+import { sleep, until } from "../wait.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -42,27 +43,6 @@ const WRITES = Number(args.values.writes);
 const LEASES = 20;
 const PERIOD_MS = 500;
 const NS = "earthworm-bench";
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  pollMs = 100,
-): Promise<T> {
-  const start = Date.now();
-  while (true) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() - start > timeoutMs) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await sleep(pollMs);
-  }
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ??

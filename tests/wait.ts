@@ -1,0 +1,43 @@
+/**
+ * Waiting helpers for end-to-end tests and harness scripts.
+ *
+ * @module
+ */
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Polls `check` every `pollMs` until it returns a value other than
+ * undefined or false, and resolves with that value; throws naming `what`
+ * after `timeoutMs`.
+ */
+export async function until<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  pollMs = 100,
+): Promise<T> {
+  const start = Date.now();
+  while (true) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() - start > timeoutMs) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await sleep(pollMs);
+  }
+}
+
+/** Ports that were free a moment ago (for processes that must know theirs in advance). */
+export function freePorts(n: number): number[] {
+  const listeners = Array.from(
+    { length: n },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
+  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
+  for (const l of listeners) l.close();
+  return ports;
+}
