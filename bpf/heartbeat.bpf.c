@@ -12,6 +12,38 @@
  * - raw tracepoints (no tracefs needed) report retransmits, resets and state
  *   changes; they only know the socket, so they find it through its tuple.
  *
+ * An exchange is what the client sends (new data, retransmits excluded)
+ * until the first segment of the server's answer. It is reported when that
+ * segment arrives, so the leader knows a renewal's latency about as soon as
+ * the kubelet does: latency = first answer byte - first request byte, bytes
+ * received = the answer's first segment (with GRO usually all of a small
+ * answer such as a Lease). The rest of the answer, and anything the server
+ * sends while no request is pending (watch events, HTTP/2 PINGs and
+ * SETTINGS), belongs to no exchange. A request the connection gives up on
+ * (it leaves ESTABLISHED first) is reported unanswered.
+ * - HTTP/1.1: one request at a time, so an exchange is one request and its
+ *   response, exactly.
+ * - HTTP/2 (what a real kubelet speaks): streams share the connection, so an
+ *   exchange is a burst of client frames and the first server bytes after
+ *   it; those may belong to another stream (a watch event) and the latency
+ *   then reads short. Client frames that need no answer (WINDOW_UPDATE,
+ *   PING acks) start exchanges too small to carry a Lease update, which the
+ *   leader never pairs with a beat.
+ *
+ * TLS: a Lease update only travels in application data records (0x17), or
+ * in plain TCP (a payload that does not start with a TLS record header).
+ * The first record headers of each segment are read, and TLS handshake legs
+ * are never reported: a request that starts with a handshake (0x16),
+ * change_cipher_spec (0x14) or alert (0x15) record, and in TLS 1.3 the
+ * client's Finished flight, which is sent as application data: once the
+ * server sent encrypted records during a handshake (TLS 1.3; TLS 1.2 sends
+ * none before the client's first request), the client's next application
+ * data record is its Finished. A request the client sends right behind its
+ * Finished, before the server answered it (with session tickets or
+ * anything), joins that handshake leg and is not reported either: the
+ * server's next bytes may be the tickets, and a wrong latency is worse than
+ * none.
+ *
  * Only followed connections produce events: everything else returns after
  * a port comparison.
  */
@@ -37,7 +69,13 @@ const volatile bool use_ringbuf = true;
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 
-enum phase { PHASE_IDLE, PHASE_REQUEST, PHASE_RESPONSE };
+enum phase { PHASE_IDLE, PHASE_REQUEST };
+
+/* TLS record content types (RFC 8446, 5.1). */
+#define TLS_CHANGE_CIPHER_SPEC 20
+#define TLS_ALERT 21
+#define TLS_HANDSHAKE 22
+#define TLS_APPLICATION_DATA 23
 
 #define SEQ_TX 1
 #define SEQ_RX 2
@@ -63,6 +101,15 @@ struct conn {
 	__u8 has_tuple;
 	__u8 origin;
 	__u8 seq_known;
+	__u8 skip;   /* the request in progress is a TLS handshake leg or alert */
+	__u8 tls_hs; /* enum tls_hs */
+};
+
+/* Where a TLS handshake on the connection stands, as seen from its records. */
+enum tls_hs {
+	HS_NONE,      /* no handshake in progress (or plain TCP) */
+	HS_CLEAR,     /* the client started one; the server sent no encrypted record yet */
+	HS_ENCRYPTED, /* TLS 1.3: the client's next application data record is its Finished */
 };
 
 struct {
@@ -132,7 +179,8 @@ struct ew_tcp {
 struct pkt {
 	struct wire_tuple t;
 	__u32 seq;
-	__u32 payload;
+	__u32 hdr;     /* offset of the TCP payload */
+	__u32 payload; /* its length */
 };
 
 static __always_inline bool seq_after(__u32 a, __u32 b)
@@ -194,12 +242,15 @@ static __always_inline void emit_simple(void *ctx, struct conn *c, __u64 cookie,
 	emit(ctx, &ev);
 }
 
-/* Reports the exchange in progress and forgets it. */
-static __always_inline void flush_exchange(void *ctx, struct conn *c, __u64 cookie)
+/* Reports the exchange in progress (unless it is a handshake leg) and forgets it. */
+static __always_inline void end_exchange(void *ctx, struct conn *c, __u64 cookie)
 {
 	struct wire_event ev = {};
 
 	if (c->phase == PHASE_IDLE)
+		return;
+	c->phase = PHASE_IDLE;
+	if (c->skip)
 		return;
 	fill(&ev, c, cookie, WIRE_EV_EXCHANGE);
 	ev.start_ns = c->start_ns;
@@ -208,7 +259,6 @@ static __always_inline void flush_exchange(void *ctx, struct conn *c, __u64 cook
 	ev.bytes_sent = c->bytes_sent;
 	ev.bytes_received = c->bytes_received;
 	ev.retrans = c->retrans_events - c->retrans_at_start;
-	c->phase = PHASE_IDLE;
 	emit(ctx, &ev);
 }
 
@@ -297,8 +347,65 @@ static __always_inline bool parse(struct __sk_buff *skb, bool egress, struct pkt
 	if (p->t.rport != target_port)
 		return false;
 	hdr = off + (th.doff_res >> 4) * 4;
+	p->hdr = hdr;
 	p->payload = skb->len > hdr ? skb->len - hdr : 0;
 	p->seq = bpf_ntohl(th.seq);
+	return true;
+}
+
+/* TLS records a segment's payload starts with. */
+struct records {
+	__u8 first; /* content type of the first, 0 if the payload is not a TLS record header */
+	__u8 app;   /* one of the first few is application data */
+};
+
+#define SCAN_RECORDS 3
+
+/*
+ * Reads the headers (type 20-23, version 3.0-3.4, length) of the first
+ * records of a segment, so that SH+CCS+encrypted records written in one go
+ * are seen. A payload that does not start with a header (plain TCP, or a
+ * segment continuing a record) reads as no record.
+ */
+static __always_inline struct records tls_records(struct __sk_buff *skb, const struct pkt *p)
+{
+	struct records r = {};
+	__u32 off = p->hdr, end = p->hdr + p->payload;
+
+#pragma unroll
+	for (int i = 0; i < SCAN_RECORDS; i++) {
+		__u8 h[5];
+
+		if (off + sizeof(h) > end || bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+			break;
+		if (h[0] < TLS_CHANGE_CIPHER_SPEC || h[0] > TLS_APPLICATION_DATA || h[1] != 3 ||
+		    h[2] > 4)
+			break;
+		if (i == 0)
+			r.first = h[0];
+		if (h[0] == TLS_APPLICATION_DATA)
+			r.app = 1;
+		off += sizeof(h) + ((__u32)h[3] << 8 | h[4]);
+	}
+	return r;
+}
+
+/* A request segment: follows the handshake; true when it is part of a handshake leg. */
+static __always_inline bool tls_request(struct conn *c, struct records r)
+{
+	if (r.first == TLS_HANDSHAKE || r.first == TLS_CHANGE_CIPHER_SPEC) {
+		if (c->tls_hs == HS_NONE)
+			c->tls_hs = HS_CLEAR;
+	}
+	if (c->tls_hs == HS_ENCRYPTED && r.app) {
+		c->tls_hs = HS_NONE; /* the client's TLS 1.3 Finished */
+		return true;
+	}
+	if (r.first == 0 || r.first == TLS_APPLICATION_DATA) {
+		if (c->tls_hs == HS_CLEAR && r.first != 0)
+			c->tls_hs = HS_NONE; /* TLS 1.2: the first request */
+		return false;
+	}
 	return true;
 }
 
@@ -344,6 +451,7 @@ static __always_inline void on_packet(struct __sk_buff *skb, bool egress)
 	struct conn *c;
 	__u64 cookie, now;
 	__u32 end;
+	bool leg;
 
 	/* The socket's remote port (big endian in the upper half on LE hosts):
 	 * a cheap first test that skips every unrelated packet. */
@@ -382,8 +490,7 @@ static __always_inline void on_packet(struct __sk_buff *skb, bool egress)
 			return;
 		c->snd_max = end;
 		c->seq_known |= SEQ_TX;
-		if (c->phase == PHASE_RESPONSE)
-			flush_exchange(skb, c, cookie);
+		leg = tls_request(c, tls_records(skb, &p));
 		if (c->phase == PHASE_IDLE) {
 			c->phase = PHASE_REQUEST;
 			c->start_ns = now;
@@ -392,6 +499,9 @@ static __always_inline void on_packet(struct __sk_buff *skb, bool egress)
 			c->bytes_sent = 0;
 			c->bytes_received = 0;
 			c->retrans_at_start = c->retrans_events;
+			c->skip = leg;
+		} else if (leg) {
+			c->skip = 1;
 		}
 		c->bytes_sent += p.payload;
 		return;
@@ -400,14 +510,17 @@ static __always_inline void on_packet(struct __sk_buff *skb, bool egress)
 		return;
 	c->rcv_max = end;
 	c->seq_known |= SEQ_RX;
+	if (c->tls_hs == HS_CLEAR && tls_records(skb, &p).app)
+		c->tls_hs = HS_ENCRYPTED;
+	/* Not an answer: pushed by the server (watch events, HTTP/2 frames) or
+	 * the rest of an answer already reported. */
 	if (c->phase == PHASE_IDLE)
-		return; /* pushed by the server (watch events), not an answer */
-	if (c->phase == PHASE_REQUEST) {
-		c->phase = PHASE_RESPONSE;
-		c->first_rx_ns = now;
-	}
+		return;
+	/* The first segment of the answer: the exchange is known now. */
+	c->first_rx_ns = now;
 	c->last_rx_ns = now;
-	c->bytes_received += p.payload;
+	c->bytes_received = p.payload;
+	end_exchange(skb, c, cookie);
 }
 
 SEC("cgroup_skb/egress")
@@ -528,9 +641,9 @@ int BPF_PROG(ew_state, const struct sock *sk, int oldstate, int newstate)
 	if (!c)
 		return 0;
 	refresh_sock(sk, c);
-	/* Leaving ESTABLISHED ends the exchange in progress. */
+	/* Leaving ESTABLISHED ends the exchange in progress: it got no answer. */
 	if (newstate != TCP_ESTABLISHED)
-		flush_exchange(ctx, c, cookie);
+		end_exchange(ctx, c, cookie);
 	emit_simple(ctx, c, cookie, WIRE_EV_STATE, oldstate, newstate);
 	if (newstate == TCP_CLOSE) {
 		bpf_map_delete_elem(&tuples, &t);

@@ -13,7 +13,7 @@
 /* Event kinds. */
 enum wire_event_type {
 	WIRE_EV_TRACK = 1,    /* a connection starts being followed */
-	WIRE_EV_EXCHANGE = 2, /* a request and its response completed */
+	WIRE_EV_EXCHANGE = 2, /* a request got its answer's first segment, or none */
 	WIRE_EV_RETRANS = 3,  /* a segment was retransmitted */
 	WIRE_EV_RESET = 4,    /* a reset was sent or received */
 	WIRE_EV_STATE = 5,    /* the TCP state changed */
@@ -56,9 +56,9 @@ struct wire_event {
 	__u64 cookie;              /*   8 socket cookie */
 	__u64 start_ns;            /*  16 exchange: first request byte sent */
 	__u64 first_rx_ns;         /*  24 exchange: first response byte, 0 if none */
-	__u64 last_rx_ns;          /*  32 exchange: last response byte */
+	__u64 last_rx_ns;          /*  32 exchange: last response byte counted */
 	__u64 bytes_sent;          /*  40 exchange: request bytes */
-	__u64 bytes_received;      /*  48 exchange: response bytes */
+	__u64 bytes_received;      /*  48 exchange: response bytes counted (its first segment) */
 	__u8 laddr[16];            /*  56 */
 	__u8 raddr[16];            /*  72 */
 	__u32 pid;                 /*  88 tgid of the owner */

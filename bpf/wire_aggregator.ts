@@ -52,9 +52,12 @@ export class WireAggregator {
   }
 
   /**
-   * Feeds one event; returns the exchange an `exchange` event completes, else
-   * null. An exchange that got no answer (the connection closed or reset
-   * first) has `bytesReceived` 0 and its latency runs until it was given up.
+   * Feeds one event; returns the exchange of an `exchange` event, else null.
+   * The kernel reports an exchange at the first segment of its answer, so its
+   * latency runs to that segment and `bytesReceived` counts that segment (the
+   * whole of a small answer). An exchange that got no answer (the connection
+   * closed or reset first) has `bytesReceived` 0 and its latency runs until it
+   * was given up. TLS handshake legs never come as exchanges.
    */
   add(ev: RawWireEvent): WireExchange | null {
     let mem = this.#conns.get(ev.cookie);

@@ -1,7 +1,11 @@
 /**
  * Feeds WireExchange batches from a running probe to a sink (the agent's
- * sender to the leader): batches flush when full or every interval, on an
- * injected clock, until the signal aborts or the probe closes.
+ * sender to the leader), on an injected clock, until the signal aborts or the
+ * probe closes. Deliveries are throttled, not delayed: an exchange after a
+ * quiet spell goes at once (so a lease renewal's exchange can reach the
+ * leader before the Lease's watch event does), and exchanges that follow
+ * within the flush interval wait for the interval's end and go together. A
+ * full batch goes at once.
  *
  * @module
  */
@@ -23,7 +27,7 @@ export interface WireFeedOptions {
   node: string;
   /** Receives each non-empty batch; batches are delivered one at a time. */
   onBatch: (batch: WireExchange[]) => void | Promise<void>;
-  /** Longest time an exchange waits in a partial batch; default 1000 ms. */
+  /** Shortest time between two deliveries of partial batches, so the longest an exchange waits; default 1000 ms. */
   flushIntervalMs?: number;
   /** Batch size that flushes at once; default 256. */
   maxBatch?: number;
@@ -33,7 +37,8 @@ export interface WireFeedOptions {
 
 /**
  * Runs until the source ends or `signal` aborts, then flushes what is
- * pending and resolves. Errors thrown by `onBatch` reject the returned promise.
+ * pending and resolves. The first error thrown by `onBatch` ends the feed and
+ * rejects the returned promise.
  */
 export async function feedWireExchanges(
   source: WireEventSource,
@@ -57,23 +62,44 @@ export async function feedWireExchanges(
   if (options.signal?.aborted) stop.abort();
   let pending: WireExchange[] = [];
   let delivering: Promise<void> = Promise.resolve();
-  const flush = () => {
-    if (pending.length === 0) return delivering;
+  let failure = null as { error: unknown } | null; // set by deliveries
+  let lastFlushAt = -Infinity;
+  let timer: Promise<void> | null = null;
+  const flush = (): Promise<void> => {
+    if (pending.length === 0 || failure) return delivering;
     const batch = pending;
     pending = [];
-    delivering = delivering.then(() => options.onBatch(batch));
+    lastFlushAt = clock.now();
+    delivering = delivering.then(async () => {
+      if (failure) return;
+      try {
+        await options.onBatch(batch);
+      } catch (error) {
+        failure = { error };
+        stop.abort();
+      }
+    });
     return delivering;
   };
-  const ticker = (async () => {
-    while (!stop.signal.aborted) {
+  /** Delivers now after a quiet interval, else at the end of the interval. */
+  const schedule = (): void => {
+    if (timer) return;
+    const wait = lastFlushAt + interval - clock.now();
+    if (wait <= 0) {
+      flush();
+      return;
+    }
+    timer = (async () => {
       try {
-        await clock.sleep(interval, stop.signal);
+        await clock.sleep(wait, stop.signal);
       } catch {
         return;
+      } finally {
+        timer = null;
       }
-      await flush();
-    }
-  })();
+      flush();
+    })();
+  };
   const stopped = new Promise<"stop">((resolve) => {
     if (stop.signal.aborted) resolve("stop");
     stop.signal.addEventListener("abort", () => resolve("stop"), {
@@ -86,13 +112,16 @@ export async function feedWireExchanges(
       const next = await Promise.race([it.next(), stopped]);
       if (next === "stop" || next.done) break;
       const x = aggregator.add(next.value);
-      if (x) pending.push(x);
+      if (!x) continue;
+      pending.push(x);
       if (pending.length >= maxBatch) await flush();
+      else schedule();
     }
   } finally {
     stop.abort();
     options.signal?.removeEventListener("abort", onAbort);
-    await ticker;
+    await timer;
     await flush();
   }
+  if (failure) throw failure.error;
 }

@@ -38,7 +38,31 @@ class PushSource {
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
-Deno.test("a partial batch is delivered when the flush interval passes", async () => {
+Deno.test("an exchange after a quiet spell is delivered at once", async () => {
+  const clock = new FakeClock();
+  const source = new PushSource();
+  const batches: WireExchange[][] = [];
+  const done = feedWireExchanges(source, {
+    node: "n",
+    onBatch: (b) => void batches.push(b),
+    flushIntervalMs: 1000,
+    clock,
+  });
+  source.push(rawEvent({ kind: "track" }));
+  await tick();
+  assert.equal(batches.length, 0, "no exchange, no delivery");
+  source.push(rawEvent({ startNs: 1n, firstRxNs: 2n }));
+  await tick();
+  assert.deepEqual(batches.map((b) => b.length), [1]);
+  await clock.advance(1000);
+  source.push(rawEvent({ startNs: 3n, firstRxNs: 4n }));
+  await tick();
+  assert.deepEqual(batches.map((b) => b.length), [1, 1], "quiet again");
+  source.end();
+  await done;
+});
+
+Deno.test("exchanges within the flush interval of a delivery wait for its end and go together", async () => {
   const clock = new FakeClock();
   const source = new PushSource();
   const batches: WireExchange[][] = [];
@@ -49,12 +73,24 @@ Deno.test("a partial batch is delivered when the flush interval passes", async (
     clock,
   });
   source.push(rawEvent({ startNs: 1n, firstRxNs: 2n }));
-  source.push(rawEvent({ kind: "track" }));
   await tick();
-  assert.equal(batches.length, 0);
-  await clock.advance(1000);
-  await tick();
+  await clock.advance(300);
+  source.push(rawEvent({ startNs: 3n, firstRxNs: 4n }));
+  await clock.advance(300);
+  source.push(rawEvent({ startNs: 5n, firstRxNs: 6n }));
+  await clock.advance(399);
   assert.deepEqual(batches.map((b) => b.length), [1]);
+  await clock.advance(1);
+  assert.deepEqual(batches.map((b) => b.length), [1, 2]);
+  source.push(rawEvent({ startNs: 7n, firstRxNs: 8n }));
+  await clock.advance(999);
+  assert.deepEqual(
+    batches.map((b) => b.length),
+    [1, 2],
+    "one delivery an interval",
+  );
+  await clock.advance(1);
+  assert.deepEqual(batches.map((b) => b.length), [1, 2, 1]);
   source.end();
   await done;
 });
@@ -71,14 +107,34 @@ Deno.test("a full batch is delivered at once and the rest on abort", async () =>
     clock,
     signal: stop.signal,
   });
-  for (let i = 1n; i <= 3n; i++) {
+  for (let i = 1n; i <= 4n; i++) {
     source.push(rawEvent({ startNs: i, firstRxNs: i + 1n }));
   }
   await tick();
-  assert.deepEqual(batches.map((b) => b.length), [2]);
+  assert.deepEqual(batches.map((b) => b.length), [1, 2]);
   stop.abort();
   await done;
-  assert.deepEqual(batches.map((b) => b.length), [2, 1]);
+  assert.deepEqual(batches.map((b) => b.length), [1, 2, 1]);
+  source.end();
+});
+
+Deno.test("an error of the sink ends the feed and rejects it", async () => {
+  const clock = new FakeClock();
+  const source = new PushSource();
+  let calls = 0;
+  const done = feedWireExchanges(source, {
+    node: "n",
+    onBatch: () => {
+      calls++;
+      throw new Error("leader gone");
+    },
+    clock,
+  });
+  source.push(rawEvent({ startNs: 1n, firstRxNs: 2n }));
+  await assert.rejects(done, /leader gone/);
+  source.push(rawEvent({ startNs: 3n, firstRxNs: 4n }));
+  await clock.advance(2000);
+  assert.equal(calls, 1);
   source.end();
 });
 

@@ -274,11 +274,16 @@ class World implements AsyncDisposable {
 /** Collects a probe's events in the background. */
 class Recorder {
   readonly events: RawWireEvent[] = [];
+  /** Date.now() when each event reached user space. */
+  readonly arrivals = new Map<RawWireEvent, number>();
   readonly done: Promise<void>;
 
   constructor(probe: WireProbe) {
     this.done = (async () => {
-      for await (const ev of probe.events()) this.events.push(ev);
+      for await (const ev of probe.events()) {
+        this.arrivals.set(ev, Date.now());
+        this.events.push(ev);
+      }
     })();
   }
 
@@ -377,6 +382,192 @@ Deno.test({
     await rec.done;
   }
   assert.equal(probe.drops(), 0);
+});
+
+Deno.test({
+  name:
+    "ebpf: an exchange reaches user space when its answer arrives, not when the next request leaves",
+  ignore: env.ignore,
+}, async () => {
+  env.check();
+  await using world = await World.start();
+  const kubelet = await world.client("kubelet", 1500);
+  const port = kubelet.ports[0]!;
+  const probe = await openWireProbe({ port: PORT });
+  const rec = new Recorder(probe);
+  const answered = (ev: RawWireEvent) =>
+    on(port)(ev) && ev.kind === "exchange" && ev.firstRxNs > 0n;
+  try {
+    await until(
+      "three answered exchanges",
+      15_000,
+      () => rec.events.filter(answered).length >= 3 || undefined,
+    );
+  } finally {
+    await probe.close();
+    await rec.done;
+  }
+  const wall = (ns: bigint) => Number(ns) / 1e6 + probe.monoToWallOffsetMs;
+  const exchanges = rec.events.filter(answered);
+  for (const [i, ev] of exchanges.entries()) {
+    const arrival = rec.arrivals.get(ev)!;
+    const sinceAnswer = arrival - wall(ev.firstRxNs);
+    assert.ok(
+      ev.tsNs >= ev.firstRxNs && ev.tsNs - ev.firstRxNs < 1_000_000n,
+      `emitted ${ev.tsNs - ev.firstRxNs} ns after the answer's first byte`,
+    );
+    assert.ok(
+      sinceAnswer < 200,
+      `exchange ${i} reached user space ${sinceAnswer} ms after its answer`,
+    );
+    const next = exchanges[i + 1];
+    if (next) {
+      assert.ok(
+        arrival < wall(next.startNs) - 1000,
+        `exchange ${i} arrived at ${arrival}, the next request left at ${
+          wall(next.startNs)
+        }`,
+      );
+    }
+    assert.ok(ev.bytesSent > 200 && ev.bytesReceived > 100);
+  }
+});
+
+Deno.test({
+  name:
+    "ebpf: the TLS handshake legs of a kubelet's new connection are never reported as exchanges",
+  ignore: env.ignore,
+}, async () => {
+  env.check();
+  await using world = await World.start();
+  const kubelet = await world.client("kubelet", 2000);
+  const oldPort = kubelet.ports[0]!;
+  const probe = await openWireProbe({ port: PORT });
+  const rec = new Recorder(probe);
+  let newPort: number;
+  try {
+    // A new connection followed from connect(): its TLS handshake (ClientHello,
+    // the client's Finished flight, session tickets) runs under the probe.
+    await kubelet.send("open");
+    newPort = await until("a new connection", 10_000, () => kubelet.ports[1]);
+    await until(
+      "two PUTs on it",
+      15_000,
+      () => kubelet.puts(newPort) >= 2 || undefined,
+    );
+    // close_notify (an alert record) on the old connection.
+    await kubelet.send("close");
+    await rec.waitFor(
+      "the old connection to close",
+      (ev) => on(oldPort)(ev) && ev.newState === "CLOSE",
+    );
+    await sleep(300);
+  } finally {
+    await probe.close();
+    await rec.done;
+  }
+  const exchangesOn = (port: number) =>
+    rec.events.filter((ev) => on(port)(ev) && ev.kind === "exchange");
+  assert.ok(
+    rec.events.some((ev) => on(newPort)(ev) && ev.kind === "track"),
+    "the new connection is followed from connect()",
+  );
+  // The PUTs on the old connection tell the size of a request.
+  const old = exchangesOn(oldPort);
+  const put = old.map((ev) => ev.bytesSent).filter((n) => n >= 64);
+  assert.ok(
+    put.length > 0 && Math.max(...put) - Math.min(...put) < 8,
+    `${put}`,
+  );
+  const isPut = (ev: RawWireEvent) =>
+    Math.abs(ev.bytesSent - put[0]!) < 8 && ev.firstRxNs > 0n &&
+    ev.bytesReceived > 100;
+  const fresh = exchangesOn(newPort);
+  const shown = fresh.map((ev) => `${ev.bytesSent}/${ev.bytesReceived}`);
+  assert.deepEqual(
+    fresh.filter((ev) => !isPut(ev)).map((ev) =>
+      `${ev.bytesSent}/${ev.bytesReceived}`
+    ),
+    [],
+    `every exchange on the new connection is a PUT (${put[0]} bytes): ${shown}`,
+  );
+  // A PUT sent right behind the client's Finished, before the server's
+  // session tickets, joins the handshake leg and is not reported.
+  const puts = kubelet.puts(newPort);
+  assert.ok(
+    fresh.length === puts || fresh.length === puts - 1,
+    `${fresh.length} exchanges for ${puts} PUTs: ${shown}`,
+  );
+  // TLS 1.3 encrypts alerts: the close_notify is application data, reported,
+  // and far too small to carry a Lease update (the leader never pairs it).
+  const closing = old.filter((ev) => !isPut(ev)).map((ev) => ev.bytesSent);
+  assert.ok(closing.every((n) => n < 64), `close_notify: ${closing}`);
+});
+
+Deno.test({
+  name:
+    "ebpf: plain TCP request/response traffic (no TLS) is reported as one exchange per request",
+  ignore: env.ignore,
+}, async () => {
+  env.check();
+  const dir = await Deno.makeTempDir({ prefix: "earthworm-plain-" });
+  const children: Child[] = [];
+  try {
+    const server = new Child(Deno.execPath(), [
+      "run",
+      "--allow-net",
+      `${HERE}wire/pingpong.ts`,
+      "server",
+      "0",
+    ]);
+    children.push(server);
+    const port = await until("the plain TCP server", 20_000, () => {
+      const line = server.lines.find((l) => l.startsWith("ready "));
+      return line ? Number(line.slice(6)) : undefined;
+    });
+    const probe = await openWireProbe({ port });
+    const rec = new Recorder(probe);
+    try {
+      await Deno.symlink(Deno.execPath(), `${dir}/kubelet`);
+      children.push(
+        new Child(`${dir}/kubelet`, [
+          "run",
+          "--allow-net",
+          `${HERE}wire/pingpong.ts`,
+          "client",
+          String(port),
+          "1",
+        ]),
+      );
+      await until(
+        "100 exchanges",
+        20_000,
+        () =>
+          rec.events.filter((ev) => ev.kind === "exchange").length >= 100 ||
+          undefined,
+      );
+    } finally {
+      for (const c of children.splice(1)) await c[Symbol.asyncDispose]();
+      await probe.close();
+      await rec.done;
+    }
+    const exchanges = rec.events.filter((ev) => ev.kind === "exchange");
+    assert.ok(exchanges.length >= 100);
+    // The probe stops while a request may be in flight: its exchange is not reported.
+    assert.deepEqual(
+      [
+        ...new Set(
+          exchanges.map((ev) => `${ev.bytesSent}/${ev.bytesReceived}`),
+        ),
+      ],
+      ["64/128"],
+    );
+    assert.ok(exchanges.every((ev) => ev.firstRxNs > ev.startNs));
+    assert.equal(probe.drops(), 0);
+  } finally {
+    for (const c of children) await c[Symbol.asyncDispose]();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test({
