@@ -1,11 +1,12 @@
 /**
  * Feeds WireExchange batches from a running probe to a sink (the agent's
  * sender to the leader), on an injected clock, until the signal aborts or the
- * probe closes. Deliveries are throttled, not delayed: an exchange after a
- * quiet spell goes at once (so a lease renewal's exchange can reach the
- * leader before the Lease's watch event does), and exchanges that follow
- * within the flush interval wait for the interval's end and go together. A
- * full batch goes at once.
+ * probe closes. Deliveries are rate-limited, not delayed: a budget of one
+ * delivery per flush interval, saved up to {@link BURST}, lets an exchange go
+ * at once when the budget allows (a lease renewal's exchange, so it reaches
+ * the leader about when the Lease's watch event does); the exchanges of a
+ * busier connection wait for the budget and go together, at most one flush
+ * interval later. A full batch goes at once.
  *
  * @module
  */
@@ -14,6 +15,14 @@ import type { WireExchange } from "../server/api_types.ts";
 import { type Clock, systemClock } from "../server/clock.ts";
 import { WireAggregator } from "./wire_aggregator.ts";
 import type { RawWireEvent } from "./wire_event.ts";
+
+/**
+ * Deliveries the budget saves up: with 1, traffic whose period is close to
+ * the flush interval (a kubelet renewing every second, flushed every second)
+ * would lock onto a delay after one extra exchange (a reconnect's
+ * close_notify) and keep it.
+ */
+export const BURST = 2;
 
 /** What the feed reads: a {@link WireProbe} or anything shaped like it. */
 export interface WireEventSource {
@@ -63,13 +72,20 @@ export async function feedWireExchanges(
   let pending: WireExchange[] = [];
   let delivering: Promise<void> = Promise.resolve();
   let failure = null as { error: unknown } | null; // set by deliveries
-  let lastFlushAt = -Infinity;
+  let budget = BURST;
+  let budgetAt = clock.now();
+  const refill = () => {
+    const now = clock.now();
+    budget = Math.min(BURST, budget + (now - budgetAt) / interval);
+    budgetAt = now;
+  };
   let timer: Promise<void> | null = null;
   const flush = (): Promise<void> => {
     if (pending.length === 0 || failure) return delivering;
     const batch = pending;
     pending = [];
-    lastFlushAt = clock.now();
+    refill();
+    budget = Math.max(0, budget - 1);
     delivering = delivering.then(async () => {
       if (failure) return;
       try {
@@ -81,10 +97,11 @@ export async function feedWireExchanges(
     });
     return delivering;
   };
-  /** Delivers now after a quiet interval, else at the end of the interval. */
+  /** Delivers now when the budget allows, else as soon as it does. */
   const schedule = (): void => {
     if (timer) return;
-    const wait = lastFlushAt + interval - clock.now();
+    refill();
+    const wait = (1 - budget) * interval;
     if (wait <= 0) {
       flush();
       return;

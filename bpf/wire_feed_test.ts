@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { FakeClock } from "../server/clock.ts";
 import type { WireExchange } from "../server/api_types.ts";
 import type { RawWireEvent } from "./wire_event.ts";
-import { feedWireExchanges } from "./wire_feed.ts";
+import { BURST, feedWireExchanges } from "./wire_feed.ts";
 import { rawEvent } from "./_test_events.ts";
 
 /** An event source the test pushes into and ends. */
@@ -62,7 +62,7 @@ Deno.test("an exchange after a quiet spell is delivered at once", async () => {
   await done;
 });
 
-Deno.test("exchanges within the flush interval of a delivery wait for its end and go together", async () => {
+Deno.test("exchanges beyond the budget wait for it and go together, one delivery an interval", async () => {
   const clock = new FakeClock();
   const source = new PushSource();
   const batches: WireExchange[][] = [];
@@ -72,27 +72,55 @@ Deno.test("exchanges within the flush interval of a delivery wait for its end an
     flushIntervalMs: 1000,
     clock,
   });
-  source.push(rawEvent({ startNs: 1n, firstRxNs: 2n }));
+  const exchange = (i: bigint) =>
+    source.push(rawEvent({ startNs: i, firstRxNs: i + 1n }));
+  exchange(1n);
+  exchange(2n);
   await tick();
+  assert.deepEqual(batches.map((b) => b.length), [1, 1], `a burst of ${BURST}`);
   await clock.advance(300);
-  source.push(rawEvent({ startNs: 3n, firstRxNs: 4n }));
+  exchange(3n);
   await clock.advance(300);
-  source.push(rawEvent({ startNs: 5n, firstRxNs: 6n }));
+  exchange(4n);
   await clock.advance(399);
-  assert.deepEqual(batches.map((b) => b.length), [1]);
+  assert.deepEqual(batches.map((b) => b.length), [1, 1]);
   await clock.advance(1);
-  assert.deepEqual(batches.map((b) => b.length), [1, 2]);
-  source.push(rawEvent({ startNs: 7n, firstRxNs: 8n }));
+  assert.deepEqual(batches.map((b) => b.length), [1, 1, 2]);
+  exchange(5n);
   await clock.advance(999);
-  assert.deepEqual(
-    batches.map((b) => b.length),
-    [1, 2],
-    "one delivery an interval",
-  );
+  assert.deepEqual(batches.map((b) => b.length), [1, 1, 2]);
   await clock.advance(1);
-  assert.deepEqual(batches.map((b) => b.length), [1, 2, 1]);
+  assert.deepEqual(batches.map((b) => b.length), [1, 1, 2, 1]);
   source.end();
   await done;
+});
+
+Deno.test("exchanges about one flush interval apart keep going at once after an extra one", async () => {
+  const clock = new FakeClock();
+  const source = new PushSource();
+  const sent: number[] = [];
+  const done = feedWireExchanges(source, {
+    node: "n",
+    onBatch: () => void sent.push(clock.now()),
+    flushIntervalMs: 1000,
+    clock,
+  });
+  const pushedAt: number[] = [];
+  for (let i = 0n; i < 20n; i++) {
+    if (i === 5n) {
+      source.push(rawEvent({ startNs: 100n, firstRxNs: 101n })); // a close_notify
+      await tick();
+    }
+    pushedAt.push(clock.now());
+    source.push(rawEvent({ startNs: i, firstRxNs: i + 1n }));
+    await tick();
+    await clock.advance(1005);
+  }
+  source.end();
+  await done;
+  assert.equal(sent.length, 21);
+  const renewals = sent.filter((_, i) => i !== 5);
+  assert.deepEqual(renewals, pushedAt, "every renewal's exchange went at once");
 });
 
 Deno.test("a full batch is delivered at once and the rest on abort", async () => {
@@ -107,14 +135,14 @@ Deno.test("a full batch is delivered at once and the rest on abort", async () =>
     clock,
     signal: stop.signal,
   });
-  for (let i = 1n; i <= 4n; i++) {
+  for (let i = 1n; i <= 5n; i++) {
     source.push(rawEvent({ startNs: i, firstRxNs: i + 1n }));
   }
   await tick();
-  assert.deepEqual(batches.map((b) => b.length), [1, 2]);
+  assert.deepEqual(batches.map((b) => b.length), [1, 1, 2]);
   stop.abort();
   await done;
-  assert.deepEqual(batches.map((b) => b.length), [1, 2, 1]);
+  assert.deepEqual(batches.map((b) => b.length), [1, 1, 2, 1]);
   source.end();
 });
 

@@ -4,6 +4,9 @@
  * update, and the agent on the same node times the exchange on that same
  * clock, so the pairing needs no cross-node clock agreement: the carrying
  * exchange is the first one that starts at or just after the renewTime.
+ * The probe never reports TLS handshake legs (bpf/heartbeat.bpf.c), so a new
+ * connection's handshake, which runs between the stamp and the PUT, cannot
+ * pass for the carrier.
  *
  * @module
  */
@@ -17,7 +20,8 @@ const PAIR_SLACK_MS = 50;
 /**
  * Fewest bytes a request carrying a Lease update can have: an update is
  * headers plus the Lease JSON. Smaller exchanges on the kubelet's connection
- * (TLS alerts such as close_notify, HTTP/2 PINGs and window updates) never
+ * (TLS 1.3 alerts such as close_notify, which are encrypted as application
+ * data, HTTP/2 PINGs and window updates) never
  * carry a beat, though they may start just after its renewTime.
  */
 const MIN_CARRIER_BYTES = 128;

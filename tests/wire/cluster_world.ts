@@ -438,10 +438,18 @@ export interface ReceivedExchange extends WireExchange {
   receivedAt: number;
 }
 
-/** Collects the `wire` events of a leader's SSE stream in the background. */
+/** An SSE message with the time it arrived at the client. */
+export type ReceivedMessage = SseMessage & {
+  /** Date.now() when the event arrived at the client. */
+  receivedAt: number;
+};
+
+/** Collects the events of a leader's SSE stream in the background. */
 export class WireStream implements AsyncDisposable {
+  /** Every exchange of every `wire` event. */
   readonly exchanges: ReceivedExchange[] = [];
-  readonly events: SseMessage[] = [];
+  /** Every event, `wire` events included. */
+  readonly events: ReceivedMessage[] = [];
   #abort = new AbortController();
   #done: Promise<void>;
 
@@ -454,7 +462,7 @@ export class WireStream implements AsyncDisposable {
         if (!res.ok) throw new Error(`GET /api/v1/stream: ${res.status}`);
         for await (const msg of readSse(res)) {
           const receivedAt = Date.now();
-          this.events.push(msg);
+          this.events.push({ ...msg, receivedAt });
           if (msg.event !== "wire") continue;
           const data = JSON.parse(msg.data) as WireEvent;
           for (const x of data.exchanges) {
