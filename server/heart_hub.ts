@@ -31,6 +31,9 @@ import {
 } from "./heart.ts";
 import { WirePairing } from "./wire_pairing.ts";
 
+/** Longest a node beat waits for the exchange that carried it. */
+export const WIRE_GRACE_MS = 50;
+
 /** Settings of a hub. */
 export interface HeartHubOptions {
   clock: Clock;
@@ -69,6 +72,16 @@ export class HeartHub implements LeaseSink {
   #hearts = new Map<string, HeartState>();
   #source: SourceState;
   #wire = new WirePairing();
+  /**
+   * Node beats whose carrying exchange has not arrived yet, held for at most
+   * {@linkcode WIRE_GRACE_MS} so the live `beat` event can carry its wire
+   * latency (the agent reports the exchange within milliseconds of the
+   * answer, usually just after the API server's watch event).
+   */
+  #held = new Map<
+    string,
+    { renewTime: number; publish: (latencyMs?: number) => void }
+  >();
   /** Probe state reported by each node's agent. */
   #probes = new Map<string, { available: boolean; reason?: string }>();
 
@@ -164,15 +177,17 @@ export class HeartHub implements LeaseSink {
     this.counters.wireExchanges += exchanges.length;
     for (const ex of exchanges) {
       const paired = this.#wire.addExchange(ex);
+      const id = nodeHeartId(ex.node);
       if (
         paired &&
-        this.store.setWireLatency(
-          nodeHeartId(ex.node),
-          paired.renewTime,
-          ex.latencyMs,
-        )
+        this.store.setWireLatency(id, paired.renewTime, ex.latencyMs)
       ) {
         this.counters.wirePaired++;
+        const held = this.#held.get(id);
+        if (held?.renewTime === paired.renewTime) {
+          this.#held.delete(id);
+          held.publish(paired.latencyMs);
+        }
       }
     }
     this.events.publish("wire", { exchanges });
@@ -284,6 +299,8 @@ export class HeartHub implements LeaseSink {
       });
       return;
     }
+    // A newer observation: a beat still waiting for its exchange goes first.
+    this.#flushHeld(id);
     const transitionsBefore = heart.transitions;
     const observed = observeLease(heart, lease, observedAt, this.policy);
     if (heart.transitions !== transitionsBefore) this.counters.transitions++;
@@ -297,10 +314,6 @@ export class HeartHub implements LeaseSink {
         ...(paired ? { wireLatencyMs: paired.latencyMs } : {}),
       });
       if (paired) this.counters.wirePaired++;
-      const beat = toBeat({
-        ...observed,
-        ...(paired ? { wireLatencyMs: paired.latencyMs } : {}),
-      });
       const from = heart.status;
       heart.status = heartStatus(
         heart,
@@ -308,22 +321,56 @@ export class HeartHub implements LeaseSink {
         this.#source.connected,
         this.policy,
       );
-      const wireHeart = this.#toHeart(heart, observedAt);
-      this.events.publish("beat", { id, beat, heart: wireHeart });
-      if (from !== heart.status) {
-        this.events.publish("status", {
-          id,
-          from,
-          to: heart.status,
-          heart: wireHeart,
+      const publish = (wireLatencyMs?: number) => {
+        const beat = toBeat({
+          ...observed,
+          ...(wireLatencyMs !== undefined ? { wireLatencyMs } : {}),
         });
+        const wireHeart = this.#toHeart(heart, observedAt);
+        this.events.publish("beat", { id, beat, heart: wireHeart });
+        if (from !== heart.status) {
+          this.events.publish("status", {
+            id,
+            from,
+            to: heart.status,
+            heart: wireHeart,
+          });
+        }
+      };
+      if (paired || heart.kind !== "node" || !this.#wire.summary(heart.name)) {
+        publish(paired?.latencyMs);
+      } else {
+        this.#hold(id, observed.renewTime, publish);
       }
     } else {
       this.#updateStatus(heart, observedAt);
     }
   }
 
+  #hold(
+    id: string,
+    renewTime: number,
+    publish: (latencyMs?: number) => void,
+  ): void {
+    const entry = { renewTime, publish };
+    this.#held.set(id, entry);
+    this.clock.sleep(WIRE_GRACE_MS).then(() => {
+      if (this.#held.get(id) !== entry) return;
+      this.#held.delete(id);
+      publish();
+    });
+  }
+
+  /** Publishes a held beat of `id` without waiting any longer. */
+  #flushHeld(id: string): void {
+    const held = this.#held.get(id);
+    if (!held) return;
+    this.#held.delete(id);
+    held.publish();
+  }
+
   #delete(id: string, at: number): void {
+    this.#flushHeld(id);
     const heart = this.#hearts.get(id);
     if (!heart) return;
     this.#hearts.delete(id);

@@ -199,3 +199,54 @@ Deno.test("hub pairs a node beat with the wire exchange that carried it", () => 
   assert.equal(hub.heart("kube-node-lease/n1")!.wire?.trouble, true);
   assert.equal(events(hub, "wire").length, 3);
 });
+
+Deno.test("a node beat waits briefly for its exchange so the live event carries the wire latency", async () => {
+  const { clock, hub, t0 } = setup();
+  hub.resync([nodeLease("n1", t0)], t0);
+  const exchange = (atMs: number, latencyMs: number) => ({
+    node: "n1",
+    conn: "10.0.0.2:40000->10.0.0.1:6443",
+    at: new Date(atMs).toISOString(),
+    latencyMs,
+    bytesSent: 600,
+    bytesReceived: 500,
+    srttUs: 250,
+    retransmits: 0,
+    resets: 0,
+  });
+  hub.wire([exchange(t0 + 1000, 2)]); // the node has wire data
+  const beats = () =>
+    events(hub, "beat").map((e) =>
+      JSON.parse(e.data) as { beat: { wireLatencyMs?: number } }
+    );
+  // The watch event comes first, the agent's report 10 ms later.
+  hub.event(
+    { type: "MODIFIED", object: nodeLease("n1", t0 + 10_000) },
+    t0 + 10_020,
+  );
+  assert.equal(beats().length, 0, "held for its exchange");
+  await clock.advance(10);
+  hub.wire([exchange(t0 + 10_002, 6.5)]);
+  assert.deepEqual(beats().map((b) => b.beat.wireLatencyMs), [6.5]);
+  // No exchange comes: the beat goes out without it after the grace period.
+  hub.event(
+    { type: "MODIFIED", object: nodeLease("n1", t0 + 20_000) },
+    clock.now(),
+  );
+  assert.equal(beats().length, 1);
+  await clock.advance(60);
+  assert.deepEqual(beats().map((b) => b.beat.wireLatencyMs), [6.5, undefined]);
+  // A newer beat releases a held one at once, in order.
+  hub.event(
+    { type: "MODIFIED", object: nodeLease("n1", t0 + 30_000) },
+    clock.now(),
+  );
+  hub.event(
+    { type: "MODIFIED", object: nodeLease("n1", t0 + 40_000) },
+    clock.now(),
+  );
+  assert.equal(beats().length, 3);
+  await clock.advance(60);
+  assert.equal(beats().length, 4);
+  assert.equal(hub.heart("kube-node-lease/n1")!.beats, 4);
+});
