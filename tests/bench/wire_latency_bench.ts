@@ -8,18 +8,13 @@
  * each; a leader agent (its node's exchanges reach its hub in process) and a
  * follower agent (its exchanges go by authenticated POST /api/v1/wire) load
  * the real eBPF probe. An SSE client of the leader timestamps every `wire`
- * event, and two latencies are printed per path (p50, p99, max):
+ * event and prints, per path (p50, p99, max), the time from the end of the
+ * exchange (its first answer byte, on the node's clock: the same machine
+ * here) to the arrival at the client. The probe emits its kernel event at
+ * that first answer byte, so this is also kernel event → leader's stream.
  *
- * - from the end of the exchange (its first answer byte, on the node's clock:
- *   the same machine here) to the arrival at the client;
- * - from the kernel's event to the arrival. The probe only knows an exchange
- *   is over when the next request leaves on that connection (or it closes),
- *   so its event is emitted at the start of the next exchange: the first
- *   latency includes the wait for the next request, the renewal interval
- *   for a connection that carries nothing else.
- *
- * Run once per flush interval (`--wire-flush-ms`), which dominates the
- * second latency.
+ * Run once per flush interval (`--wire-flush-ms`): an exchange after a quiet
+ * spell goes at once; busier connections are batched up to that interval.
  *
  * Under `deno bench` this module does nothing.
  *
@@ -44,7 +39,6 @@ function summary(values: number[]): string {
 /** Latencies (ms) of one path. */
 interface Latencies {
   fromExchangeEnd: number[];
-  fromKernelEvent: number[];
 }
 
 /** Runs one configuration; returns latencies per node. */
@@ -91,18 +85,16 @@ async function measure(
     const from = Date.now();
     await new Promise((r) => setTimeout(r, seconds * 1000));
     const result = new Map<string, Latencies>();
-    const all = stream.exchanges;
-    all.forEach((x, i) => {
+    for (const x of stream.exchanges) {
       const end = Date.parse(x.at) + x.latencyMs;
-      if (end < from) return;
+      if (end < from) continue;
       let l = result.get(x.node);
       if (!l) {
-        result.set(x.node, l = { fromExchangeEnd: [], fromKernelEvent: [] });
+        l = { fromExchangeEnd: [] };
+        result.set(x.node, l);
       }
       l.fromExchangeEnd.push(x.receivedAt - end);
-      const next = all.slice(i + 1).find((y) => y.conn === x.conn);
-      if (next) l.fromKernelEvent.push(x.receivedAt - Date.parse(next.at));
-    });
+    }
     return result;
   } finally {
     await follower.stop();
@@ -139,11 +131,6 @@ if (import.meta.main) {
       console.log(
         `${String(flushMs).padStart(8)}  ${path.padEnd(28)} exchange end ${
           summary(l?.fromExchangeEnd ?? [])
-        }`,
-      );
-      console.log(
-        `${String(flushMs).padStart(8)}  ${path.padEnd(28)} kernel event ${
-          summary(l?.fromKernelEvent ?? [])
         }`,
       );
     }
