@@ -25,13 +25,20 @@ import {
   tokenFileReader,
 } from "../agent/wire_reporter.ts";
 import { createApp } from "../server/api.ts";
-import { systemClock } from "../server/clock.ts";
+import { sleepUnlessAborted, systemClock } from "../server/clock.ts";
 import { HeartHub } from "../server/heart_hub.ts";
 import { serveApp } from "../server/http_server.ts";
 import { configureLogger, getLogger } from "../server/log.ts";
 import type { MetricSamples } from "../server/metrics.ts";
 import { UsageError } from "./errors.ts";
-import { listFlag, numberFlag, parseFlags, stringFlag } from "./flags.ts";
+import {
+  listFlag,
+  numberFlag,
+  parseFlags,
+  SERVE_FLAGS,
+  serveSettings,
+  stringFlag,
+} from "./flags.ts";
 
 const log = getLogger("agent");
 
@@ -70,8 +77,7 @@ Flags:
 /** Runs `earthworm agent`. */
 export async function agentCommand(args: string[]): Promise<number> {
   const flags = parseFlags("earthworm agent", args, {
-    port: { type: "string" },
-    host: { type: "string" },
+    ...SERVE_FLAGS,
     identity: { type: "string" },
     address: { type: "string" },
     "election-namespace": { type: "string" },
@@ -82,7 +88,6 @@ export async function agentCommand(args: string[]): Promise<number> {
     namespace: { type: "string", multiple: true },
     kubeconfig: { type: "string" },
     context: { type: "string" },
-    retention: { type: "string" },
     comm: { type: "string" },
     "apiserver-port": { type: "string" },
     "no-ebpf": { type: "boolean" },
@@ -96,12 +101,7 @@ export async function agentCommand(args: string[]): Promise<number> {
   }
   if (Deno.env.get("KUBERNETES_SERVICE_HOST")) configureLogger({ json: true });
   const env = (name: string) => Deno.env.get(name) || undefined;
-  const port = numberFlag(flags, "port", 8080, {
-    min: 0,
-    max: 65535,
-    integer: true,
-  });
-  const host = stringFlag(flags, "host", "0.0.0.0");
+  const { port, host, retentionMs } = serveSettings(flags, "0.0.0.0");
   const identity = stringFlag(flags, "identity") ?? env("POD_NAME") ??
     Deno.hostname();
   const electionNamespace = stringFlag(flags, "election-namespace") ??
@@ -113,10 +113,6 @@ export async function agentCommand(args: string[]): Promise<number> {
     numberFlag(flags, "renew-deadline", 10, { min: 0.1, max: 3600 }) * 1000;
   const retryPeriodMs =
     numberFlag(flags, "retry-period", 2, { min: 0.05, max: 3600 }) * 1000;
-  const retention = numberFlag(flags, "retention", 3600, {
-    min: 10,
-    max: 7 * 86_400,
-  });
   const namespaces = listFlag(flags, "namespace");
   const kubeconfig = stringFlag(flags, "kubeconfig");
   const context = stringFlag(flags, "context");
@@ -231,7 +227,7 @@ export async function agentCommand(args: string[]): Promise<number> {
           hub = new HeartHub({
             clock: systemClock,
             source: { kind: "cluster", name: rest.server },
-            store: { retentionMs: retention * 1000 },
+            store: { retentionMs },
           });
           hub.setWireAvailability(false, "no agent has reported wire data yet");
         }
@@ -307,9 +303,7 @@ export async function agentCommand(args: string[]): Promise<number> {
   try {
     while (!signal.aborted) {
       await elector.run(signal);
-      if (!signal.aborted) {
-        await systemClock.sleep(retryPeriodMs, signal).catch(() => {});
-      }
+      await sleepUnlessAborted(systemClock, retryPeriodMs, signal);
     }
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
