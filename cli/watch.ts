@@ -1,12 +1,15 @@
 /**
  * `earthworm watch`: watch a real cluster's Leases from a kubeconfig and serve
- * the UI and API on localhost. No eBPF: wire data comes only from agents.
+ * the UI and API on localhost. Runs on `@kubernetes/client-node` (kubeconfig
+ * contexts, exec plugins, its Lease API and Watch) under Earthworm's own
+ * list/watch loop. No eBPF: wire data comes only from agents.
  *
  * @module
  */
 
 import { loadKubeConfig } from "../agent/kube_client.ts";
-import { watchLeases } from "../agent/lease_watcher.ts";
+import { clientNodeLeaseSource } from "../agent/client_node_source.ts";
+import { runLeaseWatch } from "../agent/lease_watcher.ts";
 import { systemClock } from "../server/clock.ts";
 import { UsageError } from "./errors.ts";
 import {
@@ -72,8 +75,8 @@ export async function watchCommand(args: string[]): Promise<number> {
     false,
     "earthworm watch runs off-cluster: wire data comes from in-cluster agents",
   );
-  await watchLeases({
-    kubeConfig: kc,
+  await runLeaseWatch({
+    source: await clientNodeLeaseSource(kc),
     namespaces,
     sink: served.hub,
     clock: systemClock,

@@ -6,14 +6,16 @@ import assert from "node:assert/strict";
 import { clusterPrereq, startCluster } from "./cluster/harness.ts";
 import {
   newWatchStats,
+  runLeaseWatch,
   watchLeases,
   type WatchStats,
 } from "../agent/lease_watcher.ts";
+import { clientNodeLeaseSource } from "../agent/client_node_source.ts";
 import type { Lease, LeaseEvent, LeaseSink } from "../agent/lease_types.ts";
 import { HeartHub, nodeHeartId } from "../server/heart_hub.ts";
 import { systemClock } from "../server/clock.ts";
 import { configureLogger } from "../server/log.ts";
-import { KubeRestClient } from "../agent/kube_client.ts";
+import { KubeRestClient, loadKubeConfig } from "../agent/kube_client.ts";
 
 configureLogger({ level: "warn" });
 const req = clusterPrereq();
@@ -229,114 +231,129 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "cluster: restarting kube-apiserver and compacting etcd lose no lease and duplicate no beat",
-  ignore: req.ignore,
-  async fn() {
-    req.check();
-    const cluster = await startCluster();
-    const stop = new AbortController();
-    let watch: Promise<void> | undefined;
-    try {
-      const nodes = await cluster.createNodes(50);
-      const hub = newHub(cluster.server);
-      const sink = new TeeSink(hub);
-      const stats = newWatchStats();
-      watch = watchLeases({
-        rest: cluster.rest,
-        sink,
-        signal: stop.signal,
-        stats,
-        backoff: { initialMs: 200, maxMs: 2_000, factor: 2, jitter: 0.5 },
-      });
-      await until(
-        "50 node hearts with two beats",
-        60_000,
-        () => nodes.every((n) => (hub.heart(nodeHeartId(n))?.beats ?? 0) >= 2),
-      );
-      const outages: [number, number][] = [];
-
-      // 1. Restart: the watch resumes from its last resourceVersion.
-      let down = Date.now();
-      await cluster.restartApiserver(2_000);
-      await until(
-        "the source to be up again",
-        30_000,
-        () => sink.sources.at(-1)?.up === true && sink.sources.length >= 3,
-      );
-      outages.push([down, Date.now()]);
-      const relistsAfterRestart = stats.relistsAfterGone;
-      console.log(
-        `plain restart: ${
-          sink.sources.length - 1
-        } source changes, relists after 410: ${relistsAfterRestart}`,
-      );
-      await new Promise((r) => setTimeout(r, 12_000));
-
-      // 2. Restart with etcd compacted meanwhile: the resumed watch gets 410 and relists.
-      down = Date.now();
-      await cluster.stopApiserver();
-      const rev = await cluster.compactEtcd();
-      await cluster.startApiserver();
-      await until(
-        "a relist after 410",
-        30_000,
-        () => stats.relistsAfterGone > relistsAfterRestart,
-      );
-      outages.push([down, Date.now()]);
-      console.log(
-        `compacted etcd at revision ${rev}: relists after 410: ${stats.relistsAfterGone}, lists: ${stats.lists}`,
-      );
-      await new Promise((r) => setTimeout(r, 12_000));
-
-      assert.ok(sink.sources.some((s) => !s.up), "the outage was reported");
-      assert.equal(sink.sources.at(-1)?.up, true);
-      assert.deepEqual(
-        duplicates(sink.delivered),
-        [],
-        "no Lease update was delivered twice",
-      );
-
-      // No lease lost: the hub agrees with a fresh list.
-      using client = new KubeRestClient(cluster.rest);
-      await until("the hub to match a fresh list", 15_000, async () => {
-        const list = await client.request<{ items: Lease[] }>(
-          "GET",
-          "/apis/coordination.k8s.io/v1/leases",
+for (
+  const via of ["fetch REST client", "@kubernetes/client-node"] as const
+) {
+  Deno.test({
+    name:
+      `cluster: restarting kube-apiserver and compacting etcd lose no lease and duplicate no beat (${via})`,
+    ignore: req.ignore,
+    async fn() {
+      req.check();
+      const cluster = await startCluster();
+      const stop = new AbortController();
+      let watch: Promise<void> | undefined;
+      try {
+        const nodes = await cluster.createNodes(50);
+        const hub = newHub(cluster.server);
+        const sink = new TeeSink(hub);
+        const stats = newWatchStats();
+        const settings = {
+          sink,
+          signal: stop.signal,
+          stats,
+          backoff: { initialMs: 200, maxMs: 2_000, factor: 2, jitter: 0.5 },
+        };
+        watch = via === "fetch REST client"
+          ? watchLeases({ rest: cluster.rest, ...settings })
+          : runLeaseWatch({
+            source: await clientNodeLeaseSource(
+              await loadKubeConfig({ kubeconfig: cluster.kubeconfigPath }),
+              // client-node never ends a watch whose API server went away:
+              // the idle limit notices (50 kwok nodes keep the watch busy).
+              { idleMs: 5_000 },
+            ),
+            ...settings,
+          });
+        await until(
+          "50 node hearts with two beats",
+          60_000,
+          () =>
+            nodes.every((n) => (hub.heart(nodeHeartId(n))?.beats ?? 0) >= 2),
         );
-        return list.items.every((l) => {
-          const h = hub.heart(`${l.metadata.namespace}/${l.metadata.name}`);
-          return h !== undefined && h.lastRenewTime !== null &&
-            Date.parse(h.lastRenewTime) >=
-              Date.parse(l.spec?.renewTime ?? "") - 1;
-        }) && hub.size === list.items.length;
-      });
+        const outages: [number, number][] = [];
 
-      // No beat duplicated, none lost: outside the outages, beats of a node are ~10 s apart.
-      for (const n of nodes) {
-        const beats = hub.beats(nodeHeartId(n))!;
+        // 1. Restart: the watch resumes from its last resourceVersion.
+        let down = Date.now();
+        await cluster.restartApiserver(2_000);
+        await until(
+          "the source to be up again",
+          30_000,
+          () => sink.sources.at(-1)?.up === true && sink.sources.length >= 3,
+        );
+        outages.push([down, Date.now()]);
+        const relistsAfterRestart = stats.relistsAfterGone;
+        console.log(
+          `plain restart: ${
+            sink.sources.length - 1
+          } source changes, relists after 410: ${relistsAfterRestart}`,
+        );
+        await new Promise((r) => setTimeout(r, 12_000));
+
+        // 2. Restart with etcd compacted meanwhile: the resumed watch gets 410 and relists.
+        down = Date.now();
+        await cluster.stopApiserver();
+        const rev = await cluster.compactEtcd();
+        await cluster.startApiserver();
+        await until(
+          "a relist after 410",
+          30_000,
+          () => stats.relistsAfterGone > relistsAfterRestart,
+        );
+        outages.push([down, Date.now()]);
+        console.log(
+          `compacted etcd at revision ${rev}: relists after 410: ${stats.relistsAfterGone}, lists: ${stats.lists}`,
+        );
+        await new Promise((r) => setTimeout(r, 12_000));
+
+        assert.ok(sink.sources.some((s) => !s.up), "the outage was reported");
+        assert.equal(sink.sources.at(-1)?.up, true);
         assert.deepEqual(
-          duplicates(beats.map((b) => b.renewTime)),
+          duplicates(sink.delivered),
           [],
-          `${n} has a repeated beat`,
+          "no Lease update was delivered twice",
         );
-        for (let i = 1; i < beats.length; i++) {
-          const a = Date.parse(beats[i - 1]!.renewTime);
-          const b = Date.parse(beats[i]!.renewTime);
-          const spansOutage = outages.some(([s, e]) => a < e && b > s);
-          if (!spansOutage) {
-            assert.ok(
-              b - a < 11_000,
-              `${n}: ${b - a} ms between beats (a lost beat?)`,
-            );
+
+        // No lease lost: the hub agrees with a fresh list.
+        using client = new KubeRestClient(cluster.rest);
+        await until("the hub to match a fresh list", 15_000, async () => {
+          const list = await client.request<{ items: Lease[] }>(
+            "GET",
+            "/apis/coordination.k8s.io/v1/leases",
+          );
+          return list.items.every((l) => {
+            const h = hub.heart(`${l.metadata.namespace}/${l.metadata.name}`);
+            return h !== undefined && h.lastRenewTime !== null &&
+              Date.parse(h.lastRenewTime) >=
+                Date.parse(l.spec?.renewTime ?? "") - 1;
+          }) && hub.size === list.items.length;
+        });
+
+        // No beat duplicated, none lost: outside the outages, beats of a node are ~10 s apart.
+        for (const n of nodes) {
+          const beats = hub.beats(nodeHeartId(n))!;
+          assert.deepEqual(
+            duplicates(beats.map((b) => b.renewTime)),
+            [],
+            `${n} has a repeated beat`,
+          );
+          for (let i = 1; i < beats.length; i++) {
+            const a = Date.parse(beats[i - 1]!.renewTime);
+            const b = Date.parse(beats[i]!.renewTime);
+            const spansOutage = outages.some(([s, e]) => a < e && b > s);
+            if (!spansOutage) {
+              assert.ok(
+                b - a < 11_000,
+                `${n}: ${b - a} ms between beats (a lost beat?)`,
+              );
+            }
           }
         }
+      } finally {
+        stop.abort();
+        await watch;
+        await cluster.stop();
       }
-    } finally {
-      stop.abort();
-      await watch;
-      await cluster.stop();
-    }
-  },
-});
+    },
+  });
+}
