@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { Lease } from "../agent/lease_types.ts";
 import { FakeClock } from "./clock.ts";
 import { HeartHub } from "./heart_hub.ts";
-import type { StatusEvent } from "./api_types.ts";
+import type { StatusEvent, WireExchange } from "./api_types.ts";
 
 function nodeLease(name: string, renewMs: number, holder = name): Lease {
   return {
@@ -12,6 +12,21 @@ function nodeLease(name: string, renewMs: number, holder = name): Lease {
       leaseDurationSeconds: 40,
       renewTime: new Date(renewMs).toISOString(),
     },
+  };
+}
+
+/** A node n1 exchange starting at `atMs`. */
+function exchange(atMs: number, latencyMs: number): WireExchange {
+  return {
+    node: "n1",
+    conn: "10.0.0.2:40000->10.0.0.1:6443",
+    at: new Date(atMs).toISOString(),
+    latencyMs,
+    bytesSent: 600,
+    bytesReceived: 500,
+    srttUs: 250,
+    retransmits: 0,
+    resets: 0,
   };
 }
 
@@ -164,17 +179,6 @@ Deno.test("hub counts transitions when the holder changes", () => {
 Deno.test("hub pairs a node beat with the wire exchange that carried it", () => {
   const { hub, t0 } = setup();
   hub.resync([nodeLease("n1", t0)], t0);
-  const exchange = (atMs: number, latencyMs: number) => ({
-    node: "n1",
-    conn: "10.0.0.2:40000->10.0.0.1:6443",
-    at: new Date(atMs).toISOString(),
-    latencyMs,
-    bytesSent: 600,
-    bytesReceived: 500,
-    srttUs: 250,
-    retransmits: 0,
-    resets: 0,
-  });
   // Exchange first, beat second.
   hub.wire([exchange(t0 + 10_003, 7.5)]);
   hub.event(
@@ -203,17 +207,6 @@ Deno.test("hub pairs a node beat with the wire exchange that carried it", () => 
 Deno.test("a node beat waits briefly for its exchange so the live event carries the wire latency", async () => {
   const { clock, hub, t0 } = setup();
   hub.resync([nodeLease("n1", t0)], t0);
-  const exchange = (atMs: number, latencyMs: number) => ({
-    node: "n1",
-    conn: "10.0.0.2:40000->10.0.0.1:6443",
-    at: new Date(atMs).toISOString(),
-    latencyMs,
-    bytesSent: 600,
-    bytesReceived: 500,
-    srttUs: 250,
-    retransmits: 0,
-    resets: 0,
-  });
   hub.wire([exchange(t0 + 1000, 2)]); // the node has wire data
   const beats = () =>
     events(hub, "beat").map((e) =>

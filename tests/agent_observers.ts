@@ -8,7 +8,10 @@
  * @module
  */
 
+import type { Cluster } from "./cluster/harness.ts";
+import { type EarthwormProcess, startEarthworm } from "./earthworm_process.ts";
 import { readSse, type SseMessage } from "./sse_client.ts";
+import { freePorts } from "./wait.ts";
 
 /** One reading of an agent's `earthworm_leader` gauge. */
 export interface RoleSample {
@@ -262,4 +265,47 @@ export class StreamFollower {
     this.#stop.abort();
     await this.#done;
   }
+}
+
+/** An `earthworm agent` process of a test or bench run. */
+export interface AgentProcess {
+  identity: string;
+  address: string;
+  proc: EarthwormProcess;
+}
+
+/**
+ * Starts `earthworm agent` against `cluster` (admin kubeconfig, no eBPF) on
+ * a free port it knows in advance, so its `--address` is right from the
+ * start; `extra` adds flags such as election timings.
+ */
+export async function startAgent(
+  cluster: Cluster,
+  identity: string,
+  extra: string[] = [],
+): Promise<AgentProcess> {
+  const [port] = freePorts(1);
+  const address = `http://127.0.0.1:${port}`;
+  const proc = await startEarthworm([
+    "agent",
+    "--kubeconfig",
+    cluster.kubeconfigPath,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--identity",
+    identity,
+    "--address",
+    address,
+    "--election-namespace",
+    "earthworm",
+    "--no-ebpf",
+    ...extra,
+  ], { timeoutMs: 60_000 });
+  if (proc.url !== address) {
+    await proc.stop();
+    throw new Error(`Agent ${identity} listens on ${proc.url}, not ${address}`);
+  }
+  return { identity, address, proc };
 }

@@ -10,12 +10,14 @@
 import assert from "node:assert/strict";
 import { clusterPrereq, startCluster } from "./cluster/harness.ts";
 import type { Cluster } from "./cluster/harness.ts";
-import { type EarthwormProcess, startEarthworm } from "./earthworm_process.ts";
+import { startEarthworm } from "./earthworm_process.ts";
 import { collectSse } from "./sse_client.ts";
 import {
+  type AgentProcess,
   leaderIntervals,
   overlappingLeaders,
   RolePoller,
+  startAgent,
   StreamFollower,
 } from "./agent_observers.ts";
 import type {
@@ -23,7 +25,7 @@ import type {
   HeartsResponse,
   SnapshotEvent,
 } from "../server/api_types.ts";
-import { freePorts, sleep, until } from "./wait.ts";
+import { sleep, until } from "./wait.ts";
 
 const req = clusterPrereq();
 
@@ -64,43 +66,23 @@ async function leasesOf(cluster: Cluster): Promise<ApiLease[]> {
 }
 
 /** One `earthworm agent` process. */
-interface Agent {
-  identity: string;
-  address: string;
-  proc: EarthwormProcess;
+interface Agent extends AgentProcess {
   alive: boolean;
 }
 
-async function startAgent(
+async function startTestAgent(
   cluster: Cluster,
   identity: string,
 ): Promise<Agent> {
-  const [port] = freePorts(1);
-  const address = `http://127.0.0.1:${port}`;
-  const proc = await startEarthworm([
-    "agent",
-    "--kubeconfig",
-    cluster.kubeconfigPath,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--identity",
-    identity,
-    "--address",
-    address,
-    "--election-namespace",
-    ELECTION_NS,
+  const agent = await startAgent(cluster, identity, [
     "--lease-duration",
     String(LEASE_S),
     "--renew-deadline",
     String(RENEW_S),
     "--retry-period",
     String(RETRY_S),
-    "--no-ebpf",
-  ], { timeoutMs: 60_000 });
-  assert.equal(proc.url, address);
-  return { identity, address, proc, alive: true };
+  ]);
+  return { ...agent, alive: true };
 }
 
 /** The expected hearts, from the API server: id → [kind, holder]. */
@@ -242,7 +224,7 @@ async function agentsStep(cluster: Cluster, nodeIds: string[]): Promise<void> {
   const leaseUrl = (a: Agent) => a.address;
   const live = () => agents.filter((a) => a.alive);
   const add = async (identity: string) => {
-    const a = await startAgent(cluster, identity);
+    const a = await startTestAgent(cluster, identity);
     agents.push(a);
     roles.watch(a.identity, a.address);
     return a;

@@ -9,7 +9,8 @@
  */
 
 import assert from "node:assert/strict";
-import { prereq, rootMissing } from "./prereq.ts";
+import { prereq } from "./prereq.ts";
+import { ebpfMissing, onPath } from "./wire/ebpf_prereq.ts";
 import { openWireProbe, type WireProbe } from "../bpf/wire_probe.ts";
 import type { RawWireEvent } from "../bpf/wire_event.ts";
 import { decodeWireEvent } from "../bpf/wire_event.ts";
@@ -20,38 +21,20 @@ const PORT = Number(Deno.env.get("EARTHWORM_PROBE_TEST_PORT") ?? "6443");
 const HERE = new URL(".", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 
-function which(cmd: string): boolean {
-  try {
-    return new Deno.Command("sh", {
-      args: ["-c", `command -v ${cmd}`],
-      stdout: "null",
-    })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-function ebpfMissing(): string | null {
-  const root = rootMissing();
-  if (root) return root;
-  try {
-    Deno.statSync("/sys/kernel/btf/vmlinux");
-  } catch {
-    return "the kernel has no BTF (/sys/kernel/btf/vmlinux)";
-  }
-  try {
-    Deno.dlopen("libbpf.so.1", {}).close();
-  } catch {
-    return "libbpf.so.1 is missing: apt-get install libbpf1";
-  }
-  for (const tool of ["openssl", "clang", "tc", "setpriv", "cc"]) {
-    if (!which(tool)) return `"${tool}" is not installed`;
+/** The probe's prerequisites plus the tools these tests drive. */
+function probeTestMissing(): string | null {
+  const missing = ebpfMissing();
+  if (missing) return missing;
+  for (const tool of ["openssl", "clang", "tc", "cc"]) {
+    if (!onPath(tool)) return `"${tool}" is not installed`;
   }
   return null;
 }
 
-const env = prereq("root, kernel BTF, libbpf and network tools", ebpfMissing());
+const env = prereq(
+  "root, kernel BTF, libbpf and network tools",
+  probeTestMissing(),
+);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -23,9 +23,13 @@
  */
 
 import { parseArgs } from "node:util";
-import { type Cluster, startCluster } from "../cluster/harness.ts";
-import { type EarthwormProcess, startEarthworm } from "../earthworm_process.ts";
-import { RolePoller, StreamFollower } from "../agent_observers.ts";
+import { startCluster } from "../cluster/harness.ts";
+import {
+  type AgentProcess,
+  RolePoller,
+  startAgent,
+  StreamFollower,
+} from "../agent_observers.ts";
 import { KubeRestClient } from "../../agent/kube_client.ts";
 import type { BeatEvent, HeartsResponse } from "../../server/api_types.ts";
 import { sleep, until } from "../wait.ts";
@@ -65,36 +69,6 @@ function memory(pid: number): string {
   return `VmRSS ${mib(kib("VmRSS"))} MiB (anonymous ${
     mib(kib("RssAnon"))
   }, file-backed ${mib(kib("RssFile"))}), peak ${mib(kib("VmHWM"))} MiB`;
-}
-
-interface Agent {
-  identity: string;
-  address: string;
-  proc: EarthwormProcess;
-}
-
-async function startAgent(cluster: Cluster, identity: string): Promise<Agent> {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  const address = `http://127.0.0.1:${port}`;
-  const proc = await startEarthworm([
-    "agent",
-    "--kubeconfig",
-    cluster.kubeconfigPath,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--identity",
-    identity,
-    "--address",
-    address,
-    "--election-namespace",
-    "earthworm",
-    "--no-ebpf",
-  ], { timeoutMs: 60_000 });
-  return { identity, address, proc };
 }
 
 function microTime(ms: number): string {
@@ -157,7 +131,7 @@ async function main(): Promise<void> {
     `starting a control plane with ${NODES} kwok nodes and three agents`,
   );
   const cluster = await startCluster();
-  const agents: Agent[] = [];
+  const agents: AgentProcess[] = [];
   const roles = new RolePoller();
   const streams: StreamFollower[] = [];
   const client = new KubeRestClient(cluster.rest);
@@ -170,7 +144,7 @@ async function main(): Promise<void> {
       agents.push(a);
       roles.watch(a.identity, a.address, 100);
     }
-    const leaderOf = (among: Agent[]) =>
+    const leaderOf = (among: AgentProcess[]) =>
       among.find((a) => roles.latest(a.identity) === 1);
     let leader = await until("a leader", 60_000, () => leaderOf(agents));
     await until(

@@ -8,7 +8,8 @@
 
 import { type Prereq, prereq, rootMissing } from "../prereq.ts";
 
-function onPath(cmd: string): boolean {
+/** Whether `cmd` is an executable on PATH. */
+export function onPath(cmd: string): boolean {
   return (Deno.env.get("PATH") ?? "").split(":").some((dir) => {
     try {
       return Deno.statSync(`${dir}/${cmd}`).isFile;
