@@ -109,3 +109,16 @@ export async function runEarthworm(
     stderr: d.decode(out.stderr),
   };
 }
+
+/** Appends each complete line of `stream` to `lines` until it ends. */
+export async function collectLines(
+  stream: ReadableStream<Uint8Array<ArrayBuffer>>,
+  lines: string[],
+): Promise<void> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (rest + chunk).split("\n");
+    rest = parts.pop() ?? "";
+    lines.push(...parts);
+  }
+}

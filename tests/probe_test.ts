@@ -10,6 +10,7 @@
 
 import assert from "node:assert/strict";
 import { prereq } from "./prereq.ts";
+import { collectLines } from "./earthworm_process.ts";
 import { ebpfMissing, onPath } from "./wire/ebpf_prereq.ts";
 import { openWireProbe, type WireProbe } from "../bpf/wire_probe.ts";
 import type { RawWireEvent } from "../bpf/wire_event.ts";
@@ -86,16 +87,7 @@ class Child implements AsyncDisposable {
     this.#child.status.then(() => (this.exited = true));
     const child = this.#child;
     this.#stdin = child.stdin.getWriter();
-    this.#reading = (async () => {
-      let rest = "";
-      for await (
-        const chunk of child.stdout.pipeThrough(new TextDecoderStream())
-      ) {
-        const parts = (rest + chunk).split("\n");
-        rest = parts.pop() ?? "";
-        this.lines.push(...parts);
-      }
-    })();
+    this.#reading = collectLines(child.stdout, this.lines);
   }
 
   send(line: string): Promise<void> {

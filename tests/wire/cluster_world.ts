@@ -11,6 +11,7 @@
 
 import { type Cluster, startCluster } from "../cluster/harness.ts";
 import { readSse, type SseMessage } from "../sse_client.ts";
+import { collectLines } from "../earthworm_process.ts";
 import type { WireEvent, WireExchange } from "../../server/api_types.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
@@ -60,16 +61,7 @@ export class Proc implements AsyncDisposable {
     this.pid = child.pid;
     this.#child.status.then(() => (this.exited = true));
     this.#stdin = this.#child.stdin.getWriter();
-    const out = (async () => {
-      let rest = "";
-      for await (
-        const chunk of child.stdout.pipeThrough(new TextDecoderStream())
-      ) {
-        const parts = (rest + chunk).split("\n");
-        rest = parts.pop() ?? "";
-        this.lines.push(...parts);
-      }
-    })();
+    const out = collectLines(child.stdout, this.lines);
     const err = (async () => {
       for await (
         const chunk of child.stderr.pipeThrough(new TextDecoderStream())
