@@ -55,6 +55,16 @@ export function renderMetrics(families: MetricSamples): string {
   return out.join("\n") + "\n";
 }
 
+/** A family with one unlabelled sample. */
+function scalar(
+  name: string,
+  help: string,
+  type: "gauge" | "counter",
+  value: number,
+): MetricSamples[number] {
+  return { name, help, type, samples: [{ value }] };
+}
+
 /** The hub's metric families at `now`. */
 export function hubMetrics(
   hub: HeartHub,
@@ -107,30 +117,25 @@ export function hubMetrics(
       type: "gauge",
       samples: sinceBeat,
     },
-    {
-      name: "earthworm_beats_total",
-      help: "Beats observed.",
-      type: "counter",
-      samples: [{ value: c.beats }],
-    },
-    {
-      name: "earthworm_transitions_total",
-      help: "Holder changes observed.",
-      type: "counter",
-      samples: [{ value: c.transitions }],
-    },
-    {
-      name: "earthworm_lease_events_total",
-      help: "Lease watch events received.",
-      type: "counter",
-      samples: [{ value: c.leaseEvents }],
-    },
-    {
-      name: "earthworm_resyncs_total",
-      help: "Full lease lists received.",
-      type: "counter",
-      samples: [{ value: c.resyncs }],
-    },
+    scalar("earthworm_beats_total", "Beats observed.", "counter", c.beats),
+    scalar(
+      "earthworm_transitions_total",
+      "Holder changes observed.",
+      "counter",
+      c.transitions,
+    ),
+    scalar(
+      "earthworm_lease_events_total",
+      "Lease watch events received.",
+      "counter",
+      c.leaseEvents,
+    ),
+    scalar(
+      "earthworm_resyncs_total",
+      "Full lease lists received.",
+      "counter",
+      c.resyncs,
+    ),
     {
       name: "earthworm_source_connected",
       help: "1 while the API server (or simulated source) is reachable.",
@@ -150,18 +155,18 @@ export function hubMetrics(
         value: source.wire?.available ? 1 : 0,
       }],
     },
-    {
-      name: "earthworm_wire_exchanges_total",
-      help: "Wire exchanges received from agents.",
-      type: "counter",
-      samples: [{ value: c.wireExchanges }],
-    },
-    {
-      name: "earthworm_wire_paired_beats_total",
-      help: "Node beats paired with the exchange that carried them.",
-      type: "counter",
-      samples: [{ value: c.wirePaired }],
-    },
+    scalar(
+      "earthworm_wire_exchanges_total",
+      "Wire exchanges received from agents.",
+      "counter",
+      c.wireExchanges,
+    ),
+    scalar(
+      "earthworm_wire_paired_beats_total",
+      "Node beats paired with the exchange that carried them.",
+      "counter",
+      c.wirePaired,
+    ),
     {
       name: "earthworm_wire_srtt_seconds",
       help: "Smoothed RTT of the kubelet's API connection.",
@@ -174,23 +179,23 @@ export function hubMetrics(
       type: "counter",
       samples: retrans,
     },
-    {
-      name: "earthworm_stream_clients",
-      help: "Connected SSE clients.",
-      type: "gauge",
-      samples: [{ value: hub.events.subscribers }],
-    },
-    {
-      name: "earthworm_stream_dropped_clients_total",
-      help: "SSE clients disconnected for falling behind.",
-      type: "counter",
-      samples: [{ value: hub.events.dropped }],
-    },
-    {
-      name: "earthworm_store_bytes",
-      help: "Bytes held by the beat history.",
-      type: "gauge",
-      samples: [{ value: hub.store.byteSize() }],
-    },
+    scalar(
+      "earthworm_stream_clients",
+      "Connected SSE clients.",
+      "gauge",
+      hub.events.subscribers,
+    ),
+    scalar(
+      "earthworm_stream_dropped_clients_total",
+      "SSE clients disconnected for falling behind.",
+      "counter",
+      hub.events.dropped,
+    ),
+    scalar(
+      "earthworm_store_bytes",
+      "Bytes held by the beat history.",
+      "gauge",
+      hub.store.byteSize(),
+    ),
   ];
 }
