@@ -8,7 +8,7 @@
  * @module
  */
 
-import { getLogger } from "../server/log.ts";
+import { getLogger } from "../core/log.ts";
 
 const log = getLogger("libbpf");
 

@@ -8,7 +8,7 @@
  */
 
 import heartbeatObject from "./heartbeat.bpf.o" with { type: "bytes" };
-import { getLogger } from "../server/log.ts";
+import { getLogger } from "../core/log.ts";
 import {
   type BpfLink,
   BpfObject,

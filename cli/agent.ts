@@ -13,24 +13,24 @@ import {
   loadKubeConfig,
   type RestConfig,
   restConfigFromKubeConfig,
-} from "../agent/kube_client.ts";
-import { readSimpleKubeconfig } from "../agent/kubeconfig_lite.ts";
-import { LeaderElector } from "../agent/leader_election.ts";
-import { RestLeaseLock } from "../agent/lease_lock.ts";
-import { watchLeases } from "../agent/lease_watcher.ts";
-import { tokenReviewAuthenticator } from "../agent/token_review.ts";
+} from "../kube/rest_client.ts";
+import { readSimpleKubeconfig } from "../kube/kubeconfig_lite.ts";
+import { LeaderElector } from "../kube/leader_election.ts";
+import { RestLeaseLock } from "../kube/lease_lock.ts";
+import { watchLeases } from "../kube/watch_loop.ts";
+import { tokenReviewAuthenticator } from "../kube/token_review.ts";
 import {
   type ProbeState,
   runWireReporter,
   tokenFileReader,
-} from "../agent/wire_reporter.ts";
+} from "../wire/wire_reporter.ts";
 import { createApp } from "../server/api.ts";
-import { sleepUnlessAborted, systemClock } from "../server/clock.ts";
+import { sleepUnlessAborted, systemClock } from "../core/clock.ts";
 import { HeartHub } from "../server/heart_hub.ts";
 import { serveApp } from "../server/http_server.ts";
-import { configureLogger, getLogger } from "../server/log.ts";
+import { configureLogger, getLogger } from "../core/log.ts";
 import type { MetricSamples } from "../server/metrics.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../core/errors.ts";
 import {
   listFlag,
   numberFlag,

@@ -6,7 +6,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../core/errors.ts";
 
 /** Declaration of one flag. */
 export interface FlagSpec {

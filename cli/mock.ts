@@ -5,8 +5,8 @@
  * @module
  */
 
-import { Simulator } from "../agent/simulator.ts";
-import { scaledClock } from "../server/clock.ts";
+import { Simulator } from "../sim/simulator.ts";
+import { scaledClock } from "../core/clock.ts";
 import {
   numberFlag,
   parseFlags,
@@ -60,7 +60,7 @@ export async function mockCommand(args: string[]): Promise<number> {
   // Read the recording before listening, so bad input fails fast.
   const replay = replayPath === undefined
     ? undefined
-    : await import("../agent/replay.ts");
+    : await import("../sim/replay.ts");
   const timeline = replay && replayPath !== undefined
     ? await replay.loadTimeline(replayPath)
     : undefined;

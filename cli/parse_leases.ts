@@ -5,14 +5,14 @@
  * @module
  */
 
-import { readLeaseFile } from "../agent/lease_file.ts";
+import { readLeaseFile } from "../sim/lease_file.ts";
 import {
   buildTimeline,
   formatTimeline,
   timelineStats,
-} from "../agent/timeline.ts";
-import { getLogger } from "../server/log.ts";
-import { UsageError } from "./errors.ts";
+} from "../sim/timeline.ts";
+import { getLogger } from "../core/log.ts";
+import { UsageError } from "../core/errors.ts";
 import { parseFlags, stringFlag } from "./flags.ts";
 
 const COMMAND = "earthworm parse-leases";

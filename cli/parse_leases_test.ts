@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import type { Timeline } from "../agent/timeline.ts";
-import { configureLogger } from "../server/log.ts";
-import { InputError, UsageError } from "./errors.ts";
+import type { Timeline } from "../sim/timeline.ts";
+import { configureLogger } from "../core/log.ts";
+import { InputError, UsageError } from "../core/errors.ts";
 import { PARSE_LEASES_HELP, parseLeasesCommand } from "./parse_leases.ts";
 
 const fixture = (name: string) =>

@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import { openWireProbe, WireUnavailableError } from "../bpf/wire_probe.ts";
 import type { RawWireEvent } from "../bpf/wire_event.ts";
-import { monoToIso, WireAggregator } from "../bpf/wire_aggregator.ts";
+import { monoToIso, WireAggregator } from "../wire/wire_aggregator.ts";
 
 const USAGE = `Usage: earthworm probe [flags]
 

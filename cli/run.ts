@@ -6,7 +6,7 @@
  * @module
  */
 
-import { EXIT_USAGE, InputError, UsageError } from "./errors.ts";
+import { EXIT_USAGE, InputError, UsageError } from "../core/errors.ts";
 import { VERSION } from "./version.ts";
 
 /** A command: takes its arguments, returns the exit code. */

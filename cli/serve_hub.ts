@@ -6,10 +6,10 @@
  */
 
 import { type AppOptions, createApp } from "../server/api.ts";
-import type { Clock } from "../server/clock.ts";
+import type { Clock } from "../core/clock.ts";
 import { HeartHub, type HeartHubOptions } from "../server/heart_hub.ts";
 import { serveApp } from "../server/http_server.ts";
-import { getLogger } from "../server/log.ts";
+import { getLogger } from "../core/log.ts";
 
 const log = getLogger("earthworm");
 

@@ -7,11 +7,11 @@
  * @module
  */
 
-import { loadKubeConfig } from "../agent/kube_client.ts";
-import { clientNodeLeaseSource } from "../agent/client_node_source.ts";
-import { runLeaseWatch } from "../agent/lease_watcher.ts";
-import { systemClock } from "../server/clock.ts";
-import { UsageError } from "./errors.ts";
+import { loadKubeConfig } from "../kube/rest_client.ts";
+import { clientNodeLeaseSource } from "../kube/client_node_source.ts";
+import { runLeaseWatch } from "../kube/watch_loop.ts";
+import { systemClock } from "../core/clock.ts";
+import { UsageError } from "../core/errors.ts";
 import {
   listFlag,
   parseFlags,

@@ -13,7 +13,7 @@ import type {
   ErrorResponse,
   HeartKind,
   HeartsResponse,
-} from "./api_types.ts";
+} from "../core/api_types.ts";
 import { ASSETS } from "./assets.ts";
 import type { HeartHub } from "./heart_hub.ts";
 import { hubMetrics, type MetricSamples, renderMetrics } from "./metrics.ts";

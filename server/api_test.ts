@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import type { Lease } from "../agent/lease_types.ts";
+import type { Lease } from "../core/lease_types.ts";
 import { createApp } from "./api.ts";
 import type {
   BeatsResponse,
   ErrorResponse,
   HeartsResponse,
-} from "./api_types.ts";
-import { FakeClock } from "./clock.ts";
+} from "../core/api_types.ts";
+import { FakeClock } from "../core/clock.ts";
 import { HeartHub } from "./heart_hub.ts";
 
 function lease(namespace: string, name: string, renewMs: number): Lease {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Beat } from "./api_types.ts";
+import type { Beat } from "../core/api_types.ts";
 
 /** Limits of the store. */
 export interface BeatStoreOptions {

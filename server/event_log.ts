@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { StreamEventName, StreamEvents } from "./api_types.ts";
+import type { StreamEventName, StreamEvents } from "../core/api_types.ts";
 
 /** One serialised event. */
 export interface LoggedEvent {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { EventLog } from "./event_log.ts";
-import type { SourceState } from "./api_types.ts";
+import type { SourceState } from "../core/api_types.ts";
 
 const source: SourceState = {
   kind: "mock",

@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { HeartKind, HeartStatus } from "./api_types.ts";
-import { type Lease, NODE_LEASE_NAMESPACE } from "../agent/lease_types.ts";
+import type { HeartKind, HeartStatus } from "../core/api_types.ts";
+import { type Lease, NODE_LEASE_NAMESPACE } from "../core/lease_types.ts";
 
 /** Tunables of the status decision. */
 export interface StatusPolicy {

@@ -15,10 +15,10 @@ import type {
   SourceState,
   WireExchange,
   WireSummary,
-} from "./api_types.ts";
-import type { Lease, LeaseEvent, LeaseSink } from "../agent/lease_types.ts";
+} from "../core/api_types.ts";
+import type { Lease, LeaseEvent, LeaseSink } from "../core/lease_types.ts";
 import { BeatStore, type BeatStoreOptions, toBeat } from "./beat_store.ts";
-import { type Clock, sleepUnlessAborted } from "./clock.ts";
+import { type Clock, sleepUnlessAborted } from "../core/clock.ts";
 import { EventLog, type EventLogOptions } from "./event_log.ts";
 import {
   DEFAULT_POLICY,
@@ -29,7 +29,7 @@ import {
   observeLease,
   type StatusPolicy,
 } from "./heart.ts";
-import { WirePairing } from "./wire_pairing.ts";
+import { WirePairing } from "../wire/wire_pairing.ts";
 
 /** Longest a node beat waits for the exchange that carried it. */
 export const WIRE_GRACE_MS = 50;

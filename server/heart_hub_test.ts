@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import type { Lease } from "../agent/lease_types.ts";
-import { FakeClock } from "./clock.ts";
+import type { Lease } from "../core/lease_types.ts";
+import { FakeClock } from "../core/clock.ts";
 import { HeartHub } from "./heart_hub.ts";
-import type { StatusEvent, WireExchange } from "./api_types.ts";
+import type { StatusEvent, WireExchange } from "../core/api_types.ts";
 
 function nodeLease(name: string, renewMs: number, holder = name): Lease {
   return {

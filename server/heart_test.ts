@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { Lease } from "../agent/lease_types.ts";
-import type { HeartStatus } from "./api_types.ts";
+import type { Lease } from "../core/lease_types.ts";
+import type { HeartStatus } from "../core/api_types.ts";
 import {
   expectedInterval,
   heartKind,

@@ -5,7 +5,7 @@
  */
 
 import type { HeartHub } from "./heart_hub.ts";
-import type { HeartKind, HeartStatus } from "./api_types.ts";
+import type { HeartKind, HeartStatus } from "../core/api_types.ts";
 
 /** Extra gauges a command contributes (e.g. leader election state). */
 export type MetricSamples = {

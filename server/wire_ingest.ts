@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { WireExchange } from "./api_types.ts";
+import type { WireExchange } from "../core/api_types.ts";
 
 /** What an agent sends. */
 export interface WireReport {

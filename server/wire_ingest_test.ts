@@ -4,8 +4,8 @@ import type {
   ErrorResponse,
   HeartsResponse,
   WireExchange,
-} from "./api_types.ts";
-import { FakeClock } from "./clock.ts";
+} from "../core/api_types.ts";
+import { FakeClock } from "../core/clock.ts";
 import { HeartHub } from "./heart_hub.ts";
 import type { Authenticator } from "./wire_ingest.ts";
 import {

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { INCIDENTS, nodeName } from "../agent/simulator.ts";
+import { INCIDENTS, nodeName } from "../sim/simulator.ts";
 import { CHROMIUM, launchChromium, startMock } from "../ui/dev_browser.ts";
 import { executableMissing, prereq } from "./prereq.ts";
 

@@ -4,7 +4,7 @@
  * builds the binary where a Deno runtime (DENORT_BIN) is at hand.
  */
 import assert from "node:assert/strict";
-import type { HeartsResponse } from "../server/api_types.ts";
+import type { HeartsResponse } from "../core/api_types.ts";
 import { startEarthworm } from "./earthworm_process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;

@@ -24,7 +24,7 @@ import type {
   BeatEvent,
   HeartsResponse,
   SnapshotEvent,
-} from "../server/api_types.ts";
+} from "../core/api_types.ts";
 import { sleep, until } from "./wait.ts";
 
 const req = clusterPrereq();

@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { clusterPrereq, startCluster } from "./cluster/harness.ts";
-import { KubeRestClient } from "../agent/kube_client.ts";
-import { LeaderElector } from "../agent/leader_election.ts";
-import { type LeaseLock, RestLeaseLock } from "../agent/lease_lock.ts";
-import { configureLogger } from "../server/log.ts";
+import { KubeRestClient } from "../kube/rest_client.ts";
+import { LeaderElector } from "../kube/leader_election.ts";
+import { type LeaseLock, RestLeaseLock } from "../kube/lease_lock.ts";
+import { configureLogger } from "../core/log.ts";
 
 configureLogger({ level: "error" });
 const req = clusterPrereq();

@@ -9,13 +9,13 @@ import {
   runLeaseWatch,
   watchLeases,
   type WatchStats,
-} from "../agent/lease_watcher.ts";
-import { clientNodeLeaseSource } from "../agent/client_node_source.ts";
-import type { Lease, LeaseEvent, LeaseSink } from "../agent/lease_types.ts";
+} from "../kube/watch_loop.ts";
+import { clientNodeLeaseSource } from "../kube/client_node_source.ts";
+import type { Lease, LeaseEvent, LeaseSink } from "../core/lease_types.ts";
 import { HeartHub, nodeHeartId } from "../server/heart_hub.ts";
-import { systemClock } from "../server/clock.ts";
-import { configureLogger } from "../server/log.ts";
-import { KubeRestClient, loadKubeConfig } from "../agent/kube_client.ts";
+import { systemClock } from "../core/clock.ts";
+import { configureLogger } from "../core/log.ts";
+import { KubeRestClient, loadKubeConfig } from "../kube/rest_client.ts";
 
 configureLogger({ level: "warn" });
 const req = clusterPrereq();

@@ -28,8 +28,8 @@ import {
   startCluster,
 } from "./cluster/harness.ts";
 import { type EarthwormProcess, startEarthworm } from "./earthworm_process.ts";
-import type { HeartsResponse } from "../server/api_types.ts";
-import { LEADER_ADDRESS_ANNOTATION } from "../agent/lease_lock.ts";
+import type { HeartsResponse } from "../core/api_types.ts";
+import { LEADER_ADDRESS_ANNOTATION } from "../kube/lease_lock.ts";
 import { inClusterMissing, startInClusterAgent } from "./deploy/in_cluster.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;

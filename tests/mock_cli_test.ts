@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { HeartsResponse } from "../server/api_types.ts";
+import type { HeartsResponse } from "../core/api_types.ts";
 import { runEarthworm, startEarthworm } from "./earthworm_process.ts";
 
 Deno.test("earthworm mock serves a simulated cluster and stops cleanly on SIGTERM", async () => {

@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { MAX_LEASE_FILE_BYTES } from "../agent/lease_file.ts";
-import type { Timeline } from "../agent/timeline.ts";
+import { MAX_LEASE_FILE_BYTES } from "../sim/lease_file.ts";
+import type { Timeline } from "../sim/timeline.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DATA = `${ROOT}tests/testdata/`;

@@ -15,7 +15,7 @@ import { ebpfMissing, onPath } from "./wire/ebpf_prereq.ts";
 import { openWireProbe, type WireProbe } from "../bpf/wire_probe.ts";
 import type { RawWireEvent } from "../bpf/wire_event.ts";
 import { decodeWireEvent } from "../bpf/wire_event.ts";
-import { WireAggregator } from "../bpf/wire_aggregator.ts";
+import { WireAggregator } from "../wire/wire_aggregator.ts";
 import { probeCommand } from "../cli/probe.ts";
 
 const PORT = Number(Deno.env.get("EARTHWORM_PROBE_TEST_PORT") ?? "6443");

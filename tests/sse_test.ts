@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import type { Lease } from "../agent/lease_types.ts";
+import type { Lease } from "../core/lease_types.ts";
 import { createApp } from "../server/api.ts";
-import type { BeatEvent, SnapshotEvent } from "../server/api_types.ts";
-import { systemClock } from "../server/clock.ts";
+import type { BeatEvent, SnapshotEvent } from "../core/api_types.ts";
+import { systemClock } from "../core/clock.ts";
 import { HeartHub } from "../server/heart_hub.ts";
 import { serveApp } from "../server/http_server.ts";
 import { collectSse } from "./sse_client.ts";

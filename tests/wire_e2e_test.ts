@@ -26,7 +26,7 @@ import type {
   BeatEvent,
   BeatsResponse,
   HeartsResponse,
-} from "../server/api_types.ts";
+} from "../core/api_types.ts";
 
 const ebpf = ebpfPrereq();
 const cluster = clusterPrereq();

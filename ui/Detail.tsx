@@ -6,7 +6,7 @@
  */
 
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import type { Beat } from "../server/api_types.ts";
+import type { Beat } from "../core/api_types.ts";
 import { fetchBeats } from "./api.ts";
 import { Cardiogram } from "./Cardiogram.tsx";
 import { ago, formatSeconds, timeOfDay } from "./format.ts";

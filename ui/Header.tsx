@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { HeartStatus, SourceState } from "../server/api_types.ts";
+import type { HeartStatus, SourceState } from "../core/api_types.ts";
 import type { ConnectionState } from "./state.ts";
 
 /** Props of {@linkcode Header}. */

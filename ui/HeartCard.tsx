@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Heart } from "../server/api_types.ts";
+import type { Heart } from "../core/api_types.ts";
 import { Cardiogram } from "./Cardiogram.tsx";
 import { formatSeconds } from "./format.ts";
 import { formatRoute } from "./route.ts";

@@ -6,7 +6,7 @@
  */
 
 import { useEffect, useRef } from "preact/hooks";
-import type { Beat, Heart } from "../server/api_types.ts";
+import type { Beat, Heart } from "../core/api_types.ts";
 import { Chart, COLORS, timeSeriesOptions } from "./charts.ts";
 
 /** Props of {@linkcode IntervalChart}. */

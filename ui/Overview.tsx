@@ -13,7 +13,7 @@ import {
   useRef,
   useState,
 } from "preact/hooks";
-import type { Heart, HeartKind, HeartStatus } from "../server/api_types.ts";
+import type { Heart, HeartKind, HeartStatus } from "../core/api_types.ts";
 import { fetchBeats, HistoryLoader } from "./api.ts";
 import { gridWindow } from "./grid_layout.ts";
 import { CARD_WINDOW_MS, HeartCard } from "./HeartCard.tsx";

@@ -7,7 +7,7 @@
  */
 
 import { useEffect, useRef } from "preact/hooks";
-import type { Heart, SourceState, WireExchange } from "../server/api_types.ts";
+import type { Heart, SourceState, WireExchange } from "../core/api_types.ts";
 import { Chart, COLORS, timeSeriesOptions } from "./charts.ts";
 import { formatMs } from "./format.ts";
 

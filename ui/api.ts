@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { BeatsResponse, ErrorResponse } from "../server/api_types.ts";
+import type { BeatsResponse, ErrorResponse } from "../core/api_types.ts";
 
 /** Fetches a heart's beats, oldest first: those after `since` (epoch ms), at most `limit`. */
 export async function fetchBeats(

@@ -10,7 +10,7 @@ import {
   type HeartKind,
   type HeartStatus,
   STATUS_SEVERITY,
-} from "../server/api_types.ts";
+} from "../core/api_types.ts";
 
 /** The overview's filter, as kept in the URL. */
 export interface OverviewFilter {

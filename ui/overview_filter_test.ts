@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Heart } from "../server/api_types.ts";
+import type { Heart } from "../core/api_types.ts";
 import {
   countByStatus,
   namespacesOf,

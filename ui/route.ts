@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { HeartKind, HeartStatus } from "../server/api_types.ts";
+import type { HeartKind, HeartStatus } from "../core/api_types.ts";
 import { NO_FILTER, type OverviewFilter } from "./overview_filter.ts";
 
 /** Where the UI is. */

@@ -16,7 +16,7 @@ import type {
   StatusEvent,
   WireEvent,
   WireExchange,
-} from "../server/api_types.ts";
+} from "../core/api_types.ts";
 import { ServerClock } from "./server_clock.ts";
 import type { Outage, TraceBeat } from "./trace.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Beat, Heart, SourceState } from "../server/api_types.ts";
+import type { Beat, Heart, SourceState } from "../core/api_types.ts";
 import { HeartStore } from "./state.ts";
 import { ServerClock } from "./server_clock.ts";
 

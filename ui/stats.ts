@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Beat } from "../server/api_types.ts";
+import type { Beat } from "../core/api_types.ts";
 
 /** Summary of the intervals between beats, in seconds. */
 export interface IntervalStats {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Beat } from "../server/api_types.ts";
+import type { Beat } from "../core/api_types.ts";
 import { intervalStats, quantile, transitionsOf } from "./stats.ts";
 
 function beat(interval: number | null, holder = "a", transition = false): Beat {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { StreamEventName, StreamEvents } from "../server/api_types.ts";
+import type { StreamEventName, StreamEvents } from "../core/api_types.ts";
 import type { HeartStore } from "./state.ts";
 
 /** How long the stream may be down before the UI says "offline" instead of "reconnecting". */

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { HeartStatus } from "../server/api_types.ts";
+import type { HeartStatus } from "../core/api_types.ts";
 
 /** Colour class of a stretch of trace. */
 export type Tone = "ok" | "late" | "expired" | "unknown";

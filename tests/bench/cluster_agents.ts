@@ -30,8 +30,8 @@ import {
   startAgent,
   StreamFollower,
 } from "../agent_observers.ts";
-import { KubeRestClient } from "../../agent/kube_client.ts";
-import type { BeatEvent, HeartsResponse } from "../../server/api_types.ts";
+import { KubeRestClient } from "../../kube/rest_client.ts";
+import type { BeatEvent, HeartsResponse } from "../../core/api_types.ts";
 import { sleep, until } from "../wait.ts";
 
 const args = parseArgs({

@@ -10,10 +10,10 @@
  * @module
  */
 
-import type { Lease } from "../../agent/lease_types.ts";
+import type { Lease } from "../../core/lease_types.ts";
 import { createApp } from "../../server/api.ts";
 import { BeatStore, type StoredBeat } from "../../server/beat_store.ts";
-import { systemClock } from "../../server/clock.ts";
+import { systemClock } from "../../core/clock.ts";
 import { HeartHub } from "../../server/heart_hub.ts";
 import { serveApp } from "../../server/http_server.ts";
 

@@ -13,7 +13,7 @@
  */
 
 import { decodeWireEvent } from "../../bpf/wire_event.ts";
-import { WireAggregator } from "../../bpf/wire_aggregator.ts";
+import { WireAggregator } from "../../wire/wire_aggregator.ts";
 import { openWireProbe } from "../../bpf/wire_probe.ts";
 
 const fixture = Deno.readFileSync(

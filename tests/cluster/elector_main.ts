@@ -11,10 +11,10 @@
  * @module
  */
 
-import { KubeRestClient, type RestConfig } from "../../agent/kube_client.ts";
-import { LeaderElector } from "../../agent/leader_election.ts";
-import { RestLeaseLock } from "../../agent/lease_lock.ts";
-import { configureLogger } from "../../server/log.ts";
+import { KubeRestClient, type RestConfig } from "../../kube/rest_client.ts";
+import { LeaderElector } from "../../kube/leader_election.ts";
+import { RestLeaseLock } from "../../kube/lease_lock.ts";
+import { configureLogger } from "../../core/log.ts";
 
 configureLogger({ level: "warn" });
 
@@ -57,9 +57,9 @@ const elector = new LeaderElector({
       if (!watch) return;
       // Only the leader pays for the watcher and the hub.
       (async () => {
-        const { watchLeases } = await import("../../agent/lease_watcher.ts");
+        const { watchLeases } = await import("../../kube/watch_loop.ts");
         const { HeartHub } = await import("../../server/heart_hub.ts");
-        const { systemClock } = await import("../../server/clock.ts");
+        const { systemClock } = await import("../../core/clock.ts");
         const hub = new HeartHub({
           clock: systemClock,
           source: { kind: "cluster", name: rest.server },

@@ -8,7 +8,7 @@
  */
 
 import { type Prereq, prereq } from "../prereq.ts";
-import type { RestConfig } from "../../agent/kube_client.ts";
+import type { RestConfig } from "../../kube/rest_client.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 const SCRIPT = `${HERE}cluster.sh`;

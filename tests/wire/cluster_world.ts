@@ -12,7 +12,7 @@
 import { type Cluster, startCluster } from "../cluster/harness.ts";
 import { readSse, type SseMessage } from "../sse_client.ts";
 import { collectLines } from "../earthworm_process.ts";
-import type { WireEvent, WireExchange } from "../../server/api_types.ts";
+import type { WireEvent, WireExchange } from "../../core/api_types.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 const ROOT = new URL("../..", import.meta.url).pathname;

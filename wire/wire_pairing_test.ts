@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { WireExchange } from "./api_types.ts";
+import type { WireExchange } from "../core/api_types.ts";
 import { WirePairing } from "./wire_pairing.ts";
 
 const T = Date.parse("2026-01-01T00:00:00.000Z");

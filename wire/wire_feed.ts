@@ -11,10 +11,10 @@
  * @module
  */
 
-import type { WireExchange } from "../server/api_types.ts";
-import { type Clock, systemClock } from "../server/clock.ts";
+import type { WireExchange } from "../core/api_types.ts";
+import { type Clock, systemClock } from "../core/clock.ts";
 import { WireAggregator } from "./wire_aggregator.ts";
-import type { RawWireEvent } from "./wire_event.ts";
+import type { RawWireEvent } from "../bpf/wire_event.ts";
 
 /**
  * Deliveries the budget saves up: with 1, traffic whose period is close to

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { WireExchange, WireSummary } from "./api_types.ts";
+import type { WireExchange, WireSummary } from "../core/api_types.ts";
 
 /** How far after a beat's renewTime its exchange may start. */
 const PAIR_WINDOW_MS = 2000;

@@ -16,18 +16,18 @@
  */
 
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { Lease, LeaseEvent, LeaseSink } from "./lease_types.ts";
+import type { Lease, LeaseEvent, LeaseSink } from "../core/lease_types.ts";
 import {
   KubeRestClient,
   type RestConfig,
   restConfigFromKubeConfig,
-} from "./kube_client.ts";
+} from "./rest_client.ts";
 import {
   type Clock,
   sleepUnlessAborted,
   systemClock,
-} from "../server/clock.ts";
-import { getLogger } from "../server/log.ts";
+} from "../core/clock.ts";
+import { getLogger } from "../core/log.ts";
 import {
   type BackoffPolicy,
   classifyFailure,

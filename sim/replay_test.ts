@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { InputError } from "../cli/errors.ts";
-import { FakeClock } from "../server/clock.ts";
-import type { Lease, LeaseEvent, LeaseSink } from "./lease_types.ts";
+import { InputError } from "../core/errors.ts";
+import { FakeClock } from "../core/clock.ts";
+import type { Lease, LeaseEvent, LeaseSink } from "../core/lease_types.ts";
 import { loadTimeline, loopPeriodMs, replayTimeline } from "./replay.ts";
 import { formatTimeline, type Timeline } from "./timeline.ts";
 

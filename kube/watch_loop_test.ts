@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../server/clock.ts";
-import { configureLogger } from "../server/log.ts";
-import { KubeApiError } from "./kube_client.ts";
-import type { Lease, LeaseEvent, LeaseSink } from "./lease_types.ts";
+import { FakeClock } from "../core/clock.ts";
+import { configureLogger } from "../core/log.ts";
+import { KubeApiError } from "./rest_client.ts";
+import type { Lease, LeaseEvent, LeaseSink } from "../core/lease_types.ts";
 import {
   type LeaseList,
   type LeaseSource,
@@ -12,7 +12,7 @@ import {
   toLease,
   type WatchRequest,
   WatchStatusError,
-} from "./lease_watcher.ts";
+} from "./watch_loop.ts";
 import {
   backoffDelay,
   classifyFailure,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../server/clock.ts";
+import { FakeClock } from "../core/clock.ts";
 import { HeartHub } from "../server/heart_hub.ts";
-import type { Lease, LeaseEvent, LeaseSink } from "./lease_types.ts";
+import type { Lease, LeaseEvent, LeaseSink } from "../core/lease_types.ts";
 import {
   INCIDENTS,
   microTime,

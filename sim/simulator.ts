@@ -12,10 +12,10 @@
  * @module
  */
 
-import type { WireExchange } from "../server/api_types.ts";
-import type { Clock } from "../server/clock.ts";
-import type { Lease, LeaseSink } from "./lease_types.ts";
-import { NODE_LEASE_NAMESPACE } from "./lease_types.ts";
+import type { WireExchange } from "../core/api_types.ts";
+import type { Clock } from "../core/clock.ts";
+import type { Lease, LeaseSink } from "../core/lease_types.ts";
+import { NODE_LEASE_NAMESPACE } from "../core/lease_types.ts";
 
 /** Settings of the simulation. */
 export interface SimulatorOptions {

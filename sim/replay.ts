@@ -25,9 +25,9 @@
  * @module
  */
 
-import type { Clock } from "../server/clock.ts";
-import { getLogger } from "../server/log.ts";
-import type { Lease, LeaseEventType, LeaseSink } from "./lease_types.ts";
+import type { Clock } from "../core/clock.ts";
+import { getLogger } from "../core/log.ts";
+import type { Lease, LeaseEventType, LeaseSink } from "../core/lease_types.ts";
 import { parseLeaseDocuments, readLeaseText } from "./lease_file.ts";
 import { leasesFromDocuments, parseRfc3339 } from "./lease_validation.ts";
 import {

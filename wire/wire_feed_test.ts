@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../server/clock.ts";
-import type { WireExchange } from "../server/api_types.ts";
-import type { RawWireEvent } from "./wire_event.ts";
+import { FakeClock } from "../core/clock.ts";
+import type { WireExchange } from "../core/api_types.ts";
+import type { RawWireEvent } from "../bpf/wire_event.ts";
 import { BURST, feedWireExchanges } from "./wire_feed.ts";
 import { rawEvent } from "./_test_events.ts";
 

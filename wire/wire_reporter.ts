@@ -8,10 +8,10 @@
  * @module
  */
 
-import type { WireExchange } from "../server/api_types.ts";
-import type { Clock } from "../server/clock.ts";
+import type { WireExchange } from "../core/api_types.ts";
+import type { Clock } from "../core/clock.ts";
 import type { HeartHub } from "../server/heart_hub.ts";
-import { getLogger } from "../server/log.ts";
+import { getLogger } from "../core/log.ts";
 
 const log = getLogger("wire");
 
@@ -99,7 +99,7 @@ export async function runWireReporter(
   const { openWireProbe, WireUnavailableError } = await import(
     "../bpf/wire_probe.ts"
   );
-  const { feedWireExchanges } = await import("../bpf/wire_feed.ts");
+  const { feedWireExchanges } = await import("./wire_feed.ts");
   let probe: Awaited<ReturnType<typeof openWireProbe>> | undefined;
   if (opts.disabled) {
     state.reason = "eBPF disabled by --no-ebpf";

@@ -18,9 +18,9 @@ import {
   type Clock,
   sleepUnlessAborted,
   systemClock,
-} from "../server/clock.ts";
-import { getLogger } from "../server/log.ts";
-import { KubeApiError } from "./kube_client.ts";
+} from "../core/clock.ts";
+import { getLogger } from "../core/log.ts";
+import { KubeApiError } from "./rest_client.ts";
 import {
   type LeaderElectionRecord,
   type LeaseLock,

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { InputError } from "../cli/errors.ts";
+import { InputError } from "../core/errors.ts";
 import { parseLeaseDocuments } from "./lease_file.ts";
 import { leasesFromDocuments, type LeaseSnapshot } from "./lease_validation.ts";
 

@@ -3,7 +3,7 @@ import {
   inClusterRestConfig,
   KubeApiError,
   KubeRestClient,
-} from "./kube_client.ts";
+} from "./rest_client.ts";
 
 /** Serves `handler` on a free local port for the duration of `fn`. */
 async function withServer(

@@ -8,8 +8,8 @@
  * @module
  */
 
-import type { KubeRestClient } from "./kube_client.ts";
-import { KubeApiError } from "./kube_client.ts";
+import type { KubeRestClient } from "./rest_client.ts";
+import { KubeApiError } from "./rest_client.ts";
 
 /** Annotation on the election Lease that holds the leader's base URL. */
 export const LEADER_ADDRESS_ANNOTATION = "earthworm.dev/leader-address";

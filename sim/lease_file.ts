@@ -21,7 +21,7 @@
  */
 
 import yaml from "js-yaml";
-import { InputError } from "../cli/errors.ts";
+import { InputError } from "../core/errors.ts";
 import {
   fileError,
   leasesFromDocuments,

@@ -38,7 +38,7 @@
  * @module
  */
 
-import type { Lease, LeaseEventType } from "./lease_types.ts";
+import type { Lease, LeaseEventType } from "../core/lease_types.ts";
 import {
   at,
   describeValue,

@@ -20,8 +20,8 @@
  */
 
 import type { KubeConfig } from "@kubernetes/client-node";
-import { type LeaseList, type LeaseSource, toLease } from "./lease_watcher.ts";
-import type { Lease } from "./lease_types.ts";
+import { type LeaseList, type LeaseSource, toLease } from "./watch_loop.ts";
+import type { Lease } from "../core/lease_types.ts";
 
 const PAGE = 500;
 

@@ -10,7 +10,7 @@
  */
 
 import yaml from "js-yaml";
-import type { RestConfig } from "./kube_client.ts";
+import type { RestConfig } from "./rest_client.ts";
 
 type Dict = Record<string, unknown>;
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../server/clock.ts";
+import { FakeClock } from "../core/clock.ts";
 import { HeartHub } from "../server/heart_hub.ts";
 import { runWireReporter, type WireTarget } from "./wire_reporter.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { InputError } from "../cli/errors.ts";
+import { InputError } from "../core/errors.ts";
 import { parseLeaseDocuments, readLeaseFile } from "./lease_file.ts";
 import { leasesFromDocuments } from "./lease_validation.ts";
 import {

@@ -8,10 +8,10 @@
  * @module
  */
 
-import type { Clock } from "../server/clock.ts";
-import { systemClock } from "../server/clock.ts";
+import type { Clock } from "../core/clock.ts";
+import { systemClock } from "../core/clock.ts";
 import type { Authenticator, AuthVerdict } from "../server/wire_ingest.ts";
-import type { KubeRestClient } from "./kube_client.ts";
+import type { KubeRestClient } from "./rest_client.ts";
 
 /** Audience of the tokens agents present. */
 export const WIRE_AUDIENCE = "earthworm";

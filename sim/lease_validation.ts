@@ -9,8 +9,8 @@
  * @module
  */
 
-import { InputError } from "../cli/errors.ts";
-import type { Lease } from "./lease_types.ts";
+import { InputError } from "../core/errors.ts";
+import type { Lease } from "../core/lease_types.ts";
 
 /** One validated Lease as it appeared in a file, with where it came from. */
 export interface LeaseSnapshot {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../server/clock.ts";
+import { FakeClock } from "../core/clock.ts";
 import {
   type LeaderElectionConfig,
   LeaderElector,
@@ -10,7 +10,7 @@ import {
   MemoryLeaseStore,
   microTime,
 } from "./lease_lock.ts";
-import { configureLogger } from "../server/log.ts";
+import { configureLogger } from "../core/log.ts";
 
 configureLogger({ level: "error" });
 

@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { WireExchange } from "../server/api_types.ts";
-import type { RawWireEvent } from "./wire_event.ts";
+import type { WireExchange } from "../core/api_types.ts";
+import type { RawWireEvent } from "../bpf/wire_event.ts";
 
 /** Settings of a {@link WireAggregator}. */
 export interface WireAggregatorOptions {
