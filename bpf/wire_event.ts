@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { RawWireEvent, WireEventKind } from "../core/wire_types.ts";
+
 /** sizeof(struct wire_event). */
 export const WIRE_EVENT_SIZE = 136;
 /** sizeof(struct wire_tuple). */
@@ -39,14 +41,6 @@ export const WIRE_EVENT_OFFSETS = {
   comm: 116,
 } as const;
 
-/** Kind of a wire event (enum wire_event_type). */
-export type WireEventKind =
-  | "track"
-  | "exchange"
-  | "retransmit"
-  | "reset"
-  | "state";
-
 const KINDS: Record<number, WireEventKind> = {
   1: "track",
   2: "exchange",
@@ -72,36 +66,6 @@ export const TCP_STATES = [
   "NEW_SYN_RECV",
   "BOUND_INACTIVE",
 ] as const;
-
-/** One decoded kernel event. Times are CLOCK_MONOTONIC nanoseconds. */
-export interface RawWireEvent {
-  kind: WireEventKind;
-  tsNs: bigint;
-  cookie: bigint;
-  /** Local address and port, remote address and port (IPv4 shown dotted). */
-  local: string;
-  remote: string;
-  /** `local->remote`, the WireExchange `conn` id. */
-  conn: string;
-  pid: number;
-  comm: string;
-  origin: "connect" | "adopted" | "unknown";
-  srttUs: number;
-  totalRetrans: number;
-  resets: number;
-  /** Exchange fields (zero for other kinds). */
-  startNs: bigint;
-  firstRxNs: bigint;
-  lastRxNs: bigint;
-  bytesSent: number;
-  bytesReceived: number;
-  retrans: number;
-  /** State events: TCP states before and after. */
-  oldState: string;
-  newState: string;
-  /** Reset events: who sent it. */
-  resetDirection: "sent" | "received" | null;
-}
 
 /** Formats a 16-byte address (IPv4-mapped shown as dotted IPv4). */
 export function formatAddress(b: Uint8Array): string {

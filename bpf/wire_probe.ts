@@ -18,12 +18,10 @@ import {
   type ProgramInfo,
 } from "./libbpf.ts";
 import { type EventBuffer, PerfBuffer, RingBuffer } from "./event_buffer.ts";
-import {
-  decodeWireEvent,
-  encodeOwner,
-  encodeTuple,
-  type RawWireEvent,
-} from "./wire_event.ts";
+import { decodeWireEvent, encodeOwner, encodeTuple } from "./wire_event.ts";
+import type { RawWireEvent } from "../core/wire_types.ts";
+import { AsyncQueue } from "../core/async_queue.ts";
+import { WireUnavailableError } from "../core/errors.ts";
 import { findConnections } from "./proc_scan.ts";
 import { detectCgroup2 } from "./cgroup.ts";
 
@@ -45,28 +43,6 @@ const BPF_NOEXIST = 1n;
 const POLL_MS = 100;
 const QUEUE_LIMIT = 65536;
 const PERF_PAGES = 64;
-
-/** Why eBPF is unavailable. */
-export type WireUnavailableReason =
-  | "unsupported-os"
-  | "no-libbpf"
-  | "no-btf"
-  | "old-kernel"
-  | "no-permission"
-  | "no-cgroup2"
-  | "load-failed";
-
-/** eBPF cannot run on this machine; `message` says why and what to do. */
-export class WireUnavailableError extends Error {
-  override name = "WireUnavailableError";
-  /** Machine-readable reason. */
-  readonly reason: WireUnavailableReason;
-
-  constructor(reason: WireUnavailableReason, message: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause });
-    this.reason = reason;
-  }
-}
 
 /** Settings of {@link openWireProbe}. */
 export interface WireProbeOptions {
@@ -95,7 +71,7 @@ export interface WireProbe extends AsyncDisposable {
   /** Add to `Number(event.tsNs) / 1e6` to get wall-clock milliseconds. */
   readonly monoToWallOffsetMs: number;
   /** Decoded events, in arrival order; ends when the probe closes. One consumer. */
-  events(): AsyncIterableIterator<RawWireEvent>;
+  events(): AsyncIterable<RawWireEvent>;
   /** Events lost: kernel buffer full, perf lost records, user-space queue full. */
   drops(): number;
   /** Kernel ids and run statistics of the loaded programs. */
@@ -317,8 +293,7 @@ class Probe implements WireProbe {
   #comm: string;
   #port: number;
   #adopted = 0;
-  #queue: RawWireEvent[] = [];
-  #wake: (() => void) | null = null;
+  #queue = new AsyncQueue<RawWireEvent>(QUEUE_LIMIT);
   #userDrops = 0;
   #finalKernelDrops = 0;
   #released = false;
@@ -368,12 +343,7 @@ class Probe implements WireProbe {
       }
       return;
     }
-    if (this.#queue.length >= QUEUE_LIMIT) {
-      this.#userDrops++;
-      return;
-    }
-    this.#queue.push(ev);
-    this.#wake?.();
+    if (!this.#queue.push(ev)) this.#userDrops++;
   }
 
   async #run(): Promise<void> {
@@ -387,20 +357,11 @@ class Probe implements WireProbe {
         this.#closed = true;
       }
     }
-    this.#wake?.();
+    this.#queue.close();
   }
 
-  async *events(): AsyncIterableIterator<RawWireEvent> {
-    while (true) {
-      const ev = this.#queue.shift();
-      if (ev) {
-        yield ev;
-        continue;
-      }
-      if (this.#closed) return;
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-      this.#wake = null;
-    }
+  events(): AsyncIterable<RawWireEvent> {
+    return this.#queue;
   }
 
   drops(): number {
@@ -464,7 +425,7 @@ class Probe implements WireProbe {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#closed = true;
-      this.#wake?.();
+      this.#queue.close();
       await this.#pump;
       this.#finalKernelDrops = this.#kernelDrops();
       this.#released = true;

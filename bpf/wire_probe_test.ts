@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { openWireProbe, WireUnavailableError } from "./wire_probe.ts";
+import { WireUnavailableError } from "../core/errors.ts";
+import { openWireProbe } from "./wire_probe.ts";
 
 Deno.test("a missing libbpf makes the probe unavailable with the reason and the fix", async () => {
   const err = await openWireProbe({ libbpfPath: "/nonexistent/libbpf.so.1" })

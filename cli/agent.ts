@@ -7,23 +7,20 @@
  * @module
  */
 
+import { KubeRestClient, type RestConfig } from "../kube/rest_client.ts";
 import {
   inClusterRestConfig,
-  KubeRestClient,
   loadKubeConfig,
-  type RestConfig,
   restConfigFromKubeConfig,
-} from "../kube/rest_client.ts";
+} from "../kube/kubeconfig.ts";
 import { readSimpleKubeconfig } from "../kube/kubeconfig_lite.ts";
 import { LeaderElector } from "../kube/leader_election.ts";
 import { RestLeaseLock } from "../kube/lease_lock.ts";
-import { watchLeases } from "../kube/watch_loop.ts";
+import { watchLeases } from "../kube/rest_lease_source.ts";
 import { tokenReviewAuthenticator } from "../kube/token_review.ts";
-import {
-  type ProbeState,
-  runWireReporter,
-  tokenFileReader,
-} from "../wire/wire_reporter.ts";
+import { type OpenedProbe, runWireReporter } from "../wire/wire_reporter.ts";
+import type { ProbeState } from "../core/wire_types.ts";
+import { tokenFileReader } from "../core/token_file.ts";
 import { createApp } from "../server/api.ts";
 import { sleepUnlessAborted, systemClock } from "../core/clock.ts";
 import { HeartHub } from "../server/heart_hub.ts";
@@ -281,17 +278,19 @@ export async function agentCommand(args: string[]): Promise<number> {
   });
   const wire = runWireReporter({
     node,
-    comm,
-    port: apiserverPort,
-    disabled: flags.values["no-ebpf"] === true,
+    ...(flags.values["no-ebpf"]
+      ? { disabledReason: "eBPF disabled by --no-ebpf" }
+      : { openProbe: () => openProbe(comm, apiserverPort, signal) }),
     flushIntervalMs: wireFlushMs,
     target: () => {
-      if (elector?.isLeader()) return hub ? { hub } : null;
+      if (elector?.isLeader()) return hub ? { sink: hub } : null;
       return leader?.address && leader.identity !== identity
         ? { url: leader.address }
         : null;
     },
-    token: tokenFileReader(tokenFile, systemClock),
+    token: tokenFileReader(tokenFile, {
+      hint: "mount the projected ServiceAccount token there",
+    }),
     clock: systemClock,
     signal,
     onState: (state) => probe = state,
@@ -312,4 +311,20 @@ export async function agentCommand(args: string[]): Promise<number> {
     await server.finished;
   }
   return 0;
+}
+
+/** Opens the embedded eBPF probe (loaded on demand: followers without it never parse libbpf's FFI table). */
+async function openProbe(
+  comm: string,
+  port: number,
+  signal: AbortSignal,
+): Promise<OpenedProbe> {
+  const { openWireProbe } = await import("../bpf/wire_probe.ts");
+  const probe = await openWireProbe({ comm, port, signal });
+  return {
+    monoToWallOffsetMs: probe.monoToWallOffsetMs,
+    events: () => probe.events(),
+    close: () => probe.close(),
+    details: { buffer: probe.buffer, adopted: probe.adopted },
+  };
 }

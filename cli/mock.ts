@@ -1,10 +1,14 @@
 /**
  * `earthworm mock`: the whole pipeline on a simulated cluster, or on a
- * replay of a recorded Lease file, served on localhost.
+ * replay of a recorded Lease file, served on localhost. Both write into a
+ * simulated API server that Earthworm reads with the same list/watch loop
+ * as a real cluster.
  *
  * @module
  */
 
+import { runLeaseWatch } from "../kube/watch_loop.ts";
+import { SimApiServer } from "../sim/sim_api_server.ts";
 import { Simulator } from "../sim/simulator.ts";
 import { scaledClock } from "../core/clock.ts";
 import {
@@ -81,24 +85,32 @@ export async function mockCommand(args: string[]): Promise<number> {
       "a replay of recorded Leases has no wire data",
     );
   }
-  if (replay && timeline) {
-    await replay.replayTimeline(timeline, served.hub, {
+  const server = new SimApiServer({ clock });
+  const cluster = replay && timeline
+    ? replay.replayTimeline(timeline, server, {
       clock,
       speed: 1,
       signal: served.signal,
       loop: true,
-    });
-  } else {
-    const sim = new Simulator({
+    })
+    : new Simulator({
       clock,
       nodes,
+      server,
       incidents: !flags.values["no-incidents"],
       // The simulated kubelets' PUTs, as their agents' probes would report them.
       wire: (node, exchanges) =>
         served.hub.wireReport(node, { available: true }, exchanges),
-    });
-    await sim.run(served.hub, served.signal);
-  }
+    }).run(served.signal);
+  await Promise.all([
+    cluster,
+    runLeaseWatch({
+      source: server,
+      sink: served.hub,
+      clock,
+      signal: served.signal,
+    }),
+  ]);
   await served.finished;
   return 0;
 }

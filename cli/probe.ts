@@ -7,8 +7,9 @@
  */
 
 import { parseArgs } from "node:util";
-import { openWireProbe, WireUnavailableError } from "../bpf/wire_probe.ts";
-import type { RawWireEvent } from "../bpf/wire_event.ts";
+import { WireUnavailableError } from "../core/errors.ts";
+import { openWireProbe } from "../bpf/wire_probe.ts";
+import type { RawWireEvent } from "../core/wire_types.ts";
 import { monoToIso, WireAggregator } from "../wire/wire_aggregator.ts";
 
 const USAGE = `Usage: earthworm probe [flags]

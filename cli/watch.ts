@@ -7,7 +7,7 @@
  * @module
  */
 
-import { loadKubeConfig } from "../kube/rest_client.ts";
+import { loadKubeConfig } from "../kube/kubeconfig.ts";
 import { clientNodeLeaseSource } from "../kube/client_node_source.ts";
 import { runLeaseWatch } from "../kube/watch_loop.ts";
 import { systemClock } from "../core/clock.ts";

@@ -5,6 +5,9 @@
  * @module
  */
 
+/** Namespace whose Leases are kubelet node heartbeats (hearts of kind `node`). */
+export const NODE_LEASE_NAMESPACE = "kube-node-lease";
+
 /** Freshness of a heart, judged on Earthworm's own clock. */
 export type HeartStatus = "healthy" | "late" | "expired" | "unknown";
 

@@ -1,6 +1,8 @@
 /**
- * Errors that end a command with a one-line message and exit code 2: bad
- * flags ({@linkcode UsageError}) and bad input files ({@linkcode InputError}).
+ * Errors that callers catch: bad flags ({@linkcode UsageError}) and bad input
+ * files ({@linkcode InputError}) end a command with a one-line message and
+ * exit code 2; {@linkcode WireUnavailableError} says why eBPF cannot run, and
+ * the agent then runs lease-only with that reason.
  *
  * @module
  */
@@ -17,3 +19,25 @@ export class InputError extends Error {
 
 /** Exit code for usage and input errors. */
 export const EXIT_USAGE = 2;
+
+/** Why eBPF is unavailable. */
+export type WireUnavailableReason =
+  | "unsupported-os"
+  | "no-libbpf"
+  | "no-btf"
+  | "old-kernel"
+  | "no-permission"
+  | "no-cgroup2"
+  | "load-failed";
+
+/** eBPF cannot run on this machine; `message` says why and what to do. */
+export class WireUnavailableError extends Error {
+  override name = "WireUnavailableError";
+  /** Machine-readable reason. */
+  readonly reason: WireUnavailableReason;
+
+  constructor(reason: WireUnavailableReason, message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.reason = reason;
+  }
+}

@@ -52,5 +52,10 @@ export interface LeaseSink {
   source(connected: boolean, reason: string | undefined, at: number): void;
 }
 
-/** Namespace whose Leases are kubelet node heartbeats. */
-export const NODE_LEASE_NAMESPACE = "kube-node-lease";
+/** Namespace whose Leases are kubelet node heartbeats (defined with the API types, which the UI shares). */
+export { NODE_LEASE_NAMESPACE } from "./api_types.ts";
+
+/** Formats epoch milliseconds as a Kubernetes MicroTime (six fractional digits). */
+export function microTime(ms: number): string {
+  return `${new Date(Math.floor(ms)).toISOString().slice(0, 23)}000Z`;
+}

@@ -3,7 +3,7 @@
  * lists (paginated) and client-node's `Watch` streams. `earthworm watch` uses
  * it from a laptop, where the library's kubeconfig handling (contexts, exec
  * plugins, proxies) matters and its memory does not. The loop around it
- * (`lease_watcher.ts`) owns resumption, relisting and backoff, which covers
+ * (`watch_loop.ts`) owns resumption, relisting and backoff, which covers
  * the library's gaps: its informer stops on errors other than 410; under
  * 2.0.1 an aborted watch never calls `done`, so this source settles the watch
  * itself when its signal aborts; and a watch whose API server restarted is
@@ -12,7 +12,7 @@
  * from the last resourceVersion at once, which costs one request on a quiet
  * watch and finds out, by failing, when the API server is really gone.
  *
- * In-cluster agents use the fetch-based source in `lease_watcher.ts`
+ * In-cluster agents use the fetch-based source in `rest_lease_source.ts`
  * instead: importing client-node costs about 70 MB of resident memory on
  * every node.
  *
@@ -20,18 +20,11 @@
  */
 
 import type { KubeConfig } from "@kubernetes/client-node";
-import { type LeaseList, type LeaseSource, toLease } from "./watch_loop.ts";
+import type { LeaseList, LeaseSource } from "../core/lease_source.ts";
+import { leasesPath, toLease } from "./lease_api.ts";
 import type { Lease } from "../core/lease_types.ts";
 
 const PAGE = 500;
-
-function leasesPath(namespace: string | undefined): string {
-  return namespace === undefined
-    ? "/apis/coordination.k8s.io/v1/leases"
-    : `/apis/coordination.k8s.io/v1/namespaces/${
-      encodeURIComponent(namespace)
-    }/leases`;
-}
 
 /** Builds the source for the current context of `kc`. */
 export async function clientNodeLeaseSource(

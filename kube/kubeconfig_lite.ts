@@ -10,6 +10,7 @@
  */
 
 import yaml from "js-yaml";
+import { tokenFileReader } from "../core/token_file.ts";
 import type { RestConfig } from "./rest_client.ts";
 
 type Dict = Record<string, unknown>;
@@ -129,16 +130,12 @@ export async function readSimpleKubeconfig(
       config.authHeaders = () => Promise.resolve(header);
     } else if (typeof user.tokenFile === "string") {
       const tokenFile = user.tokenFile;
-      let token = "";
-      let readAt = -Infinity;
-      config.authHeaders = async () => {
-        // Bound tokens rotate: re-read the file at most once a minute.
-        if (performance.now() - readAt > 60_000) {
-          token = (await file(tokenFile) ?? "").trim();
-          readAt = performance.now();
-        }
-        return { Authorization: `Bearer ${token}` };
-      };
+      const token = tokenFileReader(
+        tokenFile.startsWith("/") ? tokenFile : `${dir}/${tokenFile}`,
+      );
+      config.authHeaders = async () => ({
+        Authorization: `Bearer ${await token()}`,
+      });
     }
     return config;
   } catch {

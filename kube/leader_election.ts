@@ -14,19 +14,15 @@
  * @module
  */
 
-import {
-  type Clock,
-  sleepUnlessAborted,
-  systemClock,
-} from "../core/clock.ts";
+import { type Clock, sleepUnlessAborted, systemClock } from "../core/clock.ts";
 import { getLogger } from "../core/log.ts";
 import { KubeApiError } from "./rest_client.ts";
 import {
   type LeaderElectionRecord,
   type LeaseLock,
   LockConflictError,
-  microTime,
 } from "./lease_lock.ts";
+import { microTime } from "../core/lease_types.ts";
 
 /** client-go's JitterFactor, used in the timing invariant renewDeadline > retryPeriod × 1.2. */
 export const JITTER_FACTOR = 1.2;

@@ -1,15 +1,13 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../core/clock.ts";
+import { FakeClock } from "../core/fake_clock.ts";
 import {
   type LeaderElectionConfig,
   LeaderElector,
   validateElectionConfig,
 } from "./leader_election.ts";
-import {
-  type LeaderElectionRecord,
-  MemoryLeaseStore,
-  microTime,
-} from "./lease_lock.ts";
+import type { LeaderElectionRecord } from "./lease_lock.ts";
+import { MemoryLeaseStore } from "./_memory_lease_lock.ts";
+import { microTime } from "../core/lease_types.ts";
 import { configureLogger } from "../core/log.ts";
 
 configureLogger({ level: "error" });
@@ -49,13 +47,6 @@ Deno.test("election config: invalid timings and identities are rejected with spe
 Deno.test("election config: client-go's defaults are 15 s, 10 s and 2 s", () => {
   const lock = new MemoryLeaseStore().lock();
   assert.deepEqual(validateElectionConfig({ lock, identity: "a" }), T);
-});
-
-Deno.test("microTime writes six fractional digits like a Kubernetes MicroTime", () => {
-  assert.equal(
-    microTime(Date.parse("2026-01-01T00:00:01.234Z")),
-    "2026-01-01T00:00:01.234000Z",
-  );
 });
 
 function rec(over: Partial<LeaderElectionRecord>): LeaderElectionRecord {

@@ -1,15 +1,16 @@
 /**
  * The election lock: what an election Lease says
  * ({@linkcode LeaderElectionRecord}), the small get/create/update interface
- * the elector needs ({@linkcode LeaseLock}), an in-memory implementation for
- * unit tests ({@linkcode MemoryLeaseStore}) and one that talks to a real API
- * server through the light `kube_client.ts` client ({@linkcode RestLeaseLock}).
+ * the elector needs ({@linkcode LeaseLock}), and the lock on a real API
+ * server through the small REST client ({@linkcode RestLeaseLock}). Unit
+ * tests use the in-memory lock of `_memory_lease_lock.ts`.
  *
  * @module
  */
 
 import type { KubeRestClient } from "./rest_client.ts";
 import { KubeApiError } from "./rest_client.ts";
+import { leasePath, leasesPath } from "./lease_api.ts";
 
 /** Annotation on the election Lease that holds the leader's base URL. */
 export const LEADER_ADDRESS_ANNOTATION = "earthworm.dev/leader-address";
@@ -52,68 +53,6 @@ export interface LeaseLock {
   /** `namespace/name`, for logs. */
   describe(): string;
 }
-
-/** Formats a time as a Kubernetes MicroTime (six fractional digits). */
-export function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
-}
-
-// ---------------------------------------------------------------------------
-// In-memory lock for unit tests
-
-/** One shared in-memory Lease; each elector gets its own {@linkcode MemoryLeaseStore.lock}. */
-export class MemoryLeaseStore {
-  record: LeaderElectionRecord | null = null;
-  version = 0;
-  /** When set, every call fails with this error (simulates an outage). */
-  failWith: Error | null = null;
-  /** Number of writes (creates and updates). */
-  writes = 0;
-
-  /** A lock view with its own last-read version, like one API client. */
-  lock(name = "test/lease"): LeaseLock {
-    let readVersion = -1;
-    const fail = () => {
-      if (this.failWith) throw this.failWith;
-    };
-    return {
-      get: () => {
-        fail();
-        readVersion = this.version;
-        if (!this.record) return Promise.resolve(null);
-        const record = { ...this.record };
-        return Promise.resolve({
-          record,
-          raw: `${this.version}:${JSON.stringify(record)}`,
-        });
-      },
-      create: (record) => {
-        fail();
-        if (this.record) throw new LockConflictError(`${name} already exists`);
-        this.record = { ...record };
-        this.version++;
-        this.writes++;
-        readVersion = this.version;
-        return Promise.resolve();
-      },
-      update: (record) => {
-        fail();
-        if (!this.record || readVersion !== this.version) {
-          throw new LockConflictError(`${name} changed since it was read`);
-        }
-        this.record = { ...record };
-        this.version++;
-        this.writes++;
-        readVersion = this.version;
-        return Promise.resolve();
-      },
-      describe: () => name,
-    };
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Lease lock on a real API server
 
 interface LeaseObject {
   apiVersion?: string;
@@ -183,19 +122,12 @@ export class RestLeaseLock implements LeaseLock {
     this.#name = name;
   }
 
-  #path(name?: string): string {
-    const base = `/apis/coordination.k8s.io/v1/namespaces/${
-      encodeURIComponent(this.#namespace)
-    }/leases`;
-    return name ? `${base}/${encodeURIComponent(name)}` : base;
-  }
-
   /** Reads the Lease; null when it does not exist. */
   async get(signal?: AbortSignal): Promise<ObservedLock | null> {
     try {
       const lease = await this.#client.request<LeaseObject>(
         "GET",
-        this.#path(this.#name),
+        leasePath(this.#namespace, this.#name),
         undefined,
         signal,
       );
@@ -222,7 +154,12 @@ export class RestLeaseLock implements LeaseLock {
       { metadata: { name: this.#name, namespace: this.#namespace } },
       record,
     );
-    this.#last = await this.#write("POST", this.#path(), lease, signal);
+    this.#last = await this.#write(
+      "POST",
+      leasesPath(this.#namespace),
+      lease,
+      signal,
+    );
   }
 
   /** Replaces the Lease read last (optimistic concurrency on resourceVersion). */
@@ -238,7 +175,7 @@ export class RestLeaseLock implements LeaseLock {
     const lease = applyRecord(this.#last, record);
     this.#last = await this.#write(
       "PUT",
-      this.#path(this.#name),
+      leasePath(this.#namespace, this.#name),
       lease,
       signal,
     );

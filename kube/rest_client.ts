@@ -1,14 +1,11 @@
 /**
  * A small Kubernetes REST client on Deno's `fetch`: JSON requests and
- * line-delimited watch streams with clean cancellation. Configuration comes
- * either from a kubeconfig through `@kubernetes/client-node` (contexts, exec
- * plugins, token files) or straight from the in-cluster ServiceAccount files,
- * which costs no client-node import at all (the follower's path).
+ * line-delimited watch streams with clean cancellation. Where its
+ * {@linkcode RestConfig} comes from (the in-cluster ServiceAccount, a plain
+ * kubeconfig, or client-node for the rest) is `kubeconfig.ts`'s concern.
  *
  * @module
  */
-
-import type { KubeConfig } from "@kubernetes/client-node";
 
 /** Where and how to reach an API server. */
 export interface RestConfig {
@@ -35,117 +32,6 @@ export class KubeApiError extends Error {
     this.code = code;
     this.reason = reason;
   }
-}
-
-const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
-
-/**
- * Reads the in-cluster configuration (ServiceAccount token, CA and the
- * `KUBERNETES_SERVICE_HOST`/`_PORT` variables). The token is re-read every
- * minute because bound tokens rotate.
- */
-export function inClusterRestConfig(dir = SA_DIR): RestConfig {
-  const host = Deno.env.get("KUBERNETES_SERVICE_HOST");
-  const port = Deno.env.get("KUBERNETES_SERVICE_PORT") ?? "443";
-  if (!host) {
-    throw new Error(
-      "Not running in a cluster: KUBERNETES_SERVICE_HOST is not set; pass --kubeconfig instead",
-    );
-  }
-  const ca = Deno.readTextFileSync(`${dir}/ca.crt`);
-  let token = "";
-  let readAt = -Infinity;
-  return {
-    server: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
-    caCerts: [ca],
-    authHeaders: () => {
-      if (performance.now() - readAt > 60_000) {
-        token = Deno.readTextFileSync(`${dir}/token`).trim();
-        readAt = performance.now();
-      }
-      return Promise.resolve({ Authorization: `Bearer ${token}` });
-    },
-  };
-}
-
-function pem(v: unknown): string | undefined {
-  if (typeof v === "string") return v;
-  if (v instanceof Uint8Array) return new TextDecoder().decode(v);
-  return undefined;
-}
-
-/**
- * Turns a loaded client-node `KubeConfig` (its current context) into a
- * {@linkcode RestConfig}. Authorization headers are asked from the KubeConfig
- * per request, so exec plugins and token files keep working.
- */
-export async function restConfigFromKubeConfig(
-  kc: KubeConfig,
-): Promise<RestConfig> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) {
-    throw new Error(
-      `Kubeconfig context "${kc.getCurrentContext()}" names no cluster: pick another with --context`,
-    );
-  }
-  const opts: Record<string, unknown> = {};
-  await kc.applyToHTTPSOptions(opts);
-  if (opts.rejectUnauthorized === false && cluster.server.startsWith("https")) {
-    throw new Error(
-      `Cluster "${cluster.name}" sets insecure-skip-tls-verify, which Earthworm does not support: set certificate-authority-data instead`,
-    );
-  }
-  const config: RestConfig = {
-    server: cluster.server.replace(/\/+$/, ""),
-    authHeaders: async () => {
-      const o: { headers?: Record<string, string> } = {};
-      await kc.applyToHTTPSOptions(o);
-      return o.headers ?? {};
-    },
-  };
-  const ca = pem(opts.ca);
-  if (ca) config.caCerts = [ca];
-  const cert = pem(opts.cert);
-  const key = pem(opts.key);
-  if (cert && key) {
-    config.cert = cert;
-    config.key = key;
-  }
-  return config;
-}
-
-/**
- * Loads a kubeconfig with client-node (imported only here, on demand): the
- * given file, else `$KUBECONFIG`, `~/.kube/config` or the in-cluster config.
- */
-export async function loadKubeConfig(
-  opts: { kubeconfig?: string; context?: string } = {},
-): Promise<KubeConfig> {
-  const { KubeConfig } = await import("@kubernetes/client-node");
-  const kc = new KubeConfig();
-  try {
-    if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-    else kc.loadFromDefault();
-  } catch (err) {
-    throw new Error(
-      `Cannot read kubeconfig "${opts.kubeconfig ?? "(default)"}": ${
-        err instanceof Error ? err.message : String(err)
-      }`,
-      { cause: err },
-    );
-  }
-  if (opts.context !== undefined) {
-    if (!kc.getContextObject(opts.context)) {
-      const known = kc.getContexts().map((c) => c.name).join(", ");
-      throw new Error(
-        `Kubeconfig has no context "${opts.context}": use one of ${
-          known || "(none)"
-        }`,
-      );
-    }
-    kc.setCurrentContext(opts.context);
-  }
-  return kc;
 }
 
 /** JSON over HTTPS to one API server. Close it when done. */

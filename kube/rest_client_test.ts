@@ -1,9 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  inClusterRestConfig,
-  KubeApiError,
-  KubeRestClient,
-} from "./rest_client.ts";
+import { KubeApiError, KubeRestClient } from "./rest_client.ts";
+import { inClusterRestConfig } from "./kubeconfig.ts";
 
 /** Serves `handler` on a free local port for the duration of `fn`. */
 async function withServer(

@@ -10,7 +10,7 @@
 
 import type { Clock } from "../core/clock.ts";
 import { systemClock } from "../core/clock.ts";
-import type { Authenticator, AuthVerdict } from "../server/wire_ingest.ts";
+import type { Authenticator, AuthVerdict } from "../core/wire_types.ts";
 import type { KubeRestClient } from "./rest_client.ts";
 
 /** Audience of the tokens agents present. */

@@ -1,33 +1,24 @@
 /**
- * The Lease watcher: list all Leases (or those of the given namespaces), hand
- * the list to the sink as a resync, then watch from the list's
- * resourceVersion. It re-watches from the last resourceVersion seen (bookmarks
- * included) after a normal end, relists after `410 Gone`, and retries every
- * other failure with capped exponential backoff and jitter, reporting the API
- * server unreachable meanwhile. It never gives up until its signal aborts.
+ * The Lease watch loop: list all Leases (or those of the given namespaces),
+ * hand the list to the sink as a resync, then watch from the list's
+ * resourceVersion. It re-watches from the last resourceVersion seen
+ * (bookmarks included) after a normal end, relists after `410 Gone`, and
+ * retries every other failure with capped exponential backoff and jitter,
+ * reporting the API server unreachable meanwhile. It never gives up until
+ * its signal aborts.
  *
  * The decisions (classify, back off, relist or re-watch) are pure functions
- * in `watch_policy.ts`;
- * the requests go through a {@linkcode LeaseSource} (`agent/kube_client.ts`
- * has the `@kubernetes/client-node` one), so the loop runs on a fake source
- * and a fake clock in unit tests.
- *
- * @module
+ * in `watch_policy.ts`. The requests go through a {@linkcode LeaseSource}:
+ * the REST one (`rest_lease_source.ts`) in the cluster, the client-node one
+ * (`client_node_source.ts`) from a laptop, and the simulated API server of
+ * `sim/` in mock mode and in unit tests, so every source runs this loop.
  */
 
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Lease, LeaseEvent, LeaseSink } from "../core/lease_types.ts";
-import {
-  KubeRestClient,
-  type RestConfig,
-  restConfigFromKubeConfig,
-} from "./rest_client.ts";
-import {
-  type Clock,
-  sleepUnlessAborted,
-  systemClock,
-} from "../core/clock.ts";
+import type { LeaseSource, RawWatchEvent } from "../core/lease_source.ts";
+import { type Clock, sleepUnlessAborted, systemClock } from "../core/clock.ts";
 import { getLogger } from "../core/log.ts";
+import { toLease } from "./lease_api.ts";
 import {
   type BackoffPolicy,
   classifyFailure,
@@ -38,41 +29,6 @@ import {
   type WatchOutcome,
   watchTimeoutSeconds,
 } from "./watch_policy.ts";
-
-/** A page-complete list of Leases and the resourceVersion to watch from. */
-export interface LeaseList {
-  items: Lease[];
-  resourceVersion: string;
-}
-
-/** One raw watch event as the API server sends it. */
-export interface RawWatchEvent {
-  type: string;
-  object: unknown;
-}
-
-/** One watch request of a {@linkcode LeaseSource}. */
-export interface WatchRequest {
-  /** Namespace to watch; all namespaces when undefined. */
-  namespace: string | undefined;
-  resourceVersion: string;
-  /** Server-side timeout after which the server ends the stream normally. */
-  timeoutSeconds: number;
-  /** Called once the server has accepted the watch. */
-  onOpen: () => void;
-  /** Called for each event; when it throws, the watch stops and rejects with that error. */
-  onEvent: (event: RawWatchEvent) => void;
-  /** Aborting stops the watch; it then settles promptly. */
-  signal: AbortSignal;
-}
-
-/** Where the watcher reads Leases from: the real API server or a test double. */
-export interface LeaseSource {
-  /** Lists the Leases of `namespace`, or of all namespaces when undefined. */
-  list(namespace: string | undefined, signal: AbortSignal): Promise<LeaseList>;
-  /** Watches until the server ends the stream (resolves) or it fails (rejects). */
-  watch(request: WatchRequest): Promise<void>;
-}
 
 /** Counters that tests and `/metrics` read; the watcher updates them in place. */
 export interface WatchStats {
@@ -123,50 +79,6 @@ export class WatchStatusError extends Error {
     this.name = "WatchStatusError";
     this.code = code;
   }
-}
-
-function str(v: unknown): string | undefined {
-  if (typeof v === "string") return v;
-  if (v instanceof Date) return v.toISOString().replace(".000Z", "Z");
-  return undefined;
-}
-
-function num(v: unknown): number | undefined {
-  return typeof v === "number" ? v : undefined;
-}
-
-/**
- * Converts a Lease from the API (raw JSON or a client-node model whose
- * timestamps may be `Date`s) into the plain JSON shape of `lease_types.ts`.
- * MicroTime fields stay the exact strings the server sent, so equal renewals
- * compare equal.
- */
-export function toLease(obj: unknown, fallbackNamespace = ""): Lease {
-  const o = (obj ?? {}) as Record<string, Record<string, unknown> | undefined>;
-  const m = o.metadata ?? {};
-  const lease: Lease = {
-    metadata: {
-      name: str(m.name) ?? "",
-      namespace: str(m.namespace) ?? fallbackNamespace,
-    },
-  };
-  const rv = str(m.resourceVersion);
-  if (rv !== undefined) lease.metadata.resourceVersion = rv;
-  const uid = str(m.uid);
-  if (uid !== undefined) lease.metadata.uid = uid;
-  const created = str(m.creationTimestamp);
-  if (created !== undefined) lease.metadata.creationTimestamp = created;
-  const s = o.spec;
-  if (s) {
-    lease.spec = {
-      holderIdentity: str(s.holderIdentity) ?? null,
-      leaseDurationSeconds: num(s.leaseDurationSeconds) ?? null,
-      acquireTime: str(s.acquireTime) ?? null,
-      renewTime: str(s.renewTime) ?? null,
-      leaseTransitions: num(s.leaseTransitions) ?? null,
-    };
-  }
-  return lease;
 }
 
 const log = getLogger("lease-watcher");
@@ -364,95 +276,4 @@ function deliver(
     target.resourceVersion = rv;
     stats.resourceVersions[target.namespace ?? ""] = rv;
   }
-}
-
-function leasesPath(namespace: string | undefined): string {
-  return namespace
-    ? `/apis/coordination.k8s.io/v1/namespaces/${
-      encodeURIComponent(namespace)
-    }/leases`
-    : "/apis/coordination.k8s.io/v1/leases";
-}
-
-interface RawList {
-  metadata?: { resourceVersion?: string; continue?: string };
-  items?: unknown[];
-}
-
-/**
- * A {@linkcode LeaseSource} on the real API server: paginated lists (500 per
- * page) and watches with bookmarks. A watch that sends nothing for `idleMs`
- * (default 150 s; bookmarks arrive about once a minute) counts as failed.
- */
-export function restLeaseSource(
-  client: KubeRestClient,
-  idleMs = 150_000,
-): LeaseSource {
-  return {
-    async list(namespace, signal) {
-      const items: Lease[] = [];
-      let cont: string | undefined;
-      let resourceVersion = "";
-      do {
-        const q = new URLSearchParams({ limit: "500" });
-        if (cont) q.set("continue", cont);
-        const page = await client.request<RawList>(
-          "GET",
-          `${leasesPath(namespace)}?${q}`,
-          undefined,
-          signal,
-        );
-        for (const item of page.items ?? []) {
-          items.push(toLease(item, namespace));
-        }
-        resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
-        cont = page.metadata?.continue || undefined;
-      } while (cont);
-      return { items, resourceVersion };
-    },
-    watch(req) {
-      const q = new URLSearchParams({
-        watch: "1",
-        resourceVersion: req.resourceVersion,
-        allowWatchBookmarks: "true",
-        timeoutSeconds: String(req.timeoutSeconds),
-      });
-      return client.stream(
-        `${leasesPath(req.namespace)}?${q}`,
-        (v) => req.onEvent(v as RawWatchEvent),
-        req.signal,
-        idleMs,
-        req.onOpen,
-      );
-    },
-  };
-}
-
-/** Options of {@linkcode watchLeases}. */
-export interface WatchLeasesOptions extends Omit<LeaseWatchOptions, "source"> {
-  /** A loaded client-node KubeConfig (its current context is used)... */
-  kubeConfig?: KubeConfig;
-  /** ...or a ready REST configuration (e.g. `inClusterRestConfig()`). */
-  rest?: RestConfig;
-  /** Idle limit of one watch stream in milliseconds. */
-  idleMs?: number;
-}
-
-/**
- * Lists and watches Leases on a real API server into `sink` until `signal`
- * aborts. Takes either a client-node KubeConfig or a RestConfig.
- */
-export async function watchLeases(opts: WatchLeasesOptions): Promise<void> {
-  const rest = opts.rest ??
-    (opts.kubeConfig
-      ? await restConfigFromKubeConfig(opts.kubeConfig)
-      : undefined);
-  if (!rest) {
-    throw new TypeError("watchLeases needs either kubeConfig or rest");
-  }
-  using client = new KubeRestClient(rest);
-  await runLeaseWatch({
-    ...opts,
-    source: restLeaseSource(client, opts.idleMs),
-  });
 }

@@ -2,7 +2,7 @@
  * The Lease watcher's decisions, as pure functions: how to classify a failed
  * request, how long to back off (capped exponential with jitter), and whether
  * to re-watch, relist after `410 Gone`, or report the API server down. The
- * loop in `lease_watcher.ts` only acts on them.
+ * loop in `watch_loop.ts` only acts on them.
  *
  * @module
  */

@@ -17,8 +17,8 @@ import type {
 import { ASSETS } from "./assets.ts";
 import type { HeartHub } from "./heart_hub.ts";
 import { hubMetrics, type MetricSamples, renderMetrics } from "./metrics.ts";
+import type { Authenticator } from "../core/wire_types.ts";
 import {
-  type Authenticator,
   bearerToken,
   parseWireReport,
   readWireBody,

@@ -6,7 +6,7 @@ import type {
   ErrorResponse,
   HeartsResponse,
 } from "../core/api_types.ts";
-import { FakeClock } from "../core/clock.ts";
+import { FakeClock } from "../core/fake_clock.ts";
 import { HeartHub } from "./heart_hub.ts";
 
 function lease(namespace: string, name: string, renewMs: number): Lease {

@@ -9,6 +9,7 @@
  */
 
 import type { StreamEventName, StreamEvents } from "../core/api_types.ts";
+import { AsyncQueue } from "../core/async_queue.ts";
 
 /** One serialised event. */
 export interface LoggedEvent {
@@ -34,8 +35,7 @@ export interface EventLogOptions {
 
 /** A subscriber's view of the log. */
 export class Subscription {
-  #queue: LoggedEvent[] = [];
-  #wake: (() => void) | null = null;
+  #queue: AsyncQueue<LoggedEvent>;
   #closed = false;
   /** Why the subscription ended, when it did. */
   reason: "closed" | "overflow" | null = null;
@@ -44,24 +44,21 @@ export class Subscription {
   readonly signal: AbortSignal = this.#ended.signal;
 
   constructor(
-    private readonly maxQueue: number,
+    maxQueue: number,
     private readonly onClose: (s: Subscription) => void,
-  ) {}
+  ) {
+    this.#queue = new AsyncQueue(maxQueue);
+  }
 
   /** Queues an event; drops the subscriber when its queue is full. */
   push(event: LoggedEvent): void {
     if (this.#closed) return;
-    if (this.#queue.length >= this.maxQueue) {
-      this.close("overflow");
-      return;
-    }
-    this.#queue.push(event);
-    this.#wake?.();
+    if (!this.#queue.push(event)) this.close("overflow");
   }
 
   /** Number of queued events. */
   get queued(): number {
-    return this.#queue.length;
+    return this.#queue.size;
   }
 
   /** True once closed. */
@@ -71,20 +68,8 @@ export class Subscription {
 
   /** Takes all queued events, waiting until there is one, the timeout passes or it closes. */
   async take(timeoutMs: number): Promise<LoggedEvent[]> {
-    if (this.#queue.length === 0 && !this.#closed) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.#wake = null;
-          resolve();
-        };
-        const timer = setTimeout(done, timeoutMs);
-        this.#wake = done;
-      });
-    }
-    const out = this.#queue;
-    this.#queue = [];
-    return out;
+    await this.#queue.wait(timeoutMs);
+    return this.#queue.takeAll();
   }
 
   /** Ends the subscription. */
@@ -92,9 +77,9 @@ export class Subscription {
     if (this.#closed) return;
     this.#closed = true;
     this.reason = reason;
-    this.#queue = [];
+    this.#queue.clear();
+    this.#queue.close();
     this.onClose(this);
-    this.#wake?.();
     this.#ended.abort(reason);
   }
 }

@@ -16,7 +16,12 @@ import type {
   WireExchange,
   WireSummary,
 } from "../core/api_types.ts";
-import type { Lease, LeaseEvent, LeaseSink } from "../core/lease_types.ts";
+import {
+  type Lease,
+  type LeaseEvent,
+  type LeaseSink,
+  NODE_LEASE_NAMESPACE,
+} from "../core/lease_types.ts";
 import { BeatStore, type BeatStoreOptions, toBeat } from "./beat_store.ts";
 import { type Clock, sleepUnlessAborted } from "../core/clock.ts";
 import { EventLog, type EventLogOptions } from "./event_log.ts";
@@ -29,7 +34,8 @@ import {
   observeLease,
   type StatusPolicy,
 } from "./heart.ts";
-import { WirePairing } from "../wire/wire_pairing.ts";
+import { WireState } from "./wire_state.ts";
+import type { ProbeState, WireReportSink } from "../core/wire_types.ts";
 
 /** Longest a node beat waits for the exchange that carried it. */
 export const WIRE_GRACE_MS = 50;
@@ -56,7 +62,7 @@ export interface HubCounters {
 }
 
 /** Hearts, their beats and the event stream. */
-export class HeartHub implements LeaseSink {
+export class HeartHub implements LeaseSink, WireReportSink {
   readonly clock: Clock;
   readonly store: BeatStore;
   readonly events: EventLog;
@@ -71,7 +77,7 @@ export class HeartHub implements LeaseSink {
   };
   #hearts = new Map<string, HeartState>();
   #source: SourceState;
-  #wire = new WirePairing();
+  #wire = new WireState();
   /**
    * Node beats whose carrying exchange has not arrived yet, held for at most
    * {@linkcode WIRE_GRACE_MS} so the live `beat` event can carry its wire
@@ -82,8 +88,6 @@ export class HeartHub implements LeaseSink {
     string,
     { renewTime: number; publish: (latencyMs?: number) => void }
   >();
-  /** Probe state reported by each node's agent. */
-  #probes = new Map<string, { available: boolean; reason?: string }>();
 
   /** Creates an empty hub; the source starts disconnected until it reports. */
   constructor(options: HeartHubOptions) {
@@ -175,18 +179,14 @@ export class HeartHub implements LeaseSink {
   wire(exchanges: WireExchange[]): void {
     if (exchanges.length === 0) return;
     this.counters.wireExchanges += exchanges.length;
-    for (const ex of exchanges) {
-      const paired = this.#wire.addExchange(ex);
-      const id = nodeHeartId(ex.node);
-      if (
-        paired &&
-        this.store.setWireLatency(id, paired.renewTime, ex.latencyMs)
-      ) {
+    for (const pair of this.#wire.exchanges(exchanges)) {
+      const id = nodeHeartId(pair.node);
+      if (this.store.setWireLatency(id, pair.renewTime, pair.latencyMs)) {
         this.counters.wirePaired++;
         const held = this.#held.get(id);
-        if (held?.renewTime === paired.renewTime) {
+        if (held?.renewTime === pair.renewTime) {
           this.#held.delete(id);
-          held.publish(paired.latencyMs);
+          held.publish(pair.latencyMs);
         }
       }
     }
@@ -199,33 +199,17 @@ export class HeartHub implements LeaseSink {
    */
   wireReport(
     node: string,
-    probe: { available: boolean; reason?: string },
+    probe: ProbeState,
     exchanges: WireExchange[],
   ): void {
-    const before = this.#probes.get(node);
-    this.#probes.set(node, probe);
-    if (
-      before?.available !== probe.available || before?.reason !== probe.reason
-    ) {
-      const all = [...this.#probes.entries()];
-      const down = all.filter(([, p]) => !p.available);
-      const available = down.length < all.length;
-      let reason: string | undefined;
-      if (down.length > 0) {
-        const [first, p] = down[0]!;
-        reason =
-          `${down.length} of ${all.length} agents run lease-only; ${first}: ${
-            p.reason ?? "unknown reason"
-          }`;
-      }
-      this.setWireAvailability(available, reason);
-    }
+    const changed = this.#wire.probe(node, probe);
+    if (changed) this.setWireAvailability(changed.available, changed.reason);
     this.wire(exchanges);
   }
 
   /** Probe state of each node that reported. */
-  probes(): Map<string, { available: boolean; reason?: string }> {
-    return new Map(this.#probes);
+  probes(): Map<string, ProbeState> {
+    return this.#wire.probes();
   }
 
   /** The source as the API reports it. */
@@ -307,7 +291,7 @@ export class HeartHub implements LeaseSink {
     if (observed) {
       this.counters.beats++;
       const paired = heart.kind === "node"
-        ? this.#wire.addBeat(heart.name, observed.renewTime)
+        ? this.#wire.beat(heart.name, observed.renewTime)
         : null;
       this.store.append(id, {
         ...observed,
@@ -427,7 +411,7 @@ export class HeartHub implements LeaseSink {
 
 /** Id of the heart of node `node`'s Lease. */
 export function nodeHeartId(node: string): string {
-  return `kube-node-lease/${node}`;
+  return `${NODE_LEASE_NAMESPACE}/${node}`;
 }
 
 function idOf(lease: Lease): string {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Lease } from "../core/lease_types.ts";
-import { FakeClock } from "../core/clock.ts";
+import { FakeClock } from "../core/fake_clock.ts";
 import { HeartHub } from "./heart_hub.ts";
 import type { StatusEvent, WireExchange } from "../core/api_types.ts";
 

@@ -9,23 +9,7 @@
  */
 
 import type { WireExchange } from "../core/api_types.ts";
-
-/** What an agent sends. */
-export interface WireReport {
-  node: string;
-  probe: { available: boolean; reason?: string };
-  exchanges: WireExchange[];
-}
-
-/** Verdict of an authenticator. */
-export type AuthVerdict = { ok: true; user: string } | {
-  ok: false;
-  status: 401 | 403;
-  error: string;
-};
-
-/** Checks a bearer token. */
-export type Authenticator = (token: string) => Promise<AuthVerdict>;
+import type { WireReport } from "../core/wire_types.ts";
 
 /** Largest accepted body. */
 export const MAX_WIRE_BODY_BYTES = 1 << 20;

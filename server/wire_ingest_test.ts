@@ -5,9 +5,9 @@ import type {
   HeartsResponse,
   WireExchange,
 } from "../core/api_types.ts";
-import { FakeClock } from "../core/clock.ts";
+import { FakeClock } from "../core/fake_clock.ts";
 import { HeartHub } from "./heart_hub.ts";
-import type { Authenticator } from "./wire_ingest.ts";
+import type { Authenticator } from "../core/wire_types.ts";
 import {
   MAX_WIRE_BODY_BYTES,
   parseWireReport,

@@ -1,33 +1,34 @@
 /**
- * Plays a beat timeline into a {@linkcode LeaseSink}, on an injected clock,
- * so a recording enters the same pipeline as a live cluster.
+ * Plays a beat timeline into a {@linkcode SimApiServer}, on an injected
+ * clock. Earthworm reads that server through its list/watch loop, so a
+ * recording enters the same pipeline as a live cluster.
  *
  * Replay rules:
- * - The sink first hears `source(true)`; then each event is delivered at
- *   `start + offsetMs / speed` on the replay clock, where `start` is the
- *   clock's time when the replay began. Delivery times are computed from
- *   `start`, so late wake-ups do not accumulate drift.
+ * - Each event is written at `start + offsetMs / speed` on the replay clock,
+ *   where `start` is the clock's time when the replay began. Times are
+ *   computed from `start`, so late wake-ups do not accumulate drift.
  * - Times are rewritten so a replay looks like live beats: `renewTime`
- *   becomes the delivery time (RFC 3339 with microseconds), and
- *   `acquireTime` keeps its distance to `renewTime` (divided by `speed`).
- *   `creationTimestamp`, holders and durations stay as recorded.
- *   `metadata.resourceVersion` is a counter increasing by 1 over the whole
- *   replay (the timeline's own versions are ignored).
+ *   becomes the write time (RFC 3339 with microseconds), and `acquireTime`
+ *   keeps its distance to `renewTime` (divided by `speed`).
+ *   `creationTimestamp`, holders and durations stay as recorded. The server
+ *   numbers resourceVersions and decides ADDED or MODIFIED by whether the
+ *   Lease exists; a recorded DELETED deletes it.
  * - With `loop`, the timeline starts again every {@linkcode loopPeriodMs}
- *   (divided by `speed`). In later rounds an `ADDED` for a Lease that exists
- *   becomes `MODIFIED`, and `leaseTransitions` grows by the number of
+ *   (divided by `speed`), and `leaseTransitions` grows by the number of
  *   handovers per round (including one at the seam when a round ends with a
  *   different holder than it starts with), so it never goes backwards.
  * - Aborting the signal ends the replay: the promise resolves. Without
- *   `loop` it resolves after the last event; the sink is not told that the
- *   source went away, so hearts then age as they would in a silent cluster.
+ *   `loop` it resolves after the last event; the server stays up, so hearts
+ *   then age as they would in a silent cluster.
  *
  * @module
  */
 
 import type { Clock } from "../core/clock.ts";
 import { getLogger } from "../core/log.ts";
-import type { Lease, LeaseEventType, LeaseSink } from "../core/lease_types.ts";
+import type { Lease } from "../core/lease_types.ts";
+import { microTime } from "../core/lease_types.ts";
+import type { SimApiServer } from "./sim_api_server.ts";
 import { parseLeaseDocuments, readLeaseText } from "./lease_file.ts";
 import { leasesFromDocuments, parseRfc3339 } from "./lease_validation.ts";
 import {
@@ -113,18 +114,13 @@ function transitionBumps(timeline: Timeline): Map<string, number> {
   return bumps;
 }
 
-/** Formats epoch milliseconds as a Kubernetes MicroTime (6 fraction digits). */
-function microTime(ms: number): string {
-  return `${new Date(Math.floor(ms)).toISOString().slice(0, 23)}000Z`;
-}
-
 /**
- * Plays `timeline` into `sink` on `opts.clock` (see the module doc). Resolves
- * after the last event, or when `opts.signal` is aborted.
+ * Plays `timeline` into `server` on `opts.clock` (see the module doc).
+ * Resolves after the last event, or when `opts.signal` is aborted.
  */
 export async function replayTimeline(
   timeline: Timeline,
-  sink: LeaseSink,
+  server: SimApiServer,
   opts: ReplayOptions,
 ): Promise<void> {
   const { clock, speed, signal } = opts;
@@ -135,13 +131,10 @@ export async function replayTimeline(
   }
   if (signal.aborted) return;
   const start = clock.now();
-  sink.source(true, undefined, start);
   if (timeline.events.length === 0) return;
 
   const period = loopPeriodMs(timeline);
   const bumps = opts.loop ? transitionBumps(timeline) : new Map();
-  const live = new Set<string>();
-  let resourceVersion = 0;
   for (let round = 0;; round++) {
     const roundStart = start + (round * period) / speed;
     for (const event of timeline.events) {
@@ -156,17 +149,14 @@ export async function replayTimeline(
         }
       }
       if (signal.aborted) return;
-      const id =
-        `${event.lease.metadata.namespace}/${event.lease.metadata.name}`;
-      let type: LeaseEventType = event.type;
-      if (round > 0 && type === "ADDED" && live.has(id)) type = "MODIFIED";
-      if (type === "DELETED") live.delete(id);
-      else live.add(id);
-      const lease = retime(event.lease, due, speed, {
-        resourceVersion: String(++resourceVersion),
-        transitionBump: round * (bumps.get(id) ?? 0),
-      });
-      sink.event({ type, object: lease }, clock.now());
+      const { namespace, name } = event.lease.metadata;
+      if (event.type === "DELETED") {
+        server.delete(namespace, name);
+        continue;
+      }
+      server.write(retime(event.lease, due, speed, {
+        transitionBump: round * (bumps.get(`${namespace}/${name}`) ?? 0),
+      }));
     }
     if (!opts.loop) return;
   }
@@ -176,12 +166,9 @@ function retime(
   recorded: Lease,
   due: number,
   speed: number,
-  extra: { resourceVersion: string; transitionBump: number },
+  extra: { transitionBump: number },
 ): Lease {
-  const lease: Lease = {
-    ...recorded,
-    metadata: { ...recorded.metadata, resourceVersion: extra.resourceVersion },
-  };
+  const lease: Lease = { ...recorded, metadata: { ...recorded.metadata } };
   const spec = recorded.spec;
   if (!spec) return lease;
   lease.spec = { ...spec };

@@ -1,27 +1,29 @@
 import assert from "node:assert/strict";
 import { InputError } from "../core/errors.ts";
-import { FakeClock } from "../core/clock.ts";
-import type { Lease, LeaseEvent, LeaseSink } from "../core/lease_types.ts";
+import { FakeClock } from "../core/fake_clock.ts";
+import type { Lease } from "../core/lease_types.ts";
+import { SimApiServer } from "./sim_api_server.ts";
+import { recordWatch } from "./_test_watch.ts";
 import { loadTimeline, loopPeriodMs, replayTimeline } from "./replay.ts";
 import { formatTimeline, type Timeline } from "./timeline.ts";
 
 const fixture = (name: string) =>
   new URL(`../tests/testdata/${name}`, import.meta.url).pathname;
 
-/** A sink that records what it was told. */
-class RecordingSink implements LeaseSink {
-  events: { event: LeaseEvent; at: number }[] = [];
-  sources: { connected: boolean; at: number }[] = [];
-  resyncs = 0;
-  event(event: LeaseEvent, observedAt: number): void {
-    this.events.push({ event, at: observedAt });
-  }
-  resync(): void {
-    this.resyncs++;
-  }
-  source(connected: boolean, _reason: string | undefined, at: number): void {
-    this.sources.push({ connected, at });
-  }
+/** A fresh simulated API server and a record of what its watch delivered. */
+function record(clock: FakeClock) {
+  const server = new SimApiServer({ clock });
+  const watch = recordWatch(server, clock);
+  return {
+    server,
+    stop: watch.stop,
+    get events() {
+      return watch.seen.map((s) => ({
+        event: { type: s.type, object: s.lease },
+        at: s.at,
+      }));
+    },
+  };
 }
 
 function lease(
@@ -72,16 +74,15 @@ const TIMELINE: Timeline = {
   ],
 };
 
-Deno.test("replay reports the source connected, then each event at its offset", async () => {
+Deno.test("replay writes each event at its offset", async () => {
   const clock = new FakeClock();
   const t0 = clock.now();
-  const sink = new RecordingSink();
-  const done = replayTimeline(TIMELINE, sink, {
+  const sink = record(clock);
+  const done = replayTimeline(TIMELINE, sink.server, {
     clock,
     speed: 1,
     signal: new AbortController().signal,
   });
-  assert.deepEqual(sink.sources, [{ connected: true, at: t0 }]);
   await clock.advance(0);
   assert.equal(sink.events.length, 1);
   await clock.advance(4999);
@@ -98,13 +99,13 @@ Deno.test("replay reports the source connected, then each event at its offset", 
     sink.events.map((e) => `${e.event.type} ${e.event.object.metadata.name}`),
     ["ADDED a", "ADDED b", "MODIFIED a", "MODIFIED b", "MODIFIED a"],
   );
-  assert.equal(sink.resyncs, 0);
+  await sink.stop();
   assert.equal(clock.pending, 0);
 });
 
-Deno.test("replay rewrites renewTimes to the replay clock and numbers resourceVersions", async () => {
+Deno.test("replay rewrites renewTimes to the replay clock and the server numbers resourceVersions", async () => {
   const clock = new FakeClock(Date.parse("2026-01-01T00:00:00Z"));
-  const sink = new RecordingSink();
+  const sink = record(clock);
   const withAcquire: Timeline = {
     ...TIMELINE,
     events: [{
@@ -116,7 +117,7 @@ Deno.test("replay rewrites renewTimes to the replay clock and numbers resourceVe
       }),
     }, ...TIMELINE.events.slice(1)],
   };
-  const done = replayTimeline(withAcquire, sink, {
+  const done = replayTimeline(withAcquire, sink.server, {
     clock,
     speed: 1,
     signal: new AbortController().signal,
@@ -147,8 +148,8 @@ Deno.test("replay rewrites renewTimes to the replay clock and numbers resourceVe
 Deno.test("replay at speed 4 delivers events four times sooner", async () => {
   const clock = new FakeClock();
   const t0 = clock.now();
-  const sink = new RecordingSink();
-  const done = replayTimeline(TIMELINE, sink, {
+  const sink = record(clock);
+  const done = replayTimeline(TIMELINE, sink.server, {
     clock,
     speed: 4,
     signal: new AbortController().signal,
@@ -167,9 +168,9 @@ Deno.test("replay at speed 4 delivers events four times sooner", async () => {
 
 Deno.test("aborting stops the replay and resolves without leaving sleepers", async () => {
   const clock = new FakeClock();
-  const sink = new RecordingSink();
+  const sink = record(clock);
   const ac = new AbortController();
-  const done = replayTimeline(TIMELINE, sink, {
+  const done = replayTimeline(TIMELINE, sink.server, {
     clock,
     speed: 1,
     signal: ac.signal,
@@ -178,32 +179,34 @@ Deno.test("aborting stops the replay and resolves without leaving sleepers", asy
   assert.equal(sink.events.length, 2);
   ac.abort();
   await done;
+  await sink.stop();
   assert.equal(clock.pending, 0);
   await clock.advance(60_000);
   assert.equal(sink.events.length, 2);
 });
 
-Deno.test("a replay aborted before it starts tells the sink nothing", async () => {
+Deno.test("a replay aborted before it starts writes nothing", async () => {
   const ac = new AbortController();
   ac.abort();
-  const sink = new RecordingSink();
-  await replayTimeline(TIMELINE, sink, {
-    clock: new FakeClock(),
+  const clock = new FakeClock();
+  const server = new SimApiServer({ clock });
+  await replayTimeline(TIMELINE, server, {
+    clock,
     speed: 1,
     signal: ac.signal,
   });
-  assert.deepEqual(sink.sources, []);
-  assert.deepEqual(sink.events, []);
+  assert.deepEqual(server.leases(), []);
+  assert.equal(server.resourceVersion, "0");
 });
 
 Deno.test("a looped replay continues like live beats", async () => {
   const clock = new FakeClock();
   const t0 = clock.now();
-  const sink = new RecordingSink();
+  const sink = record(clock);
   const ac = new AbortController();
   // Lease a: spans 20 s, beats every 10 s; b: spans 10 s, every 10 s.
   assert.equal(loopPeriodMs(TIMELINE), 25_000);
-  const done = replayTimeline(TIMELINE, sink, {
+  const done = replayTimeline(TIMELINE, sink.server, {
     clock,
     speed: 1,
     signal: ac.signal,
@@ -274,9 +277,9 @@ Deno.test("a looped handover keeps leaseTransitions growing", async () => {
     ],
   };
   const clock = new FakeClock();
-  const sink = new RecordingSink();
+  const sink = record(clock);
   const ac = new AbortController();
-  const done = replayTimeline(handover, sink, {
+  const done = replayTimeline(handover, sink.server, {
     clock,
     speed: 1,
     signal: ac.signal,
@@ -343,7 +346,7 @@ Deno.test("the loop period of a single snapshot is a quarter of the lease durati
 Deno.test("replay refuses a speed that is not above zero", async () => {
   for (const speed of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
     await assert.rejects(
-      replayTimeline(TIMELINE, new RecordingSink(), {
+      replayTimeline(TIMELINE, new SimApiServer({ clock: new FakeClock() }), {
         clock: new FakeClock(),
         speed,
         signal: new AbortController().signal,

@@ -3,19 +3,17 @@
  * every 10 s with jitter (40 s duration), controllers renewing their
  * leader-election Leases, API server identity Leases, and a script of
  * incidents that repeats: a late node, a node that dies and comes back, a
- * leader handover and a short API server outage. It keeps Lease objects with
- * resourceVersions like an API server and delivers them to a
- * {@linkcode LeaseSink} as a list followed by watch events (ADDED, MODIFIED,
- * DELETED, with increasing resourceVersions), exactly as the
- * real watcher does.
+ * leader handover, a node that joins and leaves, and a short API server
+ * outage. The renewers write into a {@linkcode SimApiServer}; Earthworm reads
+ * that server through its real list/watch loop, as it reads a real cluster.
  *
  * @module
  */
 
 import type { WireExchange } from "../core/api_types.ts";
 import type { Clock } from "../core/clock.ts";
-import type { Lease, LeaseSink } from "../core/lease_types.ts";
-import { NODE_LEASE_NAMESPACE } from "../core/lease_types.ts";
+import { microTime, NODE_LEASE_NAMESPACE } from "../core/lease_types.ts";
+import { SimApiServer } from "./sim_api_server.ts";
 
 /** Settings of the simulation. */
 export interface SimulatorOptions {
@@ -31,6 +29,8 @@ export interface SimulatorOptions {
    * agents report them: the same path as eBPF data from real nodes.
    */
   wire?: (node: string, exchanges: WireExchange[]) => void;
+  /** The API server to write to; a new one on `clock` by default. */
+  server?: SimApiServer;
 }
 
 /** The incident script, in seconds since the start of each cycle. */
@@ -47,9 +47,15 @@ export const INCIDENTS = {
   handover: { at: 110 },
   /** A node joins (ADDED) and later leaves the cluster (DELETED), as with an autoscaler. */
   scale: { node: "node-autoscaled-1", joinAt: 50, leaveAt: 165 },
-  /** The API server is unreachable for a while: hearts turn unknown, not expired. */
+  /**
+   * The API server is down for a while: nothing can renew, Earthworm's watch
+   * fails, and its hearts turn unknown, not expired.
+   */
   outage: { at: 140, seconds: 12 },
 } as const;
+
+/** Reason the simulated API server gives while it is down. */
+export const OUTAGE_REASON = "simulated API server outage: connection refused";
 
 interface Renewer {
   namespace: string;
@@ -64,6 +70,8 @@ interface Renewer {
   silentUntil: number;
   /** Renewals are attempted but lost on the wire until this time (incident). */
   lossyUntil: number;
+  /** Index in the schedule heap; -1 when not scheduled. */
+  slot: number;
 }
 
 /** Returns a deterministic pseudo-random generator in [0, 1). */
@@ -78,39 +86,33 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** Formats epoch ms as a Kubernetes MicroTime (six fractional digits). */
-export function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
-}
-
 /** Name of simulated node `i` (0-based). */
 export function nodeName(i: number): string {
   return `node-${String(i + 1).padStart(2, "0")}`;
 }
 
+function rfc3339Seconds(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
 /** The simulated cluster. */
 export class Simulator {
+  /** The API server the simulated cluster writes to. */
+  readonly server: SimApiServer;
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #incidents: boolean;
   readonly #wire: SimulatorOptions["wire"];
-  readonly #renewers: Renewer[] = [];
-  readonly #leases = new Map<string, Lease>();
-  #resourceVersion = 1000;
-  #start: number;
-  #outageUntil = -Infinity;
-  #handledCycle = {
-    outage: -1,
-    handover: -1,
-    late: -1,
-    death: -1,
-    join: -1,
-    leave: -1,
-  };
+  readonly #renewers = new Map<string, Renewer>();
+  /** Renewers ordered by their next renewal (a binary min-heap). */
+  readonly #due: Renewer[] = [];
+  readonly #start: number;
+  #handledCycle = { late: -1, death: -1, handover: -1 };
 
-  /** Builds the cluster; nothing happens until {@linkcode Simulator.run}. */
+  /** Builds the cluster with its Leases; nothing renews until {@linkcode Simulator.run}. */
   constructor(opts: SimulatorOptions) {
     this.#clock = opts.clock;
+    this.server = opts.server ?? new SimApiServer({ clock: opts.clock });
     this.#random = seededRandom(opts.seed ?? 42);
     this.#incidents = opts.incidents ?? true;
     this.#wire = opts.wire;
@@ -153,6 +155,15 @@ export class Simulator {
     );
   }
 
+  /** Number of renewing Leases. */
+  get size(): number {
+    return this.#renewers.size;
+  }
+
+  /**
+   * Creates a Lease renewed from now on. A cluster already running has
+   * renewed it up to one interval ago; a joining node (`joined`) just now.
+   */
   #add(
     namespace: string,
     name: string,
@@ -160,7 +171,8 @@ export class Simulator {
     durationSeconds: number,
     renewSeconds: number,
     jitterSeconds: number,
-  ): Lease {
+    joined = false,
+  ): void {
     const now = this.#clock.now();
     const r: Renewer = {
       namespace,
@@ -171,82 +183,107 @@ export class Simulator {
       renewSeconds,
       jitterSeconds,
       // Spread first renewals over one interval, like a cluster already running.
-      nextAt: now + this.#random() * renewSeconds * 1000,
+      nextAt: joined
+        ? now + renewSeconds * 1000
+        : now + this.#random() * renewSeconds * 1000,
       silentUntil: -Infinity,
       lossyUntil: -Infinity,
+      slot: -1,
     };
-    this.#renewers.push(r);
-    const renewedAt = now - this.#random() * renewSeconds * 1000;
-    const lease: Lease = {
+    const created = joined ? now : now - 86_400_000;
+    const renewedAt = joined ? now : now - this.#random() * renewSeconds * 1000;
+    this.server.write({
       apiVersion: "coordination.k8s.io/v1",
       kind: "Lease",
       metadata: {
         name,
         namespace,
-        resourceVersion: String(++this.#resourceVersion),
         uid: crypto.randomUUID(),
-        creationTimestamp: new Date(now - 86_400_000).toISOString().replace(
-          /\.\d{3}Z$/,
-          "Z",
-        ),
+        creationTimestamp: rfc3339Seconds(created),
       },
       spec: {
         holderIdentity: holders[0]!,
         leaseDurationSeconds: durationSeconds,
-        acquireTime: microTime(now - 86_400_000),
+        acquireTime: microTime(created),
         renewTime: microTime(renewedAt),
         leaseTransitions: 0,
       },
-    };
-    this.#leases.set(`${namespace}/${name}`, lease);
-    return lease;
+    });
+    this.#renewers.set(`${namespace}/${name}`, r);
+    this.#schedule(r);
+    if (joined) this.#probeUp(r);
   }
 
-  /** The current Lease objects (a `list`). */
-  list(): Lease[] {
-    return [...this.#leases.values()].map((l) => structuredClone(l));
-  }
-
-  /** Whether the simulated API server is reachable at `now`. */
-  reachable(now: number): boolean {
-    return now >= this.#outageUntil;
+  #remove(namespace: string, name: string): void {
+    const id = `${namespace}/${name}`;
+    const r = this.#renewers.get(id);
+    if (!r) return;
+    this.#renewers.delete(id);
+    this.#unschedule(r);
+    this.server.delete(namespace, name);
   }
 
   /**
-   * Runs the cluster until `signal` aborts: delivers a list, then a watch
-   * event per Lease change, and drives the incident script.
+   * Runs the cluster until `signal` aborts: renews each Lease when it is due
+   * and drives the incident script. When the clock jumps (a stalled process
+   * at a high `--speed`), a renewer renews once and resumes its rhythm from
+   * now, as a kubelet does, instead of catching up on every missed interval.
    */
-  async run(sink: LeaseSink, signal: AbortSignal): Promise<void> {
-    sink.source(true, undefined, this.#clock.now());
-    sink.resync(this.list(), this.#clock.now());
+  async run(signal: AbortSignal): Promise<void> {
+    // Each node's agent reports its probe state when it starts, before any exchange.
+    for (const r of this.#renewers.values()) this.#probeUp(r);
     while (!signal.aborted) {
       const now = this.#clock.now();
-      for (const r of this.#renewers) {
-        if (r.nextAt > now) continue;
-        r.nextAt +=
+      // The script first, so a renewal at the end of an outage finds the
+      // server up, and a node that left is not renewed.
+      if (this.#incidents) this.#script(now);
+      while (this.#due.length > 0 && this.#due[0]!.nextAt <= now) {
+        const r = this.#due[0]!;
+        const interval =
           (r.renewSeconds + (this.#random() * 2 - 1) * r.jitterSeconds) * 1000;
-        if (now < r.silentUntil) continue;
-        if (now < r.lossyUntil) {
-          this.#exchange(r, now - 2, 5000 + this.#random() * 2000, 3);
-          continue;
-        }
-        const lease = this.#renew(r, now);
-        const renewTime = Date.parse(lease.spec!.renewTime!);
-        this.#exchange(r, renewTime, now - renewTime, 0);
-        // Delivery lags the write a little, as through a real watch.
-        if (this.reachable(now)) {
-          sink.event({ type: "MODIFIED", object: structuredClone(lease) }, now);
-        }
+        r.nextAt = r.nextAt + interval <= now
+          ? now + interval
+          : r.nextAt + interval;
+        this.#siftDown(0);
+        this.#renew(r, now);
       }
-      // After the renewals, so a relist at the end of an outage already
-      // holds this instant's renewals instead of racing them.
-      if (this.#incidents) this.#script(now, sink);
-      const next = Math.min(...this.#renewers.map((r) => r.nextAt), now + 1000);
+      const next = Math.min(this.#due[0]?.nextAt ?? Infinity, now + 1000);
       try {
         await this.#clock.sleep(Math.max(1, next - now), signal);
       } catch {
         return;
       }
+    }
+  }
+
+  #renew(r: Renewer, now: number): void {
+    if (now < r.silentUntil) return;
+    if (now < r.lossyUntil) {
+      this.#exchange(r, now - 2, 5000 + this.#random() * 2000, 3);
+      return;
+    }
+    // A kubelet cannot renew while the API server is down.
+    if (!this.server.reachable) return;
+    const lease = this.server.get(r.namespace, r.name);
+    if (!lease?.spec) return;
+    const spec = { ...lease.spec };
+    const holder = r.holders[r.holderIndex]!;
+    if (spec.holderIdentity !== holder) {
+      spec.holderIdentity = holder;
+      spec.acquireTime = microTime(now);
+      spec.leaseTransitions = (spec.leaseTransitions ?? 0) + 1;
+    }
+    // The holder stamps renewTime on its own clock just before writing.
+    const renewTime = now - 5 - Math.floor(this.#random() * 60);
+    spec.renewTime = microTime(renewTime);
+    this.server.write({ ...lease, spec });
+    this.#exchange(r, renewTime, now - renewTime, 0);
+  }
+
+  /** Reports that a node's agent runs its probe, as an agent does at start. */
+  #probeUp(r: Renewer): void {
+    if (this.#wire && r.namespace === NODE_LEASE_NAMESPACE) {
+      this.#wire(r.name, []);
     }
   }
 
@@ -273,107 +310,114 @@ export class Simulator {
     }]);
   }
 
-  #renew(r: Renewer, now: number): Lease {
-    const lease = this.#leases.get(`${r.namespace}/${r.name}`)!;
-    const spec = lease.spec!;
-    const holder = r.holders[r.holderIndex]!;
-    if (spec.holderIdentity !== holder) {
-      spec.holderIdentity = holder;
-      spec.acquireTime = microTime(now);
-      spec.leaseTransitions = (spec.leaseTransitions ?? 0) + 1;
-    }
-    // The holder stamps renewTime on its own clock just before writing.
-    spec.renewTime = microTime(now - 5 - Math.floor(this.#random() * 60));
-    lease.metadata.resourceVersion = String(++this.#resourceVersion);
-    return lease;
-  }
-
-  #script(now: number, sink: LeaseSink): void {
+  /**
+   * Applies the incident script at `now`. Each incident is decided from the
+   * position in the current cycle, so a clock that jumps over moments (or
+   * whole cycles) leaves the cluster in the state that position calls for:
+   * the autoscaled node exists exactly between its join and leave, the API
+   * server is down exactly during the outage window.
+   */
+  #script(now: number): void {
     const elapsed = (now - this.#start) / 1000;
     const cycle = Math.floor(elapsed / INCIDENTS.cycleSeconds);
     const t = elapsed - cycle * INCIDENTS.cycleSeconds;
     const cycleStart = this.#start + cycle * INCIDENTS.cycleSeconds * 1000;
-    const nodeRenewer = (i: number) =>
-      this.#renewers.find((r) =>
-        r.namespace === NODE_LEASE_NAMESPACE && r.name === nodeName(i)
-      );
+    const node = (i: number) =>
+      this.#renewers.get(`${NODE_LEASE_NAMESPACE}/${nodeName(i)}`);
 
-    if (t >= INCIDENTS.late.at && this.#handledCycle.late < cycle) {
+    const { outage, late, death, handover, scale } = INCIDENTS;
+    const down = t >= outage.at && t < outage.at + outage.seconds;
+    if (down !== !this.server.reachable) {
+      this.server.setDown(down ? OUTAGE_REASON : null);
+    }
+    if (t >= late.at && this.#handledCycle.late < cycle) {
       this.#handledCycle.late = cycle;
-      const r = nodeRenewer(INCIDENTS.late.node);
-      if (r) {
-        r.lossyUntil = cycleStart +
-          (INCIDENTS.late.at + INCIDENTS.late.skipSeconds) * 1000;
-      }
+      const r = node(late.node);
+      if (r) r.lossyUntil = cycleStart + (late.at + late.skipSeconds) * 1000;
     }
-    if (t >= INCIDENTS.death.at && this.#handledCycle.death < cycle) {
+    if (t >= death.at && this.#handledCycle.death < cycle) {
       this.#handledCycle.death = cycle;
-      const r = nodeRenewer(INCIDENTS.death.node);
-      if (r) {
-        r.silentUntil = cycleStart +
-          (INCIDENTS.death.at + INCIDENTS.death.downSeconds) * 1000;
-      }
+      const r = node(death.node);
+      if (r) r.silentUntil = cycleStart + (death.at + death.downSeconds) * 1000;
     }
-    if (t >= INCIDENTS.handover.at && this.#handledCycle.handover < cycle) {
+    if (t >= handover.at && this.#handledCycle.handover < cycle) {
       this.#handledCycle.handover = cycle;
-      const r = this.#renewers.find((x) =>
-        x.name === "kube-controller-manager"
-      );
+      const r = this.#renewers.get("kube-system/kube-controller-manager");
       if (r) {
         // The leader dies; the standby acquires once the lease has expired.
         r.silentUntil = now + r.durationSeconds * 1000;
         r.holderIndex = (r.holderIndex + 1) % r.holders.length;
       }
     }
-    if (t >= INCIDENTS.scale.joinAt && this.#handledCycle.join < cycle) {
-      this.#handledCycle.join = cycle;
-      const lease = this.#add(
+    // Joining and leaving need the API server, like every write.
+    if (!this.server.reachable) return;
+    const member = t >= scale.joinAt && t < scale.leaveAt;
+    const present = this.#renewers.has(`${NODE_LEASE_NAMESPACE}/${scale.node}`);
+    if (member && !present) {
+      this.#add(
         NODE_LEASE_NAMESPACE,
-        INCIDENTS.scale.node,
-        [INCIDENTS.scale.node],
+        scale.node,
+        [scale.node],
         40,
         10,
         0.5,
+        true,
       );
-      lease.metadata.creationTimestamp = new Date(now).toISOString().replace(
-        /\.\d{3}Z$/,
-        "Z",
-      );
-      lease.spec!.acquireTime = lease.spec!.renewTime = microTime(now);
-      if (this.reachable(now)) {
-        sink.event({ type: "ADDED", object: structuredClone(lease) }, now);
-      }
+    } else if (!member && present) {
+      this.#remove(NODE_LEASE_NAMESPACE, scale.node);
     }
-    if (t >= INCIDENTS.scale.leaveAt && this.#handledCycle.leave < cycle) {
-      this.#handledCycle.leave = cycle;
-      const id = `${NODE_LEASE_NAMESPACE}/${INCIDENTS.scale.node}`;
-      const lease = this.#leases.get(id);
-      if (lease) {
-        this.#leases.delete(id);
-        this.#renewers.splice(
-          this.#renewers.findIndex((r) => r.name === INCIDENTS.scale.node),
-          1,
-        );
-        lease.metadata.resourceVersion = String(++this.#resourceVersion);
-        if (this.reachable(now)) {
-          sink.event({ type: "DELETED", object: structuredClone(lease) }, now);
-        }
-      }
+  }
+
+  // A binary min-heap on nextAt, so a wake-up costs O(log n) per renewal
+  // rather than a scan of every Lease (5,000 nodes at --speed 10).
+
+  #schedule(r: Renewer): void {
+    r.slot = this.#due.length;
+    this.#due.push(r);
+    this.#siftUp(r.slot);
+  }
+
+  #unschedule(r: Renewer): void {
+    const i = r.slot;
+    if (i < 0) return;
+    const last = this.#due.pop()!;
+    r.slot = -1;
+    if (last === r) return;
+    this.#due[i] = last;
+    last.slot = i;
+    this.#siftDown(i);
+    this.#siftUp(last.slot);
+  }
+
+  #swap(i: number, j: number): void {
+    const a = this.#due[i]!;
+    const b = this.#due[j]!;
+    this.#due[i] = b;
+    this.#due[j] = a;
+    a.slot = j;
+    b.slot = i;
+  }
+
+  #siftUp(i: number): void {
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.#due[parent]!.nextAt <= this.#due[i]!.nextAt) return;
+      this.#swap(i, parent);
+      i = parent;
     }
-    if (t >= INCIDENTS.outage.at && this.#handledCycle.outage < cycle) {
-      this.#handledCycle.outage = cycle;
-      this.#outageUntil = now + INCIDENTS.outage.seconds * 1000;
-      sink.source(
-        false,
-        "simulated API server outage: connection refused",
-        now,
-      );
-    }
-    if (this.#outageUntil !== -Infinity && now >= this.#outageUntil) {
-      this.#outageUntil = -Infinity;
-      // Like the real watcher: reconnect, relist, reconcile.
-      sink.source(true, undefined, now);
-      sink.resync(this.list(), now);
+  }
+
+  #siftDown(i: number): void {
+    const n = this.#due.length;
+    while (true) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let min = i;
+      if (l < n && this.#due[l]!.nextAt < this.#due[min]!.nextAt) min = l;
+      if (r < n && this.#due[r]!.nextAt < this.#due[min]!.nextAt) min = r;
+      if (min === i) return;
+      this.#swap(i, min);
+      i = min;
     }
   }
 }

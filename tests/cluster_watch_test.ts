@@ -7,15 +7,16 @@ import { clusterPrereq, startCluster } from "./cluster/harness.ts";
 import {
   newWatchStats,
   runLeaseWatch,
-  watchLeases,
   type WatchStats,
 } from "../kube/watch_loop.ts";
+import { watchLeases } from "../kube/rest_lease_source.ts";
 import { clientNodeLeaseSource } from "../kube/client_node_source.ts";
 import type { Lease, LeaseEvent, LeaseSink } from "../core/lease_types.ts";
 import { HeartHub, nodeHeartId } from "../server/heart_hub.ts";
 import { systemClock } from "../core/clock.ts";
 import { configureLogger } from "../core/log.ts";
-import { KubeRestClient, loadKubeConfig } from "../kube/rest_client.ts";
+import { KubeRestClient } from "../kube/rest_client.ts";
+import { loadKubeConfig } from "../kube/kubeconfig.ts";
 
 configureLogger({ level: "warn" });
 const req = clusterPrereq();

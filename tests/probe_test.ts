@@ -13,7 +13,7 @@ import { prereq } from "./prereq.ts";
 import { collectLines } from "./earthworm_process.ts";
 import { ebpfMissing, onPath } from "./wire/ebpf_prereq.ts";
 import { openWireProbe, type WireProbe } from "../bpf/wire_probe.ts";
-import type { RawWireEvent } from "../bpf/wire_event.ts";
+import type { RawWireEvent } from "../core/wire_types.ts";
 import { decodeWireEvent } from "../bpf/wire_event.ts";
 import { WireAggregator } from "../wire/wire_aggregator.ts";
 import { probeCommand } from "../cli/probe.ts";

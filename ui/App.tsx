@@ -51,13 +51,10 @@ export function App({ store }: AppProps) {
     const detailId = route.view === "heart"
       ? `${route.namespace}/${route.name}`
       : null;
-    return store.onBeat((event) => {
+    return store.onBeat((event, before) => {
       if (detailId !== null && event.heart.id !== detailId) return;
-      const interval = event.beat.intervalSeconds;
-      const expected = event.heart.expectedIntervalSeconds;
-      const late = interval !== null && expected !== null &&
-        interval > 2 * expected;
-      beeper.beep(late ? 520 : 880);
+      // A lower tone when the beat ends a silence the API called late or expired.
+      beeper.beep(before === "late" || before === "expired" ? 520 : 880);
     });
   }, [beep, store, route]);
 

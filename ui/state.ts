@@ -7,18 +7,26 @@
  * @module
  */
 
-import type {
-  Beat,
-  BeatEvent,
-  Heart,
-  SnapshotEvent,
-  SourceState,
-  StatusEvent,
-  WireEvent,
-  WireExchange,
+import {
+  type Beat,
+  type BeatEvent,
+  type Heart,
+  type HeartStatus,
+  NODE_LEASE_NAMESPACE,
+  type SnapshotEvent,
+  type SourceState,
+  type StatusEvent,
+  type WireEvent,
+  type WireExchange,
 } from "../core/api_types.ts";
 import { ServerClock } from "./server_clock.ts";
 import type { Outage, TraceBeat } from "./trace.ts";
+
+/**
+ * Called for each beat with the heart's status as the API gave it before
+ * this beat (`late` or `expired` when the beat ended a silence).
+ */
+export type BeatListener = (event: BeatEvent, before: HeartStatus) => void;
 
 /** State of the UI's connection to the stream. */
 export type ConnectionState =
@@ -75,7 +83,7 @@ export class HeartStore {
   readonly outages: Outage[] = [];
   #limits: StoreLimits;
   #listeners = new Set<() => void>();
-  #beatListeners = new Set<(event: BeatEvent) => void>();
+  #beatListeners = new Set<BeatListener>();
 
   /** `clock` maps local time to server time; `limits` bound memory. */
   constructor(clock: ServerClock, limits: StoreLimits = DEFAULT_LIMITS) {
@@ -99,7 +107,9 @@ export class HeartStore {
       this.#trim(beats);
     }
     for (const node of [...this.wire.keys()]) {
-      if (!this.hearts.has(`kube-node-lease/${node}`)) this.wire.delete(node);
+      if (!this.hearts.has(`${NODE_LEASE_NAMESPACE}/${node}`)) {
+        this.wire.delete(node);
+      }
     }
     this.snapshots++;
     this.#changed();
@@ -109,9 +119,10 @@ export class HeartStore {
   applyBeat(event: BeatEvent): void {
     const observed = Date.parse(event.beat.observedAt);
     this.clock.observe(observed);
+    const before = this.hearts.get(event.heart.id)?.heart.status ?? "unknown";
     const entry = this.#entry(event.heart);
     this.#insert(entry.beats, toTraceBeat(event.beat));
-    for (const listener of this.#beatListeners) listener(event);
+    for (const listener of this.#beatListeners) listener(event, before);
     this.#changed();
   }
 
@@ -171,7 +182,7 @@ export class HeartStore {
   }
 
   /** Calls `listener` for every beat event; returns the unsubscribe function. */
-  onBeat(listener: (event: BeatEvent) => void): () => void {
+  onBeat(listener: BeatListener): () => void {
     this.#beatListeners.add(listener);
     return () => this.#beatListeners.delete(listener);
   }

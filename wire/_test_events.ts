@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { RawWireEvent } from "../bpf/wire_event.ts";
+import type { RawWireEvent } from "../core/wire_types.ts";
 
 /** A raw event with neutral defaults. */
 export function rawEvent(over: Partial<RawWireEvent>): RawWireEvent {

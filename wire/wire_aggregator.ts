@@ -7,7 +7,7 @@
  */
 
 import type { WireExchange } from "../core/api_types.ts";
-import type { RawWireEvent } from "../bpf/wire_event.ts";
+import type { RawWireEvent } from "../core/wire_types.ts";
 
 /** Settings of a {@link WireAggregator}. */
 export interface WireAggregatorOptions {

@@ -14,7 +14,7 @@
 import type { WireExchange } from "../core/api_types.ts";
 import { type Clock, systemClock } from "../core/clock.ts";
 import { WireAggregator } from "./wire_aggregator.ts";
-import type { RawWireEvent } from "../bpf/wire_event.ts";
+import type { RawWireEvent } from "../core/wire_types.ts";
 
 /**
  * Deliveries the budget saves up: with 1, traffic whose period is close to

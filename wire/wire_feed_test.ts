@@ -1,38 +1,26 @@
 import assert from "node:assert/strict";
-import { FakeClock } from "../core/clock.ts";
+import { AsyncQueue } from "../core/async_queue.ts";
+import { FakeClock } from "../core/fake_clock.ts";
 import type { WireExchange } from "../core/api_types.ts";
-import type { RawWireEvent } from "../bpf/wire_event.ts";
+import type { RawWireEvent } from "../core/wire_types.ts";
 import { BURST, feedWireExchanges } from "./wire_feed.ts";
 import { rawEvent } from "./_test_events.ts";
 
 /** An event source the test pushes into and ends. */
 class PushSource {
   readonly monoToWallOffsetMs = 0;
-  #queue: RawWireEvent[] = [];
-  #wake: (() => void) | null = null;
-  #ended = false;
+  #queue = new AsyncQueue<RawWireEvent>();
 
   push(ev: RawWireEvent) {
     this.#queue.push(ev);
-    this.#wake?.();
   }
 
   end() {
-    this.#ended = true;
-    this.#wake?.();
+    this.#queue.close();
   }
 
-  async *events(): AsyncIterableIterator<RawWireEvent> {
-    while (true) {
-      const ev = this.#queue.shift();
-      if (ev) {
-        yield ev;
-        continue;
-      }
-      if (this.#ended) return;
-      await new Promise<void>((r) => (this.#wake = r));
-      this.#wake = null;
-    }
+  events(): AsyncIterable<RawWireEvent> {
+    return this.#queue;
   }
 }
 

@@ -69,6 +69,14 @@ export class WirePairing {
     return n;
   }
 
+  /**
+   * Starts keeping `node`'s beats: its agent runs a probe, so an exchange
+   * may come after the beat it carried (the first one after the agent starts).
+   */
+  track(node: string): void {
+    this.#node(node);
+  }
+
   /** Records an exchange; returns the beat it carried when that beat is already known. */
   addExchange(ex: WireExchange): Pair | null {
     const n = this.#node(ex.node);

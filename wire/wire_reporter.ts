@@ -1,38 +1,47 @@
 /**
- * The agent's wire side: opens the embedded eBPF probe (or records why it
- * cannot), and hands batches of exchanges, plus the probe's state, to the
- * current leader: in process when this agent leads, else by an authenticated
- * `POST /api/v1/wire`. A failed delivery drops the batch: wire data is a
- * live view, and a backlog would only grow while the leader is away.
+ * The agent's wire side: opens the eBPF probe through the opener it is given
+ * (or records why it cannot), and hands batches of exchanges, plus the
+ * probe's state, to the current leader: in process when this agent leads,
+ * else by an authenticated `POST /api/v1/wire`. A failed delivery drops the
+ * batch: wire data is a live view, and a backlog would only grow while the
+ * leader is away.
  *
  * @module
  */
 
 import type { WireExchange } from "../core/api_types.ts";
 import type { Clock } from "../core/clock.ts";
-import type { HeartHub } from "../server/heart_hub.ts";
+import { WireUnavailableError } from "../core/errors.ts";
 import { getLogger } from "../core/log.ts";
+import type { ProbeState, WireReportSink } from "../core/wire_types.ts";
+import { feedWireExchanges, type WireEventSource } from "./wire_feed.ts";
 
 const log = getLogger("wire");
 
-/** Probe state as reported to the leader. */
-export interface ProbeState {
-  available: boolean;
-  reason?: string;
-}
-
 /** Where reports go right now. */
-export type WireTarget = { hub: HeartHub } | { url: string } | null;
+export type WireTarget = { sink: WireReportSink } | { url: string } | null;
+
+/** A running probe as the reporter uses it. */
+export interface OpenedProbe extends WireEventSource {
+  /** Fields logged once it runs (buffer kind, adopted connections). */
+  readonly details?: Record<string, unknown>;
+  close(): Promise<void>;
+}
 
 /** Settings of {@linkcode runWireReporter}. */
 export interface WireReporterOptions {
   node: string;
-  comm: string;
-  port: number;
   /** The leader: this agent's hub when it leads, else the leader's base URL; null when unknown. */
   target: () => WireTarget;
   /** The bearer token to present to a remote leader. */
   token: () => Promise<string>;
+  /**
+   * Opens the probe; it throws {@linkcode WireUnavailableError} when eBPF
+   * cannot run here. Absent: the agent runs lease-only with `disabledReason`.
+   */
+  openProbe?: () => Promise<OpenedProbe>;
+  /** Why there is no probe when `openProbe` is absent. */
+  disabledReason?: string;
   clock: Clock;
   signal: AbortSignal;
   /** How often the probe state is re-sent (a new leader learns it). Default 30 s. */
@@ -41,8 +50,8 @@ export interface WireReporterOptions {
   statusRetryMs?: number;
   /** Longest time an exchange waits before it is sent. Default 1 s. */
   flushIntervalMs?: number;
-  /** Do not load the probe (`--no-ebpf`): report lease-only with that reason. */
-  disabled?: boolean;
+  /** Timeout of one POST to the leader. Default 5 s. */
+  postTimeoutMs?: number;
   /** Called once the probe opened or failed. */
   onState?: (state: ProbeState) => void;
 }
@@ -60,8 +69,8 @@ export async function runWireReporter(
   const send = async (exchanges: WireExchange[]): Promise<boolean> => {
     const target = opts.target();
     if (target === null) return false;
-    if ("hub" in target) {
-      target.hub.wireReport(opts.node, state, exchanges);
+    if ("sink" in target) {
+      target.sink.wireReport(opts.node, state, exchanges);
       return true;
     }
     try {
@@ -72,7 +81,10 @@ export async function runWireReporter(
           authorization: `Bearer ${await opts.token()}`,
         },
         body: JSON.stringify({ node: opts.node, probe: state, exchanges }),
-        signal: AbortSignal.any([opts.signal, AbortSignal.timeout(5000)]),
+        signal: AbortSignal.any([
+          opts.signal,
+          AbortSignal.timeout(opts.postTimeoutMs ?? 5000),
+        ]),
       });
       await res.body?.cancel();
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
@@ -96,26 +108,15 @@ export async function runWireReporter(
     }
   };
 
-  const { openWireProbe, WireUnavailableError } = await import(
-    "../bpf/wire_probe.ts"
-  );
-  const { feedWireExchanges } = await import("./wire_feed.ts");
-  let probe: Awaited<ReturnType<typeof openWireProbe>> | undefined;
-  if (opts.disabled) {
-    state.reason = "eBPF disabled by --no-ebpf";
+  let probe: OpenedProbe | undefined;
+  if (!opts.openProbe) {
+    state.reason = opts.disabledReason ?? "eBPF disabled";
   } else {
     try {
-      probe = await openWireProbe({
-        comm: opts.comm,
-        port: opts.port,
-        signal: opts.signal,
-      });
+      probe = await opts.openProbe();
       state.available = true;
       delete state.reason;
-      log.info("wire probe running", {
-        buffer: probe.buffer,
-        adopted: probe.adopted,
-      });
+      log.info("wire probe running", probe.details ?? {});
     } catch (err) {
       state.reason = err instanceof WireUnavailableError
         ? err.message
@@ -162,28 +163,4 @@ export async function runWireReporter(
     await probe?.close();
     await statusLoop;
   }
-}
-
-/** Reads a token file, re-reading it at most once a minute (projected tokens rotate). */
-export function tokenFileReader(
-  path: string,
-  clock: Clock,
-): () => Promise<string> {
-  let token = "";
-  let readAt = -Infinity;
-  return async () => {
-    if (clock.now() - readAt > 60_000) {
-      try {
-        token = (await Deno.readTextFile(path)).trim();
-      } catch (err) {
-        throw new Error(
-          `Cannot read the agent token "${path}": ${
-            err instanceof Error ? err.message : String(err)
-          }: mount the projected ServiceAccount token there`,
-        );
-      }
-      readAt = clock.now();
-    }
-    return token;
-  };
 }

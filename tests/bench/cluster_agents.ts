@@ -33,6 +33,7 @@ import {
 import { KubeRestClient } from "../../kube/rest_client.ts";
 import type { BeatEvent, HeartsResponse } from "../../core/api_types.ts";
 import { sleep, until } from "../wait.ts";
+import { microTime } from "../../core/lease_types.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -69,10 +70,6 @@ function memory(pid: number): string {
   return `VmRSS ${mib(kib("VmRSS"))} MiB (anonymous ${
     mib(kib("RssAnon"))
   }, file-backed ${mib(kib("RssFile"))}), peak ${mib(kib("VmHWM"))} MiB`;
-}
-
-function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/Z$/, "000Z");
 }
 
 interface LeaseObject {

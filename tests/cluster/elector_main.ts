@@ -57,7 +57,7 @@ const elector = new LeaderElector({
       if (!watch) return;
       // Only the leader pays for the watcher and the hub.
       (async () => {
-        const { watchLeases } = await import("../../kube/watch_loop.ts");
+        const { watchLeases } = await import("../../kube/rest_lease_source.ts");
         const { HeartHub } = await import("../../server/heart_hub.ts");
         const { systemClock } = await import("../../core/clock.ts");
         const hub = new HeartHub({

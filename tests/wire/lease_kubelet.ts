@@ -19,6 +19,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { microTime } from "../../core/lease_types.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -53,11 +54,6 @@ const LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
 
 function say(line: string) {
   Deno.stdout.writeSync(enc.encode(line + "\n"));
-}
-
-/** A kube-apiserver MicroTime: RFC 3339 with microseconds. */
-function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
 
 /** One HTTP/1.1 keep-alive connection; requests go one at a time. */

@@ -1,0 +1,99 @@
+/**
+ * The {@linkcode LeaseSource} on the real API server through the small REST
+ * client: paginated lists and watches with bookmarks. In-cluster agents use
+ * it (no client-node import), and {@linkcode watchLeases} runs the watch
+ * loop on it.
+ *
+ * @module
+ */
+
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Lease } from "../core/lease_types.ts";
+import type { LeaseSource, RawWatchEvent } from "../core/lease_source.ts";
+import { leasesPath, toLease } from "./lease_api.ts";
+import { restConfigFromKubeConfig } from "./kubeconfig.ts";
+import { KubeRestClient, type RestConfig } from "./rest_client.ts";
+import { type LeaseWatchOptions, runLeaseWatch } from "./watch_loop.ts";
+
+interface RawList {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items?: unknown[];
+}
+
+/**
+ * A {@linkcode LeaseSource} on the real API server: paginated lists (500 per
+ * page) and watches with bookmarks. A watch that sends nothing for `idleMs`
+ * (default 150 s; bookmarks arrive about once a minute) counts as failed.
+ */
+export function restLeaseSource(
+  client: KubeRestClient,
+  idleMs = 150_000,
+): LeaseSource {
+  return {
+    async list(namespace, signal) {
+      const items: Lease[] = [];
+      let cont: string | undefined;
+      let resourceVersion = "";
+      do {
+        const q = new URLSearchParams({ limit: "500" });
+        if (cont) q.set("continue", cont);
+        const page = await client.request<RawList>(
+          "GET",
+          `${leasesPath(namespace)}?${q}`,
+          undefined,
+          signal,
+        );
+        for (const item of page.items ?? []) {
+          items.push(toLease(item, namespace));
+        }
+        resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+        cont = page.metadata?.continue || undefined;
+      } while (cont);
+      return { items, resourceVersion };
+    },
+    watch(req) {
+      const q = new URLSearchParams({
+        watch: "1",
+        resourceVersion: req.resourceVersion,
+        allowWatchBookmarks: "true",
+        timeoutSeconds: String(req.timeoutSeconds),
+      });
+      return client.stream(
+        `${leasesPath(req.namespace)}?${q}`,
+        (v) => req.onEvent(v as RawWatchEvent),
+        req.signal,
+        idleMs,
+        req.onOpen,
+      );
+    },
+  };
+}
+
+/** Options of {@linkcode watchLeases}. */
+export interface WatchLeasesOptions extends Omit<LeaseWatchOptions, "source"> {
+  /** A loaded client-node KubeConfig (its current context is used)... */
+  kubeConfig?: KubeConfig;
+  /** ...or a ready REST configuration (e.g. `inClusterRestConfig()`). */
+  rest?: RestConfig;
+  /** Idle limit of one watch stream in milliseconds. */
+  idleMs?: number;
+}
+
+/**
+ * Lists and watches Leases on a real API server into `sink` until `signal`
+ * aborts. Takes either a client-node KubeConfig or a RestConfig.
+ */
+export async function watchLeases(opts: WatchLeasesOptions): Promise<void> {
+  const rest = opts.rest ??
+    (opts.kubeConfig
+      ? await restConfigFromKubeConfig(opts.kubeConfig)
+      : undefined);
+  if (!rest) {
+    throw new TypeError("watchLeases needs either kubeConfig or rest");
+  }
+  using client = new KubeRestClient(rest);
+  await runLeaseWatch({
+    ...opts,
+    source: restLeaseSource(client, opts.idleMs),
+  });
+}

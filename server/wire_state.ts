@@ -1,0 +1,78 @@
+/**
+ * The leader's view of the wire: which agents run their eBPF probe (and why
+ * the others do not), and the pairing of node beats with the exchanges that
+ * carried them. The hub asks it for pairs and for the availability summary
+ * it shows in `source.wire`; it publishes nothing itself.
+ *
+ * @module
+ */
+
+import type { WireExchange, WireSummary } from "../core/api_types.ts";
+import type { ProbeState } from "../core/wire_types.ts";
+import { type Pair, WirePairing } from "../wire/wire_pairing.ts";
+
+/** Whether wire data is available across the agents, and why not. */
+export interface WireAvailability {
+  available: boolean;
+  reason?: string;
+}
+
+/** A node beat paired with its exchange. */
+export interface NodePair extends Pair {
+  node: string;
+}
+
+/** Agents' probe states and beat–exchange pairing. */
+export class WireState {
+  #pairing = new WirePairing();
+  #probes = new Map<string, ProbeState>();
+
+  /**
+   * Records `node`'s probe state; returns the new summary over all agents
+   * when this changed it, else null.
+   */
+  probe(node: string, state: ProbeState): WireAvailability | null {
+    const before = this.#probes.get(node);
+    this.#probes.set(node, { ...state });
+    if (state.available) this.#pairing.track(node);
+    if (
+      before?.available === state.available && before?.reason === state.reason
+    ) return null;
+    const all = [...this.#probes.entries()];
+    const down = all.filter(([, p]) => !p.available);
+    const summary: WireAvailability = { available: down.length < all.length };
+    if (down.length > 0) {
+      const [first, p] = down[0]!;
+      summary.reason =
+        `${down.length} of ${all.length} agents run lease-only; ${first}: ${
+          p.reason ?? "unknown reason"
+        }`;
+    }
+    return summary;
+  }
+
+  /** Records exchanges; returns the beats they carried that were already known. */
+  exchanges(exchanges: WireExchange[]): NodePair[] {
+    const pairs: NodePair[] = [];
+    for (const ex of exchanges) {
+      const pair = this.#pairing.addExchange(ex);
+      if (pair) pairs.push({ ...pair, node: ex.node });
+    }
+    return pairs;
+  }
+
+  /** Records a node beat; returns its exchange's pair when it already came. */
+  beat(node: string, renewTime: number): Pair | null {
+    return this.#pairing.addBeat(node, renewTime);
+  }
+
+  /** The wire summary of `node`, once it reported an exchange. */
+  summary(node: string): WireSummary | undefined {
+    return this.#pairing.summary(node);
+  }
+
+  /** Probe state of each node that reported. */
+  probes(): Map<string, ProbeState> {
+    return new Map(this.#probes);
+  }
+}

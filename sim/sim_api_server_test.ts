@@ -1,0 +1,131 @@
+import assert from "node:assert/strict";
+import { FakeClock } from "../core/fake_clock.ts";
+import type { Lease } from "../core/lease_types.ts";
+import type { RawWatchEvent } from "../core/lease_source.ts";
+import { SimApiServer, SimOutageError } from "./sim_api_server.ts";
+
+function lease(name: string, renewTime: string, namespace = "ns"): Lease {
+  return {
+    metadata: { name, namespace },
+    spec: { holderIdentity: name, renewTime, leaseDurationSeconds: 40 },
+  };
+}
+
+function watch(
+  server: SimApiServer,
+  resourceVersion: string,
+  opts: { namespace?: string; timeoutSeconds?: number } = {},
+) {
+  const events: RawWatchEvent[] = [];
+  let opened = false;
+  const controller = new AbortController();
+  const done = server.watch({
+    namespace: opts.namespace,
+    resourceVersion,
+    timeoutSeconds: opts.timeoutSeconds ?? 300,
+    onOpen: () => opened = true,
+    onEvent: (e) => events.push(e),
+    signal: controller.signal,
+  });
+  return { events, done, opened: () => opened, stop: () => controller.abort() };
+}
+
+Deno.test("writes get increasing resourceVersions and ADDED, MODIFIED, DELETED types", async () => {
+  const server = new SimApiServer({ clock: new FakeClock() });
+  const w = watch(server, server.resourceVersion);
+  server.write(lease("a", "t1"));
+  server.write(lease("a", "t2"));
+  server.write(lease("b", "t1"));
+  assert.equal(server.delete("ns", "a"), true);
+  assert.equal(server.delete("ns", "a"), false);
+  w.stop();
+  await w.done;
+  assert.deepEqual(
+    w.events.map((e) => [e.type, (e.object as Lease).metadata.resourceVersion]),
+    [["ADDED", "1"], ["MODIFIED", "2"], ["ADDED", "3"], ["DELETED", "4"]],
+  );
+  const list = await server.list(undefined, new AbortController().signal);
+  assert.equal(list.resourceVersion, "4");
+  assert.deepEqual(list.items.map((l) => l.metadata.name), ["b"]);
+});
+
+Deno.test("a watch resumes from a resourceVersion and filters by namespace", async () => {
+  const server = new SimApiServer({ clock: new FakeClock() });
+  server.write(lease("a", "t1"));
+  server.write(lease("x", "t1", "other"));
+  server.write(lease("a", "t2"));
+  const w = watch(server, "1", { namespace: "ns" });
+  assert.equal(w.opened(), true);
+  server.write(lease("a", "t3"));
+  w.stop();
+  await w.done;
+  assert.deepEqual(
+    w.events.map((e) => (e.object as Lease).spec?.renewTime),
+    ["t2", "t3"],
+  );
+});
+
+Deno.test("a watch from a version no longer kept gets 410 Gone", async () => {
+  const server = new SimApiServer({ clock: new FakeClock(), historyLimit: 4 });
+  for (let i = 0; i < 10; i++) server.write(lease("a", `t${i}`));
+  const w = watch(server, "1");
+  await w.done;
+  assert.equal(w.events.length, 1);
+  assert.equal(w.events[0]!.type, "ERROR");
+  assert.equal((w.events[0]!.object as { code: number }).code, 410);
+});
+
+Deno.test("a watch ends normally after its server-side timeout on the clock", async () => {
+  const clock = new FakeClock();
+  const server = new SimApiServer({ clock });
+  const w = watch(server, "0", { timeoutSeconds: 60 });
+  let ended = false;
+  w.done.then(() => ended = true);
+  await clock.advance(59_000);
+  assert.equal(ended, false);
+  await clock.advance(1_000);
+  assert.equal(ended, true);
+  assert.equal(server.watchers, 0);
+});
+
+Deno.test("while down, lists, watches and writes fail, and open watches break", async () => {
+  const server = new SimApiServer({ clock: new FakeClock() });
+  const w = watch(server, "0");
+  server.setDown("maintenance");
+  await assert.rejects(w.done, SimOutageError);
+  const signal = new AbortController().signal;
+  await assert.rejects(server.list(undefined, signal), /maintenance/);
+  await assert.rejects(
+    server.watch({
+      namespace: undefined,
+      resourceVersion: "0",
+      timeoutSeconds: 1,
+      onOpen: () => {},
+      onEvent: () => {},
+      signal,
+    }),
+    (err: unknown) =>
+      err instanceof SimOutageError && err.code === "ECONNREFUSED",
+  );
+  assert.throws(() => server.write(lease("a", "t")), SimOutageError);
+  server.setDown(null);
+  server.write(lease("a", "t"));
+  assert.equal(server.reachable, true);
+});
+
+Deno.test("an error thrown by the consumer ends the watch with that error", async () => {
+  const server = new SimApiServer({ clock: new FakeClock() });
+  const done = server.watch({
+    namespace: undefined,
+    resourceVersion: "0",
+    timeoutSeconds: 60,
+    onOpen: () => {},
+    onEvent: () => {
+      throw new Error("consumer failed");
+    },
+    signal: new AbortController().signal,
+  });
+  server.write(lease("a", "t"));
+  await assert.rejects(done, /consumer failed/);
+  assert.equal(server.watchers, 0);
+});
