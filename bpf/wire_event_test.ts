@@ -9,6 +9,7 @@ import {
   WIRE_OWNER_SIZE,
   WIRE_TUPLE_SIZE,
 } from "./wire_event.ts";
+import { onPath, prereq } from "../tests/prereq.ts";
 
 const fixture = Deno.readFileSync(
   new URL("../tests/testdata/wire_event_exchange.bin", import.meta.url),
@@ -98,4 +99,38 @@ Deno.test("tuple and owner records match struct wire_tuple and wire_owner", () =
   assert.deepEqual([...o.subarray(8, 12)], [4, 3, 2, 1]);
   assert.equal(new TextDecoder().decode(o.subarray(12, 19)), "kubelet");
   assert.equal(o[19], 0);
+});
+
+const cc = prereq(
+  "a C compiler",
+  onPath("cc") ? null : '"cc" is not installed: install gcc',
+);
+
+Deno.test({
+  name: "cc: the committed decoder fixture is what the C header lays out",
+  ignore: cc.ignore,
+}, async () => {
+  cc.check();
+  const dir = await Deno.makeTempDir();
+  try {
+    const built = await new Deno.Command("cc", {
+      args: [
+        "-Wall",
+        "-Werror",
+        "-I",
+        new URL(".", import.meta.url).pathname,
+        new URL("../tests/wire/event_fixture.c", import.meta.url).pathname,
+        "-o",
+        `${dir}/fixture`,
+      ],
+      stderr: "piped",
+    }).output();
+    assert.ok(built.success, new TextDecoder().decode(built.stderr));
+    const out = await new Deno.Command(`${dir}/fixture`, { stdout: "piped" })
+      .output();
+    assert.deepEqual(out.stdout, fixture);
+    assert.equal(decodeWireEvent(out.stdout).comm, "kubelet");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

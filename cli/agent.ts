@@ -36,6 +36,7 @@ import {
   serveSettings,
   stringFlag,
 } from "./flags.ts";
+import { onShutdownSignal } from "./signals.ts";
 
 const log = getLogger("agent");
 
@@ -264,12 +265,10 @@ export async function agentCommand(args: string[]): Promise<number> {
     },
   });
 
-  const onSignal = () => {
-    log.info("shutting down: releasing the election Lease");
+  const removeSignals = onShutdownSignal((s) => {
+    log.info("shutting down: releasing the election Lease", { signal: s });
     controller.abort();
-  };
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  });
   log.info(`listening on ${server.url}/`, {
     identity,
     node,
@@ -305,7 +304,7 @@ export async function agentCommand(args: string[]): Promise<number> {
       await sleepUnlessAborted(systemClock, retryPeriodMs, signal);
     }
   } finally {
-    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    removeSignals();
     await wire;
     client[Symbol.dispose]();
     await server.finished;

@@ -6,8 +6,13 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { WireUnavailableError } from "../core/errors.ts";
+import {
+  EXIT_USAGE,
+  UsageError,
+  WireUnavailableError,
+} from "../core/errors.ts";
+import { numberFlag, parseFlags, stringFlag } from "./flags.ts";
+import { onShutdownSignal } from "./signals.ts";
 import { openWireProbe } from "../bpf/wire_probe.ts";
 import type { RawWireEvent } from "../core/wire_types.ts";
 import { monoToIso, WireAggregator } from "../wire/wire_aggregator.ts";
@@ -35,7 +40,7 @@ const encoder = new TextEncoder();
 export interface ProbeIo {
   stdout: (line: string) => void;
   stderr: (line: string) => void;
-  /** Stops the probe early (in addition to --duration and SIGINT/SIGTERM). */
+  /** Stops the probe early (in addition to --duration and the shutdown signals). */
   signal?: AbortSignal;
 }
 
@@ -53,60 +58,38 @@ interface ProbeFlags {
   node: string;
 }
 
-class UsageError extends Error {
-  override name = "UsageError";
-}
-
-function parseFlags(args: string[]): ProbeFlags | "help" {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        comm: { type: "string", default: "kubelet" },
-        port: { type: "string", default: "6443" },
-        json: { type: "boolean", default: false },
-        "perf-buffer": { type: "boolean", default: false },
-        duration: { type: "string" },
-        node: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
-  if (values.help) return "help";
-  const port = Number(values.port);
-  if (!/^\d+$/.test(values.port) || port < 1 || port > 65535) {
-    throw new UsageError(
-      `Invalid --port "${values.port}": use a TCP port from 1 to 65535`,
-    );
-  }
-  const commLength = encoder.encode(values.comm).length;
+function probeFlags(args: string[]): ProbeFlags | "help" {
+  const flags = parseFlags("earthworm probe", args, {
+    comm: { type: "string" },
+    port: { type: "string" },
+    json: { type: "boolean" },
+    "perf-buffer": { type: "boolean" },
+    duration: { type: "string" },
+    node: { type: "string" },
+  });
+  if (flags.values.help) return "help";
+  const comm = stringFlag(flags, "comm", "kubelet");
+  const commLength = encoder.encode(comm).length;
   if (commLength < 1 || commLength > 15) {
     throw new UsageError(
-      `Invalid --comm "${values.comm}": a process name is 1 to 15 bytes`,
+      `Flag "--comm" must be a process name of 1 to 15 bytes, got "${comm}"`,
     );
   }
-  let durationMs: number | null = null;
-  if (values.duration !== undefined) {
-    const s = Number(values.duration);
-    if (values.duration.trim() === "" || !(s > 0) || !Number.isFinite(s)) {
-      throw new UsageError(
-        `Invalid --duration "${values.duration}": use a positive number of seconds`,
-      );
-    }
-    durationMs = s * 1000;
-  }
+  const duration = stringFlag(flags, "duration");
   return {
-    comm: values.comm,
-    port,
-    json: values.json,
-    perfBuffer: values["perf-buffer"],
-    durationMs,
-    node: values.node ?? Deno.hostname(),
+    comm,
+    port: numberFlag(flags, "port", 6443, {
+      min: 1,
+      max: 65535,
+      integer: true,
+    }),
+    json: flags.values.json === true,
+    perfBuffer: flags.values["perf-buffer"] === true,
+    durationMs: duration === undefined
+      ? null
+      : numberFlag(flags, "duration", 0, { min: 0.001, max: 31_536_000 }) *
+        1000,
+    node: stringFlag(flags, "node") ?? Deno.hostname(),
   };
 }
 
@@ -172,11 +155,11 @@ export async function probeCommand(
 ): Promise<number> {
   let flags: ProbeFlags | "help";
   try {
-    flags = parseFlags(args);
+    flags = probeFlags(args);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    io.stderr(`earthworm probe: ${e.message} (see earthworm probe --help)`);
-    return 2;
+    io.stderr(`earthworm: ${e.message}`);
+    return EXIT_USAGE;
   }
   if (flags === "help") {
     io.stdout(USAGE.trimEnd());
@@ -184,8 +167,7 @@ export async function probeCommand(
   }
   const stop = new AbortController();
   const onSignal = () => stop.abort();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  const removeSignals = onShutdownSignal(onSignal);
   const timer = flags.durationMs === null
     ? undefined
     : setTimeout(onSignal, flags.durationMs);
@@ -226,6 +208,6 @@ export async function probeCommand(
   } finally {
     clearTimeout(timer);
     io.signal?.removeEventListener("abort", onSignal);
-    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    removeSignals();
   }
 }

@@ -1,6 +1,6 @@
 /**
  * What `mock` and `watch` share: a hub with its status sweeper, the HTTP
- * app, the server, and shutdown on SIGINT/SIGTERM.
+ * app, the server, and shutdown on SIGINT, SIGTERM or SIGHUP.
  *
  * @module
  */
@@ -10,6 +10,7 @@ import type { Clock } from "../core/clock.ts";
 import { HeartHub, type HeartHubOptions } from "../server/heart_hub.ts";
 import { serveApp } from "../server/http_server.ts";
 import { getLogger } from "../core/log.ts";
+import { onShutdownSignal } from "./signals.ts";
 
 const log = getLogger("earthworm");
 
@@ -28,14 +29,14 @@ export interface ServeHubOptions {
 export interface ServedHub {
   hub: HeartHub;
   url: string;
-  /** Aborted on SIGINT/SIGTERM or when {@linkcode ServedHub.stop} is called. */
+  /** Aborted on a shutdown signal or when {@linkcode ServedHub.stop} is called. */
   signal: AbortSignal;
   stop(): void;
   /** Resolves when the server and sweeper have stopped. */
   finished: Promise<void>;
 }
 
-/** Creates the hub and starts serving it; stops on SIGINT or SIGTERM. */
+/** Creates the hub and starts serving it; stops on SIGINT, SIGTERM or SIGHUP. */
 export function serveHub(opts: ServeHubOptions): ServedHub {
   const controller = new AbortController();
   const hub = new HeartHub({
@@ -52,14 +53,12 @@ export function serveHub(opts: ServeHubOptions): ServedHub {
     signal: controller.signal,
   });
   const sweeper = hub.runSweeper(controller.signal);
-  const onSignal = () => {
-    log.info("shutting down");
+  const removeSignals = onShutdownSignal((s) => {
+    log.info("shutting down", { signal: s });
     controller.abort();
-  };
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  });
   controller.signal.addEventListener("abort", () => {
-    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    removeSignals();
     hub.events.closeAll();
   }, { once: true });
   log.info(`listening on ${server.url}/`, { source: opts.source.kind });

@@ -9,11 +9,7 @@ import type {
   WatchRequest,
 } from "../core/lease_source.ts";
 import { KubeApiError } from "./rest_client.ts";
-import {
-  newWatchStats,
-  runLeaseWatch,
-  WatchStatusError,
-} from "./watch_loop.ts";
+import { newWatchStats, runLeaseWatch } from "./watch_loop.ts";
 
 configureLogger({ level: "error" });
 

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { proxy } from "hono/proxy";
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type {
@@ -245,36 +246,24 @@ export function createApp(opts: AppOptions): Hono {
   return app;
 }
 
-const HOP_BY_HOP = [
-  "connection",
-  "keep-alive",
-  "transfer-encoding",
-  "upgrade",
-  "host",
-  "content-length",
-];
-
-/** Hands the request to the leader and streams its answer back (SSE included). */
+/**
+ * Hands the request to the leader and streams its answer back (SSE
+ * included) with Hono's proxy helper, which drops hop-by-hop headers both
+ * ways and streams the request body instead of buffering it.
+ */
 async function forward(c: Context, leader: string): Promise<Response> {
   const url = new URL(c.req.path + (new URL(c.req.url).search), leader);
-  const headers = new Headers(c.req.raw.headers);
-  for (const h of HOP_BY_HOP) headers.delete(h);
   try {
-    const init: RequestInit = {
-      method: c.req.method,
-      headers,
+    const res = await proxy(url, {
+      raw: c.req.raw,
+      headers: { ...c.req.header(), host: undefined },
       // No request signal: when the client goes away, Deno cancels the body
       // we hand back, and that cancels the upstream response (SSE included).
+      signal: null,
       redirect: "manual",
-    };
-    if (c.req.method !== "GET" && c.req.method !== "HEAD") {
-      init.body = await c.req.raw.arrayBuffer();
-    }
-    const res = await fetch(url, init);
-    const out = new Headers(res.headers);
-    for (const h of HOP_BY_HOP) out.delete(h);
-    out.set("x-earthworm-served-by", leader);
-    return new Response(res.body, { status: res.status, headers: out });
+    });
+    res.headers.set("x-earthworm-served-by", leader);
+    return res;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     return fail(

@@ -74,7 +74,7 @@ Deno.test("the single-file bundle runs mock mode with nothing else on disk", asy
 
 const denort = Deno.env.get("DENORT_BIN");
 Deno.test({
-  name: "deno compile builds the earthworm binary",
+  name: "compile: deno compile builds the earthworm binary",
   ignore: !denort,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "earthworm-compile-" });

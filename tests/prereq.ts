@@ -4,8 +4,9 @@
  * missing prerequisite skips the test with its reason; under `CI=true` the
  * test runs anyway and fails with that reason, so CI never skips silently.
  *
- * Name such tests with a prefix (`ebpf: `, `cluster: `, `browser: `) so
- * `.ci/run` can check that none of them was ignored.
+ * Name such tests with a prefix (`ebpf: `, `cluster: `, `browser: `,
+ * `image: `, `cc: `) so `.ci/run` can check that none of them was ignored;
+ * it lists `compile: ` skips without failing (no Deno runtime to embed here).
  *
  * @module
  */
@@ -56,4 +57,15 @@ export function executableMissing(path: string, hint: string): string | null {
 /** Returns null when running as root, else a reason. */
 export function rootMissing(): string | null {
   return Deno.uid() === 0 ? null : "needs root (run the tests with sudo)";
+}
+
+/** Whether `cmd` is an executable on PATH. */
+export function onPath(cmd: string): boolean {
+  return (Deno.env.get("PATH") ?? "").split(":").some((dir) => {
+    try {
+      return Deno.statSync(`${dir}/${cmd}`).isFile;
+    } catch {
+      return false;
+    }
+  });
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Prereq, prereq } from "../prereq.ts";
+import { onPath, type Prereq, prereq } from "../prereq.ts";
 import type { RestConfig } from "../../kube/rest_client.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
@@ -23,17 +23,6 @@ export function clusterBinDir(): string {
   const cache = Deno.env.get("EARTHWORM_CACHE") ??
     `${Deno.env.get("HOME") ?? "/root"}/.cache/earthworm`;
   return `${cache}/cluster/${VERSIONS}/bin`;
-}
-
-function onPath(cmd: string): boolean {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    try {
-      if (Deno.statSync(`${dir}/${cmd}`).isFile) return true;
-    } catch {
-      // not in this directory
-    }
-  }
-  return false;
 }
 
 function built(): boolean {

@@ -6,18 +6,7 @@
  * @module
  */
 
-import { type Prereq, prereq, rootMissing } from "../prereq.ts";
-
-/** Whether `cmd` is an executable on PATH. */
-export function onPath(cmd: string): boolean {
-  return (Deno.env.get("PATH") ?? "").split(":").some((dir) => {
-    try {
-      return Deno.statSync(`${dir}/${cmd}`).isFile;
-    } catch {
-      return false;
-    }
-  });
-}
+import { onPath, type Prereq, prereq, rootMissing } from "../prereq.ts";
 
 /** Why the eBPF probe cannot load here, or null when it can. */
 export function ebpfMissing(): string | null {
