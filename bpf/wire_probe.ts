@@ -343,6 +343,8 @@ class Probe implements WireProbe {
       }
       return;
     }
+    // After close, the last poll's records have no reader: not a loss.
+    if (this.#queue.closed) return;
     if (!this.#queue.push(ev)) this.#userDrops++;
   }
 

@@ -42,3 +42,20 @@ Deno.test("a TLS alert just after the renewTime is not taken for the exchange th
     latencyMs: 6,
   });
 });
+
+Deno.test("a tracked node's first beat pairs with an exchange reported after it", () => {
+  const untracked = new WirePairing();
+  assert.equal(untracked.addBeat("n1", T), null);
+  assert.equal(
+    untracked.addExchange(exchange(T + 3, 600, 4)),
+    null,
+    "without a probe reported, the first beat is not kept",
+  );
+  const p = new WirePairing();
+  p.track("n1");
+  assert.equal(p.addBeat("n1", T), null);
+  assert.deepEqual(p.addExchange(exchange(T + 3, 600, 4)), {
+    renewTime: T,
+    latencyMs: 4,
+  });
+});
