@@ -1,7 +1,11 @@
 /**
- * Finds where the cgroup v2 hierarchy is mounted: `/sys/fs/cgroup` on a
- * unified host, `/sys/fs/cgroup/unified` on a hybrid one (systemd's legacy
- * layout), elsewhere wherever `/proc/self/mountinfo` says.
+ * Finds the host's cgroup v2 hierarchy: `/sys/fs/cgroup` on a unified host,
+ * `/sys/fs/cgroup/unified` on a hybrid one (systemd's legacy layout),
+ * elsewhere wherever mountinfo says. In a pod with `hostPID` it is reached
+ * through the followed process's own view, `/proc/<kubelet pid>/root/...`
+ * (or the host's init's), so the agent needs no host mount at all (a
+ * read-only hostPath of `/sys/fs/cgroup` would leave its submounts writable
+ * on a hybrid host); elsewhere through this process's own mounts.
  *
  * @module
  */
@@ -29,13 +33,37 @@ export function pickCgroup2(mounts: string[]): string | null {
   return [...mounts].sort((a, b) => a.length - b.length)[0] ?? null;
 }
 
-/** The cgroup v2 root of this machine, or null when none is mounted. */
-export function detectCgroup2(): string | null {
-  try {
-    return pickCgroup2(
-      cgroup2Mounts(Deno.readTextFileSync("/proc/self/mountinfo")),
-    );
-  } catch {
-    return null;
+/**
+ * The cgroup v2 root as the processes `pids` see it (the kubelet's, reached
+ * through `/proc/<pid>/root` in a hostPID pod), else as the host's init sees
+ * it, else this process's own mount; null when none is found.
+ */
+export function detectCgroup2(
+  pids: readonly number[] = [],
+  proc = "/proc",
+): string | null {
+  const views: [string, string][] = [
+    ...pids.map((p): [string, string] => [
+      `${proc}/${p}/mountinfo`,
+      `${proc}/${p}/root`,
+    ]),
+    [`${proc}/1/mountinfo`, `${proc}/1/root`],
+    [`${proc}/self/mountinfo`, ""],
+  ];
+  for (const [mountinfo, prefix] of views) {
+    let mount: string | null;
+    try {
+      mount = pickCgroup2(cgroup2Mounts(Deno.readTextFileSync(mountinfo)));
+    } catch {
+      continue; // not permitted (no CAP_SYS_PTRACE) or not there
+    }
+    if (mount === null) continue;
+    const path = `${prefix}${mount}`;
+    try {
+      if (Deno.statSync(path).isDirectory) return path;
+    } catch {
+      // the host's root is not ours to enter: try our own mounts
+    }
   }
+  return null;
 }

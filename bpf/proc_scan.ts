@@ -24,6 +24,7 @@ export interface ExistingConnection extends WireTuple {
 }
 
 const TCP_ESTABLISHED = 1;
+const TCP_LISTEN = 10;
 
 /** Parses an address as printed by /proc/net/tcp{,6} into 16 bytes (IPv4 mapped). */
 export function parseProcAddress(hex: string): Uint8Array {
@@ -98,16 +99,39 @@ async function socketInodes(fdDir: string): Promise<Set<number>> {
   return inodes;
 }
 
-/**
- * Established connections to remote `port` held by processes named `comm`.
- * `procRoot` is for tests; unreadable processes are skipped.
- */
-export async function findConnections(
+/** Pids of the processes named `comm`. */
+export async function pidsOf(
   comm: string,
-  port: number,
   procRoot = "/proc",
-): Promise<ExistingConnection[]> {
-  const found: ExistingConnection[] = [];
+): Promise<number[]> {
+  const pids: number[] = [];
+  for await (const entry of Deno.readDir(procRoot)) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const name = (await readText(`${procRoot}/${entry.name}/comm`))?.trimEnd();
+    if (name === comm) pids.push(Number(entry.name));
+  }
+  return pids;
+}
+
+/** A process's TCP sockets: established connections and listening ports. */
+export interface ProcessSockets {
+  pid: number;
+  comm: string;
+  established: ProcTcpRow[];
+  /** Local ports the process listens on. */
+  listening: Set<number>;
+}
+
+/**
+ * The TCP sockets of every process named `comm`, from its own network
+ * namespace's tables. `procRoot` is for tests; unreadable processes are
+ * skipped.
+ */
+export async function processSockets(
+  comm: string,
+  procRoot = "/proc",
+): Promise<ProcessSockets[]> {
+  const out: ProcessSockets[] = [];
   const tablesByNetns = new Map<string, ProcTcpRow[]>();
   for await (const entry of Deno.readDir(procRoot)) {
     if (!/^\d+$/.test(entry.name)) continue;
@@ -115,7 +139,6 @@ export async function findConnections(
     const name = (await readText(`${dir}/comm`))?.trimEnd();
     if (name !== comm) continue;
     const inodes = await socketInodes(`${dir}/fd`);
-    if (inodes.size === 0) continue;
     let netns = dir;
     try {
       netns = await Deno.readLink(`${dir}/ns/net`);
@@ -131,18 +154,39 @@ export async function findConnections(
       }
       tablesByNetns.set(netns, rows);
     }
-    for (const row of rows) {
-      if (
-        row.state !== TCP_ESTABLISHED || row.rport !== port ||
-        !inodes.has(row.inode)
-      ) continue;
+    const own = rows.filter((r) => inodes.has(r.inode));
+    out.push({
+      pid: Number(entry.name),
+      comm: name,
+      established: own.filter((r) => r.state === TCP_ESTABLISHED),
+      listening: new Set(
+        own.filter((r) => r.state === TCP_LISTEN).map((r) => r.lport),
+      ),
+    });
+  }
+  return out;
+}
+
+/**
+ * Established connections to remote `port` held by processes named `comm`.
+ * `procRoot` is for tests; unreadable processes are skipped.
+ */
+export async function findConnections(
+  comm: string,
+  port: number,
+  procRoot = "/proc",
+): Promise<ExistingConnection[]> {
+  const found: ExistingConnection[] = [];
+  for (const p of await processSockets(comm, procRoot)) {
+    for (const row of p.established) {
+      if (row.rport !== port) continue;
       found.push({
         laddr: row.laddr,
         lport: row.lport,
         raddr: row.raddr,
         rport: row.rport,
-        pid: Number(entry.name),
-        comm: name,
+        pid: p.pid,
+        comm: p.comm,
         inode: row.inode,
       });
     }

@@ -22,7 +22,11 @@ import { decodeWireEvent, encodeOwner, encodeTuple } from "./wire_event.ts";
 import type { RawWireEvent } from "../core/wire_types.ts";
 import { AsyncQueue } from "../core/async_queue.ts";
 import { WireUnavailableError } from "../core/errors.ts";
-import { findConnections } from "./proc_scan.ts";
+import { findConnections, pidsOf } from "./proc_scan.ts";
+import {
+  type ApiserverEndpoint,
+  discoverApiserver,
+} from "./apiserver_endpoint.ts";
 import { detectCgroup2 } from "./cgroup.ts";
 
 const log = getLogger("wire");
@@ -48,7 +52,10 @@ const PERF_PAGES = 64;
 export interface WireProbeOptions {
   /** Process name (kernel comm, at most 15 bytes) to follow; default `kubelet`. */
   comm?: string;
-  /** Remote TCP port of the API server; default 6443. */
+  /**
+   * Remote TCP port of the API server. Default: discovered from the
+   * kubelet's kubeconfig or its own connections (`apiserver_endpoint.ts`).
+   */
   port?: number;
   /** Event buffer: `auto` (ring on 5.8+, else perf), or forced. */
   buffer?: "auto" | "ring" | "perf";
@@ -68,6 +75,8 @@ export interface WireProbe extends AsyncDisposable {
   readonly buffer: "ring" | "perf";
   /** Connections adopted from /proc when the probe started. */
   readonly adopted: number;
+  /** The API server endpoint it follows, and how that was found. */
+  readonly endpoint: ApiserverEndpoint;
   /** Add to `Number(event.tsNs) / 1e6` to get wall-clock milliseconds. */
   readonly monoToWallOffsetMs: number;
   /** Decoded events, in arrival order; ends when the probe closes. One consumer. */
@@ -78,6 +87,11 @@ export interface WireProbe extends AsyncDisposable {
   programs(): ProgramInfo[];
   /** Scans /proc again and adopts connections not yet followed; returns how many. */
   adopt(): Promise<number>;
+  /**
+   * Null while the followed process holds a connection to the API server
+   * port (so the probe sees its traffic), else why the probe sees nothing.
+   */
+  health(): Promise<string | null>;
   /** Detaches and frees everything; resolves when done. */
   close(): Promise<void>;
 }
@@ -137,15 +151,20 @@ export async function openWireProbe(
   options: WireProbeOptions = {},
 ): Promise<WireProbe> {
   const comm = options.comm ?? "kubelet";
-  const port = options.port ?? 6443;
   const commBytes = new TextEncoder().encode(comm);
   if (commBytes.length === 0 || commBytes.length > 15) {
     throw new RangeError(
       `Process name "${comm}" must be 1 to 15 bytes (the kernel's comm limit)`,
     );
   }
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new RangeError(`Port ${port} is not a TCP port: use 1 to 65535`);
+  if (
+    options.port !== undefined &&
+    (!Number.isInteger(options.port) || options.port < 1 ||
+      options.port > 65535)
+  ) {
+    throw new RangeError(
+      `Port ${options.port} is not a TCP port: use 1 to 65535`,
+    );
   }
   precheck();
   let lib: Libbpf;
@@ -176,6 +195,12 @@ export async function openWireProbe(
         );
       })())
       : ringSupported;
+    // After the checks that cannot pass by waiting (libbpf, BTF), so those
+    // are reported first: a missing kubelet is retried.
+    const endpoint: ApiserverEndpoint = options.port === undefined
+      ? await discoverApiserver(comm)
+      : { port: options.port, source: "flag", detail: "given" };
+    const port = endpoint.port;
     writeSettings(obj, commBytes, port, useRing);
     const events = obj.map("events");
     if (!useRing) {
@@ -206,7 +231,8 @@ export async function openWireProbe(
     } catch (e) {
       throw unavailableFromLoad(e);
     }
-    const cgroupPath = options.cgroupPath ?? detectCgroup2();
+    const cgroupPath = options.cgroupPath ??
+      detectCgroup2(await pidsOf(comm));
     if (cgroupPath === null) {
       throw new WireUnavailableError(
         "no-cgroup2",
@@ -226,7 +252,7 @@ export async function openWireProbe(
     } finally {
       owned.push(...links);
     }
-    const probe = new Probe(lib, obj, useRing, owned, comm, port);
+    const probe = new Probe(lib, obj, useRing, owned, comm, endpoint);
     owned.length = 0; // the probe owns them now
     try {
       if (options.adoptExisting ?? true) await probe.adopt();
@@ -237,6 +263,7 @@ export async function openWireProbe(
     log.info("wire probe attached", {
       comm,
       port,
+      found: endpoint.detail,
       buffer: probe.buffer,
       cgroup: cgroupPath,
       adopted: probe.adopted,
@@ -292,6 +319,7 @@ class Probe implements WireProbe {
   #events: EventBuffer;
   #comm: string;
   #port: number;
+  readonly endpoint: ApiserverEndpoint;
   #adopted = 0;
   #queue = new AsyncQueue<RawWireEvent>(QUEUE_LIMIT);
   #userDrops = 0;
@@ -308,13 +336,14 @@ class Probe implements WireProbe {
     useRing: boolean,
     owned: Disposable[],
     comm: string,
-    port: number,
+    endpoint: ApiserverEndpoint,
   ) {
+    this.endpoint = endpoint;
     this.#lib = lib;
     this.#obj = obj;
     this.#owned = [...owned];
     this.#comm = comm;
-    this.#port = port;
+    this.#port = endpoint.port;
     this.monoToWallOffsetMs = lib.monotonicToWallOffsetMs();
     const fd = lib.check(
       lib.sym.bpf_map__fd(obj.map("events").pointer),
@@ -392,6 +421,13 @@ class Probe implements WireProbe {
     return [...CGROUP_PROGRAMS, ...TRACE_PROGRAMS].map((name) =>
       this.#obj.programInfo(this.#obj.program(name))
     );
+  }
+
+  async health(): Promise<string | null> {
+    if (this.#closed) return "The eBPF probe is closed";
+    const held = await findConnections(this.#comm, this.#port);
+    if (held.length > 0) return null;
+    return `The eBPF probe follows port ${this.#port} (${this.endpoint.detail}), but no "${this.#comm}" process holds a connection to it: is the kubelet running, and is it named "${this.#comm}" (--comm)?`;
   }
 
   async adopt(): Promise<number> {

@@ -62,7 +62,8 @@ Flags:
   --context NAME           Context of that kubeconfig
   --retention S            Seconds of beat history kept per heart (default 3600)
   --comm NAME              Process whose API connections the eBPF probe follows (default kubelet)
-  --apiserver-port N       API server port the kubelet connects to (default 6443)
+  --apiserver-port N       API server port the kubelet connects to (default: found
+                           from the kubelet's kubeconfig or its connections)
   --no-ebpf                Do not load the eBPF probe: run lease-only
   --wire-flush-ms N        Longest wait before wire exchanges go to the leader (default 1000)
   --token-file FILE        Projected token presented to the leader
@@ -116,11 +117,13 @@ export async function agentCommand(args: string[]): Promise<number> {
   const context = stringFlag(flags, "context");
   const node = env("NODE_NAME") ?? Deno.hostname();
   const comm = stringFlag(flags, "comm", "kubelet");
-  const apiserverPort = numberFlag(flags, "apiserver-port", 6443, {
-    min: 1,
-    max: 65535,
-    integer: true,
-  });
+  const apiserverPort = stringFlag(flags, "apiserver-port") === undefined
+    ? undefined
+    : numberFlag(flags, "apiserver-port", 0, {
+      min: 1,
+      max: 65535,
+      integer: true,
+    });
   const wireFlushMs = numberFlag(flags, "wire-flush-ms", 1000, {
     min: 10,
     max: 60_000,
@@ -312,18 +315,32 @@ export async function agentCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-/** Opens the embedded eBPF probe (loaded on demand: followers without it never parse libbpf's FFI table). */
+/**
+ * Opens the embedded eBPF probe (loaded on demand: an agent without it never
+ * parses libbpf's FFI table). Without `port`, the probe finds the API server
+ * endpoint from the kubelet itself.
+ */
 async function openProbe(
   comm: string,
-  port: number,
+  port: number | undefined,
   signal: AbortSignal,
 ): Promise<OpenedProbe> {
   const { openWireProbe } = await import("../bpf/wire_probe.ts");
-  const probe = await openWireProbe({ comm, port, signal });
+  const probe = await openWireProbe({
+    comm,
+    ...(port !== undefined && { port }),
+    signal,
+  });
   return {
     monoToWallOffsetMs: probe.monoToWallOffsetMs,
     events: () => probe.events(),
+    health: () => probe.health(),
     close: () => probe.close(),
-    details: { buffer: probe.buffer, adopted: probe.adopted },
+    details: {
+      buffer: probe.buffer,
+      adopted: probe.adopted,
+      port: probe.endpoint.port,
+      found: probe.endpoint.detail,
+    },
   };
 }

@@ -26,7 +26,8 @@ CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN) and a kernel with BTF.
 
 Flags:
   --comm NAME         process name to follow (kernel comm) (default kubelet)
-  --port PORT         API server port (default 6443)
+  --port PORT         API server port (default: found from the kubelet's
+                      kubeconfig or its connections)
   --json              one JSON object per line instead of readable lines
   --perf-buffer       use the perf buffer even where a ring buffer works
   --duration SECONDS  stop after this long (default: until Ctrl-C)
@@ -51,7 +52,7 @@ const defaultIo: ProbeIo = {
 
 interface ProbeFlags {
   comm: string;
-  port: number;
+  port: number | undefined;
   json: boolean;
   perfBuffer: boolean;
   durationMs: number | null;
@@ -78,11 +79,9 @@ function probeFlags(args: string[]): ProbeFlags | "help" {
   const duration = stringFlag(flags, "duration");
   return {
     comm,
-    port: numberFlag(flags, "port", 6443, {
-      min: 1,
-      max: 65535,
-      integer: true,
-    }),
+    port: stringFlag(flags, "port") === undefined
+      ? undefined
+      : numberFlag(flags, "port", 0, { min: 1, max: 65535, integer: true }),
     json: flags.values.json === true,
     perfBuffer: flags.values["perf-buffer"] === true,
     durationMs: duration === undefined
@@ -177,7 +176,7 @@ export async function probeCommand(
     try {
       probe = await openWireProbe({
         comm: flags.comm,
-        port: flags.port,
+        ...(flags.port !== undefined && { port: flags.port }),
         buffer: flags.perfBuffer ? "perf" : "auto",
         signal: stop.signal,
       });
@@ -193,7 +192,9 @@ export async function probeCommand(
       monoToWallOffsetMs: probe.monoToWallOffsetMs,
     });
     io.stderr(
-      `earthworm probe: following "${flags.comm}" to port ${flags.port} (${probe.buffer} buffer, ${probe.adopted} existing connections adopted)`,
+      `earthworm probe: following "${flags.comm}" to port ${probe.endpoint.port} (${probe.buffer} buffer, ${probe.adopted} existing connections adopted; ${
+        probe.endpoint.source === "flag" ? "port given" : probe.endpoint.detail
+      })`,
     );
     let count = 0;
     for await (const ev of probe.events()) {

@@ -28,6 +28,7 @@ export type WireUnavailableReason =
   | "old-kernel"
   | "no-permission"
   | "no-cgroup2"
+  | "no-kubelet"
   | "load-failed";
 
 /** eBPF cannot run on this machine; `message` says why and what to do. */

@@ -121,16 +121,20 @@ class Child implements AsyncDisposable {
 /** The stand-in API server, its certificates, and client launchers. */
 class World implements AsyncDisposable {
   readonly dir: string;
+  /** The TLS server's port: the API server's, as the "kubelet" sees it. */
+  readonly port: number;
   #server: Child | null = null;
   #clients: Child[] = [];
 
-  private constructor(dir: string) {
+  private constructor(dir: string, port: number) {
     this.dir = dir;
+    this.port = port;
   }
 
-  static async start(): Promise<World> {
+  static async start(port = PORT): Promise<World> {
     const world = new World(
       await Deno.makeTempDir({ prefix: "earthworm-probe-" }),
+      port,
     );
     try {
       const d = world.dir;
@@ -191,7 +195,7 @@ class World implements AsyncDisposable {
         "--allow-read",
         `${HERE}wire/tls_server.ts`,
         "--port",
-        String(PORT),
+        String(world.port),
         "--cert",
         `${d}/cert.pem`,
         "--key",
@@ -203,7 +207,9 @@ class World implements AsyncDisposable {
         20_000,
         () => {
           if (server.exited) {
-            throw new Error(`The TLS server exited: is port ${PORT} in use?`);
+            throw new Error(
+              `The TLS server exited: is port ${world.port} in use?`,
+            );
           }
           return server.lines.includes("listening") || undefined;
         },
@@ -225,7 +231,7 @@ class World implements AsyncDisposable {
       "--allow-read",
       `${HERE}wire/client.ts`,
       "--port",
-      String(PORT),
+      String(this.port),
       "--ca",
       `${this.dir}/ca.pem`,
       "--interval",
@@ -357,6 +363,46 @@ Deno.test({
     await rec.done;
   }
   assert.equal(probe.drops(), 0);
+});
+
+Deno.test({
+  name:
+    "ebpf: without a port the probe finds the API server port from the kubelet's own connection, and its health says whether it holds one",
+  ignore: env.ignore,
+}, async () => {
+  env.check();
+  // Any port but 6443: the port is discovered, not assumed.
+  const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (free.addr as Deno.NetAddr).port;
+  free.close();
+  await using world = await World.start(port);
+  const kubelet = await world.client("kubelet", 50);
+  const probe = await openWireProbe({});
+  const rec = new Recorder(probe);
+  try {
+    assert.equal(probe.endpoint.port, port);
+    assert.equal(probe.endpoint.source, "connections");
+    assert.match(probe.endpoint.detail, new RegExp(`127\\.0\\.0\\.1:${port}`));
+    await rec.waitFor(
+      "an exchange on the discovered port",
+      (ev) => ev.kind === "exchange" && ev.remote === `127.0.0.1:${port}`,
+    );
+    assert.equal(await probe.health(), null);
+    await kubelet.send("close");
+    let reason: string | null = null;
+    const deadline = Date.now() + 10_000;
+    while (reason === null && Date.now() < deadline) {
+      await sleep(50);
+      reason = await probe.health();
+    }
+    assert.match(
+      reason ?? "",
+      /no "kubelet" process holds a connection to it/,
+    );
+  } finally {
+    await probe.close();
+    await rec.done;
+  }
 });
 
 Deno.test({
@@ -802,7 +848,7 @@ Deno.test({
   );
   assert.match(
     errors.join("\n"),
-    /following "kubelet" to port \d+ \(ring buffer, 1 existing connections adopted\)/,
+    /following "kubelet" to port \d+ \(ring buffer, 1 existing connections adopted; port given\)/,
   );
 });
 

@@ -14,6 +14,7 @@ import type { Clock } from "../core/clock.ts";
 import { WireUnavailableError } from "../core/errors.ts";
 import { getLogger } from "../core/log.ts";
 import type { ProbeState, WireReportSink } from "../core/wire_types.ts";
+import { sleepUnlessAborted } from "../core/clock.ts";
 import { feedWireExchanges, type WireEventSource } from "./wire_feed.ts";
 
 const log = getLogger("wire");
@@ -25,6 +26,8 @@ export type WireTarget = { sink: WireReportSink } | { url: string } | null;
 export interface OpenedProbe extends WireEventSource {
   /** Fields logged once it runs (buffer kind, adopted connections). */
   readonly details?: Record<string, unknown>;
+  /** Null while it follows a kubelet connection to the API server, else why not. */
+  health?(): Promise<string | null>;
   close(): Promise<void>;
 }
 
@@ -50,9 +53,13 @@ export interface WireReporterOptions {
   statusRetryMs?: number;
   /** Longest time an exchange waits before it is sent. Default 1 s. */
   flushIntervalMs?: number;
+  /** While no kubelet runs to follow, how often the probe is tried again. Default 30 s. */
+  reopenMs?: number;
+  /** How often the probe's health is checked; two failed checks reopen it. Default 30 s. */
+  healthIntervalMs?: number;
   /** Timeout of one POST to the leader. Default 5 s. */
   postTimeoutMs?: number;
-  /** Called once the probe opened or failed. */
+  /** Called with the probe state when it is first known and when it changes. */
   onState?: (state: ProbeState) => void;
 }
 
@@ -108,46 +115,126 @@ export async function runWireReporter(
     }
   };
 
-  let probe: OpenedProbe | undefined;
-  if (!opts.openProbe) {
-    state.reason = opts.disabledReason ?? "eBPF disabled";
-  } else {
-    try {
-      probe = await opts.openProbe();
-      state.available = true;
-      delete state.reason;
-      log.info("wire probe running", probe.details ?? {});
-    } catch (err) {
-      state.reason = err instanceof WireUnavailableError
-        ? err.message
-        : `eBPF probe failed: ${
-          err instanceof Error ? err.message : String(err)
-        }`;
-      log.warn("running lease-only", { reason: state.reason });
+  const clock = opts.clock;
+  const signal = opts.signal;
+  let known = false;
+  let status: Promise<void> | undefined;
+  /** Records the state; a change goes to the leader at once. */
+  const setState = (next: ProbeState): void => {
+    const changed = next.available !== state.available ||
+      next.reason !== state.reason;
+    state.available = next.available;
+    if (next.reason === undefined) delete state.reason;
+    else state.reason = next.reason;
+    if (!changed && known) return;
+    if (!next.available) {
+      log.warn("running lease-only", { reason: next.reason });
     }
-  }
-  opts.onState?.({ ...state });
+    if (known) void send([]);
+    else status = statusLoop();
+    known = true;
+    opts.onState?.({ ...state });
+  };
 
   // A follower may not know the leader yet when the probe state is first
   // known: retry soon until a leader has it, so it does not wait a whole
   // status interval.
-  const statusLoop = (async () => {
-    while (!opts.signal.aborted) {
+  const statusLoop = async () => {
+    while (!signal.aborted) {
       const delivered = await send([]);
+      const wait = delivered
+        ? opts.statusIntervalMs ?? 30_000
+        : opts.statusRetryMs ?? 1000;
+      if (!await sleepUnlessAborted(clock, wait, signal)) return;
+    }
+  };
+
+  if (!opts.openProbe) {
+    setState({
+      available: false,
+      reason: opts.disabledReason ?? "eBPF disabled",
+    });
+    await status;
+    return;
+  }
+  try {
+    while (!signal.aborted) {
+      let probe: OpenedProbe;
       try {
-        await opts.clock.sleep(
-          delivered
-            ? opts.statusIntervalMs ?? 30_000
-            : opts.statusRetryMs ?? 1000,
-          opts.signal,
-        );
-      } catch {
-        return;
+        probe = await opts.openProbe();
+      } catch (err) {
+        const retry = err instanceof WireUnavailableError &&
+          err.reason === "no-kubelet";
+        setState({
+          available: false,
+          reason: err instanceof WireUnavailableError
+            ? err.message
+            : `eBPF probe failed: ${
+              err instanceof Error ? err.message : String(err)
+            }`,
+        });
+        // No kubelet yet (a node still booting): try again. Anything else
+        // (no BTF, no permission) will not pass by waiting.
+        if (!retry) break;
+        if (!await sleepUnlessAborted(clock, opts.reopenMs ?? 30_000, signal)) {
+          break;
+        }
+        continue;
+      }
+      log.info("wire probe running", probe.details ?? {});
+      const reopen = await follow(probe, setState);
+      await probe.close();
+      if (signal.aborted) break;
+      if (!reopen) {
+        setState({
+          available: false,
+          reason: "The eBPF probe stopped reading events: see the agent's log",
+        });
+        break;
       }
     }
-  })();
-  try {
-    if (probe) {
+  } finally {
+    await status;
+  }
+
+  /**
+   * Feeds the probe's exchanges to the leader while checking, every health
+   * interval, that it follows a kubelet connection. Resolves true when it
+   * followed none for two checks in a row: the caller opens it again, which
+   * finds the API server endpoint again.
+   */
+  async function follow(
+    probe: OpenedProbe,
+    setState: (s: ProbeState) => void,
+  ): Promise<boolean> {
+    const health = async () => await probe.health?.() ?? null;
+    const first = await health();
+    setState(
+      first === null ? { available: true } : {
+        available: false,
+        reason: first,
+      },
+    );
+    const feedStop = new AbortController();
+    let reopen = false;
+    const watchdog = (async () => {
+      let misses = first === null ? 0 : 1;
+      const every = opts.healthIntervalMs ?? 30_000;
+      while (await sleepUnlessAborted(clock, every, feedStop.signal)) {
+        const reason = await health();
+        if (reason === null) {
+          misses = 0;
+          setState({ available: true });
+          continue;
+        }
+        setState({ available: false, reason });
+        if (++misses >= 2) {
+          reopen = true;
+          feedStop.abort();
+        }
+      }
+    })();
+    try {
       await feedWireExchanges(probe, {
         node: opts.node,
         ...(opts.flushIntervalMs !== undefined &&
@@ -155,12 +242,13 @@ export async function runWireReporter(
         onBatch: async (batch) => {
           await send(batch);
         },
-        clock: opts.clock,
-        signal: opts.signal,
+        clock,
+        signal: AbortSignal.any([signal, feedStop.signal]),
       });
+    } finally {
+      feedStop.abort();
+      await watchdog;
     }
-  } finally {
-    await probe?.close();
-    await statusLoop;
+    return reopen && !signal.aborted;
   }
 }

@@ -255,3 +255,94 @@ Deno.test("with no leader known, batches are dropped instead of piling up", asyn
     await running;
   }
 });
+
+Deno.test("with no kubelet yet the probe is tried again, and the agent goes from lease-only to wire data", async () => {
+  const clock = new FakeClock();
+  const sink = new RecordingSink();
+  const controller = new AbortController();
+  let attempts = 0;
+  const probe = new FakeProbe();
+  const states: ProbeState[] = [];
+  const running = runWireReporter({
+    node: "node-3",
+    openProbe: () => {
+      if (++attempts < 3) {
+        return Promise.reject(
+          new WireUnavailableError("no-kubelet", "No process named kubelet"),
+        );
+      }
+      return Promise.resolve(probe);
+    },
+    target: () => ({ sink }),
+    token: () => Promise.resolve("t"),
+    clock,
+    signal: controller.signal,
+    reopenMs: 30_000,
+    onState: (s) => states.push(s),
+  });
+  try {
+    await clock.advance(0);
+    assert.equal(attempts, 1);
+    await clock.advance(30_000);
+    assert.equal(attempts, 2);
+    await clock.advance(30_000);
+    assert.equal(attempts, 3);
+    assert.deepEqual(states, [
+      { available: false, reason: "No process named kubelet" },
+      { available: true },
+    ]);
+    assert.deepEqual(sink.reports.at(-1)?.probe, { available: true });
+  } finally {
+    controller.abort();
+    await running;
+  }
+});
+
+Deno.test("a probe that follows no kubelet connection says why, and is reopened after two failed checks", async () => {
+  const clock = new FakeClock();
+  const sink = new RecordingSink();
+  const controller = new AbortController();
+  const opened: FakeProbe[] = [];
+  let healthy = true;
+  const states: ProbeState[] = [];
+  const running = runWireReporter({
+    node: "node-4",
+    openProbe: () => {
+      const p = Object.assign(new FakeProbe(), {
+        health: () =>
+          Promise.resolve(
+            healthy ? null : "no kubelet connection to port 6443",
+          ),
+      });
+      opened.push(p);
+      return Promise.resolve(p);
+    },
+    target: () => ({ sink }),
+    token: () => Promise.resolve("t"),
+    clock,
+    signal: controller.signal,
+    healthIntervalMs: 30_000,
+    onState: (s) => states.push(s),
+  });
+  try {
+    await clock.advance(0);
+    assert.equal(opened.length, 1);
+    healthy = false;
+    await clock.advance(30_000);
+    assert.deepEqual(states.at(-1), {
+      available: false,
+      reason: "no kubelet connection to port 6443",
+    });
+    assert.equal(sink.reports.at(-1)?.probe.available, false, "told at once");
+    assert.equal(opened.length, 1, "one failed check does not reopen");
+    await clock.advance(30_000);
+    assert.equal(opened.length, 2, "reopened after the second");
+    assert.equal(opened[0]!.closed, true);
+    healthy = true;
+    await clock.advance(30_000);
+    assert.deepEqual(states.at(-1), { available: true });
+  } finally {
+    controller.abort();
+    await running;
+  }
+});
