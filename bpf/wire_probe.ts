@@ -128,13 +128,58 @@ function precheck(): void {
       e,
     );
   }
+  // Before anything that reads the kubelet's /proc entries (which only a
+  // permitted agent may): say what is missing instead of what failed later.
+  const status = (() => {
+    try {
+      return Deno.readTextFileSync("/proc/self/status");
+    } catch {
+      return "";
+    }
+  })();
+  const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  const missing = capEff === undefined
+    ? []
+    : missingCapabilities(BigInt(`0x${capEff}`), atLeast(v, 5, 8));
+  if (missing.length > 0) {
+    throw new WireUnavailableError(
+      "no-permission",
+      `Not permitted to load eBPF programs (missing ${
+        missing.join(", ")
+      }): ${PERMISSION_FIX}`,
+    );
+  }
+}
+
+const PERMISSION_FIX =
+  "run as root or grant CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_PTRACE (and CAP_SYS_RESOURCE before 5.11, CAP_SYS_ADMIN before 5.8)";
+
+const CAP = { NET_ADMIN: 12, SYS_ADMIN: 21, PERFMON: 38, BPF: 39 } as const;
+
+/**
+ * The capabilities missing from the effective set `capEff` to load and
+ * attach the probe: CAP_BPF and CAP_PERFMON (5.8+; CAP_SYS_ADMIN stands in
+ * for both, and is needed before 5.8), and CAP_NET_ADMIN.
+ */
+export function missingCapabilities(capEff: bigint, has58: boolean): string[] {
+  const has = (n: number) => (capEff >> BigInt(n) & 1n) === 1n;
+  const missing: string[] = [];
+  if (!has(CAP.SYS_ADMIN)) {
+    if (!has58) missing.push("CAP_SYS_ADMIN");
+    else {
+      if (!has(CAP.BPF)) missing.push("CAP_BPF");
+      if (!has(CAP.PERFMON)) missing.push("CAP_PERFMON");
+    }
+  }
+  if (!has(CAP.NET_ADMIN)) missing.push("CAP_NET_ADMIN");
+  return missing;
 }
 
 function unavailableFromLoad(e: unknown): WireUnavailableError {
   if (e instanceof LibbpfError && e.permissionDenied) {
     return new WireUnavailableError(
       "no-permission",
-      `Not permitted to load eBPF programs (${e.detail}): run as root or grant CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_RESOURCE`,
+      `Not permitted to load eBPF programs (${e.detail}): ${PERMISSION_FIX}`,
       e,
     );
   }

@@ -376,8 +376,9 @@ Deno.test({
   const port = (free.addr as Deno.NetAddr).port;
   free.close();
   await using world = await World.start(port);
-  const kubelet = await world.client("kubelet", 50);
-  const probe = await openWireProbe({});
+  // A name of its own: a real kubelet may run on this machine too.
+  const kubelet = await world.client("ew-discover", 50);
+  const probe = await openWireProbe({ comm: "ew-discover" });
   const rec = new Recorder(probe);
   try {
     assert.equal(probe.endpoint.port, port);
@@ -397,7 +398,7 @@ Deno.test({
     }
     assert.match(
       reason ?? "",
-      /no "kubelet" process holds a connection to it/,
+      /no "ew-discover" process holds a connection to it/,
     );
   } finally {
     await probe.close();
@@ -568,9 +569,11 @@ Deno.test({
           undefined,
       );
     } finally {
-      for (const c of children.splice(1)) await c[Symbol.asyncDispose]();
+      // The probe first: a client killed mid-request would leave an
+      // unanswered exchange, reported when its connection closes.
       await probe.close();
       await rec.done;
+      for (const c of children.splice(1)) await c[Symbol.asyncDispose]();
     }
     const exchanges = rec.events.filter((ev) => ev.kind === "exchange");
     assert.ok(exchanges.length >= 100);
