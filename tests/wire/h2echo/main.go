@@ -5,6 +5,9 @@
 // -r bytes, writes it back in chunks of -W, and the client reads that with
 // buffers of -R. Each size list repeats until the stream is done.
 //
+// -skip n leaves the first n bytes out of the echo (the client preface,
+// which only a client sends).
+//
 // It prints "ready <pid>" once both ends of the connection are set up, then
 // waits for a line on stdin before sending, and prints "done <n>" after
 // checking that the echo matches the n bytes sent.
@@ -89,6 +92,7 @@ func main() {
 	r := flag.String("r", "4096", "server read buffer sizes")
 	W := flag.String("W", "4096", "server write sizes")
 	R := flag.String("R", "4096", "client read buffer sizes")
+	skip := flag.Int("skip", 0, "bytes at the start of the stream not echoed")
 	flag.Parse()
 	data, err := os.ReadFile(*in)
 	if err != nil {
@@ -122,12 +126,12 @@ func main() {
 	done := make(chan []byte)
 	go func() {
 		got := read(server, len(data), sizes(*r))
-		write(server, got, sizes(*W))
+		write(server, got[*skip:], sizes(*W))
 		done <- got
 	}()
 	write(client, data, sizes(*w))
-	echo := read(client, len(data), sizes(*R))
-	if got := <-done; !bytes.Equal(got, data) || !bytes.Equal(echo, data) {
+	echo := read(client, len(data)-*skip, sizes(*R))
+	if got := <-done; !bytes.Equal(got, data) || !bytes.Equal(echo, data[*skip:]) {
 		fmt.Fprintln(os.Stderr, "h2echo: the echo differs from the stream sent")
 		os.Exit(1)
 	}
