@@ -16,7 +16,10 @@
  * - Read(b): its entry records the *Conn and buffer under the goroutine
  *   (not the thread: a goroutine blocked in Read may resume on another
  *   thread); a uprobe on each RET (uretprobes would corrupt Go stacks,
- *   which move) finds them again and reads the RAX bytes returned.
+ *   which move) finds them again and reads the RAX bytes returned. A
+ *   buffer on the goroutine's own stack moves with it when the stack grows
+ *   during the Read: its address is shifted by how far the stack's top
+ *   moved (runtime.copystack keeps offsets from the top).
  * - Close: forgets the connection, whose address Go may reuse.
  *
  * Frame sync: a frame's header and payload may straddle calls, so each
@@ -90,6 +93,14 @@ struct read_key {
 struct read_args {
 	__u64 conn;
 	__u64 buf;
+	__u64 stack_hi; /* top of the goroutine stack at entry, when buf is on it */
+};
+
+/* runtime.g starts with its stack bounds (g.stack.lo, g.stack.hi): the
+ * layout of every Go release. */
+struct go_stack {
+	__u64 lo;
+	__u64 hi;
 };
 
 /* The call being walked, shared with the tail-called walker. */
@@ -541,7 +552,10 @@ int gotls_read_enter(struct pt_regs *ctx)
 {
 	struct read_key k = { .g = go_g(ctx), .pid = bpf_get_current_pid_tgid() >> 32 };
 	struct read_args a = { .conn = ctx->ax, .buf = ctx->bx };
+	struct go_stack s;
 
+	if (!bpf_probe_read_user(&s, sizeof(s), (void *)k.g) && a.buf >= s.lo && a.buf < s.hi)
+		a.stack_hi = s.hi;
 	bpf_map_update_elem(&reads, &k, &a, BPF_ANY);
 	return 0;
 }
@@ -564,6 +578,13 @@ int gotls_read_return(struct pt_regs *ctx)
 	bpf_map_delete_elem(&reads, &k);
 	if (n <= 0)
 		return 0;
+	if (args.stack_hi) {
+		struct go_stack s;
+
+		if (bpf_probe_read_user(&s, sizeof(s), (void *)k.g))
+			return 0;
+		args.buf += s.hi - args.stack_hi; /* 0 unless the stack moved */
+	}
 	on_call(ctx, args.conn, GOTLS_READ, args.buf, n, ts);
 	return 0;
 }
