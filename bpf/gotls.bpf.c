@@ -178,6 +178,20 @@ static __always_inline void count(__u32 stat)
 		*n += 1;
 }
 
+/*
+ * Whether user space must be woken for the record: only for those that can
+ * end an exchange (a response's END_STREAM, a reset, GOAWAY, a close). A
+ * wakeup is an irq_work, a self-IPI that costs microseconds (tens in a VM);
+ * the other records ride along with the next wakeup or poll timeout.
+ */
+static __always_inline bool wakes(const struct gotls_record *r)
+{
+	if (r->kind == GOTLS_CLOSE || r->type == H2_RST_STREAM || r->type == H2_GOAWAY)
+		return true;
+	return r->dir == GOTLS_READ && (r->type == H2_HEADERS || r->type == H2_DATA) &&
+	       (r->flags & 0x01); /* END_STREAM */
+}
+
 /* Sends the record in w->rec with n data bytes. */
 static __always_inline void emit(void *ctx, struct walk *w, __u32 n)
 {
@@ -190,7 +204,8 @@ static __always_inline void emit(void *ctx, struct walk *w, __u32 n)
 		n = GOTLS_CAPTURE_MAX;
 	w->rec.data_len = n;
 	if (use_ringbuf)
-		err = bpf_ringbuf_output(&events, &w->rec, GOTLS_RECORD_HEADER + n, 0);
+		err = bpf_ringbuf_output(&events, &w->rec, GOTLS_RECORD_HEADER + n,
+					 wakes(&w->rec) ? 0 : BPF_RB_NO_WAKEUP);
 	else
 		err = bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &w->rec,
 					    GOTLS_RECORD_HEADER + n);
