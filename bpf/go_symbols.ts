@@ -415,6 +415,25 @@ export class GoBinary implements Disposable {
     return first.start;
   }
 
+  /**
+   * The `PUSHQ BP` that opens `fn`'s frame, right before its
+   * {@link frameStart}, or null when the function sets its frame up
+   * otherwise. Like the frame start it runs once per call (the stack check
+   * jumps past it to morestack), with the argument registers untouched;
+   * unlike a MOV, x86 uprobes emulate a PUSH (Linux 6.11+) instead of
+   * single-stepping it out of line, which costs two traps. Checked by the
+   * bytes around it: `55` then `MOVQ SP, BP` (48 89 e5), the layout since
+   * Go 1.21; no other instruction that ends at the frame start can match.
+   */
+  framePush(fn: GoFunc): number | null {
+    const start = this.frameStart(fn);
+    if (start - 1 < fn.entry) return null;
+    const b = this.code(start - 1, 4);
+    return b[0] === 0x55 && b[1] === 0x48 && b[2] === 0x89 && b[3] === 0xe5
+      ? start - 1
+      : null;
+  }
+
   /** Addresses of the RET instructions of `fn` (amd64, frame-allocating functions). */
   returns(fn: GoFunc): number[] {
     this.#needAmd64();

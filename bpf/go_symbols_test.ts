@@ -173,6 +173,7 @@ Deno.test({
       const push = /0x([0-9a-f]+)\s+55\s+PUSHQ BP/.exec(dis);
       assert.ok(push, `${name} pushes BP`);
       assert.equal(bin.frameStart(fn), parseInt(push[1]!, 16) + 1, name);
+      assert.equal(bin.framePush(fn), parseInt(push[1]!, 16), name);
     }
   },
 });

@@ -25,7 +25,7 @@ import {
   type GoTlsRecord,
   type GoTlsStats,
 } from "./gotls_event.ts";
-import { GoBinary } from "./go_symbols.ts";
+import { GoBinary, type GoFunc } from "./go_symbols.ts";
 import { WireUnavailableError } from "./wire_probe.ts";
 
 const log = getLogger("gotls");
@@ -45,7 +45,7 @@ const PERF_PAGES = 64;
 export interface GoTlsTargets {
   /** Go version of the executable, when it records one. */
   goVersion: string | null;
-  /** `(*Conn).Write` past its stack check. */
+  /** `(*Conn).Write` past its stack check (its PUSHQ BP, or the frame start). */
   write: number;
   /** `(*Conn).Read` past its stack check. */
   readEnter: number;
@@ -76,12 +76,16 @@ export function goTlsTargets(bin: GoBinary): GoTlsTargets {
   const write = fn("crypto/tls.(*Conn).Write");
   const read = fn("crypto/tls.(*Conn).Read");
   const close = fn("crypto/tls.(*Conn).Close");
+  // Past the stack check, so one call fires once; the PUSHQ BP there when
+  // there is one, which the kernel emulates instead of single-stepping.
+  const start = (f: GoFunc) =>
+    bin.fileOffset(bin.framePush(f) ?? bin.frameStart(f));
   return {
     goVersion: bin.goVersion,
-    write: bin.fileOffset(bin.frameStart(write)),
-    readEnter: bin.fileOffset(bin.frameStart(read)),
+    write: start(write),
+    readEnter: start(read),
     readReturns: bin.returns(read).map((a) => bin.fileOffset(a)),
-    close: bin.fileOffset(bin.frameStart(close)),
+    close: start(close),
   };
 }
 
@@ -260,6 +264,7 @@ class Probe implements GoTlsProbe {
   #events: EventBuffer;
   #batch: GoTlsRecord[] = [];
   #queue: GoTlsRecord[] = [];
+  #head = 0; // next record of #queue to hand out
   #wake: (() => void) | null = null;
   #userDrops = 0;
   #badRecords = 0;
@@ -312,7 +317,7 @@ class Probe implements GoTlsProbe {
       ) => (a.tsNs < b.tsNs ? -1 : a.tsNs > b.tsNs ? 1 : 0));
     }
     for (const r of this.#batch) {
-      if (this.#queue.length >= QUEUE_LIMIT) this.#userDrops++;
+      if (this.#queue.length - this.#head >= QUEUE_LIMIT) this.#userDrops++;
       else this.#queue.push(r);
     }
     this.#batch = [];
@@ -336,8 +341,12 @@ class Probe implements GoTlsProbe {
 
   async *records(): AsyncIterableIterator<GoTlsRecord> {
     while (true) {
-      const r = this.#queue.shift();
-      if (r) {
+      if (this.#head < this.#queue.length) {
+        const r = this.#queue[this.#head++]!;
+        if (this.#head === this.#queue.length) {
+          this.#queue = [];
+          this.#head = 0;
+        }
         yield r;
         continue;
       }
