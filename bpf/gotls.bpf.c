@@ -29,8 +29,10 @@
  * one call parses as whole valid frames ending exactly at its end. A header
  * that breaks the protocol's rules (type, flags, stream id, length) drops
  * sync until then. A call is walked by one program that parses up to
- * FRAMES_PER_PROG frames and tail-calls itself for more (bounded loops and
- * tail calls: 5.8+).
+ * FRAMES_PER_PROG frames and tail-calls itself for more.
+ *
+ * Kernels: bpf_probe_read_user needs 5.5, the ring buffer 5.8 (user space
+ * switches `events` to a perf event array on 5.5-5.7).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

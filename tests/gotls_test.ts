@@ -21,6 +21,7 @@ import { collectLines } from "./earthworm_process.ts";
 import { ebpfMissing, onPath } from "./wire/ebpf_prereq.ts";
 import { clusterMissing, startCluster } from "./cluster/harness.ts";
 import { openGoTlsProbe } from "../bpf/gotls_probe.ts";
+import { type GoConnSocket, goConnSocket } from "../bpf/go_conn.ts";
 import { decodeGoTlsRecord, type GoTlsRecord } from "../bpf/gotls_event.ts";
 import { H2ExchangeTracker, type LeaseExchange } from "../wire/h2_exchange.ts";
 
@@ -207,6 +208,7 @@ function buildH2echo(): Promise<string> {
 async function echo(
   stream: Uint8Array,
   splits: { w: string; r: string; W: string; R: string },
+  buffer: "ring" | "perf",
 ) {
   const bin = await buildH2echo();
   const input = await Deno.makeTempFile();
@@ -234,9 +236,12 @@ async function echo(
   const reading = collectLines(child.stdout, lines);
   const stdin = child.stdin.getWriter();
   const records: GoTlsRecord[] = [];
+  let exited = false;
+  child.status.then(() => (exited = true));
   try {
     await until("h2echo to connect", 10_000, () => lines.length > 0);
-    await using probe = await openGoTlsProbe({ pid: child.pid });
+    await using probe = await openGoTlsProbe({ pid: child.pid, buffer });
+    assert.equal(probe.buffer, buffer);
     const consuming = (async () => {
       for await (const r of probe.records()) records.push(r);
     })();
@@ -246,10 +251,18 @@ async function echo(
       30_000,
       () => lines.some((l) => l.startsWith("done")),
     );
+    // Both connections are still open: find their sockets.
+    await sleep(100);
+    const conns = [...new Set(records.map((r) => r.conn))];
+    const sockets = await Promise.all(
+      conns.map((c) => goConnSocket(child.pid, c)),
+    );
+    await stdin.write(new TextEncoder().encode("close\n"));
+    await until("h2echo to exit", 10_000, () => exited);
     await sleep(200);
     await probe.close();
     await consuming;
-    return { records, stats: probe.stats(), drops: probe.drops() };
+    return { records, sockets, stats: probe.stats(), drops: probe.drops() };
   } finally {
     await stdin.close().catch(() => {});
     await child.status;
@@ -261,13 +274,24 @@ async function echo(
 async function checkStraddling(
   windowUpdates: number,
   splits: { w: string; r: string; W: string; R: string },
+  buffer: "ring" | "perf" = "ring",
 ) {
   const frames = frameStream(windowUpdates);
   const body = encodeFrames(frames);
   const stream = new Uint8Array(PREFACE.length + body.length);
   stream.set(PREFACE);
   stream.set(body, PREFACE.length);
-  const { records, stats, drops } = await echo(stream, splits);
+  const { records, sockets, stats, drops } = await echo(
+    stream,
+    splits,
+    buffer,
+  );
+  // The client's socket is the server's, seen from the other end.
+  assert.equal(sockets.length, 2);
+  const [a, b] = sockets;
+  assert.ok(a && b, "both tls.Conns lead to their TCP sockets");
+  assert.deepEqual([a.local, a.remote], [b.remote, b.local]);
+  assert.match(a.local, /^127\.0\.0\.1:\d+$/);
   assert.equal(drops, 0);
   assert.equal(stats.desync, 0, "no frame header was ever invalid");
   assert.equal(stats.overflow, 0);
@@ -333,6 +357,20 @@ Deno.test({
     W: "21,1,8,9,10,100",
     R: "3,9,27,5,200",
   });
+});
+
+Deno.test({
+  name:
+    "ebpf: the perf buffer (kernels 5.5 to 5.7) delivers the same records in time order",
+  ignore: env.ignore,
+}, async () => {
+  env.check();
+  await checkStraddling(40, {
+    w: "24,1,2,3,5,7,11,13,64",
+    r: "24,4,9,1,17,100",
+    W: "21,1,8,9,10,100",
+    R: "3,9,27,5,200",
+  }, "perf");
 });
 
 Deno.test({
@@ -419,10 +457,18 @@ Deno.test({
     const tracker = new H2ExchangeTracker();
     const exchanges: LeaseExchange[] = [];
     let records = 0;
+    const found: { socket: Promise<GoConnSocket | null> | null } = {
+      socket: null,
+    };
     const consuming = (async () => {
       for await (const r of probe.records()) {
         records++;
-        exchanges.push(...tracker.push(r));
+        const done = tracker.push(r);
+        // While the connection is open: the socket under the tls.Conn.
+        if (done.length > 0) {
+          found.socket ??= goConnSocket(child.pid, done[0]!.conn);
+        }
+        exchanges.push(...done);
       }
     })();
     await stdin.write(new TextEncoder().encode("go\n"));
@@ -463,6 +509,13 @@ Deno.test({
     const streams = new Set(paired.map(({ e }) => e.streamId));
     assert.equal(streams.size, paired.length, "stream ids distinct");
     assert.equal(new Set(paired.map(({ e }) => e.conn)).size, 1);
+    const under = await found.socket;
+    assert.ok(under, "the tls.Conn leads to its TCP socket");
+    assert.deepEqual(
+      [under.local, under.remote],
+      [dials[0].local, dials[0].remote],
+      "the socket the kubelet dialled",
+    );
 
     // The wire interval lies inside the client's own (one clock), and
     // the difference is what the client does before the HEADERS leave

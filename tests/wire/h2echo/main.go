@@ -9,8 +9,9 @@
 // which only a client sends).
 //
 // It prints "ready <pid>" once both ends of the connection are set up, then
-// waits for a line on stdin before sending, and prints "done <n>" after
-// checking that the echo matches the n bytes sent.
+// waits for a line on stdin before sending, prints "done <n>" after
+// checking that the echo matches the n bytes sent, and closes both ends at
+// the next line or the end of stdin.
 package main
 
 import (
@@ -121,7 +122,8 @@ func main() {
 	}
 	server := <-accepted
 	fmt.Printf("ready %d\n", os.Getpid())
-	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+	stdin := bufio.NewReader(os.Stdin)
+	_, _ = stdin.ReadString('\n')
 
 	done := make(chan []byte)
 	go func() {
@@ -136,6 +138,7 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("done %d\n", len(data))
+	_, _ = stdin.ReadString('\n')
 	_ = client.Close()
 	_ = server.Close()
 }
