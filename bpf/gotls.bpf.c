@@ -250,6 +250,86 @@ static __always_inline __u32 capture_size(__u8 type, __u8 dir)
 	}
 }
 
+/*
+ * How a Lease body from a Go client starts: protobuf ("k8s\0", then a
+ * runtime.Unknown whose TypeMeta is coordination.k8s.io/v1 Lease) or JSON
+ * (encoding/json writes kind before apiVersion).
+ */
+#define LEASE_PB_LEN 37
+#define LEASE_JSON_LEN 53
+#define LEASE_WORDS 7 /* 8-byte words that cover the longer one */
+static const union {
+	char c[LEASE_WORDS * 8];
+	__u64 w[LEASE_WORDS];
+} lease_pb = { .c = "k8s\0\x0a\x1f\x0a\x16"
+		    "coordination.k8s.io/v1"
+		    "\x12\x05"
+		    "Lease" },
+  lease_json = { .c = "{\"kind\":\"Lease\",\"apiVersion\":\"coordination.k8s.io/v1\"" };
+
+/* Bits of the bytes of word k (little endian) that lie below byte len. */
+static __always_inline __u64 below(__u32 len, __u32 k)
+{
+	__u32 lo = k * 8;
+
+	if (len >= lo + 8)
+		return ~0ULL;
+	if (len <= lo)
+		return 0;
+	return (1ULL << ((len - lo) * 8)) - 1;
+}
+
+/* Whether the first n bytes of a payload agree with a Lease's start
+ * (compared a word at a time: the walker runs this for every sent DATA). */
+static __always_inline bool lease_start(const __u8 *data, __u32 n)
+{
+	__u64 pb = 0, json = 0, d;
+
+	for (int k = 0; k < LEASE_WORDS; k++) {
+		if (k * 8 >= n)
+			break;
+		d = *(const __u64 *)(data + k * 8) & below(n, k);
+		pb |= (d ^ lease_pb.w[k]) & below(n, k) & below(LEASE_PB_LEN, k);
+		json |= (d ^ lease_json.w[k]) & below(n, k) & below(LEASE_JSON_LEN, k);
+	}
+	return !pb || !json;
+}
+
+/* The same for n bytes at payload offset off (a capture that straddled). */
+static __always_inline bool lease_continues(const __u8 *data, __u32 off, __u32 n)
+{
+	__u8 pb = 0, json = 0; /* differences: OR-ed, not branched on (verifier states) */
+
+	for (int i = 0; i < LEASE_JSON_LEN; i++) {
+		__u32 at = bounded(off + i, 0x3f);
+
+		if (i >= n || at >= LEASE_JSON_LEN)
+			break;
+		json |= data[i] ^ lease_json.c[at];
+		if (at < LEASE_PB_LEN)
+			pb |= data[i] ^ lease_pb.c[at];
+	}
+	return !pb || !json;
+}
+
+/*
+ * Whether the n bytes captured in w->rec.data, at offset off of a frame's
+ * payload, may be reported: anything but a sent DATA frame, and a sent
+ * DATA frame only while its payload agrees with the start of a Lease. So
+ * the probe copies to user space no request body but a Lease's (kubelet
+ * requests carry pod status, certificate requests and more).
+ */
+static __always_inline bool payload_wanted(struct walk *w, __u32 off, __u32 n)
+{
+	if (w->rec.type != H2_DATA || w->key.dir != GOTLS_WRITE || !n)
+		return true;
+	if (off >= LEASE_JSON_LEN)
+		return true;
+	if (off == 0)
+		return lease_start(w->rec.data, n);
+	return lease_continues(w->rec.data, off, n);
+}
+
 static __always_inline bool reported(__u8 type)
 {
 	return type == H2_DATA || type == H2_HEADERS || type == H2_RST_STREAM ||
@@ -308,7 +388,7 @@ static __always_inline bool frame(void *ctx, struct walk *w, struct h2_state *st
 	__u32 length = (__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2];
 	__u32 raw_stream = (__u32)h[5] << 24 | (__u32)h[6] << 16 | (__u32)h[7] << 8 | h[8];
 	__u8 type = h[3], flags = h[4];
-	__u32 avail = w->len - w->pos, take, want, n;
+	__u32 avail = w->len - w->pos, take, want, n, got;
 
 	count(GOTLS_STAT_FRAMES);
 	if (!valid_header(type, flags, length, raw_stream)) {
@@ -338,7 +418,10 @@ static __always_inline bool frame(void *ctx, struct walk *w, struct h2_state *st
 		w->rec.dir = w->key.dir;
 		w->rec.type = type;
 		w->rec.flags = flags;
-		emit(ctx, w, capture(w, w->buf + w->pos, n));
+		got = capture(w, w->buf + w->pos, n);
+		if (got != n || !payload_wanted(w, 0, got))
+			want = n = got = 0; /* report the header alone */
+		emit(ctx, w, got);
 		/* The rest of the capture comes with the next calls. */
 		st->cap_left = want - n;
 		st->cap_off = n;
@@ -515,9 +598,13 @@ static __always_inline void on_call(struct pt_regs *ctx, __u64 conn, __u32 dir, 
 			w->rec.dir = dir;
 			w->rec.type = st->type;
 			w->rec.flags = st->flags;
-			emit(ctx, w, capture(w, buf, n));
-			st->cap_off += n;
-			st->cap_left -= n;
+			if (capture(w, buf, n) == n && payload_wanted(w, st->cap_off, n)) {
+				emit(ctx, w, n);
+				st->cap_off += n;
+				st->cap_left -= n;
+			} else {
+				st->cap_left = 0; /* not a Lease after all: stop */
+			}
 		}
 		st->remaining -= take;
 		if (!st->remaining)

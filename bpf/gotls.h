@@ -11,7 +11,7 @@
 /* Most payload bytes one record carries. */
 #define GOTLS_CAPTURE_MAX 256
 /* Payload bytes captured per frame type (the rest is not needed). */
-#define GOTLS_CAPTURE_DATA 256   /* client DATA: the start of a request body */
+#define GOTLS_CAPTURE_DATA 256   /* sent DATA that starts like a Lease: its body */
 #define GOTLS_CAPTURE_HEADERS 16 /* server HEADERS: :status is the first field */
 #define GOTLS_CAPTURE_RST 4      /* error code */
 #define GOTLS_CAPTURE_GOAWAY 8   /* last stream id, error code */

@@ -120,7 +120,9 @@ function frameStream(windowUpdates: number): Frame[] {
     f(4, 0, 0, bytes(12, 1)), // SETTINGS
     f(8, 0, 0, bytes(4, 2)), // WINDOW_UPDATE
     f(1, 0x04, 1, bytes(17, 3)), // HEADERS
-    f(0, 0x01, 1, leaseBody), // DATA, END_STREAM
+    f(0, 0x01, 1, leaseBody), // DATA, END_STREAM: a protobuf Lease
+    f(1, 0x04, 13, bytes(12, 13)),
+    f(0, 0x01, 13, LEASE_JSON), // a JSON Lease
     f(6, 0, 0, bytes(8, 4)), // PING
     f(1, 0x20, 3, bytes(40, 5)), // HEADERS with PRIORITY, no END_HEADERS
     f(9, 0x04, 3, bytes(30, 6)), // CONTINUATION
@@ -136,8 +138,26 @@ function frameStream(windowUpdates: number): Frame[] {
   ];
 }
 
-function captureSize(type: number, dir: "write" | "read"): number {
-  if (type === 0) return dir === "write" ? 256 : 0;
+const LEASE_JSON = new TextEncoder().encode(
+  '{"kind":"Lease","apiVersion":"coordination.k8s.io/v1","metadata":{"name":"n","namespace":"kube-node-lease"},"spec":{}}',
+);
+
+/** Whether a payload starts like a Lease, as the probe checks before copying a sent body. */
+function leaseLike(payload: Uint8Array): boolean {
+  const pb = Deno.readFileSync(`${HERE}testdata/lease_put_protobuf.bin`)
+    .subarray(0, 37);
+  const json = LEASE_JSON.subarray(0, 53);
+  return [pb, json].some((prefix) =>
+    prefix.every((b, i) => i >= payload.length || payload[i] === b)
+  ) && payload.length > 0;
+}
+
+function captureSize(
+  type: number,
+  dir: "write" | "read",
+  payload: Uint8Array,
+): number {
+  if (type === 0) return dir === "write" && leaseLike(payload) ? 256 : 0;
   if (type === 1) return dir === "read" ? 16 : 0;
   if (type === 3) return 4;
   if (type === 7) return 8;
@@ -154,7 +174,7 @@ function expected(frames: Frame[], dir: "write" | "read") {
     data: [
       ...f.payload.subarray(
         0,
-        Math.min(captureSize(f.type, dir), f.payload.length),
+        Math.min(captureSize(f.type, dir, f.payload), f.payload.length),
       ),
     ],
   }));

@@ -18,6 +18,9 @@
  *   into the dynamic table leaves it unknown (null).
  * - The exchange is reported when the response ends (END_STREAM), or when
  *   the stream is reset, refused by GOAWAY, or its connection closed.
+ * - The probe copies a sent body only while it starts like a Lease; a
+ *   request whose body came without bytes stays followed, undecided, until
+ *   its response ends, and is then dropped.
  *
  * Pure: no I/O, no clock; times come from the records.
  *

@@ -191,6 +191,31 @@ Deno.test("watch, GET and PATCH streams interleaved with a renewal never become 
   assert.equal(t.pendingStreams, 0, "only Lease streams are followed");
 });
 
+Deno.test("a request body the probe did not copy (no Lease) never becomes an exchange", () => {
+  const t = new H2ExchangeTracker();
+  const out = pushAll(t, [
+    rec({ type: HEADERS, flags: END_HEADERS, streamId: 13, length: 21 }),
+    rec({ type: DATA, flags: END_STREAM, streamId: 13, length: 21 }),
+    rec({
+      dir: "read",
+      type: HEADERS,
+      flags: END_HEADERS,
+      streamId: 13,
+      length: 36,
+      data: new Uint8Array([0x88]),
+    }),
+    rec({
+      dir: "read",
+      type: DATA,
+      flags: END_STREAM,
+      streamId: 13,
+      length: 204,
+    }),
+  ]);
+  assert.deepEqual(out, []);
+  assert.equal(t.pendingStreams, 0);
+});
+
 Deno.test("concurrent Lease streams pair by stream id when answers come back in another order", () => {
   const t = new H2ExchangeTracker();
   const a = leasePut(21, 1_000n), b = leasePut(23, 2_000n);
