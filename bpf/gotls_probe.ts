@@ -138,7 +138,12 @@ function unavailable(e: unknown): WireUnavailableError {
   );
 }
 
-/** Opens, loads and attaches the Go TLS probe to process `pid`. */
+/**
+ * Opens, loads and attaches the Go TLS probe to process `pid`. Throws
+ * `GoBinaryError` (go_symbols.ts) when its executable is no Go binary
+ * this can read, {@link WireUnavailableError} when eBPF cannot run here or
+ * the executable lacks crypto/tls.
+ */
 export async function openGoTlsProbe(
   options: GoTlsProbeOptions,
 ): Promise<GoTlsProbe> {
