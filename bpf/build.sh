@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds bpf/heartbeat.bpf.o from heartbeat.bpf.c: CO-RE, debug info stripped,
-# .BTF/.BTF.ext kept. The kernel types come from the committed bpf/vmlinux.h
-# (as libbpf-bootstrap does), so the object is the same on every build
-# machine whatever its kernel; CO-RE relocates it at load time.
-#   bash bpf/build.sh                rebuild the committed object
-#   bash bpf/build.sh --check        rebuild into a temp dir, fail if the committed object differs
+# Builds the committed eBPF objects from their sources: bpf/heartbeat.bpf.o
+# (the wire probe) and bpf/gotls.bpf.o (the Go TLS uprobes). CO-RE, debug
+# info stripped, .BTF/.BTF.ext kept. The kernel types come from the committed
+# bpf/vmlinux.h (as libbpf-bootstrap does), so an object is the same on every
+# build machine whatever its kernel; CO-RE relocates it at load time.
+#   bash bpf/build.sh                rebuild the committed objects
+#   bash bpf/build.sh --check        rebuild into a temp dir, fail if a committed object differs
 #   bash bpf/build.sh --regen-vmlinux  regenerate bpf/vmlinux.h from this kernel's BTF, then rebuild
 # Environment: CLANG, LLVM_STRIP, BPFTOOL, VMLINUX_BTF (default /sys/kernel/btf/vmlinux).
 set -euo pipefail
@@ -14,7 +15,7 @@ clang="${CLANG:-clang}"
 strip="${LLVM_STRIP:-llvm-strip}"
 bpftool="${BPFTOOL:-bpftool}"
 btf="${VMLINUX_BTF:-/sys/kernel/btf/vmlinux}"
-out="$here/heartbeat.bpf.o"
+objects=(heartbeat gotls)
 
 check=0
 regen=0
@@ -39,24 +40,29 @@ if [ "$regen" = 1 ] || [ ! -f "$here/vmlinux.h" ]; then
 fi
 cp "$here/vmlinux.h" "$tmp/vmlinux.h"
 
-# Compile from inside bpf/ with relative names and a mapped temp prefix, so
-# the object does not depend on where the tree or the temp dir lives.
-(
-  cd "$here"
-  "$clang" -g -O2 -target bpf -D__TARGET_ARCH_x86 \
-    -fdebug-prefix-map="$tmp"=. -fdebug-prefix-map="$here"=. \
-    -I"$tmp" -Wall -Werror \
-    -c heartbeat.bpf.c -o "$tmp/heartbeat.bpf.o"
-)
-"$strip" -g "$tmp/heartbeat.bpf.o"
-
-if [ "$check" = 1 ]; then
-  if cmp -s "$tmp/heartbeat.bpf.o" "$out"; then
-    echo "bpf/heartbeat.bpf.o is up to date"
-    exit 0
+stale=0
+for name in "${objects[@]}"; do
+  # Compile from inside bpf/ with relative names and a mapped temp prefix, so
+  # the object does not depend on where the tree or the temp dir lives.
+  (
+    cd "$here"
+    "$clang" -g -O2 -target bpf -D__TARGET_ARCH_x86 \
+      -fdebug-prefix-map="$tmp"=. -fdebug-prefix-map="$here"=. \
+      -I"$tmp" -Wall -Werror \
+      -c "$name.bpf.c" -o "$tmp/$name.bpf.o"
+  )
+  "$strip" -g "$tmp/$name.bpf.o"
+  out="$here/$name.bpf.o"
+  if [ "$check" = 1 ]; then
+    if cmp -s "$tmp/$name.bpf.o" "$out"; then
+      echo "bpf/$name.bpf.o is up to date"
+    else
+      echo "build.sh: bpf/$name.bpf.o is stale: run \"deno task build:bpf\" and commit it" >&2
+      stale=1
+    fi
+    continue
   fi
-  echo "build.sh: bpf/heartbeat.bpf.o is stale: run \"deno task build:bpf\" and commit it" >&2
-  exit 1
-fi
-cp "$tmp/heartbeat.bpf.o" "$out"
-echo "built $out ($(stat -c %s "$out") bytes)"
+  cp "$tmp/$name.bpf.o" "$out"
+  echo "built $out ($(stat -c %s "$out") bytes)"
+done
+exit "$stale"

@@ -86,6 +86,13 @@ const LIBBPF_SYMBOLS = {
     parameters: ["pointer", "i32"],
     result: "pointer",
   },
+  // struct bpf_link *bpf_program__attach_uprobe(const struct bpf_program *prog, bool retprobe,
+  //                                             pid_t pid, const char *binary_path,
+  //                                             size_t func_offset);
+  bpf_program__attach_uprobe: {
+    parameters: ["pointer", "bool", "i32", "buffer", "usize"],
+    result: "pointer",
+  },
   // int bpf_link__destroy(struct bpf_link *link);
   bpf_link__destroy: { parameters: ["pointer"], result: "i32" },
   // int bpf_obj_get_info_by_fd(int bpf_fd, void *info, __u32 *info_len);
@@ -530,6 +537,32 @@ export class BpfObject implements Disposable {
       this.#lib.sym.bpf_program__attach_cgroup(prog.pointer, cgroup.fd),
       "bpf_program__attach_cgroup",
       `Cannot attach program "${prog.name}" to the cgroup`,
+    );
+    return new BpfLink(this.#lib, link, prog.name);
+  }
+
+  /**
+   * Attaches a program as a uprobe at file offset `offset` of the
+   * executable at `path`, for process `pid` (-1: every process running it).
+   */
+  attachUprobe(
+    prog: BpfProgram,
+    pid: number,
+    path: string,
+    offset: number,
+  ): BpfLink {
+    const link = this.#lib.checkPointer(
+      this.#lib.sym.bpf_program__attach_uprobe(
+        prog.pointer,
+        false,
+        pid,
+        cString(path),
+        BigInt(offset),
+      ),
+      "bpf_program__attach_uprobe",
+      `Cannot attach program "${prog.name}" at offset 0x${
+        offset.toString(16)
+      } of "${path}"`,
     );
     return new BpfLink(this.#lib, link, prog.name);
   }

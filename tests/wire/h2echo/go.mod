@@ -1,0 +1,3 @@
+module earthworm.local/h2echo
+
+go 1.22
