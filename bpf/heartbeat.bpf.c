@@ -26,9 +26,13 @@
  * - HTTP/2 (what a real kubelet speaks): streams share the connection, so an
  *   exchange is a burst of client frames and the first server bytes after
  *   it; those may belong to another stream (a watch event) and the latency
- *   then reads short. Client frames that need no answer (WINDOW_UPDATE,
- *   PING acks) start exchanges too small to carry a Lease update, which the
- *   leader never pairs with a beat.
+ *   then reads short: this model is "inferred", and the agent uses the exact
+ *   one of gotls.bpf.c wherever the kubelet's Go TLS layer can be traced.
+ *   A TLS segment too small to carry a request (MIN_TLS_REQUEST: HTTP/2
+ *   WINDOW_UPDATE, PING, SETTINGS and RST_STREAM frames, alone or a few
+ *   together) never starts an exchange, so the next request is never folded
+ *   into an unanswered control frame; and a small server segment (the same
+ *   frames from the server) is never taken for an answer.
  *
  * TLS: a Lease update only travels in application data records (0x17), or
  * in plain TCP (a payload that does not start with a TLS record header).
@@ -70,6 +74,13 @@ const volatile bool use_ringbuf = true;
 #define IPPROTO_TCP 6
 
 enum phase { PHASE_IDLE, PHASE_REQUEST };
+
+/*
+ * Smallest TCP payload of a TLS segment that can carry an HTTP/2 request or
+ * answer: control frames are 9 + 4 to 9 + 8 bytes (SETTINGS 9 + 6 per
+ * parameter), plus 22 (TLS 1.3) to 29 (TLS 1.2 GCM) bytes of record overhead.
+ */
+#define MIN_TLS_REQUEST 80
 
 /* TLS record content types (RFC 8446, 5.1). */
 #define TLS_CHANGE_CIPHER_SPEC 20
@@ -448,6 +459,7 @@ static __always_inline void refresh(struct __sk_buff *skb, struct conn *c)
 static __always_inline void on_packet(struct __sk_buff *skb, bool egress)
 {
 	struct pkt p = {};
+	struct records r;
 	struct conn *c;
 	__u64 cookie, now;
 	__u32 end;
@@ -490,8 +502,12 @@ static __always_inline void on_packet(struct __sk_buff *skb, bool egress)
 			return;
 		c->snd_max = end;
 		c->seq_known |= SEQ_TX;
-		leg = tls_request(c, tls_records(skb, &p));
+		r = tls_records(skb, &p);
+		leg = tls_request(c, r);
 		if (c->phase == PHASE_IDLE) {
+			/* An HTTP/2 control frame needs no answer: no exchange. */
+			if (!leg && r.first == TLS_APPLICATION_DATA && p.payload < MIN_TLS_REQUEST)
+				return;
 			c->phase = PHASE_REQUEST;
 			c->start_ns = now;
 			c->first_rx_ns = 0;
@@ -510,11 +526,16 @@ static __always_inline void on_packet(struct __sk_buff *skb, bool egress)
 		return;
 	c->rcv_max = end;
 	c->seq_known |= SEQ_RX;
-	if (c->tls_hs == HS_CLEAR && tls_records(skb, &p).app)
+	r = tls_records(skb, &p);
+	if (c->tls_hs == HS_CLEAR && r.app)
 		c->tls_hs = HS_ENCRYPTED;
 	/* Not an answer: pushed by the server (watch events, HTTP/2 frames) or
 	 * the rest of an answer already reported. */
 	if (c->phase == PHASE_IDLE)
+		return;
+	/* A server control frame (WINDOW_UPDATE, PING, SETTINGS ack) is not the
+	 * answer; during a handshake leg any record counts. */
+	if (!c->skip && r.first == TLS_APPLICATION_DATA && p.payload < MIN_TLS_REQUEST)
 		return;
 	/* The first segment of the answer: the exchange is known now. */
 	c->first_rx_ns = now;

@@ -19,6 +19,7 @@ import { RestLeaseLock } from "../kube/lease_lock.ts";
 import { watchLeases } from "../kube/rest_lease_source.ts";
 import { tokenReviewAuthenticator } from "../kube/token_review.ts";
 import { type OpenedProbe, runWireReporter } from "../wire/wire_reporter.ts";
+import { type ExactProbe, NodeProbe } from "../wire/node_probe.ts";
 import type { ProbeState } from "../core/wire_types.ts";
 import { tokenFileReader } from "../core/token_file.ts";
 import { createApp } from "../server/api.ts";
@@ -65,6 +66,8 @@ Flags:
   --apiserver-port N       API server port the kubelet connects to (default: found
                            from the kubelet's kubeconfig or its connections)
   --no-ebpf                Do not load the eBPF probe: run lease-only
+  --no-uprobes             Do not trace the kubelet's Go TLS layer: infer each
+                           renewal's exchange from TCP timing only
   --wire-flush-ms N        Longest wait before wire exchanges go to the leader (default 1000)
   --token-file FILE        Projected token presented to the leader
                            (default /var/run/secrets/earthworm/token)
@@ -90,6 +93,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     comm: { type: "string" },
     "apiserver-port": { type: "string" },
     "no-ebpf": { type: "boolean" },
+    "no-uprobes": { type: "boolean" },
     "wire-flush-ms": { type: "string" },
     "token-file": { type: "string" },
     "agent-user": { type: "string", multiple: true },
@@ -282,7 +286,16 @@ export async function agentCommand(args: string[]): Promise<number> {
     node,
     ...(flags.values["no-ebpf"]
       ? { disabledReason: "eBPF disabled by --no-ebpf" }
-      : { openProbe: () => openProbe(comm, apiserverPort, signal) }),
+      : {
+        openProbe: () =>
+          openProbe(
+            node,
+            comm,
+            apiserverPort,
+            flags.values["no-uprobes"] !== true,
+            signal,
+          ),
+      }),
     flushIntervalMs: wireFlushMs,
     target: () => {
       if (elector?.isLeader()) return hub ? { sink: hub } : null;
@@ -316,31 +329,53 @@ export async function agentCommand(args: string[]): Promise<number> {
 }
 
 /**
- * Opens the embedded eBPF probe (loaded on demand: an agent without it never
- * parses libbpf's FFI table). Without `port`, the probe finds the API server
- * endpoint from the kubelet itself.
+ * Opens the node's wire probes (loaded on demand: an agent without them
+ * never parses libbpf's FFI table): the TCP-level probe, and the Go TLS
+ * uprobes on the kubelet unless `exact` is false. Without `port`, the probe
+ * finds the API server endpoint from the kubelet itself.
  */
 async function openProbe(
+  node: string,
   comm: string,
   port: number | undefined,
+  exact: boolean,
   signal: AbortSignal,
 ): Promise<OpenedProbe> {
   const { openWireProbe } = await import("../bpf/wire_probe.ts");
-  const probe = await openWireProbe({
+  const { pidsOf } = await import("../bpf/proc_scan.ts");
+  const tcp = await openWireProbe({
     comm,
     ...(port !== undefined && { port }),
     signal,
   });
+  return await NodeProbe.open({
+    node,
+    tcp,
+    clock: systemClock,
+    kubeletPid: async () =>
+      (await pidsOf(comm)).sort((a, b) => a - b)[0] ??
+        null,
+    ...(exact
+      ? { openExact: (pid: number) => openExactProbe(pid, signal) }
+      : { exactOff: "exact identification disabled by --no-uprobes" }),
+  });
+}
+
+/** The Go TLS uprobes on the kubelet process `pid`. */
+async function openExactProbe(
+  pid: number,
+  signal: AbortSignal,
+): Promise<ExactProbe> {
+  const { openGoTlsProbe } = await import("../bpf/gotls_probe.ts");
+  const { goConnSocket } = await import("../bpf/go_conn.ts");
+  const probe = await openGoTlsProbe({ pid, signal });
   return {
-    monoToWallOffsetMs: probe.monoToWallOffsetMs,
-    events: () => probe.events(),
-    health: () => probe.health(),
-    close: () => probe.close(),
-    details: {
-      buffer: probe.buffer,
-      adopted: probe.adopted,
-      port: probe.endpoint.port,
-      found: probe.endpoint.detail,
+    pid,
+    records: () => probe.records(),
+    socketOf: async (conn) => {
+      const s = await goConnSocket(pid, conn);
+      return s ? `${s.local}->${s.remote}` : null;
     },
+    close: () => probe.close(),
   };
 }

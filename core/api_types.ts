@@ -63,6 +63,8 @@ export interface Beat {
   transition: boolean;
   /** Wire latency of the exchange that carried this beat, when paired (milliseconds). */
   wireLatencyMs?: number;
+  /** How surely that exchange is this beat's own (see {@linkcode WireExchange.confidence}). */
+  wireConfidence?: WireConfidence;
 }
 
 /** Where the leases come from and whether Earthworm can see it. */
@@ -120,7 +122,23 @@ export interface WireExchange {
   srttUs: number;
   retransmits: number;
   resets: number;
+  /**
+   * `exact`: one Lease request and its own response, identified in the
+   * kubelet's HTTP/2 stream (Go TLS uprobes); `inferred`: a burst of
+   * request bytes and the first answer bytes on the TCP connection. Absent
+   * means inferred (older agents).
+   */
+  confidence?: WireConfidence;
+  /** Exact exchanges: the Lease written, `namespace/name`. */
+  lease?: string;
+  /** Exact exchanges: the resourceVersion the request carried (the version it updated). */
+  resourceVersion?: string;
+  /** Exact exchanges: the HTTP status, when it could be decoded. */
+  status?: number;
 }
+
+/** How surely an exchange is the one that carried a beat. */
+export type WireConfidence = "exact" | "inferred";
 
 /** Per-node wire summary shown with a node heart. */
 export interface WireSummary {

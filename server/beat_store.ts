@@ -1,6 +1,6 @@
 /**
  * Bounded beat history. Each heart keeps its beats in a ring of typed arrays
- * (23 bytes a beat) that grows by half again up to a hard cap, and drops
+ * (23 bytes a beat: transition and wire confidence share a flags byte) that grows by half again up to a hard cap, and drops
  * beats older than the retention window, so memory stays bounded with 5,000
  * node hearts and 1,000 other Leases. Append is O(1) amortised; range queries
  * binary-search the ring by observation time.
@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Beat } from "../core/api_types.ts";
+import type { Beat, WireConfidence } from "../core/api_types.ts";
 
 /** Limits of the store. */
 export interface BeatStoreOptions {
@@ -35,7 +35,12 @@ export interface StoredBeat {
   holder: string | null;
   transition: boolean;
   wireLatencyMs?: number;
+  wireConfidence?: WireConfidence;
 }
+
+/** Bits of the per-beat flags byte. */
+const TRANSITION = 1;
+const EXACT_WIRE = 2;
 
 /** The ring of one heart's beats. */
 class BeatRing {
@@ -133,9 +138,14 @@ class BeatRing {
       observedAt: this.observed[s]!,
       intervalSeconds: interval === NO_VALUE ? null : interval,
       holder: this.holders[this.holderIndex[s]!] ?? null,
-      transition: this.transition[s] === 1,
+      transition: (this.transition[s]! & TRANSITION) !== 0,
     };
-    if (wire !== NO_VALUE) beat.wireLatencyMs = wire;
+    if (wire !== NO_VALUE) {
+      beat.wireLatencyMs = wire;
+      beat.wireConfidence = (this.transition[s]! & EXACT_WIRE) !== 0
+        ? "exact"
+        : "inferred";
+    }
     return beat;
   }
 }
@@ -184,7 +194,8 @@ export class BeatStore {
     ring.interval[s] = beat.intervalSeconds ?? NO_VALUE;
     ring.wire[s] = beat.wireLatencyMs ?? NO_VALUE;
     ring.holderIndex[s] = ring.holderId(beat.holder);
-    ring.transition[s] = beat.transition ? 1 : 0;
+    ring.transition[s] = (beat.transition ? TRANSITION : 0) |
+      (beat.wireConfidence === "exact" ? EXACT_WIRE : 0);
     ring.size++;
   }
 
@@ -192,13 +203,20 @@ export class BeatStore {
    * Records the wire latency of the beat of `id` with `renewTime` (searching
    * the newest 64 beats); returns whether that beat was found.
    */
-  setWireLatency(id: string, renewTime: number, latencyMs: number): boolean {
+  setWireLatency(
+    id: string,
+    renewTime: number,
+    latencyMs: number,
+    confidence: WireConfidence = "inferred",
+  ): boolean {
     const ring = this.#rings.get(id);
     if (!ring) return false;
     for (let i = ring.size - 1; i >= Math.max(0, ring.size - 64); i--) {
       const s = ring.slot(i);
       if (Math.abs(ring.observed[s]! + ring.renewDelta[s]! - renewTime) < 0.5) {
         ring.wire[s] = latencyMs;
+        ring.transition[s] = (ring.transition[s]! & TRANSITION) |
+          (confidence === "exact" ? EXACT_WIRE : 0);
         return true;
       }
     }
@@ -275,6 +293,7 @@ export function toBeat(beat: StoredBeat): Beat {
   };
   if (beat.wireLatencyMs !== undefined) {
     out.wireLatencyMs = round3(beat.wireLatencyMs);
+    out.wireConfidence = beat.wireConfidence ?? "inferred";
   }
   return out;
 }

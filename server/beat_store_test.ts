@@ -108,3 +108,31 @@ Deno.test("store memory stays bounded with 5,000 nodes and 1,000 other leases ov
 Deno.test("store rejects a cap below one", () => {
   assert.throws(() => new BeatStore({ maxBeatsPerHeart: 0 }), /at least 1/);
 });
+
+Deno.test("a beat's wire confidence shares the flags byte with its transition", () => {
+  const store = new BeatStore();
+  const t = Date.parse("2026-01-01T00:00:00Z");
+  store.append("ns/a", {
+    renewTime: t,
+    observedAt: t + 5,
+    intervalSeconds: null,
+    holder: "h",
+    transition: true,
+  });
+  assert.equal(store.setWireLatency("ns/a", t, 2.5, "exact"), true);
+  const [beat] = store.query("ns/a", { now: t + 10 });
+  assert.equal(beat!.transition, true);
+  assert.equal(beat!.wireConfidence, "exact");
+  assert.deepEqual(
+    { ...toBeat(beat!) },
+    {
+      renewTime: "2026-01-01T00:00:00.000Z",
+      observedAt: "2026-01-01T00:00:00.005Z",
+      intervalSeconds: null,
+      holder: "h",
+      transition: true,
+      wireLatencyMs: 2.5,
+      wireConfidence: "exact",
+    },
+  );
+});

@@ -36,6 +36,8 @@ export interface HeartState {
   holder: string | null;
   leaseDurationSeconds: number | null;
   leaseTransitions: number | null;
+  /** The Lease's resourceVersion as last observed (an exact wire exchange names the version it updated). */
+  resourceVersion: string | null;
   /** Last `spec.renewTime` (holder's clock), ms; null when the Lease has none. */
   lastRenewTime: number | null;
   /** When the last beat was observed; null before the first beat. */
@@ -88,6 +90,7 @@ export function newHeart(lease: Lease, observedAt: number): HeartState {
     holder: spec.holderIdentity || null,
     leaseDurationSeconds: spec.leaseDurationSeconds ?? null,
     leaseTransitions: spec.leaseTransitions ?? null,
+    resourceVersion: lease.metadata.resourceVersion ?? null,
     lastRenewTime: parseTime(spec.renewTime),
     lastObservedAt: null,
     baselineAt: observedAt,
@@ -120,6 +123,8 @@ export function observeLease(
       transitions !== heart.leaseTransitions);
   heart.leaseDurationSeconds = spec.leaseDurationSeconds ??
     heart.leaseDurationSeconds;
+  heart.resourceVersion = lease.metadata.resourceVersion ??
+    heart.resourceVersion;
 
   const beat = renewTime !== null && renewTime !== heart.lastRenewTime;
   if (holderChanged) heart.transitions++;

@@ -35,6 +35,10 @@ import {
   type StatusPolicy,
 } from "./heart.ts";
 import { WireState } from "./wire_state.ts";
+import type { Pair } from "../wire/wire_pairing.ts";
+
+/** What a live beat event learns of the exchange that carried it. */
+type WirePair = Pick<Pair, "latencyMs" | "confidence">;
 import type { ProbeState, WireReportSink } from "../core/wire_types.ts";
 
 /** Longest a node beat waits for the exchange that carried it. */
@@ -86,7 +90,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
    */
   #held = new Map<
     string,
-    { renewTime: number; publish: (latencyMs?: number) => void }
+    { renewTime: number; publish: (pair?: WirePair) => void }
   >();
 
   /** Creates an empty hub; the source starts disconnected until it reports. */
@@ -181,12 +185,19 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.counters.wireExchanges += exchanges.length;
     for (const pair of this.#wire.exchanges(exchanges)) {
       const id = nodeHeartId(pair.node);
-      if (this.store.setWireLatency(id, pair.renewTime, pair.latencyMs)) {
+      if (
+        this.store.setWireLatency(
+          id,
+          pair.renewTime,
+          pair.latencyMs,
+          pair.confidence,
+        )
+      ) {
         this.counters.wirePaired++;
         const held = this.#held.get(id);
         if (held?.renewTime === pair.renewTime) {
           this.#held.delete(id);
-          held.publish(pair.latencyMs);
+          held.publish(pair);
         }
       }
     }
@@ -286,16 +297,22 @@ export class HeartHub implements LeaseSink, WireReportSink {
     // A newer observation: a beat still waiting for its exchange goes first.
     this.#flushHeld(id);
     const transitionsBefore = heart.transitions;
+    const previousVersion = heart.resourceVersion;
     const observed = observeLease(heart, lease, observedAt, this.policy);
     if (heart.transitions !== transitionsBefore) this.counters.transitions++;
     if (observed) {
       this.counters.beats++;
       const paired = heart.kind === "node"
-        ? this.#wire.beat(heart.name, observed.renewTime)
+        ? this.#wire.beat(heart.name, observed.renewTime, previousVersion)
         : null;
       this.store.append(id, {
         ...observed,
-        ...(paired ? { wireLatencyMs: paired.latencyMs } : {}),
+        ...(paired
+          ? {
+            wireLatencyMs: paired.latencyMs,
+            wireConfidence: paired.confidence,
+          }
+          : {}),
       });
       if (paired) this.counters.wirePaired++;
       const from = heart.status;
@@ -305,10 +322,12 @@ export class HeartHub implements LeaseSink, WireReportSink {
         this.#source.connected,
         this.policy,
       );
-      const publish = (wireLatencyMs?: number) => {
+      const publish = (pair?: WirePair) => {
         const beat = toBeat({
           ...observed,
-          ...(wireLatencyMs !== undefined ? { wireLatencyMs } : {}),
+          ...(pair !== undefined
+            ? { wireLatencyMs: pair.latencyMs, wireConfidence: pair.confidence }
+            : {}),
         });
         const wireHeart = this.#toHeart(heart, observedAt);
         this.events.publish("beat", { id, beat, heart: wireHeart });
@@ -322,7 +341,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         }
       };
       if (paired || heart.kind !== "node" || !this.#wire.summary(heart.name)) {
-        publish(paired?.latencyMs);
+        publish(paired ?? undefined);
       } else {
         this.#hold(id, observed.renewTime, publish);
       }
@@ -334,7 +353,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
   #hold(
     id: string,
     renewTime: number,
-    publish: (latencyMs?: number) => void,
+    publish: (pair?: WirePair) => void,
   ): void {
     const entry = { renewTime, publish };
     this.#held.set(id, entry);

@@ -61,9 +61,16 @@ export class WireState {
     return pairs;
   }
 
-  /** Records a node beat; returns its exchange's pair when it already came. */
-  beat(node: string, renewTime: number): Pair | null {
-    return this.#pairing.addBeat(node, renewTime);
+  /**
+   * Records a node beat whose Lease had `previousVersion` before it; returns
+   * its exchange's pair when it already came.
+   */
+  beat(
+    node: string,
+    renewTime: number,
+    previousVersion: string | null = null,
+  ): Pair | null {
+    return this.#pairing.addBeat(node, renewTime, previousVersion);
   }
 
   /** The wire summary of `node`, once it reported an exchange. */

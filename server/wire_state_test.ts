@@ -38,6 +38,11 @@ Deno.test("a node whose agent runs a probe pairs a beat with an exchange that co
     retransmits: 0,
     resets: 0,
   }]);
-  assert.deepEqual(pairs, [{ node: "n1", renewTime: t, latencyMs: 5 }]);
+  assert.deepEqual(pairs, [{
+    node: "n1",
+    renewTime: t,
+    latencyMs: 5,
+    confidence: "inferred",
+  }]);
   assert.equal(w.summary("n1")?.lastLatencyMs, 5);
 });

@@ -99,3 +99,14 @@ export class WireAggregator {
     return out;
   }
 }
+
+/** The exchanges that a stream of kernel events completes, in order. */
+export async function* aggregate(
+  events: AsyncIterable<RawWireEvent>,
+  aggregator: WireAggregator,
+): AsyncIterable<WireExchange> {
+  for await (const ev of events) {
+    const x = aggregator.add(ev);
+    if (x) yield x;
+  }
+}

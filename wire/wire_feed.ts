@@ -13,8 +13,6 @@
 
 import type { WireExchange } from "../core/api_types.ts";
 import { type Clock, systemClock } from "../core/clock.ts";
-import { WireAggregator } from "./wire_aggregator.ts";
-import type { RawWireEvent } from "../core/wire_types.ts";
 
 /**
  * Deliveries the budget saves up: with 1, traffic whose period is close to
@@ -24,16 +22,14 @@ import type { RawWireEvent } from "../core/wire_types.ts";
  */
 export const BURST = 2;
 
-/** What the feed reads: a {@link WireProbe} or anything shaped like it. */
+/** What the feed reads: a node's probe, or anything that yields exchanges. */
 export interface WireEventSource {
-  readonly monoToWallOffsetMs: number;
-  events(): AsyncIterable<RawWireEvent>;
+  /** Exchanges as the probe finds them; ends when the probe closes. One consumer. */
+  exchanges(): AsyncIterable<WireExchange>;
 }
 
 /** Settings of {@link feedWireExchanges}. */
 export interface WireFeedOptions {
-  /** Node name written into every exchange. */
-  node: string;
   /** Receives each non-empty batch; batches are delivered one at a time. */
   onBatch: (batch: WireExchange[]) => void | Promise<void>;
   /** Shortest time between two deliveries of partial batches, so the longest an exchange waits; default 1000 ms. */
@@ -61,10 +57,6 @@ export async function feedWireExchanges(
       `Wire feed needs flushIntervalMs > 0 and maxBatch > 0, got ${interval} and ${maxBatch}`,
     );
   }
-  const aggregator = new WireAggregator({
-    node: options.node,
-    monoToWallOffsetMs: source.monoToWallOffsetMs,
-  });
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -124,13 +116,11 @@ export async function feedWireExchanges(
     });
   });
   try {
-    const it = source.events()[Symbol.asyncIterator]();
+    const it = source.exchanges()[Symbol.asyncIterator]();
     while (!stop.signal.aborted) {
       const next = await Promise.race([it.next(), stopped]);
       if (next === "stop" || next.done) break;
-      const x = aggregator.add(next.value);
-      if (!x) continue;
-      pending.push(x);
+      pending.push(next.value);
       if (pending.length >= maxBatch) await flush();
       else schedule();
     }

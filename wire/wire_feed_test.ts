@@ -5,10 +5,10 @@ import type { WireExchange } from "../core/api_types.ts";
 import type { RawWireEvent } from "../core/wire_types.ts";
 import { BURST, feedWireExchanges } from "./wire_feed.ts";
 import { rawEvent } from "./_test_events.ts";
+import { aggregate, WireAggregator } from "./wire_aggregator.ts";
 
-/** An event source the test pushes into and ends. */
+/** A probe the test pushes kernel events into and ends. */
 class PushSource {
-  readonly monoToWallOffsetMs = 0;
   #queue = new AsyncQueue<RawWireEvent>();
 
   push(ev: RawWireEvent) {
@@ -19,8 +19,11 @@ class PushSource {
     this.#queue.close();
   }
 
-  events(): AsyncIterable<RawWireEvent> {
-    return this.#queue;
+  exchanges(): AsyncIterable<WireExchange> {
+    return aggregate(
+      this.#queue,
+      new WireAggregator({ node: "n", monoToWallOffsetMs: 0 }),
+    );
   }
 }
 
@@ -31,7 +34,6 @@ Deno.test("an exchange after a quiet spell is delivered at once", async () => {
   const source = new PushSource();
   const batches: WireExchange[][] = [];
   const done = feedWireExchanges(source, {
-    node: "n",
     onBatch: (b) => void batches.push(b),
     flushIntervalMs: 1000,
     clock,
@@ -55,7 +57,6 @@ Deno.test("exchanges beyond the budget wait for it and go together, one delivery
   const source = new PushSource();
   const batches: WireExchange[][] = [];
   const done = feedWireExchanges(source, {
-    node: "n",
     onBatch: (b) => void batches.push(b),
     flushIntervalMs: 1000,
     clock,
@@ -88,7 +89,6 @@ Deno.test("exchanges about one flush interval apart keep going at once after an 
   const source = new PushSource();
   const sent: number[] = [];
   const done = feedWireExchanges(source, {
-    node: "n",
     onBatch: () => void sent.push(clock.now()),
     flushIntervalMs: 1000,
     clock,
@@ -117,7 +117,6 @@ Deno.test("a full batch is delivered at once and the rest on abort", async () =>
   const batches: WireExchange[][] = [];
   const stop = new AbortController();
   const done = feedWireExchanges(source, {
-    node: "n",
     onBatch: (b) => void batches.push(b),
     maxBatch: 2,
     clock,
@@ -139,7 +138,6 @@ Deno.test("an error of the sink ends the feed and rejects it", async () => {
   const source = new PushSource();
   let calls = 0;
   const done = feedWireExchanges(source, {
-    node: "n",
     onBatch: () => {
       calls++;
       throw new Error("leader gone");
@@ -157,7 +155,6 @@ Deno.test("an error of the sink ends the feed and rejects it", async () => {
 Deno.test("bad feed settings are rejected with the values", async () => {
   await assert.rejects(
     feedWireExchanges(new PushSource(), {
-      node: "n",
       onBatch: () => {},
       maxBatch: 0,
     }),

@@ -1,17 +1,33 @@
 /**
- * Pairs each node-lease beat with the wire exchange that carried it. The
- * kubelet stamps `renewTime` on its own clock just before it sends the
- * update, and the agent on the same node times the exchange on that same
- * clock, so the pairing needs no cross-node clock agreement: the carrying
- * exchange is the first one that starts at or just after the renewTime.
- * The probe never reports TLS handshake legs (bpf/heartbeat.bpf.c), so a new
- * connection's handshake, which runs between the stamp and the PUT, cannot
- * pass for the carrier.
+ * Pairs each node-lease beat with the wire exchange that carried it.
+ *
+ * Exact: where the agent traces the kubelet's Go TLS layer, an exchange is
+ * one Lease request with its own response and carries the Lease's name and
+ * the resourceVersion the request updated. The beat that request produced
+ * is the one whose Lease came right after that version, so a beat pairs
+ * with the exchange whose version is the heart's previous one: no clocks
+ * involved. While a node sends exact exchanges, its inferred ones never pair.
+ *
+ * Inferred: the kubelet stamps `renewTime` on its own clock just before it
+ * sends the update, and the agent on the same node times the exchange on
+ * that same clock, so the pairing needs no cross-node clock agreement: the
+ * carrying exchange is the first one, large enough to carry a Lease, that
+ * starts at or just after the renewTime. The probe never reports TLS
+ * handshake legs (bpf/heartbeat.bpf.c), so a new connection's handshake,
+ * which runs between the stamp and the PUT, cannot pass for the carrier.
+ *
+ * Trouble needs evidence: retransmits, resets, a failed exact request, or a
+ * slow exchange that is a renewal (exact, or large enough to carry one);
+ * never a small control frame that happened to wait for the next answer.
  *
  * @module
  */
 
-import type { WireExchange, WireSummary } from "../core/api_types.ts";
+import type {
+  WireConfidence,
+  WireExchange,
+  WireSummary,
+} from "../core/api_types.ts";
 
 /** How far after a beat's renewTime its exchange may start. */
 const PAIR_WINDOW_MS = 2000;
@@ -19,29 +35,37 @@ const PAIR_WINDOW_MS = 2000;
 const PAIR_SLACK_MS = 50;
 /**
  * Fewest bytes a request carrying a Lease update can have: an update is
- * headers plus the Lease JSON. Smaller exchanges on the kubelet's connection
+ * headers plus the Lease. Smaller exchanges on the kubelet's connection
  * (TLS 1.3 alerts such as close_notify, which are encrypted as application
- * data, HTTP/2 PINGs and window updates) never
- * carry a beat, though they may start just after its renewTime.
+ * data, HTTP/2 PINGs and window updates) never carry a beat, though they may
+ * start just after its renewTime.
  */
-const MIN_CARRIER_BYTES = 128;
+export const MIN_CARRIER_BYTES = 128;
 const KEEP = 64;
-/** Exchanges slower than this count as trouble. */
+/** Renewals slower than this count as trouble. */
 const SLOW_MS = 1000;
 /** Retransmits and resets within this window count as trouble. */
 const TROUBLE_WINDOW_MS = 5 * 60 * 1000;
+/** A node that sent an exact exchange this recently pairs only exactly. */
+const EXACT_MODE_MS = 60_000;
 
 interface NodeWire {
   exchanges: { at: number; ex: WireExchange; paired: boolean }[];
-  beats: { renewTime: number; paired: boolean }[];
+  beats: {
+    renewTime: number;
+    previousVersion: string | null;
+    paired: boolean;
+  }[];
   summary: WireSummary;
   lastTroubleAt: number;
+  lastExactAt: number;
 }
 
 /** A beat and exchange found to belong together. */
 export interface Pair {
   renewTime: number;
   latencyMs: number;
+  confidence: WireConfidence;
 }
 
 /** Per-node pairing state and wire summaries. */
@@ -63,6 +87,7 @@ export class WirePairing {
           trouble: false,
         },
         lastTroubleAt: -Infinity,
+        lastExactAt: -Infinity,
       };
       this.#nodes.set(name, n);
     }
@@ -81,43 +106,58 @@ export class WirePairing {
   addExchange(ex: WireExchange): Pair | null {
     const n = this.#node(ex.node);
     const at = Date.parse(ex.at);
+    const exact = ex.confidence === "exact";
     const s = n.summary;
     s.lastExchangeAt = ex.at;
     s.lastLatencyMs = ex.latencyMs;
-    s.srttUs = ex.srttUs;
+    if (ex.srttUs > 0) s.srttUs = ex.srttUs;
     s.retransmits += ex.retransmits;
     s.resets += ex.resets;
-    if (ex.retransmits > 0 || ex.resets > 0 || ex.latencyMs > SLOW_MS) {
+    const renewal = exact || ex.bytesSent >= MIN_CARRIER_BYTES;
+    const failed = exact &&
+      (ex.status === undefined ? ex.bytesReceived === 0 : ex.status >= 500);
+    if (
+      ex.retransmits > 0 || ex.resets > 0 || failed ||
+      (renewal && ex.latencyMs > SLOW_MS)
+    ) {
       n.lastTroubleAt = at;
     }
     s.trouble = at - n.lastTroubleAt <= TROUBLE_WINDOW_MS;
-    if (ex.bytesSent < MIN_CARRIER_BYTES) return null;
+    if (exact) n.lastExactAt = Math.max(n.lastExactAt, at);
+    else if (at - n.lastExactAt <= EXACT_MODE_MS) return null;
+    if (!renewal) return null;
     const entry = { at, ex, paired: false };
     push(n.exchanges, entry);
     for (const beat of n.beats) {
-      if (!beat.paired && carries(at, beat.renewTime)) {
+      if (!beat.paired && belongs(entry, beat)) {
         beat.paired = entry.paired = true;
-        return { renewTime: beat.renewTime, latencyMs: ex.latencyMs };
+        return pair(beat.renewTime, ex);
       }
     }
     return null;
   }
 
-  /** Records a node beat; returns its pair when its exchange is already known. */
-  addBeat(node: string, renewTime: number): Pair | null {
+  /**
+   * Records a node beat, whose Lease before it had `previousVersion`;
+   * returns its pair when its exchange is already known.
+   */
+  addBeat(
+    node: string,
+    renewTime: number,
+    previousVersion: string | null = null,
+  ): Pair | null {
     const n = this.#nodes.get(node);
     if (!n) return null; // no agent reports wire data for this node
-    const beat = { renewTime, paired: false };
+    const beat = { renewTime, previousVersion, paired: false };
     push(n.beats, beat);
     let best: (typeof n.exchanges)[number] | undefined;
     for (const e of n.exchanges) {
-      if (!e.paired && carries(e.at, renewTime) && (!best || e.at < best.at)) {
-        best = e;
-      }
+      if (e.paired || !belongs(e, beat)) continue;
+      if (!best || e.at < best.at) best = e;
     }
     if (!best) return null;
     best.paired = beat.paired = true;
-    return { renewTime, latencyMs: best.ex.latencyMs };
+    return pair(renewTime, best.ex);
   }
 
   /** Wire summary of `node`, or undefined when no agent reported for it. */
@@ -130,6 +170,31 @@ export class WirePairing {
 function carries(exchangeAt: number, renewTime: number): boolean {
   return exchangeAt >= renewTime - PAIR_SLACK_MS &&
     exchangeAt <= renewTime + PAIR_WINDOW_MS;
+}
+
+/**
+ * Whether exchange `e` carried `beat`: an exact exchange by the version it
+ * updated (by time when either version is unknown), an inferred one by time.
+ */
+function belongs(
+  e: { at: number; ex: WireExchange },
+  beat: { renewTime: number; previousVersion: string | null },
+): boolean {
+  if (
+    e.ex.confidence === "exact" && e.ex.resourceVersion !== undefined &&
+    beat.previousVersion !== null
+  ) {
+    return e.ex.resourceVersion === beat.previousVersion;
+  }
+  return carries(e.at, beat.renewTime);
+}
+
+function pair(renewTime: number, ex: WireExchange): Pair {
+  return {
+    renewTime,
+    latencyMs: ex.latencyMs,
+    confidence: ex.confidence ?? "inferred",
+  };
 }
 
 function push<T>(list: T[], item: T): void {

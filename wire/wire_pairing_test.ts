@@ -26,7 +26,11 @@ Deno.test("a beat pairs with the first exchange that starts just after its renew
   const p = new WirePairing();
   assert.equal(p.addExchange(exchange(T + 2, 600, 4)), null);
   assert.equal(p.addExchange(exchange(T + 30, 600, 9)), null);
-  assert.deepEqual(p.addBeat("n1", T), { renewTime: T, latencyMs: 4 });
+  assert.deepEqual(p.addBeat("n1", T), {
+    renewTime: T,
+    latencyMs: 4,
+    confidence: "inferred",
+  });
 });
 
 Deno.test("a TLS alert just after the renewTime is not taken for the exchange that carried the beat", () => {
@@ -40,6 +44,7 @@ Deno.test("a TLS alert just after the renewTime is not taken for the exchange th
   assert.deepEqual(p.addExchange(exchange(T + 1003, 700, 6)), {
     renewTime: T + 1000,
     latencyMs: 6,
+    confidence: "inferred",
   });
 });
 
@@ -57,5 +62,73 @@ Deno.test("a tracked node's first beat pairs with an exchange reported after it"
   assert.deepEqual(p.addExchange(exchange(T + 3, 600, 4)), {
     renewTime: T,
     latencyMs: 4,
+    confidence: "inferred",
   });
+});
+
+function exact(
+  atMs: number,
+  resourceVersion: string | undefined,
+  latencyMs: number,
+  extra: Partial<WireExchange> = {},
+): WireExchange {
+  return {
+    ...exchange(atMs, 600, latencyMs),
+    confidence: "exact",
+    lease: "kube-node-lease/n1",
+    ...(resourceVersion !== undefined && { resourceVersion }),
+    status: 200,
+    ...extra,
+  };
+}
+
+Deno.test("an exact exchange pairs with the beat whose previous version it updated, whatever the clocks say", () => {
+  const p = new WirePairing();
+  p.track("n1");
+  // Two renewals close together; the exchanges arrive out of order.
+  assert.equal(p.addBeat("n1", T, "100"), null);
+  assert.equal(p.addBeat("n1", T + 300, "101"), null);
+  assert.deepEqual(p.addExchange(exact(T + 301, "101", 3)), {
+    renewTime: T + 300,
+    latencyMs: 3,
+    confidence: "exact",
+  });
+  assert.deepEqual(p.addExchange(exact(T + 1, "100", 4)), {
+    renewTime: T,
+    latencyMs: 4,
+    confidence: "exact",
+  });
+  // And the other way round: the exchange first.
+  assert.equal(p.addExchange(exact(T + 10_001, "102", 5)), null);
+  assert.deepEqual(p.addBeat("n1", T + 10_000, "102"), {
+    renewTime: T + 10_000,
+    latencyMs: 5,
+    confidence: "exact",
+  });
+});
+
+Deno.test("while a node sends exact exchanges its inferred ones never pair, and control frames are never trouble", () => {
+  const p = new WirePairing();
+  p.track("n1");
+  p.addExchange(exact(T - 5000, "99", 2));
+  p.addBeat("n1", T, "100");
+  // An inferred exchange right after the renewTime: would have paired.
+  assert.equal(p.addExchange(exchange(T + 2, 700, 4)), null);
+  // A WINDOW_UPDATE that waited 9 s for the next answer is not trouble.
+  p.addExchange(exchange(T + 3, 35, 9000));
+  assert.equal(p.summary("n1")?.trouble, false);
+  // A slow renewal is.
+  p.addExchange(exact(T + 20, "100", 1500));
+  assert.equal(p.summary("n1")?.trouble, true);
+});
+
+Deno.test("a failed exact renewal (5xx or no answer) marks trouble", () => {
+  const errored = new WirePairing();
+  errored.addExchange(exact(T, "1", 3, { status: 503 }));
+  assert.equal(errored.summary("n1")?.trouble, true);
+  const unanswered = new WirePairing();
+  const x = exact(T, "1", 0, { bytesReceived: 0 });
+  delete x.status;
+  unanswered.addExchange(x);
+  assert.equal(unanswered.summary("n1")?.trouble, true);
 });

@@ -236,7 +236,6 @@ export async function runWireReporter(
     })();
     try {
       await feedWireExchanges(probe, {
-        node: opts.node,
         ...(opts.flushIntervalMs !== undefined &&
           { flushIntervalMs: opts.flushIntervalMs }),
         onBatch: async (batch) => {

@@ -12,6 +12,7 @@ import type {
   WireReportSink,
 } from "../core/wire_types.ts";
 import { rawEvent } from "./_test_events.ts";
+import { aggregate, WireAggregator } from "./wire_aggregator.ts";
 import {
   type OpenedProbe,
   runWireReporter,
@@ -34,8 +35,14 @@ class FakeProbe implements OpenedProbe {
   readonly monoToWallOffsetMs = Date.parse("2026-01-01T00:00:00Z");
   readonly queue = new AsyncQueue<RawWireEvent>();
   closed = false;
-  events(): AsyncIterable<RawWireEvent> {
-    return this.queue;
+  exchanges(): AsyncIterable<WireExchange> {
+    return aggregate(
+      this.queue,
+      new WireAggregator({
+        node: "node-under-test",
+        monoToWallOffsetMs: this.monoToWallOffsetMs,
+      }),
+    );
   }
   close(): Promise<void> {
     this.closed = true;
