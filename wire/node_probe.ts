@@ -28,6 +28,7 @@ const log = getLogger("wire");
 
 /** The TCP-level probe (bpf/wire_probe.ts) as the node probe uses it. */
 export interface TcpProbe {
+  readonly buffer: "ring" | "perf";
   readonly monoToWallOffsetMs: number;
   readonly adopted: number;
   readonly endpoint: { port: number; detail: string };
@@ -107,9 +108,10 @@ export class NodeProbe implements OpenedProbe {
   /** Fields the agent logs once the probe runs. */
   get details(): Record<string, unknown> {
     return {
+      buffer: this.#opts.tcp.buffer,
+      adopted: this.#opts.tcp.adopted,
       port: this.#opts.tcp.endpoint.port,
       found: this.#opts.tcp.endpoint.detail,
-      adopted: this.#opts.tcp.adopted,
       pairing: this.#mode.mode,
       ...(this.#mode.reason !== undefined && { why: this.#mode.reason }),
     };

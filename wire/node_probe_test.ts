@@ -19,6 +19,7 @@ const SOCKET = "10.0.0.5:41000->10.0.0.1:16443";
 const OFFSET_MS = Date.parse("2026-01-01T00:00:00Z");
 
 class FakeTcp implements TcpProbe {
+  readonly buffer = "ring";
   readonly monoToWallOffsetMs = OFFSET_MS;
   readonly adopted = 1;
   readonly endpoint = { port: 16443, detail: "test" };
