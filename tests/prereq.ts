@@ -4,8 +4,8 @@
  * missing prerequisite skips the test with its reason; under `CI=true` the
  * test runs anyway and fails with that reason, so CI never skips silently.
  *
- * Name such tests with a prefix (`ebpf: `, `cluster: `, `browser: `) so
- * `.ci/run` can check that none of them was ignored.
+ * Name such tests with a prefix (`ebpf: `, `cluster: `, `browser: `,
+ * `image: `) so `.ci/run` can check that none of them was ignored.
  *
  * @module
  */
