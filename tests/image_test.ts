@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { prereq } from "./prereq.ts";
-import { onPath } from "./wire/ebpf_prereq.ts";
+import { onPath } from "./prereq.ts";
 import { loadManifest, only } from "./deploy/manifest.ts";
 import { collectLines } from "./earthworm_process.ts";
 import { until } from "./wait.ts";
