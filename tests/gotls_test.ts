@@ -424,6 +424,12 @@ interface Renewal {
   error?: string;
 }
 
+/** The sub-millisecond microseconds of an RFC 3339 time with six fraction digits. */
+function micros(time: string): number {
+  const frac = /\.(\d+)Z$/.exec(time)?.[1] ?? "";
+  return Number(frac.padEnd(6, "0").slice(3, 6));
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
@@ -552,6 +558,26 @@ Deno.test({
     }
     answerErr.sort((a, b) => a - b);
     endErr.sort((a, b) => a - b);
+
+    // The API server's own latency for each PUT, from its audit log
+    // (received → response complete, microseconds), in the same order.
+    const audit = (await Deno.readTextFile(`${c.dir}/audit.log`))
+      .split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l))
+      .filter((a) =>
+        a.verb === "update" && a.objectRef?.name === "gotls-node" &&
+        a.stage === "ResponseComplete"
+      );
+    const serverMs = audit.map((a) =>
+      (Date.parse(a.stageTimestamp) - Date.parse(a.requestReceivedTimestamp)) +
+      (micros(a.stageTimestamp) - micros(a.requestReceivedTimestamp)) / 1000
+    );
+    // The probe's exchanges come in the order the PUTs went out; the audit
+    // log also holds the Lease's creation-time updates of the warm-up.
+    const tail = serverMs.slice(-paired.length);
+    assert.equal(tail.length, paired.length, "an audit event per renewal");
+    const serverErr = paired.map(({ e }, i) =>
+      Math.abs(Number((e.endNs ?? e.startNs) - e.startNs) / 1e6 - tail[i]!)
+    ).sort((a, b) => a - b);
     const perCall = Object.fromEntries(
       programs.map((p) => [
         p.name,
@@ -568,6 +594,11 @@ Deno.test({
         stats,
         drops: probe.drops(),
         latencyErrorMs: {
+          toApiServerLog: {
+            p50: percentile(serverErr, 0.5),
+            p90: percentile(serverErr, 0.9),
+            p99: percentile(serverErr, 0.99),
+          },
           toAnswer: {
             p50: percentile(answerErr, 0.5),
             p90: percentile(answerErr, 0.9),

@@ -150,8 +150,32 @@ apiserver_ready() {
     "$SERVER/readyz" | grep -q ok
 }
 
+# Node Lease writes (not kwok's: thousands of them in the scale tests) go to
+# $S/audit.log with the API server's own receive and completion times, so
+# tests can compare the wire latency of a renewal with the server's.
+write_audit_policy() {
+  cat > "$S/audit-policy.yaml" <<'YAML'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    users: [kwok]
+  - level: Metadata
+    verbs: [update, patch]
+    namespaces: [kube-node-lease]
+    resources:
+      - group: coordination.k8s.io
+        resources: [leases]
+  - level: None
+YAML
+}
+
 start_apiserver() {
+  write_audit_policy
   start_one kube-apiserver "$BIN/kube-apiserver" \
+    --audit-policy-file="$S/audit-policy.yaml" --audit-log-path="$S/audit.log" \
+    --audit-log-maxsize=100 --audit-log-maxbackup=1 --audit-log-mode=blocking \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$PORT" \
     --endpoint-reconciler-type=none \
