@@ -100,7 +100,11 @@ export async function mockCommand(args: string[]): Promise<number> {
       incidents: !flags.values["no-incidents"],
       // The simulated kubelets' PUTs, as their agents' probes would report them.
       wire: (node, exchanges) =>
-        served.hub.wireReport(node, { available: true }, exchanges),
+        served.hub.wireReport(
+          node,
+          { available: true, pairing: "exact" },
+          exchanges,
+        ),
     }).run(served.signal);
   await Promise.all([
     cluster,

@@ -86,7 +86,12 @@ export interface SourceState {
    */
   timeScale: number;
   /** Why eBPF wire data is unavailable, when it is. */
-  wire?: { available: boolean; reason?: string };
+  wire?: {
+    available: boolean;
+    reason?: string;
+    /** How renewals are paired with exchanges across the agents, e.g. "exact on 3 of 4 nodes; …". */
+    pairing?: string;
+  };
 }
 
 /** `GET /api/v1/hearts` */

@@ -52,6 +52,10 @@ export interface RawWireEvent {
 export interface ProbeState {
   available: boolean;
   reason?: string;
+  /** How the node's renewals are identified: exactly (Go TLS uprobes) or inferred from TCP timing. */
+  pairing?: "exact" | "inferred";
+  /** Why not exact. */
+  pairingReason?: string;
 }
 
 /** What an agent sends. */

@@ -153,10 +153,18 @@ export class HeartHub implements LeaseSink, WireReportSink {
   }
 
   /** Records why wire (eBPF) data is or is not available. */
-  setWireAvailability(available: boolean, reason?: string): void {
+  setWireAvailability(
+    available: boolean,
+    reason?: string,
+    pairing?: string,
+  ): void {
     this.#source = {
       ...this.#source,
-      wire: reason === undefined ? { available } : { available, reason },
+      wire: {
+        available,
+        ...(reason !== undefined && { reason }),
+        ...(pairing !== undefined && { pairing }),
+      },
     };
     this.events.publish("source", this.sourceState());
   }
@@ -214,7 +222,13 @@ export class HeartHub implements LeaseSink, WireReportSink {
     exchanges: WireExchange[],
   ): void {
     const changed = this.#wire.probe(node, probe);
-    if (changed) this.setWireAvailability(changed.available, changed.reason);
+    if (changed) {
+      this.setWireAvailability(
+        changed.available,
+        changed.reason,
+        changed.pairing,
+      );
+    }
     this.wire(exchanges);
   }
 

@@ -73,6 +73,18 @@ export function parseWireReport(body: unknown): WireReport {
   if (p.reason !== undefined) {
     probe.reason = str(p.reason, "probe.reason", 1024);
   }
+  if (p.pairing !== undefined) {
+    if (p.pairing !== "exact" && p.pairing !== "inferred") {
+      throw new WireReportError(
+        400,
+        'probe.pairing must be "exact" or "inferred"',
+      );
+    }
+    probe.pairing = p.pairing;
+  }
+  if (p.pairingReason !== undefined) {
+    probe.pairingReason = str(p.pairingReason, "probe.pairingReason", 1024);
+  }
   if (!Array.isArray(b.exchanges)) {
     throw new WireReportError(400, "exchanges must be an array");
   }
@@ -98,7 +110,7 @@ export function parseWireReport(body: unknown): WireReport {
     if (Number.isNaN(Date.parse(at))) {
       throw new WireReportError(400, `${path}.at must be an RFC 3339 time`);
     }
-    return {
+    const x: WireExchange = {
       node,
       conn: str(e.conn, `${path}.conn`, 128),
       at,
@@ -109,6 +121,30 @@ export function parseWireReport(body: unknown): WireReport {
       retransmits: num(e.retransmits, `${path}.retransmits`),
       resets: num(e.resets, `${path}.resets`),
     };
+    if (e.confidence !== undefined) {
+      if (e.confidence !== "exact" && e.confidence !== "inferred") {
+        throw new WireReportError(
+          400,
+          `${path}.confidence must be "exact" or "inferred"`,
+        );
+      }
+      x.confidence = e.confidence;
+    }
+    if (e.lease !== undefined) x.lease = str(e.lease, `${path}.lease`, 320);
+    if (e.resourceVersion !== undefined) {
+      x.resourceVersion = str(e.resourceVersion, `${path}.resourceVersion`, 64);
+    }
+    if (e.status !== undefined) {
+      const status = num(e.status, `${path}.status`);
+      if (!Number.isInteger(status) || status < 100 || status > 599) {
+        throw new WireReportError(
+          400,
+          `${path}.status must be an HTTP status code`,
+        );
+      }
+      x.status = status;
+    }
+    return x;
   });
   return { node, probe, exchanges };
 }

@@ -15,6 +15,8 @@ import { type Pair, WirePairing } from "../wire/wire_pairing.ts";
 export interface WireAvailability {
   available: boolean;
   reason?: string;
+  /** How renewals are paired across the agents that run a probe. */
+  pairing?: string;
 }
 
 /** A node beat paired with its exchange. */
@@ -36,7 +38,10 @@ export class WireState {
     this.#probes.set(node, { ...state });
     if (state.available) this.#pairing.track(node);
     if (
-      before?.available === state.available && before?.reason === state.reason
+      before?.available === state.available &&
+      before?.reason === state.reason &&
+      before?.pairing === state.pairing &&
+      before?.pairingReason === state.pairingReason
     ) return null;
     const all = [...this.#probes.entries()];
     const down = all.filter(([, p]) => !p.available);
@@ -47,6 +52,18 @@ export class WireState {
         `${down.length} of ${all.length} agents run lease-only; ${first}: ${
           p.reason ?? "unknown reason"
         }`;
+    }
+    const running = all.filter(([, p]) => p.available && p.pairing);
+    const inferred = running.filter(([, p]) => p.pairing === "inferred");
+    if (running.length > 0) {
+      const exact = running.length - inferred.length;
+      summary.pairing =
+        `renewals identified exactly on ${exact} of ${running.length} nodes` +
+        (inferred.length > 0
+          ? `; inferred from TCP timing on ${inferred[0]![0]}${
+            inferred.length > 1 ? ` and ${inferred.length - 1} more` : ""
+          }: ${inferred[0]![1].pairingReason ?? "unknown reason"}`
+          : "");
     }
     return summary;
   }

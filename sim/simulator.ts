@@ -277,7 +277,13 @@ export class Simulator {
     const renewTime = now - 5 - Math.floor(this.#random() * 60);
     spec.renewTime = microTime(renewTime);
     this.server.write({ ...lease, spec });
-    this.#exchange(r, renewTime, now - renewTime, 0);
+    this.#exchange(
+      r,
+      renewTime,
+      now - renewTime,
+      0,
+      lease.metadata.resourceVersion,
+    );
   }
 
   /** Reports that a node's agent runs its probe, as an agent does at start. */
@@ -293,6 +299,7 @@ export class Simulator {
     startedAt: number,
     latencyMs: number,
     retransmits: number,
+    updatedVersion?: string,
   ): void {
     if (!this.#wire || r.namespace !== NODE_LEASE_NAMESPACE) return;
     const port = 40000 +
@@ -307,6 +314,16 @@ export class Simulator {
       srttUs: Math.round((retransmits ? 90_000 : 180) + this.#random() * 120),
       retransmits,
       resets: 0,
+      // As the agents' Go TLS probe reports a renewal: its own request and
+      // response, and the version it updated. A lost one is a TCP exchange.
+      ...(updatedVersion !== undefined
+        ? {
+          confidence: "exact" as const,
+          lease: `${r.namespace}/${r.name}`,
+          resourceVersion: updatedVersion,
+          status: 200,
+        }
+        : { confidence: "inferred" as const }),
     }]);
   }
 

@@ -9,7 +9,7 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Beat } from "../core/api_types.ts";
 import { fetchBeats } from "./api.ts";
 import { Cardiogram } from "./Cardiogram.tsx";
-import { ago, formatSeconds, timeOfDay } from "./format.ts";
+import { ago, formatMs, formatSeconds, timeOfDay } from "./format.ts";
 import { IntervalChart } from "./IntervalChart.tsx";
 import { STATUS_LABELS } from "./HeartCard.tsx";
 import type { HeartStore } from "./state.ts";
@@ -220,6 +220,7 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
                 <th>observed</th>
                 <th>interval</th>
                 <th>skew</th>
+                <th>wire</th>
                 <th>holder</th>
               </tr>
             </thead>
@@ -233,6 +234,20 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
                       (Date.parse(b.observedAt) - Date.parse(b.renewTime)) /
                         1000,
                     )}
+                  </td>
+                  <td
+                    data-confidence={b.wireConfidence}
+                    title={b.wireConfidence === "exact"
+                      ? "This renewal's own request and response on the wire"
+                      : b.wireConfidence === "inferred"
+                      ? "Inferred from TCP timing: the kubelet's TLS layer could not be traced"
+                      : undefined}
+                  >
+                    {b.wireLatencyMs === undefined
+                      ? "—"
+                      : `${formatMs(b.wireLatencyMs)} ${
+                        b.wireConfidence === "exact" ? "exact" : "inferred"
+                      }`}
                   </td>
                   <td>{b.holder ?? "—"}</td>
                 </tr>

@@ -50,11 +50,21 @@ export function WireChart(
       data: {
         datasets: [
           {
-            label: "exchange latency",
+            label: "renewal latency (exact)",
             data: [],
             borderColor: COLORS.ok,
             backgroundColor: COLORS.ok,
             borderWidth: 1.5,
+            pointRadius: 1.5,
+            tension: 0,
+          },
+          {
+            label: "exchange latency (inferred)",
+            data: [],
+            borderColor: "#8a9a8f",
+            backgroundColor: "#8a9a8f",
+            borderWidth: 1,
+            borderDash: [3, 3],
             pointRadius: 1.5,
             tension: 0,
           },
@@ -81,14 +91,18 @@ export function WireChart(
   useEffect(() => {
     const chart = chartRef.current;
     if (chart === null) return;
-    const [latency, rtt] = chart.data.datasets;
-    if (!latency || !rtt) return;
-    latency.data.length = 0;
+    const [exact, inferred, rtt] = chart.data.datasets;
+    if (!exact || !inferred || !rtt) return;
+    exact.data.length = 0;
+    inferred.data.length = 0;
     rtt.data.length = 0;
     for (const ex of exchanges) {
       const x = Date.parse(ex.at);
-      latency.data.push({ x, y: ex.latencyMs });
-      rtt.data.push({ x, y: ex.srttUs / 1000 });
+      (ex.confidence === "exact" ? exact : inferred).data.push({
+        x,
+        y: ex.latencyMs,
+      });
+      if (ex.srttUs > 0) rtt.data.push({ x, y: ex.srttUs / 1000 });
     }
     chart.update("none");
   }, [version, heart.id, hasData]);
@@ -101,8 +115,9 @@ export function WireChart(
     );
   }
   const last = exchanges[exchanges.length - 1]!;
+  const exactCount = exchanges.filter((x) => x.confidence === "exact").length;
   return (
-    <div data-wire="chart">
+    <div data-wire="chart" data-exact={exactCount}>
       <div class="chart-box wire-chart">
         <canvas
           ref={canvasRef}
@@ -111,11 +126,13 @@ export function WireChart(
         />
       </div>
       <p class="note">
-        {exchanges.length} exchanges · last {formatMs(last.latencyMs)} on{" "}
+        {exchanges.length} exchanges ({exactCount}{" "}
+        renewals identified exactly) · last {formatMs(last.latencyMs)} on{" "}
         {last.conn} · RTT {formatMs(last.srttUs / 1000)} · {last.retransmits}
         {" "}
         retransmits · {last.resets} resets
       </p>
+      {source?.wire?.pairing && <p class="note">{source.wire.pairing}</p>}
     </div>
   );
 }
