@@ -80,6 +80,7 @@ export function hubMetrics(
     }
   }
   const sinceBeat: Sample[] = [];
+  const leaseTransitions: Sample[] = [];
   const srtt: Sample[] = [];
   const retrans: Sample[] = [];
   for (const h of hearts) {
@@ -89,6 +90,15 @@ export function hubMetrics(
       sinceBeat.push({
         labels: { namespace: h.namespace, name: h.name, kind: h.kind },
         value: (now - Date.parse(h.lastObservedAt)) / 1000,
+      });
+    }
+    // Holder changes of leader-election and other non-node Leases: what a
+    // handover-flapping alert counts. Node Leases change holder only when a
+    // node is recreated, and would add one series per node.
+    if (h.kind === "lease") {
+      leaseTransitions.push({
+        labels: { namespace: h.namespace, name: h.name },
+        value: h.transitions,
       });
     }
     if (h.wire) {
@@ -124,6 +134,13 @@ export function hubMetrics(
       "counter",
       c.transitions,
     ),
+    {
+      name: "earthworm_lease_transitions_total",
+      help:
+        "Holder changes of a non-node Lease (leader handovers) observed since this leader saw it first.",
+      type: "counter",
+      samples: leaseTransitions,
+    },
     scalar(
       "earthworm_lease_events_total",
       "Lease watch events received.",

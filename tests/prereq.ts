@@ -1,12 +1,14 @@
 /**
  * Prerequisites of tests that need something a laptop may lack (root, a
- * kernel with BTF, Go and the built control plane, Chromium). On a laptop a
- * missing prerequisite skips the test with its reason; under `CI=true` the
- * test runs anyway and fails with that reason, so CI never skips silently.
+ * kernel with BTF, Go and the built control plane, Chromium, helm,
+ * promtool). On a laptop a missing prerequisite skips the test with its
+ * reason; under `CI=true` the test runs anyway and fails with that reason, so
+ * CI never skips silently.
  *
  * Name such tests with a prefix (`ebpf: `, `cluster: `, `browser: `,
- * `image: `, `cc: `) so `.ci/run` can check that none of them was ignored;
- * it lists `compile: ` skips without failing (no Deno runtime to embed here).
+ * `image: `, `cc: `, `helm: `, `promtool: `) so `.ci/run` can check that
+ * none of them was ignored; it lists `compile: ` skips without failing (no
+ * Deno runtime to embed here).
  *
  * @module
  */
