@@ -12,6 +12,9 @@ import {
   WireUnavailableError,
 } from "../core/errors.ts";
 import { numberFlag, parseFlags, stringFlag } from "./flags.ts";
+import { openGoTlsProbe } from "../bpf/gotls_probe.ts";
+import { pidsOf } from "../bpf/proc_scan.ts";
+import { H2ExchangeTracker, type LeaseExchange } from "../wire/h2_exchange.ts";
 import { onShutdownSignal } from "./signals.ts";
 import { openWireProbe } from "../bpf/wire_probe.ts";
 import type { RawWireEvent } from "../core/wire_types.ts";
@@ -30,6 +33,8 @@ Flags:
                       kubeconfig or its connections)
   --json              one JSON object per line instead of readable lines
   --perf-buffer       use the perf buffer even where a ring buffer works
+  --no-uprobes        do not trace the kubelet's Go TLS layer (its Lease
+                      renewals, exactly, as "lease" lines)
   --duration SECONDS  stop after this long (default: until Ctrl-C)
   --node NAME         node name in exchanges (default: this host's name)
   -h, --help          show this help
@@ -55,6 +60,7 @@ interface ProbeFlags {
   port: number | undefined;
   json: boolean;
   perfBuffer: boolean;
+  uprobes: boolean;
   durationMs: number | null;
   node: string;
 }
@@ -65,6 +71,7 @@ function probeFlags(args: string[]): ProbeFlags | "help" {
     port: { type: "string" },
     json: { type: "boolean" },
     "perf-buffer": { type: "boolean" },
+    "no-uprobes": { type: "boolean" },
     duration: { type: "string" },
     node: { type: "string" },
   });
@@ -84,6 +91,7 @@ function probeFlags(args: string[]): ProbeFlags | "help" {
       : numberFlag(flags, "port", 0, { min: 1, max: 65535, integer: true }),
     json: flags.values.json === true,
     perfBuffer: flags.values["perf-buffer"] === true,
+    uprobes: flags.values["no-uprobes"] !== true,
     durationMs: duration === undefined
       ? null
       : numberFlag(flags, "duration", 0, { min: 0.001, max: 31_536_000 }) *
@@ -126,9 +134,76 @@ export function eventJson(
   return out;
 }
 
+/**
+ * Prints each Lease renewal of the kubelet found in its HTTP/2 stream by the
+ * Go TLS uprobes, until `signal` aborts; says why when they cannot attach.
+ */
+async function traceLeases(
+  comm: string,
+  offsetMs: number,
+  signal: AbortSignal,
+  print: (json: Record<string, unknown>) => void,
+  io: ProbeIo,
+): Promise<void> {
+  const pid = (await pidsOf(comm)).sort((a, b) => a - b)[0];
+  if (pid === undefined) {
+    io.stderr(`earthworm probe: no "${comm}" process to trace exactly`);
+    return;
+  }
+  let probe;
+  try {
+    probe = await openGoTlsProbe({ pid, signal });
+  } catch (e) {
+    io.stderr(
+      `earthworm probe: renewals are not traced exactly (pid ${pid}): ${
+        e instanceof Error ? e.message : String(e)
+      }`,
+    );
+    return;
+  }
+  io.stderr(
+    `earthworm probe: tracing the Lease renewals of pid ${pid} in its HTTP/2 stream`,
+  );
+  const tracker = new H2ExchangeTracker(
+    { namespace: null },
+  );
+  for await (const record of probe.records()) {
+    for (const x of tracker.push(record)) print(leaseJson(x, offsetMs));
+  }
+  await probe.close();
+}
+
+/** One exactly identified Lease request and its response as JSON. */
+export function leaseJson(
+  x: LeaseExchange,
+  offsetMs: number,
+): Record<string, unknown> {
+  const end = x.endNs ?? x.answerNs;
+  return {
+    time: monoToIso(x.startNs, offsetMs),
+    type: "lease",
+    pid: x.pid,
+    lease: `${x.namespace}/${x.name}`,
+    streamId: x.streamId,
+    resourceVersion: x.resourceVersion,
+    status: x.status,
+    outcome: x.outcome,
+    latencyMs: end === null ? null : Number(end - x.startNs) / 1e6,
+    bytesSent: x.requestBytes,
+    bytesReceived: x.responseBytes,
+  };
+}
+
 /** One event as a readable line. */
 export function eventLine(json: Record<string, unknown>): string {
   const time = String(json.time).slice(11, 23);
+  if (json.type === "lease") {
+    return `${time} lease    pid ${json.pid} ${json.lease} stream ${json.streamId} ${
+      json.latencyMs === null ? "no answer" : `${json.latencyMs} ms`
+    } status ${
+      json.status ?? "?"
+    } (${json.outcome}) sent ${json.bytesSent} B received ${json.bytesReceived} B`;
+  }
   const who = `${json.comm}[${json.pid}] ${json.conn}`;
   const rtt = `srtt ${json.srttUs}µs`;
   switch (json.type) {
@@ -197,13 +272,20 @@ export async function probeCommand(
       })`,
     );
     let count = 0;
-    for await (const ev of probe.events()) {
-      const json = eventJson(ev, probe.monoToWallOffsetMs, aggregator);
+    const print = (json: Record<string, unknown>) => {
       io.stdout(flags.json ? JSON.stringify(json) : eventLine(json));
       count++;
+    };
+    const offsetMs = probe.monoToWallOffsetMs;
+    const exact = flags.uprobes
+      ? traceLeases(flags.comm, offsetMs, stop.signal, print, io)
+      : Promise.resolve();
+    for await (const ev of probe.events()) {
+      print(eventJson(ev, offsetMs, aggregator));
     }
     const drops = probe.drops();
     await probe.close();
+    await exact;
     io.stderr(`earthworm probe: ${count} events, ${drops} dropped`);
     return 0;
   } finally {

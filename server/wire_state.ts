@@ -36,7 +36,9 @@ export class WireState {
   probe(node: string, state: ProbeState): WireAvailability | null {
     const before = this.#probes.get(node);
     this.#probes.set(node, { ...state });
-    if (state.available) this.#pairing.track(node);
+    if (state.available) {
+      this.#pairing.track(node, state.pairing === "exact");
+    }
     if (
       before?.available === state.available &&
       before?.reason === state.reason &&

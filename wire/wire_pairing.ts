@@ -59,6 +59,8 @@ interface NodeWire {
   summary: WireSummary;
   lastTroubleAt: number;
   lastExactAt: number;
+  /** The node's agent says it identifies renewals exactly. */
+  exactMode: boolean;
 }
 
 /** A beat and exchange found to belong together. */
@@ -88,6 +90,7 @@ export class WirePairing {
         },
         lastTroubleAt: -Infinity,
         lastExactAt: -Infinity,
+        exactMode: false,
       };
       this.#nodes.set(name, n);
     }
@@ -98,8 +101,11 @@ export class WirePairing {
    * Starts keeping `node`'s beats: its agent runs a probe, so an exchange
    * may come after the beat it carried (the first one after the agent starts).
    */
-  track(node: string): void {
-    this.#node(node);
+  track(node: string, exact = false): void {
+    const n = this.#node(node);
+    // An agent that traces its kubelet exactly: its TCP-level exchanges
+    // never pair, from the first beat on.
+    n.exactMode = exact;
   }
 
   /** Records an exchange; returns the beat it carried when that beat is already known. */
@@ -124,7 +130,7 @@ export class WirePairing {
     }
     s.trouble = at - n.lastTroubleAt <= TROUBLE_WINDOW_MS;
     if (exact) n.lastExactAt = Math.max(n.lastExactAt, at);
-    else if (at - n.lastExactAt <= EXACT_MODE_MS) return null;
+    else if (n.exactMode || at - n.lastExactAt <= EXACT_MODE_MS) return null;
     if (!renewal) return null;
     const entry = { at, ex, paired: false };
     push(n.exchanges, entry);

@@ -28,6 +28,8 @@ export interface OpenedProbe extends WireEventSource {
   readonly details?: Record<string, unknown>;
   /** Null while it follows a kubelet connection to the API server, else why not. */
   health?(): Promise<string | null>;
+  /** How the node's renewals are identified now: exactly, or inferred and why. */
+  readonly pairing?: { mode: "exact" | "inferred"; reason?: string };
   close(): Promise<void>;
 }
 
@@ -122,10 +124,12 @@ export async function runWireReporter(
   /** Records the state; a change goes to the leader at once. */
   const setState = (next: ProbeState): void => {
     const changed = next.available !== state.available ||
-      next.reason !== state.reason;
-    state.available = next.available;
-    if (next.reason === undefined) delete state.reason;
-    else state.reason = next.reason;
+      next.reason !== state.reason || next.pairing !== state.pairing ||
+      next.pairingReason !== state.pairingReason;
+    for (const key of ["reason", "pairing", "pairingReason"] as const) {
+      if (next[key] === undefined) delete state[key];
+    }
+    Object.assign(state, next);
     if (!changed && known) return;
     if (!next.available) {
       log.warn("running lease-only", { reason: next.reason });
@@ -208,9 +212,19 @@ export async function runWireReporter(
     setState: (s: ProbeState) => void,
   ): Promise<boolean> {
     const health = async () => await probe.health?.() ?? null;
+    /** Running: how its renewals are identified. */
+    const running = (): ProbeState => {
+      const p = probe.pairing;
+      if (!p) return { available: true };
+      return {
+        available: true,
+        pairing: p.mode,
+        ...(p.reason !== undefined && { pairingReason: p.reason }),
+      };
+    };
     const first = await health();
     setState(
-      first === null ? { available: true } : {
+      first === null ? running() : {
         available: false,
         reason: first,
       },
@@ -224,7 +238,7 @@ export async function runWireReporter(
         const reason = await health();
         if (reason === null) {
           misses = 0;
-          setState({ available: true });
+          setState(running());
           continue;
         }
         setState({ available: false, reason });
