@@ -294,8 +294,8 @@ sandbox_ids() {
 }
 
 # host_files: what this node left in the HOST_DIRS: log links into the state
-# dir, CNI results of its network and sandboxes, a device-plugin socket in a
-# directory it created.
+# dir, CNI results of its network and sandboxes, its shims' sockets, a
+# device-plugin socket in a directory it created.
 host_files() {
   local f id
   for f in /var/log/containers/*.log; do
@@ -304,6 +304,10 @@ host_files() {
   for f in /var/lib/cni/results/"earthworm-$PORT-"*; do [ -e "$f" ] && echo "$f"; done
   for id in $(sandbox_ids | sort -u); do
     for f in /var/lib/cni/results/*"-$id-"*; do [ -e "$f" ] && echo "$f"; done
+    # A killed shim leaves its socket, named by containerd 1.6 after the
+    # sha256 of "<containerd address>/<namespace>/<sandbox id>".
+    f="/run/containerd/s/$(printf '%s' "$CONTAINERD_SOCK/k8s.io/$id" | sha256sum | cut -d' ' -f1)"
+    [ -S "$f" ] && echo "$f"
   done
   if grep -qxF /var/lib/kubelet/device-plugins "$N/host-dirs" 2>/dev/null &&
     [ -e /var/lib/kubelet/device-plugins/kubelet.sock ]; then
