@@ -64,7 +64,7 @@ SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops
   kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
 
 kctl() { "$BIN/kubectl" --kubeconfig "$S/admin.kubeconfig" "$@"; }
-cri_ctr() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
+cri_ctr() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io --connect-timeout 5s "$@"; }
 
 # missing_tools: why this machine cannot run the node, or nothing.
 missing_tools() {
@@ -432,11 +432,12 @@ down() {
   if alive containerd; then
     # Kill and delete every container and sandbox while containerd still
     # knows them; this unmounts their root filesystems and ends their shims.
-    for id in $(cri_ctr tasks ls -q 2>/dev/null); do
-      cri_ctr tasks delete --force "$id" >/dev/null 2>&1 || true
+    # (A hung containerd gets 10 s a call; the SIGKILLs below follow anyway.)
+    for id in $(cri_ctr --timeout 10s tasks ls -q 2>/dev/null); do
+      cri_ctr --timeout 10s tasks delete --force "$id" >/dev/null 2>&1 || true
     done
-    for id in $(cri_ctr containers ls -q 2>/dev/null); do
-      cri_ctr containers delete "$id" >/dev/null 2>&1 || true
+    for id in $(cri_ctr --timeout 10s containers ls -q 2>/dev/null); do
+      cri_ctr --timeout 10s containers delete "$id" >/dev/null 2>&1 || true
     done
   fi
   stop_one containerd
