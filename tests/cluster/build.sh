@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds (or reuses) a pinned Kubernetes control plane for Earthworm's tests:
-# kube-apiserver, kube-controller-manager and kubectl from the k8s.io/kubernetes
-# Go module, kwok from sigs.k8s.io/kwok, and etcd from its Go module.
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kubectl
+# from the k8s.io/kubernetes Go module, kwok from sigs.k8s.io/kwok, and etcd
+# from its Go module. kubelet and kube-scheduler serve the real node (node.sh).
 # Binaries land in $EARTHWORM_CLUSTER_BIN (default ~/.cache/earthworm/cluster/<versions>/bin).
 set -euo pipefail
 
@@ -16,7 +17,7 @@ bin="${EARTHWORM_CLUSTER_BIN:-$root/bin}"
 mkdir -p "$bin"
 
 have_all() {
-  for b in kube-apiserver kube-controller-manager kubectl kwok etcd; do
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl kwok etcd; do
     [ -x "$bin/$b" ] || return 1
   done
 }
@@ -51,11 +52,13 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
 go mod tidy -e >&2 || true
-for c in kube-apiserver kube-controller-manager kubectl; do
+for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
   [ -x "$bin/$c" ] || { echo "building $c $K8S_VERSION" >&2; go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2)" -o "$bin/$c" "k8s.io/kubernetes/cmd/$c" >&2; }
 done
 

@@ -16,7 +16,8 @@
 # EARTHWORM_CLUSTER_DIR (state, /tmp/earthworm-cluster-<port>),
 # EARTHWORM_NODE_GRACE (node-monitor-grace-period, 40s),
 # EARTHWORM_NODE_LEASE_SECONDS (kwok node lease duration, 40).
-# Ports used: PORT (apiserver), PORT+1 and PORT+2 (etcd), PORT+3 (controller manager).
+# Ports used: PORT (apiserver), PORT+1 and PORT+2 (etcd), PORT+3 (controller manager);
+# node.sh (a real kubelet, containerd and kube-scheduler) adds PORT+4 to PORT+6.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -145,6 +146,14 @@ make_certs() {
   touch "$c/done"
 }
 
+# The API server's client certificate towards kubelets (logs, exec,
+# port-forward); node.sh grants it system:kubelet-api-admin. Made on its own so
+# state dirs from before it existed get one too.
+make_kubelet_client_cert() {
+  [ -f "$S/certs/apiserver-kubelet-client.crt" ] ||
+    client_cert apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client"
+}
+
 apiserver_ready() {
   curl -sf --max-time 2 --cacert "$S/certs/ca.crt" --cert "$S/certs/admin.crt" --key "$S/certs/admin.key" \
     "$SERVER/readyz" | grep -q ok
@@ -181,6 +190,9 @@ start_apiserver() {
     --endpoint-reconciler-type=none \
     --tls-cert-file="$S/certs/apiserver.crt" --tls-private-key-file="$S/certs/apiserver.key" \
     --client-ca-file="$S/certs/ca.crt" --requestheader-client-ca-file="$S/certs/ca.crt" \
+    --kubelet-client-certificate="$S/certs/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$S/certs/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types=InternalIP,Hostname \
     --authorization-mode=Node,RBAC \
     --enable-admission-plugins=NodeRestriction \
     --service-account-key-file="$S/certs/sa.pub" \
@@ -206,6 +218,7 @@ up() {
   find_bin
   mkdir -p "$S/pids" "$S/logs" "$S/etcd"
   make_certs
+  make_kubelet_client_cert
   kubeconfig "$S/admin.kubeconfig" admin
   kubeconfig "$S/kube-controller-manager.kubeconfig" kube-controller-manager
   kubeconfig "$S/kwok.kubeconfig" kwok
@@ -244,10 +257,14 @@ up() {
 }
 
 down() {
-  local i
+  local i node_rc=0
+  # A real node goes first (its kubelet must not outlive the API server); if
+  # it leaves something behind, stop the control plane anyway and fail.
+  if [ -d "$S/node" ]; then bash "$here/node.sh" down || node_rc=$?; fi
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
     stop_one "${COMPONENTS[$i]}"
   done
+  return "$node_rc"
 }
 
 status() {
@@ -272,6 +289,9 @@ compact() {
     die "etcd refused to compact at revision $rev"
   echo "$rev"
 }
+
+# node.sh sources this file for its settings and helpers.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 
 case "${1:-up}" in
 up) up ;;

@@ -8,6 +8,8 @@
  */
 
 import { onPath, type Prereq, prereq } from "../prereq.ts";
+
+export { onPath };
 import type { RestConfig } from "../../kube/rest_client.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
@@ -31,6 +33,8 @@ function built(): boolean {
     "etcd",
     "kube-apiserver",
     "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
     "kubectl",
     "kwok",
   ]
@@ -64,7 +68,7 @@ export function clusterPrereq(): Prereq {
 
 /** Options of {@linkcode startCluster}. */
 export interface ClusterOptions {
-  /** kube-apiserver port; the next three are used too. Default: a free one. */
+  /** kube-apiserver port; the next six are used too (three by a real node). Default: a free one. */
   port?: number;
   /** State directory; default a fresh temporary one, removed by stop(). */
   dir?: string;
@@ -104,7 +108,8 @@ function freePort(): number {
     const base = 20000 + Math.floor(Math.random() * 9000);
     const listeners: Deno.Listener[] = [];
     try {
-      for (let p = base; p < base + 4; p++) {
+      // The control plane uses four ports, a real node (node.ts) three more.
+      for (let p = base; p < base + 7; p++) {
         listeners.push(Deno.listen({ hostname: "127.0.0.1", port: p }));
       }
       return base;
@@ -114,10 +119,11 @@ function freePort(): number {
       for (const l of listeners) l.close();
     }
   }
-  throw new Error("Cannot find four free consecutive ports on 127.0.0.1");
+  throw new Error("Cannot find seven free consecutive ports on 127.0.0.1");
 }
 
-async function run(
+/** Runs `cmd` to completion and returns its stdout; throws with its stderr on failure. */
+export async function run(
   cmd: string,
   args: string[],
   env: Record<string, string>,

@@ -1,0 +1,3 @@
+module earthworm.local/probe
+
+go 1.22
