@@ -116,5 +116,27 @@ export async function loadKubeConfig(
     }
     kc.setCurrentContext(opts.context);
   }
+  http1Only(kc);
   return kc;
+}
+
+/**
+ * Keeps client-node's connections on HTTP/1.1. Its undici offers HTTP/2 by
+ * ALPN, and on Deno 2.9 a GOAWAY on a `node:http2` session (an API server
+ * shutting down) can abort the whole process in nghttp2
+ * (denoland/deno#36788). undici's connector takes `allowH2` from the
+ * connect options, so each dispatcher client-node builds gets it.
+ */
+export function http1Only(kc: KubeConfig): void {
+  const original = kc.createDispatcherOptions.bind(kc);
+  kc.createDispatcherOptions = (cluster, agentOptions) => {
+    const opts = original(cluster, agentOptions);
+    if (opts.type === "agent" || opts.type === "proxy") {
+      return { ...opts, connect: { ...opts.connect, allowH2: false } };
+    }
+    if (opts.type === "none") {
+      return { type: "agent", connect: { allowH2: false } };
+    }
+    return opts;
+  };
 }

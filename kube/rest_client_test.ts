@@ -168,3 +168,22 @@ Deno.test("in-cluster config reads the service account and the service address",
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("client-node's connections are kept on HTTP/1.1", async () => {
+  const { http1Only } = await import("./kubeconfig.ts");
+  const { KubeConfig } = await import("@kubernetes/client-node");
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: "c", server: "https://127.0.0.1:6443", caData: "" }],
+    users: [{ name: "u", token: "t" }],
+    contexts: [{ name: "x", cluster: "c", user: "u" }],
+    currentContext: "x",
+  });
+  http1Only(kc);
+  const opts = kc.createDispatcherOptions(kc.getCurrentCluster(), {});
+  assert.equal(opts.type, "agent");
+  assert.equal(
+    (opts as { connect: { allowH2?: boolean } }).connect.allowH2,
+    false,
+  );
+});
