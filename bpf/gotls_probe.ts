@@ -126,7 +126,7 @@ function unavailable(e: unknown): WireUnavailableError {
   if (e instanceof LibbpfError && e.permissionDenied) {
     return new WireUnavailableError(
       "no-permission",
-      `Not permitted to load eBPF uprobes (${e.detail}): run as root or grant CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE`,
+      `Not permitted to create uprobes (${e.detail}): current kernels allow them only with CAP_SYS_ADMIN; grant it for exact identification (README, "Exact pairing")`,
       e,
     );
   }

@@ -459,7 +459,7 @@ Deno.test({
       });
 
       await t.step(
-        "the README's patches for 5.8-5.10 and 5.4-5.7 kernels pass server-side validation",
+        "the README's patches for 5.8-5.10 and 5.4-5.7 kernels and for exact pairing pass server-side validation",
         async () => {
           const readme = await Deno.readTextFile(`${ROOT}README.md`);
           const patches = [
@@ -467,8 +467,16 @@ Deno.test({
               /kubectl -n earthworm patch daemonset earthworm --type json -p '([^']+)'/g,
             ),
           ].map((m) => m[1]!);
-          const expected = [["SYS_RESOURCE"], ["SYS_RESOURCE", "SYS_ADMIN"]];
-          assert.equal(patches.length, expected.length, "README shows both");
+          const expected = [
+            ["SYS_RESOURCE"],
+            ["SYS_RESOURCE", "SYS_ADMIN"],
+            ["SYS_ADMIN"],
+          ];
+          assert.equal(
+            patches.length,
+            expected.length,
+            "README shows the patches for old kernels and exact pairing",
+          );
           for (const [i, patch] of patches.entries()) {
             const out = await kubectl([
               "-n",

@@ -4,8 +4,9 @@
  * `deploy/earthworm.yaml` applied unchanged to the test cluster, whose API
  * server is not on port 6443. The agent must run under its securityContext,
  * lead, follow the real kubelet's connection (found, not assumed), pair its
- * beats with their exchanges, serve the UI through `kubectl port-forward`,
- * follow a kubelet restart, and leave no BPF program behind when deleted.
+ * beats with their exchanges (inferred as shipped, saying why; exact with
+ * the README's patch), serve the UI through `kubectl port-forward`, follow a
+ * kubelet restart, and leave no BPF program behind when deleted.
  *
  * @module
  */
@@ -13,7 +14,12 @@
 import assert from "node:assert/strict";
 import { launchChromium } from "../ui/dev_browser.ts";
 import type { Beat, HeartsResponse } from "../core/api_types.ts";
-import { clusterBinDir, run, startCluster } from "./cluster/harness.ts";
+import {
+  type Cluster,
+  clusterBinDir,
+  run,
+  startCluster,
+} from "./cluster/harness.ts";
 import { realNodeMissing, startRealNode } from "./cluster/node.ts";
 import { LineProcess } from "./line_process.ts";
 import { executableMissing, onPath, prereq } from "./prereq.ts";
@@ -71,6 +77,69 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]); // utime + stime
 }
 
+/** Microseconds from `a` to `b`, RFC 3339 times with six fraction digits. */
+function microsBetween(a: string, b: string): number {
+  const micros = (s: string) =>
+    Date.parse(s) * 1000 +
+    Number((/\.(\d+)Z$/.exec(s)?.[1] ?? "").padEnd(6, "0").slice(3, 6));
+  return micros(b) - micros(a);
+}
+
+/**
+ * `kubectl -n earthworm port-forward daemonset/earthworm`, opened again
+ * when it breaks (a new pod, a restarted kubelet: the forward goes through
+ * the kubelet's streaming server).
+ */
+class Forward implements AsyncDisposable {
+  #proc: LineProcess | null = null;
+  #url: string | null = null;
+  constructor(readonly cluster: Cluster) {}
+
+  async url(): Promise<string> {
+    if (this.#url) return this.#url;
+    await this.#proc?.[Symbol.asyncDispose]();
+    this.#proc = new LineProcess(`${clusterBinDir()}/kubectl`, [
+      "--kubeconfig",
+      this.cluster.kubeconfigPath,
+      "-n",
+      "earthworm",
+      "port-forward",
+      "--address",
+      "127.0.0.1",
+      "daemonset/earthworm",
+      "0:8080",
+    ]);
+    const port = await this.#proc.waitFor(
+      "kubectl port-forward to listen",
+      30_000,
+      (lines) =>
+        lines.map((l) => /Forwarding from 127\.0\.0\.1:(\d+)/.exec(l.text)?.[1])
+          .find((p) => p !== undefined),
+    );
+    this.#url = `http://127.0.0.1:${port}`;
+    return this.#url;
+  }
+
+  /** GETs `path` as JSON; undefined (and a new forward next time) when it fails. */
+  async get<T>(path: string): Promise<T | undefined> {
+    try {
+      const res = await fetch(`${await this.url()}${path}`);
+      if (!res.ok) {
+        await res.body?.cancel();
+        return undefined;
+      }
+      return await res.json() as T;
+    } catch {
+      this.#url = null;
+      return undefined;
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#proc?.[Symbol.asyncDispose]();
+  }
+}
+
 Deno.test({
   name:
     "cluster: the project's image and the unchanged manifest run on a real kubelet: wire data found, beats paired, UI through port-forward, kubelet restart followed, nothing left after delete",
@@ -87,10 +156,9 @@ Deno.test({
     archive,
   ], { DENO: Deno.execPath() });
   assert.equal(built.trim(), archive);
-  const imageBytes = (await Deno.stat(archive)).size;
   const cluster = await startCluster();
   const figures: Record<string, unknown> = {
-    imageMB: Math.round(imageBytes / 1e5) / 10,
+    imageMB: Math.round((await Deno.stat(archive)).size / 1e5) / 10,
   };
   try {
     const node = await startRealNode(cluster);
@@ -100,7 +168,6 @@ Deno.test({
       "the API server is not on the port a probe might assume",
     );
     await node.importImage(archive);
-    const kubectlBin = `${clusterBinDir()}/kubectl`;
     const kubectl = cluster.kubectl;
     const nodeHeart = `kube-node-lease/${node.name}`;
 
@@ -125,37 +192,19 @@ Deno.test({
       },
     );
 
-    await using forward = new LineProcess(kubectlBin, [
-      "--kubeconfig",
-      cluster.kubeconfigPath,
-      "-n",
-      "earthworm",
-      "port-forward",
-      "--address",
-      "127.0.0.1",
-      "daemonset/earthworm",
-      "0:8080",
-    ]);
-    const port = await forward.waitFor(
-      "kubectl port-forward to listen",
-      30_000,
-      (lines) =>
-        lines.map((l) => /Forwarding from 127\.0\.0\.1:(\d+)/.exec(l.text)?.[1])
-          .find((p) => p !== undefined),
-    );
-    const url = `http://127.0.0.1:${port}`;
-    const hearts = async () =>
-      await (await fetch(`${url}/api/v1/hearts`)).json() as HeartsResponse;
+    await using forward = new Forward(cluster);
+    const hearts = () => forward.get<HeartsResponse>("/api/v1/hearts");
     const beats = async () =>
-      (await (await fetch(`${url}/api/v1/hearts/${nodeHeart}/beats`))
-        .json() as { beats: Beat[] }).beats;
+      (await forward.get<{ beats: Beat[] }>(
+        `/api/v1/hearts/${nodeHeart}/beats`,
+      ))?.beats ?? [];
 
     await t.step(
       "one agent leads and draws the real node's heart",
       async () => {
         const h = await until("the node heart", 60_000, async () => {
           const h = await hearts();
-          return h.hearts.some((x) => x.id === nodeHeart) ? h : undefined;
+          return h?.hearts.some((x) => x.id === nodeHeart) ? h : undefined;
         }, 500);
         figures.applyToFirstHeartS = (Date.now() - appliedAt) / 1000;
         assert.equal(h.source.connected, true);
@@ -163,14 +212,14 @@ Deno.test({
     );
 
     await t.step(
-      "wire data is available and the node's beats carry their wire latency",
+      "wire data is available and the node's beats carry their wire latency, inferred and saying why",
       async () => {
         const h = await until(
           "the probe state to reach the leader",
           60_000,
           async () => {
             const h = await hearts();
-            return h.source.wire?.available === true ? h : undefined;
+            return h?.source.wire?.available === true ? h : undefined;
           },
           500,
         );
@@ -183,16 +232,12 @@ Deno.test({
           1000,
         );
         figures.applyToFirstPairedBeatS = (Date.now() - appliedAt) / 1000;
-        assert.equal(
-          paired.wireConfidence,
-          "exact",
-          `paired ${paired.wireConfidence}: ${
-            (await hearts()).source.wire?.pairing
-          }`,
-        );
+        assert.equal(paired.wireConfidence, "inferred");
+        // Uprobes need CAP_SYS_ADMIN on current kernels, which the manifest
+        // does not grant: the agent says so.
         assert.match(
-          (await hearts()).source.wire?.pairing ?? "",
-          /exactly on 1 of 1 nodes/,
+          (await hearts())?.source.wire?.pairing ?? "",
+          /exactly on 0 of 1 nodes; inferred from TCP timing on .*CAP_SYS_ADMIN/,
         );
         const logs = await kubectl([
           "-n",
@@ -207,7 +252,7 @@ Deno.test({
         );
         assert.match(
           logs,
-          new RegExp(`"port":${new URL(cluster.server).port}`),
+          new RegExp(`"port":${new URL(cluster.server).port}\\b`),
           "the API server port found from the kubelet",
         );
       },
@@ -233,11 +278,11 @@ Deno.test({
           const page = await browser.newPage({
             viewport: { width: 1280, height: 800 },
           });
-          await page.goto(`${url}/#/heart/${nodeHeart}`);
+          await page.goto(`${await forward.url()}/#/heart/${nodeHeart}`);
           await page.waitForSelector("canvas", { timeout: 30_000 });
           await page.waitForFunction(
-            (id: string) => document.body.innerText.includes(id.split("/")[1]!),
-            nodeHeart,
+            (name: string) => document.body.innerText.includes(name),
+            node.name,
             { timeout: 30_000 },
           );
           const shot = `${ROOT}dist/screenshots/real-node.png`;
@@ -252,6 +297,84 @@ Deno.test({
     );
 
     await t.step(
+      "with the README's exact-pairing patch, the real kubelet's renewals pair exactly",
+      async () => {
+        const readme = await Deno.readTextFile(`${ROOT}README.md`);
+        const patch = [
+          ...readme.matchAll(
+            /kubectl -n earthworm patch daemonset earthworm --type json -p '([^']+)'/g,
+          ),
+        ].map((m) => m[1]!).find((p) =>
+          p.includes("SYS_ADMIN") && !p.includes("SYS_RESOURCE")
+        );
+        assert.ok(patch, "README shows the exact-pairing patch");
+        await kubectl([
+          "-n",
+          "earthworm",
+          "patch",
+          "daemonset",
+          "earthworm",
+          "--type",
+          "json",
+          "-p",
+          patch,
+        ]);
+        const patchedAt = Date.now();
+        await until(
+          "the patched agent to pair exactly",
+          180_000,
+          async () =>
+            (await hearts())?.source.wire?.pairing?.includes(
+              "exactly on 1 of 1 nodes",
+            ),
+          1000,
+        );
+        figures.patchToExactS = (Date.now() - patchedAt) / 1000;
+        const from = Date.now();
+        const recent = await until(
+          "five renewals after that",
+          120_000,
+          async () => {
+            const bs = (await beats()).filter((b) =>
+              Date.parse(b.observedAt) > from
+            );
+            return bs.length >= 5 ? bs : undefined;
+          },
+          1000,
+        );
+        assert.ok(
+          recent.every((b) => b.wireConfidence === "exact"),
+          JSON.stringify(recent),
+        );
+        // The API server's own latency for the same PUTs, from its audit log.
+        const audit = (await Deno.readTextFile(`${cluster.dir}/audit.log`))
+          .split("\n").filter((l) => l.includes(`"${node.name}"`))
+          .map((l) => JSON.parse(l)).filter((a) =>
+            a.verb === "update" && a.stage === "ResponseComplete"
+          ) as { requestReceivedTimestamp: string; stageTimestamp: string }[];
+        assert.ok(audit.length > 0, "the audit log holds the kubelet's PUTs");
+        const errors = recent.map((b) => {
+          const at = Date.parse(b.renewTime);
+          const nearest = audit.reduce((best, a) =>
+            Math.abs(Date.parse(a.requestReceivedTimestamp) - at) <
+                Math.abs(Date.parse(best.requestReceivedTimestamp) - at)
+              ? a
+              : best
+          );
+          const serverMs = microsBetween(
+            nearest.requestReceivedTimestamp,
+            nearest.stageTimestamp,
+          ) / 1000;
+          return Math.round(Math.abs(b.wireLatencyMs! - serverMs) * 1000) /
+            1000;
+        }).sort((a, b) => a - b);
+        figures.exactVsApiServerMs = errors;
+        const pid = agentPid();
+        if (pid) figures.agentRssMiBExact = Math.round(rssMiB(pid) * 10) / 10;
+      },
+    );
+
+    await t.step(
       "a kubelet restart is followed without restarting the agent",
       async () => {
         const pidBefore = agentPid();
@@ -259,7 +382,7 @@ Deno.test({
         await node.restartKubelet();
         const after = await until(
           "an exactly paired beat after the restart",
-          90_000,
+          120_000,
           async () =>
             (await beats()).find((b) =>
               Date.parse(b.observedAt) > restartedAt &&
@@ -288,13 +411,22 @@ Deno.test({
           async () => (await earthwormPrograms()).length === 0,
           500,
         );
-        const left = await kubectl([
-          "get",
-          "namespace,clusterrole,clusterrolebinding",
-          "-o",
-          "name",
-        ]);
-        assert.doesNotMatch(left, /earthworm/);
+        // Every object of the manifest is gone (the namespace's deletion
+        // finishes in the background).
+        await until(
+          "the manifest's objects to be gone",
+          120_000,
+          async () =>
+            (await kubectl([
+              "get",
+              "-f",
+              MANIFEST,
+              "--ignore-not-found",
+              "-o",
+              "name",
+            ])).trim() === "",
+          1000,
+        );
       },
     );
   } finally {
