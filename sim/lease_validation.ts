@@ -9,7 +9,8 @@
  * @module
  */
 
-import { InputError } from "../core/errors.ts";
+import type { InputError } from "../core/errors.ts";
+import { inputFileError } from "../core/input_file.ts";
 import type { Lease } from "../core/lease_types.ts";
 
 /** One validated Lease as it appeared in a file, with where it came from. */
@@ -38,10 +39,7 @@ export function fileError(
   place: string,
   message: string,
 ): InputError {
-  const where = place === "" ? "" : `${place}: `;
-  return new InputError(
-    `Cannot read lease file ${quote(file)}: ${where}${message}`,
-  );
+  return inputFileError("lease file", file, place, message);
 }
 
 /** Quotes a file name or value for a one-line message. */
