@@ -1,0 +1,222 @@
+/**
+ * End-to-end tests of how `earthworm watch` and `earthworm agent` take their
+ * kubeconfig, listen address and API server: a kubeconfig that cannot be used
+ * ends the command with one line naming the file, the place and the fix
+ * (exit code 2); a server that cannot be reached or trusted is a runtime
+ * condition, reported with its cause while the command keeps running.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { HeartsResponse } from "../core/api_types.ts";
+import { runEarthworm, startEarthworm } from "./earthworm_process.ts";
+import { assertOneLineError } from "./one_line_error.ts";
+
+const TIMEOUT_MS = 30_000;
+
+/** Deno's cache, so a child with another HOME does not download again. */
+function denoDir(): string {
+  const env = Deno.env.get("DENO_DIR");
+  if (env) return env;
+  const cache = Deno.env.get("XDG_CACHE_HOME") ??
+    `${Deno.env.get("HOME")}/.cache`;
+  return `${cache}/deno`;
+}
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "earthworm-kubeconfig-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A kubeconfig with one context "main" on cluster "main". */
+function kubeconfig(
+  cluster: Record<string, unknown> | null,
+  extra: Record<string, unknown> = {},
+): string {
+  return JSON.stringify(
+    {
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: cluster ? [{ name: "main", cluster }] : [],
+      users: [{ name: "admin", user: { token: "t" } }],
+      contexts: [{ name: "main", context: { cluster: "main", user: "admin" } }],
+      "current-context": "main",
+      ...extra,
+    },
+    null,
+    2,
+  );
+}
+
+/** A port nobody listens on. */
+function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+const COMMANDS: [string, string[]][] = [
+  ["watch", ["watch", "--port", "0"]],
+  ["agent", ["agent", "--port", "0", "--no-ebpf"]],
+];
+
+for (const [name, command] of COMMANDS) {
+  Deno.test(`${name}: a kubeconfig that cannot be used ends with one line naming the file, the place and the fix`, async () => {
+    await withDir(async (dir) => {
+      const write = async (file: string, text: string) => {
+        await Deno.writeTextFile(`${dir}/${file}`, text);
+        return `${dir}/${file}`;
+      };
+      const cases: [string, string, ...string[]][] = [
+        [
+          "a missing file",
+          `${dir}/missing`,
+          "it does not exist: check the path given to --kubeconfig",
+        ],
+        ["a directory", dir, "it is a directory: pass a kubeconfig file"],
+        [
+          "garbage YAML",
+          await write("garbage", "clusters: [\n  a: b\n"),
+          "line 3, column 1: invalid YAML",
+          "fix the syntax there",
+        ],
+        [
+          "a list instead of a mapping",
+          await write("list", "- a\n- b\n"),
+          "expected a kubeconfig mapping (clusters, contexts, users), got a list",
+        ],
+        [
+          "an empty file",
+          await write("empty", ""),
+          "the file is empty",
+        ],
+        [
+          "a context without its cluster",
+          await write("nocluster", kubeconfig(null)),
+          'contexts[0].context.cluster: context "main" names cluster "main", which is not under clusters',
+          "--context",
+        ],
+        [
+          "a cluster without a server",
+          await write("noserver", kubeconfig({})),
+          'clusters[0].cluster.server: cluster "main" has no server',
+          "add the API server's URL",
+        ],
+        [
+          "a bad server URL",
+          await write("badurl", kubeconfig({ server: "ht!tp://bad url" })),
+          'clusters[0].cluster.server: expected a URL such as "https://127.0.0.1:6443", got "ht!tp://bad url"',
+        ],
+        [
+          "a server URL that is not HTTP",
+          await write("ftp", kubeconfig({ server: "ftp://10.0.0.1" })),
+          'got "ftp://10.0.0.1"',
+        ],
+        [
+          "no current context",
+          await write(
+            "nocurrent",
+            kubeconfig({ server: "https://127.0.0.1:6443" }, {
+              "current-context": "",
+            }),
+          ),
+          "it sets no current-context",
+          'pass --context with one of "main"',
+        ],
+      ];
+      for (const [what, path, ...parts] of cases) {
+        const r = await runEarthworm([...command, "--kubeconfig", path], {
+          timeoutMs: TIMEOUT_MS,
+        });
+        try {
+          assertOneLineError(r, `Cannot read kubeconfig "${path}"`, ...parts);
+        } catch (err) {
+          throw new Error(`${what}: ${(err as Error).message}`);
+        }
+      }
+      const good = await write(
+        "good",
+        kubeconfig({ server: "https://127.0.0.1:6443" }),
+      );
+      assertOneLineError(
+        await runEarthworm(
+          [...command, "--kubeconfig", good, "--context", "nope"],
+          { timeoutMs: TIMEOUT_MS },
+        ),
+        `Cannot read kubeconfig "${good}"`,
+        'it has no context "nope": pass one of "main" to --context',
+      );
+    });
+  });
+
+  Deno.test(`${name}: no kubeconfig at all ends with one line and the fix instead of trying localhost:8080`, async () => {
+    await withDir(async (home) => {
+      const r = await runEarthworm(command, {
+        timeoutMs: TIMEOUT_MS,
+        env: {
+          HOME: home,
+          DENO_DIR: denoDir(),
+          KUBECONFIG: "",
+          KUBERNETES_SERVICE_HOST: "",
+        },
+      });
+      assertOneLineError(
+        r,
+        `No kubeconfig found: KUBECONFIG is not set and "${home}/.kube/config" does not exist`,
+        "pass --kubeconfig FILE or set KUBECONFIG",
+      );
+      const missing = `${home}/nowhere`;
+      const fromEnv = await runEarthworm(command, {
+        timeoutMs: TIMEOUT_MS,
+        env: {
+          HOME: home,
+          DENO_DIR: denoDir(),
+          KUBECONFIG: missing,
+          KUBERNETES_SERVICE_HOST: "",
+        },
+      });
+      assertOneLineError(
+        fromEnv,
+        `Cannot read kubeconfig "${missing}"`,
+        "it does not exist: check the KUBECONFIG variable",
+      );
+    });
+  });
+}
+
+Deno.test("watch with a kubeconfig whose server is unreachable still starts and shows the source as down", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/config`;
+    await Deno.writeTextFile(
+      path,
+      kubeconfig({ server: `https://127.0.0.1:${closedPort()}` }),
+    );
+    const ew = await startEarthworm([
+      "watch",
+      "--port",
+      "0",
+      "--kubeconfig",
+      path,
+    ]);
+    try {
+      let body: HeartsResponse | undefined;
+      for (let i = 0; i < 100; i++) {
+        body = await (await fetch(`${ew.url}/api/v1/hearts`))
+          .json() as HeartsResponse;
+        if (body.source.reason) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(body?.source.connected, false);
+      assert.match(body?.source.reason ?? "", /refused/i);
+      assert.deepEqual(body?.hearts, []);
+    } finally {
+      assert.equal(await ew.stop(), 0, ew.stderr());
+    }
+  });
+});
