@@ -190,6 +190,33 @@ for (const [name, command] of COMMANDS) {
   });
 }
 
+Deno.test("a listen address that is not an IP address or host name names the --host flag", async () => {
+  for (const command of [["mock"], ["watch"]]) {
+    for (const host of ["999.1.1.1", "1.2.3", "bad host", "::zz"]) {
+      const r = await runEarthworm(
+        [...command, "--port", "0", "--host", host],
+        {
+          timeoutMs: TIMEOUT_MS,
+        },
+      );
+      assertOneLineError(
+        r,
+        `Flag "--host" must be an IP address or host name to listen on, got "${host}"`,
+      );
+    }
+  }
+  // A well-formed name that does not resolve is found out when listening.
+  const r = await runEarthworm(
+    ["mock", "--port", "0", "--host", "no-such-host.invalid"],
+    { timeoutMs: TIMEOUT_MS },
+  );
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    /^earthworm: Cannot listen on no-such-host\.invalid:0: the host name does not resolve: check --host\n$/,
+  );
+});
+
 Deno.test("watch with a kubeconfig whose server is unreachable still starts and shows the source as down", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/config`;
