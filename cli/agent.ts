@@ -261,10 +261,13 @@ export async function agentCommand(args: string[]): Promise<number> {
       },
       onNewLeader(newIdentity, newAddress) {
         leader = { identity: newIdentity, address: newAddress };
-        log.info("leader is now", {
-          identity: newIdentity,
-          address: newAddress ?? "",
-        });
+        if (newIdentity === "") log.info("the election Lease has no holder");
+        else {
+          log.info("leader is now", {
+            identity: newIdentity,
+            address: newAddress ?? "",
+          });
+        }
       },
     },
   });
@@ -278,6 +281,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     node,
     address,
     lease: `${electionNamespace}/${electionLease}`,
+    server: rest.server,
   });
   const wire = runWireReporter({
     node,

@@ -10,8 +10,13 @@
 
 import assert from "node:assert/strict";
 import type { HeartsResponse } from "../core/api_types.ts";
-import { runEarthworm, startEarthworm } from "./earthworm_process.ts";
+import {
+  collectLines,
+  runEarthworm,
+  startEarthworm,
+} from "./earthworm_process.ts";
 import { assertOneLineError } from "./one_line_error.ts";
+import { onPath, prereq } from "./prereq.ts";
 
 const TIMEOUT_MS = 30_000;
 
@@ -245,5 +250,140 @@ Deno.test("watch with a kubeconfig whose server is unreachable still starts and 
     } finally {
       assert.equal(await ew.stop(), 0, ew.stderr());
     }
+  });
+});
+
+const openssl = prereq(
+  "openssl",
+  onPath("openssl") ? null : '"openssl" is not installed',
+);
+
+/** Writes a self-signed certificate that is its own CA (basicConstraints CA:TRUE). */
+async function selfSignedCa(
+  dir: string,
+): Promise<{ cert: string; key: string }> {
+  const out = await new Deno.Command("openssl", {
+    args: [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      `${dir}/key.pem`,
+      "-out",
+      `${dir}/cert.pem`,
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-days",
+      "1",
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return {
+    cert: await Deno.readTextFile(`${dir}/cert.pem`),
+    key: await Deno.readTextFile(`${dir}/key.pem`),
+  };
+}
+
+/**
+ * Runs the agent against `server` for a few seconds of fast election retries
+ * and returns its stderr lines.
+ */
+async function agentLines(
+  dir: string,
+  cluster: Record<string, unknown>,
+): Promise<string[]> {
+  const path = `${dir}/config`;
+  await Deno.writeTextFile(path, kubeconfig(cluster));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../main.ts", import.meta.url).pathname,
+      "agent",
+      "--port",
+      "0",
+      "--no-ebpf",
+      "--kubeconfig",
+      path,
+      "--lease-duration",
+      "2",
+      "--renew-deadline",
+      "1",
+      "--retry-period",
+      "0.2",
+    ],
+    env: { NO_COLOR: "1", KUBERNETES_SERVICE_HOST: "" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  const reading = collectLines(child.stderr, lines);
+  // About fifteen election attempts.
+  await new Promise((r) => setTimeout(r, 4_000));
+  child.kill("SIGTERM");
+  const killer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await child.status;
+  clearTimeout(killer);
+  await reading;
+  return lines;
+}
+
+Deno.test({
+  name:
+    "agent: an API server it cannot trust is reported once at warn level with the TLS reason",
+  ignore: openssl.ignore,
+  async fn() {
+    openssl.check();
+    await withDir(async (dir) => {
+      const { cert, key } = await selfSignedCa(dir);
+      const server = Deno.serve({
+        hostname: "127.0.0.1",
+        port: 0,
+        cert,
+        key,
+        onListen: () => {},
+      }, () => Response.json({}));
+      try {
+        const lines = await agentLines(dir, {
+          server: `https://127.0.0.1:${server.addr.port}`,
+          "certificate-authority-data": btoa(cert),
+        });
+        const warns = lines.filter((l) => / WARN .*leader-election: /.test(l));
+        assert.equal(warns.length, 1, lines.join("\n"));
+        assert.match(
+          warns[0]!,
+          /cannot trust the API server: invalid peer certificate: CaUsedAsEndEntity/,
+        );
+        assert.ok(
+          !lines.some((l) => /leader is now identity= /.test(l)),
+          lines.join("\n"),
+        );
+      } finally {
+        await server.shutdown();
+      }
+    });
+  },
+});
+
+Deno.test("agent: an API server it cannot reach is reported once at warn level with the connection reason", async () => {
+  await withDir(async (dir) => {
+    const lines = await agentLines(dir, {
+      server: `https://127.0.0.1:${closedPort()}`,
+    });
+    const warns = lines.filter((l) => / WARN .*leader-election: /.test(l));
+    assert.equal(warns.length, 1, lines.join("\n"));
+    assert.match(
+      warns[0]!,
+      /cannot reach the API server: tcp connect error: Connection refused/,
+    );
   });
 });
