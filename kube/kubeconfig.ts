@@ -31,11 +31,23 @@ export function inClusterRestConfig(dir = SA_DIR): RestConfig {
   const host = Deno.env.get("KUBERNETES_SERVICE_HOST");
   const port = Deno.env.get("KUBERNETES_SERVICE_PORT") ?? "443";
   if (!host) {
-    throw new Error(
-      "Not running in a cluster: KUBERNETES_SERVICE_HOST is not set; pass --kubeconfig instead",
+    throw new InputError(
+      "Not running in a cluster: KUBERNETES_SERVICE_HOST is not set: pass --kubeconfig instead",
     );
   }
-  const ca = Deno.readTextFileSync(`${dir}/ca.crt`);
+  let ca: string;
+  try {
+    ca = Deno.readTextFileSync(`${dir}/ca.crt`);
+  } catch (err) {
+    const reason = err instanceof Deno.errors.NotFound
+      ? "it does not exist"
+      : err instanceof Error
+      ? err.message.split("\n")[0]
+      : String(err);
+    throw new InputError(
+      `Cannot read the ServiceAccount CA "${dir}/ca.crt": ${reason}: mount the ServiceAccount (automountServiceAccountToken: true) or pass --kubeconfig`,
+    );
+  }
   const token = tokenFileReader(`${dir}/token`, {
     hint: "is the ServiceAccount token mounted (automountServiceAccountToken)?",
   });

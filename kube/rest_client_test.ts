@@ -4,6 +4,7 @@ import {
   KubeApiError,
   KubeRestClient,
 } from "./rest_client.ts";
+import { InputError } from "../core/errors.ts";
 import { inClusterRestConfig } from "./kubeconfig.ts";
 
 /** Serves `handler` on a free local port for the duration of `fn`. */
@@ -161,6 +162,13 @@ Deno.test("in-cluster config reads the service account and the service address",
     );
     Deno.env.set("KUBERNETES_SERVICE_HOST", "fd00::1");
     Deno.env.set("KUBERNETES_SERVICE_PORT", "6443");
+    assert.throws(
+      () => inClusterRestConfig(`${dir}/nowhere`),
+      (err: Error) =>
+        err instanceof InputError &&
+        err.message ===
+          `Cannot read the ServiceAccount CA "${dir}/nowhere/ca.crt": it does not exist: mount the ServiceAccount (automountServiceAccountToken: true) or pass --kubeconfig`,
+    );
     const cfg = inClusterRestConfig(dir);
     assert.equal(cfg.server, "https://[fd00::1]:6443");
     assert.deepEqual(cfg.caCerts, ["-----BEGIN CERTIFICATE-----\n"]);
