@@ -10,10 +10,8 @@
 import { KubeRestClient, type RestConfig } from "../kube/rest_client.ts";
 import {
   inClusterRestConfig,
-  loadKubeConfig,
-  restConfigFromKubeConfig,
+  kubeconfigRestConfig,
 } from "../kube/kubeconfig.ts";
-import { readSimpleKubeconfig } from "../kube/kubeconfig_lite.ts";
 import { LeaderElector } from "../kube/leader_election.ts";
 import { RestLeaseLock } from "../kube/lease_lock.ts";
 import { watchLeases } from "../kube/rest_lease_source.ts";
@@ -150,8 +148,7 @@ export async function agentCommand(args: string[]): Promise<number> {
   };
   const rest: RestConfig =
     kubeconfig !== undefined || !env("KUBERNETES_SERVICE_HOST")
-      ? await readSimpleKubeconfig(kubeconfigOpts) ??
-        await restConfigFromKubeConfig(await loadKubeConfig(kubeconfigOpts))
+      ? await kubeconfigRestConfig(kubeconfigOpts)
       : inClusterRestConfig();
 
   const controller = new AbortController();
@@ -264,10 +261,13 @@ export async function agentCommand(args: string[]): Promise<number> {
       },
       onNewLeader(newIdentity, newAddress) {
         leader = { identity: newIdentity, address: newAddress };
-        log.info("leader is now", {
-          identity: newIdentity,
-          address: newAddress ?? "",
-        });
+        if (newIdentity === "") log.info("the election Lease has no holder");
+        else {
+          log.info("leader is now", {
+            identity: newIdentity,
+            address: newAddress ?? "",
+          });
+        }
       },
     },
   });
@@ -281,6 +281,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     node,
     address,
     lease: `${electionNamespace}/${electionLease}`,
+    server: rest.server,
   });
   const wire = runWireReporter({
     node,

@@ -145,8 +145,42 @@ export function serveSettings(
       max: 65535,
       integer: true,
     }),
-    host: stringFlag(flags, "host", defaultHost),
+    host: hostFlag(flags, defaultHost),
     retentionMs:
       numberFlag(flags, "retention", 3600, { min: 10, max: 7 * 86_400 }) * 1000,
   };
+}
+
+/**
+ * Reads `--host`: an IPv4 or IPv6 address or a host name. Whether a name
+ * resolves is found out when listening.
+ */
+export function hostFlag(flags: ParsedFlags, fallback: string): string {
+  const host = stringFlag(flags, "host", fallback);
+  if (!isListenHost(host)) {
+    throw new UsageError(
+      `Flag "--host" must be an IP address or host name to listen on, got "${host}": use 127.0.0.1 for this machine only, or 0.0.0.0 for every interface`,
+    );
+  }
+  return host;
+}
+
+/** Whether `host` is an IPv4 address, an IPv6 address or a DNS host name. */
+export function isListenHost(host: string): boolean {
+  if (/^[\d.]+$/.test(host)) {
+    const parts = host.split(".");
+    return parts.length === 4 &&
+      parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+  }
+  if (host.includes(":")) {
+    try {
+      return new URL(`http://[${host}]/`).hostname !== "";
+    } catch {
+      return false;
+    }
+  }
+  return host.length <= 253 &&
+    host.split(".").every((label) =>
+      /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/.test(label)
+    );
 }

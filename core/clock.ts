@@ -13,20 +13,33 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-/** The real clock. */
+/**
+ * Longest delay of one `setTimeout` (about 24.8 days): a longer one fires
+ * after 1 ms instead, with a TimeoutOverflowWarning.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The real clock. Sleeps longer than {@linkcode MAX_TIMER_MS} wait in steps. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   sleep(ms, signal) {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
+      const until = Date.now() + ms;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const onAbort = () => {
         clearTimeout(timer);
         reject(signal?.reason);
       };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
+      const arm = (left: number) => {
+        timer = setTimeout(() => {
+          const rest = until - Date.now();
+          if (left > MAX_TIMER_MS && rest > 0) return arm(rest);
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        }, Math.min(left, MAX_TIMER_MS));
+      };
+      arm(ms);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   },

@@ -10,10 +10,17 @@
  */
 
 import type { KubeConfig } from "@kubernetes/client-node";
+import { InputError } from "../core/errors.ts";
 import { tokenFileReader } from "../core/token_file.ts";
+import {
+  checkReferencedFiles,
+  type Kubeconfig,
+  type KubeconfigOptions,
+  readKubeconfig,
+  SERVICE_ACCOUNT_DIR as SA_DIR,
+} from "./kubeconfig_file.ts";
+import { simpleRestConfig } from "./kubeconfig_lite.ts";
 import type { RestConfig } from "./rest_client.ts";
-
-const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /**
  * Reads the in-cluster configuration (ServiceAccount token, CA and the
@@ -24,11 +31,23 @@ export function inClusterRestConfig(dir = SA_DIR): RestConfig {
   const host = Deno.env.get("KUBERNETES_SERVICE_HOST");
   const port = Deno.env.get("KUBERNETES_SERVICE_PORT") ?? "443";
   if (!host) {
-    throw new Error(
-      "Not running in a cluster: KUBERNETES_SERVICE_HOST is not set; pass --kubeconfig instead",
+    throw new InputError(
+      "Not running in a cluster: KUBERNETES_SERVICE_HOST is not set: pass --kubeconfig instead",
     );
   }
-  const ca = Deno.readTextFileSync(`${dir}/ca.crt`);
+  let ca: string;
+  try {
+    ca = Deno.readTextFileSync(`${dir}/ca.crt`);
+  } catch (err) {
+    const reason = err instanceof Deno.errors.NotFound
+      ? "it does not exist"
+      : err instanceof Error
+      ? err.message.split("\n")[0]
+      : String(err);
+    throw new InputError(
+      `Cannot read the ServiceAccount CA "${dir}/ca.crt": ${reason}: mount the ServiceAccount (automountServiceAccountToken: true) or pass --kubeconfig`,
+    );
+  }
   const token = tokenFileReader(`${dir}/token`, {
     hint: "is the ServiceAccount token mounted (automountServiceAccountToken)?",
   });
@@ -55,14 +74,14 @@ export async function restConfigFromKubeConfig(
 ): Promise<RestConfig> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) {
-    throw new Error(
+    throw new InputError(
       `Kubeconfig context "${kc.getCurrentContext()}" names no cluster: pick another with --context`,
     );
   }
   const opts: Record<string, unknown> = {};
   await kc.applyToHTTPSOptions(opts);
   if (opts.rejectUnauthorized === false && cluster.server.startsWith("https")) {
-    throw new Error(
+    throw new InputError(
       `Cluster "${cluster.name}" sets insecure-skip-tls-verify, which Earthworm does not support: set certificate-authority-data instead`,
     );
   }
@@ -86,36 +105,51 @@ export async function restConfigFromKubeConfig(
 }
 
 /**
- * Loads a kubeconfig with client-node (imported only here, on demand): the
- * given file, else `$KUBECONFIG`, `~/.kube/config` or the in-cluster config.
+ * Loads the kubeconfig with client-node (imported only here, on demand): the
+ * given file, else `$KUBECONFIG`, `~/.kube/config` or the in-cluster
+ * ServiceAccount. The files are found, read and checked first by
+ * `kubeconfig_file.ts`, so a kubeconfig that cannot be used throws an
+ * InputError naming the file, the field and the fix.
  */
 export async function loadKubeConfig(
-  opts: { kubeconfig?: string; context?: string } = {},
+  opts: KubeconfigOptions = {},
+): Promise<KubeConfig> {
+  return await clientNodeConfig(await readKubeconfig(opts));
+}
+
+async function clientNodeConfig(
+  found: Kubeconfig | "in-cluster",
 ): Promise<KubeConfig> {
   const { KubeConfig } = await import("@kubernetes/client-node");
   const kc = new KubeConfig();
-  try {
-    if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-    else kc.loadFromDefault();
-  } catch (err) {
-    throw new Error(
-      `Cannot read kubeconfig "${opts.kubeconfig ?? "(default)"}": ${
-        err instanceof Error ? err.message : String(err)
-      }`,
-      { cause: err },
-    );
+  if (found === "in-cluster") {
+    kc.loadFromCluster();
+    http1Only(kc);
+    return kc;
   }
-  if (opts.context !== undefined) {
-    if (!kc.getContextObject(opts.context)) {
-      const known = kc.getContexts().map((c) => c.name).join(", ");
-      throw new Error(
-        `Kubeconfig has no context "${opts.context}": use one of ${
-          known || "(none)"
-        }`,
+  await checkReferencedFiles(found);
+  kc.loadFromOptions({ clusters: [], contexts: [], users: [] });
+  for (const file of found.files) {
+    const one = new KubeConfig();
+    try {
+      one.loadFromString(file.text);
+      one.makePathsAbsolute(file.dir);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      throw new InputError(
+        `Cannot read kubeconfig ${JSON.stringify(file.path)}: ${
+          message.split("\n")[0]
+        }: fix the kubeconfig`,
       );
     }
-    kc.setCurrentContext(opts.context);
+    // The first file to define a name wins, as with kubectl.
+    for (const c of one.clusters) if (!kc.getCluster(c.name)) kc.addCluster(c);
+    for (const u of one.users) if (!kc.getUser(u.name)) kc.addUser(u);
+    for (const c of one.contexts) {
+      if (!kc.getContextObject(c.name)) kc.addContext(c);
+    }
   }
+  kc.setCurrentContext(found.context.name);
   http1Only(kc);
   return kc;
 }
@@ -139,4 +173,19 @@ export function http1Only(kc: KubeConfig): void {
     }
     return opts;
   };
+}
+
+/**
+ * The REST configuration of the kubeconfig (see {@linkcode loadKubeConfig}
+ * for which one): read without client-node when it is plain
+ * (`kubeconfig_lite.ts`), else through client-node.
+ */
+export async function kubeconfigRestConfig(
+  opts: KubeconfigOptions = {},
+): Promise<RestConfig> {
+  const found = await readKubeconfig(opts);
+  if (found === "in-cluster") return inClusterRestConfig();
+  await checkReferencedFiles(found);
+  return await simpleRestConfig(found) ??
+    await restConfigFromKubeConfig(await clientNodeConfig(found));
 }

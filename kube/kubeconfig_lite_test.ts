@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { InputError } from "../core/errors.ts";
 import { readSimpleKubeconfig } from "./kubeconfig_lite.ts";
 
 const CA = "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n";
@@ -23,6 +24,15 @@ function kubeconfig(
     ],
     "current-context": "main",
   });
+}
+
+async function rejectsWith(
+  promise: Promise<unknown>,
+  part: string,
+): Promise<void> {
+  const err = await promise.then(() => undefined, (e) => e);
+  assert.ok(err instanceof InputError, String(err));
+  assert.ok(err.message.includes(part), err.message);
 }
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -92,14 +102,14 @@ Deno.test("a context given by name is used instead of the current one", async ()
       context: "other",
     });
     assert.equal(rest?.server, "https://other:6443");
-    assert.equal(
-      await readSimpleKubeconfig({ kubeconfig: path, context: "nope" }),
-      null,
+    await rejectsWith(
+      readSimpleKubeconfig({ kubeconfig: path, context: "nope" }),
+      'it has no context "nope": pass one of "main", "other" to --context',
     );
   });
 });
 
-Deno.test("exec plugins, insecure clusters, missing and malformed files are left to client-node", async () => {
+Deno.test("exec plugins, insecure clusters and undecodable certificates are left to client-node", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/config`;
     const cases: [Record<string, unknown>, Record<string, unknown>][] = [
@@ -119,11 +129,31 @@ Deno.test("exec plugins, insecure clusters, missing and malformed files are left
         JSON.stringify([cluster, user]),
       );
     }
+  });
+});
+
+Deno.test("missing and malformed kubeconfigs are input errors, not left to client-node", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/config`;
     await Deno.writeTextFile(path, "clusters: [");
-    assert.equal(await readSimpleKubeconfig({ kubeconfig: path }), null);
-    assert.equal(
-      await readSimpleKubeconfig({ kubeconfig: `${dir}/missing` }),
-      null,
+    await rejectsWith(
+      readSimpleKubeconfig({ kubeconfig: path }),
+      "line 2, column 1: invalid YAML",
+    );
+    await rejectsWith(
+      readSimpleKubeconfig({ kubeconfig: `${dir}/missing` }),
+      "does not exist",
+    );
+    await Deno.writeTextFile(
+      path,
+      kubeconfig(
+        { server: "https://k:6443", "certificate-authority": "ca.crt" },
+        {},
+      ),
+    );
+    await rejectsWith(
+      readSimpleKubeconfig({ kubeconfig: path }),
+      `clusters[1].cluster.certificate-authority: "${dir}/ca.crt" does not exist`,
     );
   });
 });

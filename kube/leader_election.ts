@@ -16,7 +16,7 @@
 
 import { type Clock, sleepUnlessAborted, systemClock } from "../core/clock.ts";
 import { getLogger } from "../core/log.ts";
-import { KubeApiError } from "./rest_client.ts";
+import { describeRequestFailure, KubeApiError } from "./rest_client.ts";
 import {
   type LeaderElectionRecord,
   type LeaseLock,
@@ -125,6 +125,8 @@ export class LeaderElector {
   #observedAt = 0;
   #reportedLeader: string | undefined;
   #deniedReported = false;
+  /** The failure last reported at warn level, until an attempt succeeds. */
+  #failureReported: string | undefined;
 
   /** Validates `config`; throws RangeError or TypeError on bad settings. */
   constructor(config: LeaderElectionConfig) {
@@ -282,50 +284,87 @@ export class LeaderElector {
     };
     if (this.#cfg.address) record.holderAddress = this.#cfg.address;
     try {
-      return await withTimeout(this.#clock, timeoutMs, signal, async (s) => {
-        const old = await this.#lock.get(s);
-        if (!old) {
-          await this.#lock.create(record, s);
+      const ok = await withTimeout(
+        this.#clock,
+        timeoutMs,
+        signal,
+        async (s) => {
+          const old = await this.#lock.get(s);
+          if (!old) {
+            await this.#lock.create(record, s);
+            this.#setObserved(record, "", now);
+            return true;
+          }
+          if (old.raw !== this.#observedRaw) {
+            this.#setObserved(old.record, old.raw, this.#clock.now());
+          }
+          const heldByOther = old.record.holderIdentity !== "" &&
+            old.record.holderIdentity !== this.#cfg.identity;
+          if (heldByOther && this.#observedAt + this.#leaseMs > now) {
+            return false;
+          }
+          if (old.record.holderIdentity === this.#cfg.identity) {
+            record.acquireTime = old.record.acquireTime;
+            record.leaseTransitions = old.record.leaseTransitions;
+          } else {
+            record.leaseTransitions = old.record.leaseTransitions + 1;
+          }
+          await this.#lock.update(record, s);
           this.#setObserved(record, "", now);
           return true;
-        }
-        if (old.raw !== this.#observedRaw) {
-          this.#setObserved(old.record, old.raw, this.#clock.now());
-        }
-        const heldByOther = old.record.holderIdentity !== "" &&
-          old.record.holderIdentity !== this.#cfg.identity;
-        if (heldByOther && this.#observedAt + this.#leaseMs > now) {
-          return false;
-        }
-        if (old.record.holderIdentity === this.#cfg.identity) {
-          record.acquireTime = old.record.acquireTime;
-          record.leaseTransitions = old.record.leaseTransitions;
-        } else {
-          record.leaseTransitions = old.record.leaseTransitions + 1;
-        }
-        await this.#lock.update(record, s);
-        this.#setObserved(record, "", now);
-        return true;
-      });
-    } catch (err) {
-      if (!signal.aborted) {
-        const denied = err instanceof KubeApiError &&
-          (err.code === 401 || err.code === 403);
-        const fields = {
+        },
+      );
+      if (this.#failureReported !== undefined) {
+        this.#failureReported = undefined;
+        log.info("the election Lease can be read again", {
           lock: this.#lock.describe(),
-          error: err instanceof Error ? err.message : String(err),
-        };
-        // A denial will not pass by itself: say so once, loudly.
-        if (denied && !this.#deniedReported) {
-          this.#deniedReported = true;
-          log.warn(
-            "not allowed to take part in the election: check the RBAC of the election Lease",
-            fields,
-          );
-        } else log.debug("lease attempt failed", fields);
+        });
       }
+      return ok;
+    } catch (err) {
+      if (!signal.aborted) this.#reportFailure(err);
       return false;
     }
+  }
+
+  /**
+   * Logs a failed attempt: at warn level the first time and whenever the
+   * cause changes (retries come every retry period), else at debug level. A
+   * lost race for the Lease is part of the election and stays at debug.
+   */
+  #reportFailure(err: unknown): void {
+    const denied = err instanceof KubeApiError &&
+      (err.code === 401 || err.code === 403);
+    const fields = {
+      lock: this.#lock.describe(),
+      error: err instanceof Error ? err.message : String(err),
+    };
+    if (denied) {
+      // A denial will not pass by itself: say so once, loudly.
+      if (!this.#deniedReported) {
+        this.#deniedReported = true;
+        log.warn(
+          "not allowed to take part in the election: check the RBAC of the election Lease",
+          fields,
+        );
+      } else log.debug("lease attempt failed", fields);
+      return;
+    }
+    if (err instanceof LockConflictError) {
+      log.debug("lease attempt lost a race", fields);
+      return;
+    }
+    const failure = describeRequestFailure(err);
+    const key = `${failure.summary}: ${failure.detail}`;
+    if (key === this.#failureReported) {
+      log.debug("lease attempt failed", fields);
+      return;
+    }
+    this.#failureReported = key;
+    log.warn(
+      `${key}${failure.fix ? `: ${failure.fix}` : ""}`,
+      { lock: this.#lock.describe() },
+    );
   }
 
   #setObserved(record: LeaderElectionRecord, raw: string, at?: number): void {
@@ -335,10 +374,12 @@ export class LeaderElector {
   }
 
   #reportTransition(): void {
-    const holder = this.#observed?.holderIdentity ?? "";
+    // Nothing is known before the Lease was read (or created) once.
+    if (!this.#observed) return;
+    const holder = this.#observed.holderIdentity;
     if (holder === this.#reportedLeader) return;
     this.#reportedLeader = holder;
-    this.#cfg.callbacks?.onNewLeader?.(holder, this.#observed?.holderAddress);
+    this.#cfg.callbacks?.onNewLeader?.(holder, this.#observed.holderAddress);
   }
 }
 

@@ -34,6 +34,59 @@ export class KubeApiError extends Error {
   }
 }
 
+/** Why a request to the API server failed, for a log line. */
+export interface RequestFailure {
+  /** `cannot trust the API server`, `cannot reach the API server`, or `request failed`. */
+  summary: string;
+  /** The reason, e.g. `invalid peer certificate: CaUsedAsEndEntity`. */
+  detail: string;
+  /** What to check, when known. */
+  fix?: string;
+}
+
+/**
+ * Says why a request failed. Deno's fetch reports every network failure as
+ * `TypeError: fetch failed` and keeps the reason (refused connection, DNS,
+ * TLS) in `cause`, wrapped in hyper's and rustls's words; this keeps the
+ * reason: `invalid peer certificate: CaUsedAsEndEntity`,
+ * `tcp connect error: Connection refused (os error 111)`.
+ */
+export function describeRequestFailure(err: unknown): RequestFailure {
+  if (err instanceof KubeApiError) {
+    return { summary: "request failed", detail: err.message };
+  }
+  const name = err instanceof Error || err instanceof DOMException
+    ? err.name
+    : "";
+  let detail = err instanceof Error || err instanceof DOMException
+    ? err.message
+    : String(err);
+  const cause = err instanceof Error ? err.cause : undefined;
+  if (cause instanceof Error && cause.message) {
+    detail = cause.message
+      .replace(/^error sending request (?:for url|from) .*?\): /, "")
+      .replace(/\bclient error \(\w+\): /g, "")
+      .replace(/Other\(OtherError\((\w+)\)\)/g, "$1");
+  }
+  detail = detail.split("\n")[0] ?? "";
+  if (/certificate|\btls\b|handshake|x509/i.test(detail)) {
+    return {
+      summary: "cannot trust the API server",
+      detail,
+      fix:
+        "the CA Earthworm trusts (the kubeconfig's certificate-authority, or the ServiceAccount's ca.crt) must be the CA that signed the API server's certificate",
+    };
+  }
+  if (err instanceof TypeError || name === "TimeoutError" || cause) {
+    return {
+      summary: "cannot reach the API server",
+      detail,
+      fix: "check the server address and that the API server is up",
+    };
+  }
+  return { summary: "request failed", detail };
+}
+
 /** JSON over HTTPS to one API server. Close it when done. */
 export class KubeRestClient implements Disposable {
   readonly #config: RestConfig;

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { KubeApiError, KubeRestClient } from "./rest_client.ts";
+import {
+  describeRequestFailure,
+  KubeApiError,
+  KubeRestClient,
+} from "./rest_client.ts";
+import { InputError } from "../core/errors.ts";
 import { inClusterRestConfig } from "./kubeconfig.ts";
 
 /** Serves `handler` on a free local port for the duration of `fn`. */
@@ -157,6 +162,13 @@ Deno.test("in-cluster config reads the service account and the service address",
     );
     Deno.env.set("KUBERNETES_SERVICE_HOST", "fd00::1");
     Deno.env.set("KUBERNETES_SERVICE_PORT", "6443");
+    assert.throws(
+      () => inClusterRestConfig(`${dir}/nowhere`),
+      (err: Error) =>
+        err instanceof InputError &&
+        err.message ===
+          `Cannot read the ServiceAccount CA "${dir}/nowhere/ca.crt": it does not exist: mount the ServiceAccount (automountServiceAccountToken: true) or pass --kubeconfig`,
+    );
     const cfg = inClusterRestConfig(dir);
     assert.equal(cfg.server, "https://[fd00::1]:6443");
     assert.deepEqual(cfg.caCerts, ["-----BEGIN CERTIFICATE-----\n"]);
@@ -186,4 +198,43 @@ Deno.test("client-node's connections are kept on HTTP/1.1", async () => {
     (opts as { connect: { allowH2?: boolean } }).connect.allowH2,
     false,
   );
+});
+
+Deno.test("a failed request is described by the reason fetch keeps in its cause", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const client = new KubeRestClient({ server: `https://127.0.0.1:${port}` });
+  try {
+    const err = await client.request("GET", "/x").then(() => null, (e) => e);
+    const refused = describeRequestFailure(err);
+    assert.equal(refused.summary, "cannot reach the API server");
+    assert.match(refused.detail, /^tcp connect error: Connection refused/);
+  } finally {
+    client.close();
+  }
+  const tls = describeRequestFailure(
+    new TypeError("fetch failed", {
+      cause: new Error(
+        "error sending request for url (https://127.0.0.1:6443/x): client error (Connect): invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))",
+      ),
+    }),
+  );
+  assert.equal(tls.summary, "cannot trust the API server");
+  assert.equal(tls.detail, "invalid peer certificate: CaUsedAsEndEntity");
+  assert.match(tls.fix ?? "", /CA that signed the API server's certificate/);
+  const timeout = describeRequestFailure(
+    new DOMException("Lease request timed out", "TimeoutError"),
+  );
+  assert.deepEqual(
+    [timeout.summary, timeout.detail],
+    ["cannot reach the API server", "Lease request timed out"],
+  );
+  const status = describeRequestFailure(
+    new KubeApiError(500, "GET /x: HTTP 500: boom"),
+  );
+  assert.deepEqual(status, {
+    summary: "request failed",
+    detail: "GET /x: HTTP 500: boom",
+  });
 });

@@ -48,6 +48,11 @@ export function serveApp(
         `Cannot listen on ${opts.host}:${opts.port}: ${err.message}: check --host and --port`,
       );
     }
+    if (err instanceof Error && /failed to lookup address/.test(err.message)) {
+      throw new Error(
+        `Cannot listen on ${opts.host}:${opts.port}: the host name does not resolve: check --host`,
+      );
+    }
     throw err;
   }
   const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;

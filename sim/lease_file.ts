@@ -11,8 +11,9 @@
  * Every problem becomes an {@linkcode InputError} with one line that names the
  * file, the place (line and column for syntax errors; the nearest line plus
  * the field path such as `items[3].spec.renewTime` for wrong fields, see
- * `lease_validation.ts`) and the fix. Files are limited to {@linkcode MAX_LEASE_FILE_BYTES}, checked before
- * reading, and the loaded tree is walked with a node budget so a YAML alias
+ * `lease_validation.ts`) and the fix. Files are read through the guard of
+ * `core/input_file.ts`: regular files only (a named pipe would block), at
+ * most {@linkcode MAX_LEASE_FILE_BYTES}, checked before reading; the loaded tree is walked with a node budget so a YAML alias
  * bomb ("billion laughs") is rejected instead of hanging the program. Leases
  * without `spec.renewTime` are valid here; the timeline decides what to do
  * with them.
@@ -21,7 +22,8 @@
  */
 
 import yaml from "js-yaml";
-import { InputError } from "../core/errors.ts";
+import type { InputError } from "../core/errors.ts";
+import { type InputFileKind, readInputText } from "../core/input_file.ts";
 import {
   fileError,
   leasesFromDocuments,
@@ -34,120 +36,25 @@ export type { LeaseSnapshot, ParsedFile } from "./lease_validation.ts";
 /** Largest lease file read, in bytes (64 MiB). */
 export const MAX_LEASE_FILE_BYTES = 64 * 1024 * 1024;
 
+/** Lease files and replays for the file guard of `core/input_file.ts`. */
+export const LEASE_FILE: InputFileKind = {
+  what: "lease file",
+  maxBytes: MAX_LEASE_FILE_BYTES,
+  expected: 'a file such as the output of "kubectl get leases -A -o yaml"',
+  tooLargeFix: "record fewer snapshots or split the file",
+  stdin: true,
+};
+
 /**
  * Reads `path` as UTF-8 text, at most `limit` bytes; `-` reads standard
- * input. Missing, unreadable, empty, binary, oversized files and directories
- * become an {@linkcode InputError}.
+ * input. Missing, unreadable, empty, binary, oversized files, directories,
+ * pipes and devices become an {@linkcode InputError}.
  */
-export async function readLeaseText(
+export function readLeaseText(
   path: string,
   limit: number = MAX_LEASE_FILE_BYTES,
 ): Promise<string> {
-  const name = path === "-" ? "standard input" : path;
-  let bytes: Uint8Array;
-  try {
-    if (path === "-") {
-      bytes = await readStream(Deno.stdin.readable, name, limit);
-    } else {
-      const info = await Deno.stat(path);
-      if (info.isDirectory) {
-        throw fileError(
-          name,
-          "",
-          'it is a directory: pass a file, such as the output of "kubectl get leases -A -o yaml"',
-        );
-      }
-      if (info.isFile && info.size > limit) throw tooLarge(name, limit);
-      const file = await Deno.open(path, { read: true });
-      bytes = await readStream(file.readable, name, limit);
-    }
-  } catch (err) {
-    throw err instanceof InputError ? err : describeReadError(name, err);
-  }
-  if (bytes.length === 0) {
-    throw fileError(
-      name,
-      "",
-      'the file is empty: pass the output of "kubectl get leases -A -o yaml"',
-    );
-  }
-  try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(
-      bytes,
-    );
-  } catch {
-    throw fileError(
-      name,
-      "",
-      "it is not UTF-8 text: pass a YAML or JSON file of Leases",
-    );
-  }
-}
-
-async function readStream(
-  stream: ReadableStream<Uint8Array>,
-  name: string,
-  limit: number,
-): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    total += chunk.length;
-    // Leaving the loop early cancels the stream, which closes the file.
-    if (total > limit) throw tooLarge(name, limit);
-    chunks.push(chunk);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
-function tooLarge(name: string, limit: number): InputError {
-  return fileError(
-    name,
-    "",
-    `it is larger than the ${
-      formatBytes(limit)
-    } limit: record fewer snapshots or split the file`,
-  );
-}
-
-function formatBytes(n: number): string {
-  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) {
-    return `${n / (1024 * 1024)} MiB`;
-  }
-  return `${n} bytes`;
-}
-
-/** Turns an error from opening or reading `name` into a one-line InputError. */
-export function describeReadError(name: string, err: unknown): InputError {
-  if (err instanceof Deno.errors.NotFound) {
-    return fileError(name, "", "it does not exist: check the path");
-  }
-  if (err instanceof Deno.errors.PermissionDenied) {
-    return fileError(
-      name,
-      "",
-      "permission denied: make the file readable (chmod a+r) or run as its owner",
-    );
-  }
-  if (err instanceof Deno.errors.NotCapable) {
-    return fileError(
-      name,
-      "",
-      "Deno is not allowed to read it: run with --allow-read",
-    );
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return fileError(
-    name,
-    "",
-    `${message.split("\n")[0]}: check that it is a readable file`,
-  );
+  return readInputText(path, { ...LEASE_FILE, maxBytes: limit });
 }
 
 /**

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { InputError } from "../core/errors.ts";
 import {
   checkNodeBudget,
-  describeReadError,
   MAX_LEASE_FILE_BYTES,
   readLeaseFile,
   readLeaseText,
@@ -153,25 +152,4 @@ Deno.test("missing files, directories, empty, binary and oversized files are one
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-});
-
-Deno.test("read errors from the operating system and from Deno's sandbox name the fix", () => {
-  const denied = describeReadError(
-    "x.yaml",
-    new Deno.errors.PermissionDenied("EACCES"),
-  );
-  assert.equal(
-    denied.message,
-    'Cannot read lease file "x.yaml": permission denied: make the file readable (chmod a+r) or run as its owner',
-  );
-  const sandboxed = describeReadError(
-    "x.yaml",
-    new Deno.errors.NotCapable("no"),
-  );
-  assert.ok(sandboxed.message.endsWith("run with --allow-read"));
-  const other = describeReadError("x.yaml", new Error("EIO\nmore"));
-  assert.equal(
-    other.message,
-    'Cannot read lease file "x.yaml": EIO: check that it is a readable file',
-  );
 });

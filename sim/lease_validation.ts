@@ -9,7 +9,8 @@
  * @module
  */
 
-import { InputError } from "../core/errors.ts";
+import type { InputError } from "../core/errors.ts";
+import { inputFileError } from "../core/input_file.ts";
 import type { Lease } from "../core/lease_types.ts";
 
 /** One validated Lease as it appeared in a file, with where it came from. */
@@ -38,10 +39,7 @@ export function fileError(
   place: string,
   message: string,
 ): InputError {
-  const where = place === "" ? "" : `${place}: `;
-  return new InputError(
-    `Cannot read lease file ${quote(file)}: ${where}${message}`,
-  );
+  return inputFileError("lease file", file, place, message);
 }
 
 /** Quotes a file name or value for a one-line message. */
@@ -306,6 +304,9 @@ function optionalString(
   return v;
 }
 
+/** Largest value of the Lease API's int32 fields (`leaseDurationSeconds`, `leaseTransitions`). */
+export const MAX_INT32 = 2_147_483_647;
+
 function optionalCount(
   obj: Record<string, unknown>,
   key: string,
@@ -327,6 +328,14 @@ function optionalCount(
     fail(
       w,
       `expected a whole number of at least ${min}, got ${describeValue(v)}`,
+    );
+  }
+  if (v > MAX_INT32) {
+    fail(
+      w,
+      `expected a whole number of at most ${MAX_INT32}, got ${
+        describeValue(v)
+      }: the Lease API stores it as a 32-bit integer`,
     );
   }
   return v;
@@ -353,7 +362,8 @@ function optionalTime(
 
 /**
  * Parses an RFC 3339 time (`2024-05-01T10:00:00.123456Z`, any fraction, `Z`
- * or an offset) to epoch milliseconds, or undefined when it is not one.
+ * or an offset) to epoch milliseconds, or undefined when it is not one or
+ * falls outside the years 0000-9999 in UTC.
  */
 export function parseRfc3339(text: string): number | undefined {
   const m =
@@ -369,8 +379,12 @@ export function parseRfc3339(text: string): number | undefined {
     number,
   ];
   if (mo < 1 || mo > 12 || h > 23 || mi > 59 || s > 60) return undefined;
-  const base = Date.UTC(y, mo - 1, d, h, mi, Math.min(s, 59));
-  if (new Date(base).getUTCDate() !== d) return undefined;
+  // Date.UTC would read years 0-99 as 1900-1999.
+  const date = new Date(0);
+  date.setUTCFullYear(y, mo - 1, d);
+  date.setUTCHours(h, mi, Math.min(s, 59), 0);
+  if (date.getUTCDate() !== d) return undefined;
+  const base = date.getTime();
   const fraction = m[7] ? Math.floor(Number(`0${m[7]}`) * 1000) : 0;
   const zone = m[8] ?? "Z";
   let offset = 0;
@@ -379,8 +393,16 @@ export function parseRfc3339(text: string): number | undefined {
     offset = sign *
       (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6))) * 60_000;
   }
-  return base + (s === 60 ? 1000 : 0) + fraction - offset;
+  const ms = base + (s === 60 ? 1000 : 0) + fraction - offset;
+  // An offset can carry a time out of the years 0000-9999, which RFC 3339
+  // cannot write in UTC.
+  return ms < MIN_RFC3339_MS || ms > MAX_RFC3339_MS ? undefined : ms;
 }
+
+/** 0000-01-01T00:00:00Z, the earliest time RFC 3339 can write. */
+const MIN_RFC3339_MS = -62_167_219_200_000;
+/** 9999-12-31T23:59:59.999Z, the latest time RFC 3339 can write (to the millisecond). */
+const MAX_RFC3339_MS = 253_402_300_799_999;
 
 /** Describes a loaded value for a message: `the string "40"`, `a list`. */
 export function describeValue(value: unknown): string {

@@ -49,6 +49,17 @@ Deno.test("wrong field types name the field path, the line and the fix", () => {
       "at least 0",
     ],
     [
+      lease("leaseDurationSeconds: 2147483648"),
+      "items[0].spec.leaseDurationSeconds",
+      "at most 2147483647, got the number 2147483648",
+      "32-bit integer",
+    ],
+    [
+      lease("leaseTransitions: 1e300"),
+      "items[0].spec.leaseTransitions",
+      "at most 2147483647",
+    ],
+    [
       lease("holderIdentity: 42"),
       "items[0].spec.holderIdentity",
       "the number 42",
@@ -84,6 +95,11 @@ Deno.test("wrong field types name the field path, the line and the fix", () => {
   for (const [text, ...parts] of cases) {
     assertInputError(() => parse(text), ...parts);
   }
+});
+
+Deno.test("the largest 32-bit lease duration is accepted", () => {
+  const [snap] = parse(lease("leaseDurationSeconds: 2147483647"));
+  assert.equal(snap?.lease.spec?.leaseDurationSeconds, 2_147_483_647);
 });
 
 Deno.test("objects that are not Leases are rejected with the export command as the fix", async () => {
@@ -142,6 +158,12 @@ Deno.test("RFC 3339 times parse with any fraction and offset, and bad ones do no
     ["2024-05-01T12:30:00+02:30", Date.UTC(2024, 4, 1, 10)],
     ["2024-05-01t10:00:00z", Date.UTC(2024, 4, 1, 10)],
     ["2024-05-01 10:00:00-01:00", Date.UTC(2024, 4, 1, 11)],
+    ["0001-01-01T00:00:00Z", -62_135_596_800_000],
+    ["0000-01-01T00:00:00Z", -62_167_219_200_000],
+    ["0099-03-01T00:00:00Z", Date.UTC(2099, 2, 1) - 2000 * 31_556_952_000],
+    ["9999-12-31T23:59:59.999999Z", 253_402_300_799_999],
+    ["0000-01-01T00:00:00+01:00", undefined],
+    ["9999-12-31T23:30:00-01:00", undefined],
     ["2024-02-30T10:00:00Z", undefined],
     ["2024-05-01T24:00:00Z", undefined],
     ["2024-05-01T10:00:00", undefined],

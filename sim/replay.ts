@@ -9,7 +9,8 @@
  *   computed from `start`, so late wake-ups do not accumulate drift.
  * - Times are rewritten so a replay looks like live beats: `renewTime`
  *   becomes the write time (RFC 3339 with microseconds), and `acquireTime`
- *   keeps its distance to `renewTime` (divided by `speed`).
+ *   keeps its distance to `renewTime` (divided by `speed`), though never
+ *   before 1970.
  *   `creationTimestamp`, holders and durations stay as recorded. The server
  *   numbers resourceVersions and decides ADDED or MODIFIED by whether the
  *   Lease exists; a recorded DELETED deletes it.
@@ -17,6 +18,12 @@
  *   (divided by `speed`), and `leaseTransitions` grows by the number of
  *   handovers per round (including one at the seam when a round ends with a
  *   different holder than it starts with), so it never goes backwards.
+ * - A silence longer than {@linkcode MAX_REPLAY_GAP_MS} between two
+ *   consecutive events is played as that long, with one warning: a
+ *   recording may hold a Lease last renewed years before the others (or dates
+ *   millennia apart), and waiting that out would leave the replay silent and
+ *   overflow the timers. A node's Lease (40 s) has long expired by then,
+ *   so the replay shows the same thing sooner.
  * - Aborting the signal ends the replay: the promise resolves. Without
  *   `loop` it resolves after the last event; the server stays up, so hearts
  *   then age as they would in a silent cluster.
@@ -35,6 +42,7 @@ import {
   buildTimeline,
   isTimelineDocument,
   type Timeline,
+  type TimelineEvent,
   timelineFromDocument,
 } from "./timeline.ts";
 
@@ -51,6 +59,68 @@ export interface ReplayOptions {
 }
 
 const log = getLogger("replay");
+
+/**
+ * Longest silence replayed between two consecutive events, in timeline
+ * milliseconds (5 minutes): longer ones are shortened to it.
+ */
+export const MAX_REPLAY_GAP_MS = 5 * 60_000;
+
+/** What {@linkcode shortenSilences} changed. */
+export interface ShortenedSilences {
+  /** The timeline with every gap at most `maxGapMs`. */
+  timeline: Timeline;
+  /** Gaps that were shortened. */
+  count: number;
+  /** The longest gap before shortening, in milliseconds. */
+  longestMs: number;
+  /** The event after the longest gap. */
+  longestBefore?: TimelineEvent;
+}
+
+/**
+ * Returns `timeline` with each gap between consecutive events longer than
+ * `maxGapMs` shortened to `maxGapMs` (the events keep their order and every
+ * other gap), and what was shortened.
+ */
+export function shortenSilences(
+  timeline: Timeline,
+  maxGapMs: number = MAX_REPLAY_GAP_MS,
+): ShortenedSilences {
+  let count = 0;
+  let longestMs = 0;
+  let longestBefore: TimelineEvent | undefined;
+  let shift = 0;
+  let previous: number | undefined;
+  const events = timeline.events.map((event) => {
+    const gap = previous === undefined ? 0 : event.offsetMs - previous;
+    previous = event.offsetMs;
+    if (gap > maxGapMs) {
+      count++;
+      shift += gap - maxGapMs;
+      if (gap > longestMs) {
+        longestMs = gap;
+        longestBefore = event;
+      }
+    }
+    return shift === 0 ? event : { ...event, offsetMs: event.offsetMs - shift };
+  });
+  return {
+    timeline: count === 0 ? timeline : { ...timeline, events },
+    count,
+    longestMs,
+    ...(longestBefore && { longestBefore }),
+  };
+}
+
+/** Describes a long duration for a log line: `2932896 days`, `7 hours`. */
+function formatLongDuration(ms: number): string {
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes < 120) return `${minutes} minutes`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} hours`;
+  return `${Math.floor(hours / 24)} days`;
+}
 
 /** Interval assumed for a Lease with one beat and no duration (10 s, the kubelet's). */
 const FALLBACK_INTERVAL_MS = 10_000;
@@ -119,7 +189,7 @@ function transitionBumps(timeline: Timeline): Map<string, number> {
  * Resolves after the last event, or when `opts.signal` is aborted.
  */
 export async function replayTimeline(
-  timeline: Timeline,
+  recorded: Timeline,
   server: SimApiServer,
   opts: ReplayOptions,
 ): Promise<void> {
@@ -131,7 +201,26 @@ export async function replayTimeline(
   }
   if (signal.aborted) return;
   const start = clock.now();
-  if (timeline.events.length === 0) return;
+  if (recorded.events.length === 0) return;
+  const shortened = shortenSilences(recorded);
+  const timeline = shortened.timeline;
+  if (shortened.count > 0) {
+    const next = shortened.longestBefore?.lease.metadata;
+    log.warn(
+      `the recording is silent for ${
+        formatLongDuration(shortened.longestMs)
+      } before Lease "${next?.namespace}/${next?.name}"${
+        shortened.count > 1
+          ? ` (and ${shortened.count - 1} more gaps over ${
+            formatLongDuration(MAX_REPLAY_GAP_MS)
+          })`
+          : ""
+      }: replaying each such silence as ${
+        formatLongDuration(MAX_REPLAY_GAP_MS)
+      }`,
+      { source: recorded.source },
+    );
+  }
 
   const period = loopPeriodMs(timeline);
   const bumps = opts.loop ? transitionBumps(timeline) : new Map();
@@ -162,6 +251,9 @@ export async function replayTimeline(
   }
 }
 
+/** 9999-12-31T23:59:59.999Z. */
+const LATEST_WRITABLE_MS = 253_402_300_799_999;
+
 function retime(
   recorded: Lease,
   due: number,
@@ -176,7 +268,12 @@ function retime(
   if (renew !== undefined) lease.spec.renewTime = microTime(due);
   const acquire = parseRfc3339(spec.acquireTime ?? "");
   if (acquire !== undefined && renew !== undefined) {
-    lease.spec.acquireTime = microTime(due - (renew - acquire) / speed);
+    // Clamped to times RFC 3339 can write, for recordings whose acquireTime
+    // lies millennia from their renewTime.
+    const at = due - (renew - acquire) / speed;
+    lease.spec.acquireTime = microTime(
+      Math.min(Math.max(at, 0), LATEST_WRITABLE_MS),
+    );
   }
   if (extra.transitionBump > 0) {
     lease.spec.leaseTransitions = (spec.leaseTransitions ?? 0) +

@@ -4,7 +4,13 @@ import { FakeClock } from "../core/fake_clock.ts";
 import type { Lease } from "../core/lease_types.ts";
 import { SimApiServer } from "./sim_api_server.ts";
 import { recordWatch } from "./_test_watch.ts";
-import { loadTimeline, loopPeriodMs, replayTimeline } from "./replay.ts";
+import {
+  loadTimeline,
+  loopPeriodMs,
+  MAX_REPLAY_GAP_MS,
+  replayTimeline,
+  shortenSilences,
+} from "./replay.ts";
 import { formatTimeline, type Timeline } from "./timeline.ts";
 
 const fixture = (name: string) =>
@@ -341,6 +347,76 @@ Deno.test("the loop period of a single snapshot is a quarter of the lease durati
   };
   // Rounds never overlap: at least the last offset plus 1 ms.
   assert.equal(loopPeriodMs(longSpan), 60_001);
+});
+
+/** Lease a in 1970, b in 9999, a again in 9999 ten seconds later. */
+const MILLENNIA: Timeline = {
+  version: 1,
+  source: "far",
+  start: "1970-01-01T00:00:00.000Z",
+  events: [
+    {
+      offsetMs: 0,
+      type: "ADDED",
+      lease: lease("a", "1970-01-01T00:00:00Z", {
+        acquireTime: "9999-12-31T00:00:00Z",
+      }),
+    },
+    {
+      offsetMs: 253_402_300_780_000,
+      type: "ADDED",
+      lease: lease("b", "9999-12-31T23:59:40Z", {
+        acquireTime: "1970-01-01T00:00:00Z",
+      }),
+    },
+    {
+      offsetMs: 253_402_300_790_000,
+      type: "MODIFIED",
+      lease: lease("a", "9999-12-31T23:59:50Z"),
+    },
+  ],
+};
+
+Deno.test("silences longer than the longest replayed gap are shortened to it, other gaps kept", () => {
+  const s = shortenSilences(MILLENNIA);
+  assert.equal(s.count, 1);
+  assert.equal(s.longestMs, 253_402_300_780_000);
+  assert.equal(s.longestBefore?.lease.metadata.name, "b");
+  assert.deepEqual(s.timeline.events.map((e) => e.offsetMs), [
+    0,
+    MAX_REPLAY_GAP_MS,
+    MAX_REPLAY_GAP_MS + 10_000,
+  ]);
+  const calm = shortenSilences(TIMELINE);
+  assert.equal(calm.count, 0);
+  assert.equal(calm.timeline, TIMELINE);
+});
+
+Deno.test("a looped replay of dates millennia apart keeps valid times round after round", async () => {
+  const clock = new FakeClock(Date.parse("2026-01-01T00:00:00Z"));
+  const sink = record(clock);
+  const ac = new AbortController();
+  const done = replayTimeline(MILLENNIA, sink.server, {
+    clock,
+    speed: 1,
+    signal: ac.signal,
+    loop: true,
+  });
+  for (let i = 0; i < 20; i++) await clock.advance(MAX_REPLAY_GAP_MS);
+  ac.abort();
+  await done;
+  await sink.stop();
+  assert.ok(sink.events.length >= 3 * 19, String(sink.events.length));
+  for (const { event, at } of sink.events) {
+    const spec = event.object.spec;
+    assert.equal(Date.parse(spec?.renewTime ?? ""), at);
+    const acquire = Date.parse(spec?.acquireTime ?? "1970-01-01T00:00:00Z");
+    assert.ok(
+      acquire >= 0 && acquire <= 253_402_300_799_999,
+      String(spec?.acquireTime),
+    );
+  }
+  assert.equal(clock.pending, 0);
 });
 
 Deno.test("replay refuses a speed that is not above zero", async () => {

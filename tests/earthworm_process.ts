@@ -91,23 +91,49 @@ export async function startEarthworm(
   };
 }
 
-/** Runs `deno run -A main.ts <args>` to completion. */
+/**
+ * Runs `deno run -A main.ts <args>` to completion. A run that outlives
+ * `timeoutMs` (60 s) is killed and reported with `timedOut`, so a test that
+ * meets a hang fails instead of hanging.
+ */
 export async function runEarthworm(
   args: string[],
-  opts: { cwd?: string; entry?: string } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
+  opts: {
+    cwd?: string;
+    entry?: string;
+    env?: Record<string, string>;
+    timeoutMs?: number;
+  } = {},
+): Promise<
+  { code: number; stdout: string; stderr: string; timedOut: boolean }
+> {
+  const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", opts.entry ?? `${ROOT}main.ts`, ...args],
     cwd: opts.cwd ?? ROOT,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...opts.env },
     stdin: "null",
-  }).output();
-  const d = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: d.decode(out.stdout),
-    stderr: d.decode(out.stderr),
-  };
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, opts.timeoutMs ?? 60_000);
+  try {
+    const out = await child.output();
+    const d = new TextDecoder();
+    return {
+      code: out.code,
+      stdout: d.decode(out.stdout),
+      stderr: d.decode(out.stderr),
+      timedOut,
+    };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Appends each complete line of `stream` to `lines` until it ends. */
