@@ -553,6 +553,8 @@ function summarize(windows: WindowResult[], stats: boolean) {
     empty: stats ? costs("empty") : null,
     probe: stats ? costs("probe") : null,
     load: windows.map((w) => Number(w.load.split(" ")[0])),
+    windows: windows.length,
+    foreignWindows: windows.filter((w) => w.foreign).length,
   };
 }
 
@@ -598,6 +600,11 @@ function report(path: string, s: ReturnType<typeof summarize>): void {
       `probe's own cost over the empty hook: ${
         fmt(s.probe.nsPerPacket - s.empty.nsPerPacket, 2)
       } ns per unrelated packet`,
+    );
+  }
+  if (s.foreignWindows > 0) {
+    console.log(
+      `others' cgroup_skb programs were attached at the end of ${s.foreignWindows} of ${s.windows} windows: they ran in "none" too`,
     );
   }
   console.log(
@@ -699,6 +706,10 @@ async function main(o: Options): Promise<void> {
               } GB/s ${
                 fmt(w.segsOut / w.seconds / 1e3)
               } k seg/s  load ${w.load}${
+                w.foreign
+                  ? `  (${w.foreign} cgroup_skb programs of others attached)`
+                  : ""
+              }${
                 w.statsOn || !o.stats
                   ? ""
                   : "  (bpf_stats were switched off meanwhile: not counted)"
