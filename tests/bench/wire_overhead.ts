@@ -17,7 +17,10 @@
  * (`openWireProbe`); each is measured `--reps` times in the one run.
  *
  * Reported per path: throughput (bytes/s, segments/s) and its ratio with
- * and without each program set (median and range over the repetitions), and,
+ * and without each program set (median and range over the repetitions);
+ * the same ratio for bytes per CPU-second of the sender's and the sink's
+ * threads, which tells the cost per byte even when other work on a shared
+ * machine takes the CPUs the traffic would use; and,
  * from `bpf_prog_info` with `kernel.bpf_stats_enabled=1` (restored after),
  * each program's ns per run, its runs per unrelated packet (packets: the
  * sender's segments out + in, as TCP counts them, so a GSO super-packet of
@@ -400,6 +403,8 @@ interface WindowResult {
   bytes: number;
   segsOut: number;
   segsIn: number;
+  /** CPU time of the sender's and the sink's threads during the window. */
+  cpuNs: number;
   programs: { name: string; runs: number; ns: number }[];
   statsOn: boolean;
   load: string;
@@ -418,8 +423,30 @@ function parseMark(line: string) {
   };
 }
 
+/**
+ * CPU time (ns, from schedstat) the threads of `pids` have run. Softirq work
+ * done in their context (most of loopback and veth receive) is included.
+ */
+function cpuNs(pids: number[]): number {
+  let sum = 0;
+  for (const pid of pids) {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        sum += Number(
+          Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`)
+            .split(" ")[0],
+        );
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  }
+  return sum;
+}
+
 async function measureWindow(
   o: Options,
+  sinkPid: number,
   cleanup: Cleanup,
   bin: string,
   cgroupPath: string,
@@ -451,10 +478,13 @@ async function measureWindow(
     };
     await mark(); // connected
     await sleep(WARMUP_MS);
+    const pids = [sender.child.pid, sinkPid];
     const p0 = attached?.programs() ?? [];
+    const c0 = cpuNs(pids);
     const m0 = await mark();
     await sleep(o.seconds * 1000);
     const m1 = await mark();
+    const c1 = cpuNs(pids);
     const p1 = attached?.programs() ?? [];
     const statsOn = (await Deno.readTextFile(STATS)).trim() === "1";
     const foreign = await foreignPrograms(cgroupPath, p1.map((p) => p.id));
@@ -466,6 +496,7 @@ async function measureWindow(
       bytes: m1.bytes - m0.bytes,
       segsOut: m1.out - m0.out,
       segsIn: m1.in - m0.in,
+      cpuNs: c1 - c0,
       programs: p1.map((a) => {
         const b = p0.find((x) => x.name === a.name);
         return {
@@ -503,11 +534,12 @@ function spread(xs: number[], digits: number, scale = 1): string {
 function summarize(windows: WindowResult[], stats: boolean) {
   const by = (mode: Mode) => windows.filter((w) => w.mode === mode);
   const rate = (w: WindowResult) => w.bytes / w.seconds;
-  const ratio = (mode: Mode) => {
+  const perCpu = (w: WindowResult) => w.bytes / w.cpuNs * 1e9;
+  const ratio = (mode: Mode, f: (w: WindowResult) => number) => {
     const out: number[] = [];
     for (const w of by(mode)) {
       const base = by("none").find((n) => n.rep === w.rep);
-      if (base) out.push(rate(w) / rate(base));
+      if (base) out.push(f(w) / f(base));
     }
     return out;
   };
@@ -547,9 +579,12 @@ function summarize(windows: WindowResult[], stats: boolean) {
       bytesPerS: by(m).map(rate),
       segsOutPerS: by(m).map((w) => w.segsOut / w.seconds),
       packetsPerS: by(m).map((w) => (w.segsOut + w.segsIn) / w.seconds),
+      bytesPerCpuS: by(m).map(perCpu),
     }])),
-    ratioEmpty: ratio("empty"),
-    ratioProbe: ratio("probe"),
+    ratioEmpty: ratio("empty", rate),
+    ratioProbe: ratio("probe", rate),
+    cpuRatioEmpty: ratio("empty", perCpu),
+    cpuRatioProbe: ratio("probe", perCpu),
     empty: stats ? costs("empty") : null,
     probe: stats ? costs("probe") : null,
     load: windows.map((w) => Number(w.load.split(" ")[0])),
@@ -565,13 +600,20 @@ function report(path: string, s: ReturnType<typeof summarize>): void {
     console.log(
       `${m.padEnd(6)} ${spread(t.bytesPerS, 2, 1e-9).padEnd(24)} GB/s  ${
         spread(t.segsOutPerS, 1, 1e-3).padEnd(22)
-      } k segments out/s  ${spread(t.packetsPerS, 1, 1e-3)} k packets/s`,
+      } k segments out/s  ${spread(t.packetsPerS, 1, 1e-3)} k packets/s  ${
+        spread(t.bytesPerCpuS, 2, 1e-9)
+      } GB per CPU-second`,
     );
   }
   console.log(
     `throughput with/without: empty programs ${
       spread(s.ratioEmpty, 2, 100)
     } %, probe ${spread(s.ratioProbe, 2, 100)} %`,
+  );
+  console.log(
+    `bytes per CPU-second with/without: empty programs ${
+      spread(s.cpuRatioEmpty, 2, 100)
+    } %, probe ${spread(s.cpuRatioProbe, 2, 100)} %`,
   );
   for (const [label, c] of [["empty", s.empty], ["probe", s.probe]] as const) {
     if (!c) continue;
@@ -690,6 +732,7 @@ async function main(o: Options): Promise<void> {
             };
             const w = await measureWindow(
               o,
+              sink.child.pid,
               cleanup,
               bins.traffic,
               cgroupPath,
