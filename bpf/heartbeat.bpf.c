@@ -49,7 +49,7 @@
  * none.
  *
  * Only followed connections produce events: everything else returns after
- * a port comparison.
+ * a port comparison, the first thing each program reads.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -465,10 +465,6 @@ static __always_inline void on_packet(struct __sk_buff *skb, bool egress)
 	__u32 end;
 	bool leg;
 
-	/* The socket's remote port (big endian in the upper half on LE hosts):
-	 * a cheap first test that skips every unrelated packet. */
-	if (bpf_ntohl(skb->remote_port) != target_port)
-		return;
 	if (!parse(skb, egress, &p))
 		return;
 	cookie = bpf_get_socket_cookie(skb);
@@ -544,28 +540,46 @@ static __always_inline void on_packet(struct __sk_buff *skb, bool egress)
 	end_exchange(skb, c, cookie);
 }
 
+/*
+ * These run on every packet of every pod, so the first test is the only
+ * work an unrelated packet costs: the socket's remote port (skb->sk's
+ * skc_dport, big endian in the upper half on LE hosts; both hooks run with
+ * a full socket), compared before anything else is read or zeroed.
+ */
+static __always_inline bool to_target_port(struct __sk_buff *skb)
+{
+	return bpf_ntohl(skb->remote_port) == target_port;
+}
+
 SEC("cgroup_skb/egress")
 int ew_egress(struct __sk_buff *skb)
 {
-	on_packet(skb, true);
+	if (to_target_port(skb))
+		on_packet(skb, true);
 	return 1;
 }
 
 SEC("cgroup_skb/ingress")
 int ew_ingress(struct __sk_buff *skb)
 {
-	on_packet(skb, false);
+	if (to_target_port(skb))
+		on_packet(skb, false);
 	return 1;
 }
 
-/* Tuple of a kernel socket, or false when it is not to the target port. */
+/*
+ * Tuple of a kernel socket, or false when it is not to the target port. The
+ * tracepoints fire for every socket of the host: the remote port is read
+ * (one probe read) and compared before anything else.
+ */
 static __always_inline bool sock_tuple(const struct sock *sk, struct wire_tuple *t)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family;
 
 	t->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (t->rport != target_port)
 		return false;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	/* inet_sport, not skc_num: releasing the port zeroes skc_num before
 	 * the transition to TCP_CLOSE is traced. */
 	t->lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
@@ -654,12 +668,10 @@ int BPF_PROG(ew_state, const struct sock *sk, int oldstate, int newstate)
 {
 	struct wire_tuple t = {};
 	__u64 cookie = 0;
-	struct conn *c;
+	struct conn *c = conn_of_sock(sk, &cookie, &t);
 
-	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
-	c = conn_of_sock(sk, &cookie, &t);
-	if (!c)
+	/* Protocol after the port: most sockets fail the port test first. */
+	if (!c || BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 	refresh_sock(sk, c);
 	/* Leaving ESTABLISHED ends the exchange in progress: it got no answer. */
