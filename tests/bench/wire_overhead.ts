@@ -342,6 +342,18 @@ class EmptyPrograms implements Disposable {
     this.#cgroup = this.#lib.openDirectory(cgroupPath);
   }
 
+  /** Kernel ids of the egress and ingress programs. */
+  ids(): number[] {
+    return ["empty_egress", "empty_ingress"].map((n) =>
+      this.#obj.programInfo(this.#obj.program(n)).id
+    );
+  }
+
+  /** See {@link Libbpf.testRun}. */
+  testRun(id: number, packet: Uint8Array, repeat: number) {
+    return this.#lib.testRun(id, packet, repeat);
+  }
+
   attach(): Attached {
     const progs = ["empty_egress", "empty_ingress"].map((n) =>
       this.#obj.program(n)
@@ -511,6 +523,74 @@ async function measureWindow(
     };
   } finally {
     await inner.run();
+  }
+}
+
+/**
+ * An Ethernet + IPv4 + TCP segment with 100 bytes of payload to `port`, for
+ * BPF_PROG_TEST_RUN (whose dummy socket has remote port 0: the unrelated
+ * path).
+ */
+function testPacket(port: number): Uint8Array {
+  const p = new Uint8Array(14 + 20 + 20 + 100);
+  const v = new DataView(p.buffer);
+  v.setUint16(12, 0x0800); // IPv4
+  v.setUint8(14, 0x45);
+  v.setUint16(16, 20 + 20 + 100);
+  v.setUint8(22, 64);
+  v.setUint8(23, 6); // TCP
+  p.set([127, 0, 0, 1], 26);
+  p.set([127, 0, 0, 1], 30);
+  v.setUint16(34, 40000);
+  v.setUint16(36, port);
+  v.setUint8(46, 5 << 4);
+  v.setUint8(47, 0x18); // PSH ACK
+  return p;
+}
+
+/**
+ * Run time of each cgroup_skb program on one unrelated packet in the
+ * kernel's test runner, empty and probe programs in alternating rounds:
+ * no per-run clock reads (stats are off meanwhile) and no other traffic,
+ * but hot caches.
+ */
+async function isolated(
+  o: Options,
+  empty: EmptyPrograms,
+  cgroupPath: string,
+  cleanup: Cleanup,
+): Promise<Record<string, number[]>> {
+  const probe = await openWireProbe({
+    comm: o.comm,
+    port: o.port,
+    cgroupPath,
+  });
+  cleanup.add("close the probe", () => probe.close());
+  try {
+    const ids: Record<string, number> = {};
+    const [eg, ing] = empty.ids();
+    ids.empty_egress = eg!;
+    ids.empty_ingress = ing!;
+    for (const p of probe.programs()) {
+      if (p.name === "ew_egress" || p.name === "ew_ingress") ids[p.name] = p.id;
+    }
+    // Stats would time each run with two clock reads: off meanwhile.
+    await Deno.writeTextFile(STATS, "0");
+    const packet = testPacket(o.samePort ? o.port : 5201);
+    const out: Record<string, number[]> = {};
+    for (let round = 0; round < 20; round++) {
+      for (const [name, id] of Object.entries(ids)) {
+        const r = empty.testRun(id, packet, 200_000);
+        if (r.retval !== 1) {
+          throw new Error(`Program "${name}" returned ${r.retval}, not 1`);
+        }
+        (out[name] ??= []).push(r.nsPerRun);
+      }
+    }
+    return out;
+  } finally {
+    await Deno.writeTextFile(STATS, o.stats ? "1" : "0");
+    await probe.close();
   }
 }
 
@@ -689,7 +769,15 @@ async function main(o: Options): Promise<void> {
         o.stats ? "on" : "off"
       } (was ${previousStats}), load ${loadavg()}, kernel ${Deno.osRelease()}`,
     );
-    const summaries: Record<string, unknown> = {};
+    const alone = await isolated(o, empty, cgroupPath, cleanup);
+    console.log(
+      "\n== one unrelated packet in BPF_PROG_TEST_RUN (20 rounds of 200,000 runs): ns/run, median (min–max)",
+    );
+    for (const [name, ns] of Object.entries(alone)) {
+      console.log(`  ${name.padEnd(14)} ${spread(ns, 1)}`);
+    }
+    console.log(`load ${loadavg()}\n`);
+    const summaries: Record<string, unknown> = { isolated: alone };
     const all: WindowResult[] = [];
     for (const name of o.paths) {
       const pathCleanup = new Cleanup();
