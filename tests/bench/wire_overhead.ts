@@ -647,8 +647,15 @@ function summarize(windows: WindowResult[], stats: boolean) {
     const perWindow = ws.map((w) =>
       w.programs.reduce((s, p) => s + p.ns, 0) / (w.segsOut + w.segsIn)
     );
+    const cpu = ws.reduce((s, w) => s + w.cpuNs, 0);
+    const ns = ws.reduce(
+      (s, w) => s + w.programs.reduce((t, p) => t + p.ns, 0),
+      0,
+    );
     return {
       programs,
+      /** Programs' run time over the traffic's own CPU time. */
+      cpuShare: ns / cpu,
       nsPerPacket: programs.reduce((s, p) => s + p.nsPerPacket, 0),
       nsPerPacketWindows: perWindow,
       runsPerPacket: programs.reduce((s, p) => s + p.runsPerPacket, 0),
@@ -715,6 +722,11 @@ function report(path: string, s: ReturnType<typeof summarize>): void {
       `  total: ${fmt(c.runsPerPacket, 4)} runs and ${
         fmt(c.nsPerPacket, 2)
       } ns per unrelated packet (windows ${spread(c.nsPerPacketWindows, 2)})`,
+    );
+    console.log(
+      `  run time = ${
+        fmt(c.cpuShare * 100, 2)
+      } % of the traffic's own CPU time (other traffic's runs included)`,
     );
   }
   if (s.empty && s.probe) {
