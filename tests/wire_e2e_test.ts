@@ -172,7 +172,15 @@ Deno.test({
     node: "wire-node-b",
     comm: "kubelet-b",
   });
-  assert.match(leader.stderr, /wire probe running buffer=\S+ adopted=1/);
+  // The leader logs this once its Go TLS probe is open too, which may come
+  // after the follower started on a loaded machine.
+  await until(
+    "a1's probe to run",
+    30_000,
+    () =>
+      /wire probe running buffer=\S+ adopted=1/.test(leader.stderr) ||
+      undefined,
+  );
   await until(
     "a2 to follow a1",
     30_000,
