@@ -11,12 +11,13 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import type {
   BeatsResponse,
+  EpisodesResponse,
   ErrorResponse,
   HeartKind,
   HeartsResponse,
 } from "../core/api_types.ts";
 import { ASSETS } from "./assets.ts";
-import type { HeartHub } from "./heart_hub.ts";
+import { type HeartHub, SOURCE } from "./heart_hub.ts";
 import { hubMetrics, type MetricSamples, renderMetrics } from "./metrics.ts";
 import type { Authenticator } from "../core/wire_types.ts";
 import {
@@ -126,6 +127,29 @@ export function createApp(opts: AppOptions): Hono {
       hearts,
     };
     return c.json(body);
+  });
+
+  app.get("/api/v1/hearts/:namespace/:name/episodes", (c) => {
+    const hub = getHub()!;
+    const { namespace, name } = c.req.param();
+    const id = `${namespace}/${name}`;
+    if (!hub.heart(id)) {
+      return fail(
+        c,
+        404,
+        `No heart "${id}": list the hearts with GET /api/v1/hearts`,
+      );
+    }
+    return c.json(
+      { episodes: hub.episodes.list(id) } satisfies EpisodesResponse,
+    );
+  });
+
+  app.get("/api/v1/source/episodes", (c) => {
+    const hub = getHub()!;
+    return c.json(
+      { episodes: hub.episodes.list(SOURCE) } satisfies EpisodesResponse,
+    );
   });
 
   app.get("/api/v1/hearts/:namespace/:name/beats", (c) => {

@@ -35,6 +35,13 @@ import {
   type StatusPolicy,
 } from "./heart.ts";
 import { WireState } from "./wire_state.ts";
+import {
+  diagnoseHeart,
+  diagnoseSource,
+  type Finding,
+  type NodeWireView,
+} from "./diagnosis.ts";
+import { EpisodeBook } from "./episodes.ts";
 import type { Pair } from "../wire/wire_pairing.ts";
 
 /** What a live beat event learns of the exchange that carried it. */
@@ -63,7 +70,14 @@ export interface HubCounters {
   resyncs: number;
   wireExchanges: number;
   wirePaired: number;
+  /** Diagnoses published (episodes opened or changed). */
+  diagnoses: number;
 }
+
+/** Id of the episodes of Earthworm's own blindness. */
+export const SOURCE = "source";
+/** How long after Earthworm sees again a late-answered renewal may still name the API server. */
+const LATE_EVIDENCE_MS = 60_000;
 
 /** Hearts, their beats and the event stream. */
 export class HeartHub implements LeaseSink, WireReportSink {
@@ -78,8 +92,15 @@ export class HeartHub implements LeaseSink, WireReportSink {
     resyncs: 0,
     wireExchanges: 0,
     wirePaired: 0,
+    diagnoses: 0,
   };
   #hearts = new Map<string, HeartState>();
+  /** Why hearts are late: open episodes and their history. */
+  readonly episodes: EpisodeBook = new EpisodeBook();
+  /** Holders of hearts when their open episode began (a handover shows against it). */
+  #holderAtStart = new Map<string, string | null>();
+  /** The last episode of Earthworm's own blindness, and until when late evidence may still change it. */
+  #sourceEpisode: { start: number; end: number | null } | null = null;
   #source: SourceState;
   #wire = new WireState();
   /**
@@ -148,6 +169,23 @@ export class HeartHub implements LeaseSink, WireReportSink {
       // Silence is only counted from the moment Earthworm can see again.
       for (const heart of this.#hearts.values()) heart.baselineAt = at;
     }
+    if (!connected && wasConnected) {
+      this.#sourceEpisode = { start: at, end: null };
+    }
+    if (connected && this.#sourceEpisode?.end === null) {
+      this.#diagnoseSource(at);
+      this.#sourceEpisode.end = at;
+      const closed = this.episodes.close(SOURCE, at);
+      delete this.#source.diagnosis;
+      if (closed) {
+        this.events.publish("diagnosis", {
+          id: SOURCE,
+          diagnosis: null,
+          episode: closed,
+        });
+      }
+    }
+    if (!connected) this.#diagnoseSource(at);
     this.events.publish("source", this.sourceState());
     this.sweep(at);
   }
@@ -171,7 +209,13 @@ export class HeartHub implements LeaseSink, WireReportSink {
 
   /** Re-decides every heart's status at `now`, publishing changes. */
   sweep(now: number = this.clock.now()): void {
-    for (const heart of this.#hearts.values()) this.#updateStatus(heart, now);
+    for (const heart of this.#hearts.values()) {
+      this.#updateStatus(heart, now);
+      if (
+        heart.status !== "healthy" || this.episodes.current(heart.id)
+      ) this.#diagnose(heart, now);
+    }
+    if (!this.#source.connected) this.#diagnoseSource(now);
   }
 
   /** Sweeps statuses every `intervalMs` until `signal` aborts; prunes old beats each minute. */
@@ -190,6 +234,10 @@ export class HeartHub implements LeaseSink, WireReportSink {
   /** Takes a batch of wire exchanges from a node's agent. */
   wire(exchanges: WireExchange[]): void {
     if (exchanges.length === 0) return;
+    const late = this.#sourceEpisode;
+    if (late?.end != null && this.clock.now() - late.end < LATE_EVIDENCE_MS) {
+      queueMicrotask(() => this.#diagnoseSource(this.clock.now()));
+    }
     this.counters.wireExchanges += exchanges.length;
     for (const pair of this.#wire.exchanges(exchanges)) {
       const id = nodeHeartId(pair.node);
@@ -390,6 +438,8 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.#flushHeld(id);
     const heart = this.#hearts.get(id);
     if (!heart) return;
+    this.#closeEpisode(id, at);
+    this.episodes.delete(id);
     this.#hearts.delete(id);
     this.store.delete(id);
     this.events.publish("status", {
@@ -405,12 +455,165 @@ export class HeartHub implements LeaseSink, WireReportSink {
     if (status === heart.status) return;
     const from = heart.status;
     heart.status = status;
+    this.#diagnose(heart, now);
     this.events.publish("status", {
       id: heart.id,
       from,
       to: status,
       heart: this.#toHeart(heart, now),
     });
+  }
+
+  /**
+   * Opens, updates or closes the heart's episode for its status at `now`:
+   * late or expired opens one (or re-diagnoses it), healthy closes it, and
+   * while Earthworm is blind an open one says so (nothing is blamed).
+   */
+  #diagnose(heart: HeartState, now: number): void {
+    const open = this.episodes.current(heart.id);
+    const bad = heart.status === "late" || heart.status === "expired";
+    if (!bad && !(open && heart.status === "unknown")) {
+      if (!open) return;
+      // A Lease that beats again under another holder was handed over.
+      const before = this.#holderAtStart.get(heart.id) ?? heart.holder;
+      if (heart.kind === "lease" && heart.holder !== before) {
+        this.#publishEpisode(heart.id, now, open.worst, {
+          cause: "handover",
+          summary: `leadership moved from ${before ?? "nobody"} to ${
+            heart.holder ?? "nobody"
+          } after ${
+            Math.round((now - Date.parse(open.start)) / 1000)
+          } s of silence`,
+          evidence: [{
+            at: new Date(now).toISOString(),
+            text: `holder changed from ${before ?? "none"} to ${
+              heart.holder ?? "none"
+            }`,
+          }],
+        });
+      }
+      this.#closeEpisode(heart.id, now);
+      return;
+    }
+    if (!open) this.#holderAtStart.set(heart.id, heart.holder);
+    const blind = this.#source.connected
+      ? undefined
+      : this.#source.reason ?? "the API server cannot be reached";
+    const finding = diagnoseHeart(
+      {
+        kind: heart.kind,
+        name: heart.name,
+        holder: heart.holder,
+        holderAtStart: this.#holderAtStart.get(heart.id) ?? heart.holder,
+        silentSince: Math.max(
+          heart.lastObservedAt ?? heart.baselineAt,
+          heart.baselineAt,
+        ),
+        recentIntervals: heart.recentIntervals,
+      },
+      heart.kind === "node" ? this.#nodeView(heart.name, heart) : null,
+      now,
+      blind,
+    );
+    this.#publishEpisode(
+      heart.id,
+      now,
+      bad ? heart.status : "unknown",
+      finding,
+    );
+  }
+
+  #nodeView(node: string, heart: HeartState): NodeWireView {
+    return this.#wire.view(
+      node,
+      heart.lastObservedAt ?? heart.baselineAt,
+    );
+  }
+
+  /** Records the episode's finding; true when it is new or changed (and published). */
+  #publishEpisode(
+    id: string,
+    now: number,
+    worst: HeartStatus,
+    finding: Finding,
+  ): boolean {
+    const e = this.episodes.record(id, now, worst, finding);
+    if (!e) return false;
+    this.counters.diagnoses++;
+    this.events.publish("diagnosis", {
+      id,
+      diagnosis: {
+        cause: e.cause,
+        since: e.start,
+        summary: e.summary,
+        evidence: e.evidence,
+      },
+      episode: e,
+    });
+    return true;
+  }
+
+  #closeEpisode(id: string, now: number): void {
+    this.#holderAtStart.delete(id);
+    const closed = this.episodes.close(id, now);
+    if (closed) {
+      this.events.publish("diagnosis", {
+        id,
+        diagnosis: null,
+        episode: closed,
+      });
+    }
+  }
+
+  /**
+   * Diagnoses Earthworm's own blindness: the API server itself when renewals
+   * wait for answers on the nodes, else only Earthworm's view. Evidence that
+   * arrives just after Earthworm sees again (a renewal answered late) still
+   * counts for the episode that just ended.
+   */
+  #diagnoseSource(now: number): void {
+    const ep = this.#sourceEpisode;
+    if (!ep) return;
+    const nodes = new Map<string, NodeWireView>();
+    for (const node of this.#wire.nodes()) {
+      nodes.set(node, this.#wire.view(node, ep.start));
+    }
+    const finding = diagnoseSource(
+      ep.start,
+      this.#source.reason ?? "the API server could not be reached",
+      nodes,
+      ep.end ?? now,
+    );
+    if (ep.end === null) {
+      this.#source.diagnosis = {
+        cause: finding.cause,
+        since: new Date(ep.start).toISOString(),
+        summary: finding.summary,
+        evidence: finding.evidence,
+      };
+      if (this.#publishEpisode(SOURCE, ep.start, "unknown", finding)) {
+        // The banner reads the source's diagnosis.
+        this.events.publish("source", this.sourceState());
+      }
+      return;
+    }
+    // Closed: late evidence may still name the API server.
+    const closed = this.episodes.list(SOURCE).at(-1);
+    if (
+      closed && closed.end !== null && finding.cause !== closed.cause &&
+      finding.cause === "apiserver"
+    ) {
+      this.episodes.closed[closed.cause]--;
+      this.episodes.closed[finding.cause]++;
+      closed.cause = finding.cause;
+      closed.summary = finding.summary;
+      closed.evidence = finding.evidence;
+      this.events.publish("diagnosis", {
+        id: SOURCE,
+        diagnosis: null,
+        episode: closed,
+      });
+    }
   }
 
   #toHeart(h: HeartState, _now: number): Heart {
@@ -438,6 +641,15 @@ export class HeartHub implements LeaseSink, WireReportSink {
       ? this.#wire.summary(h.name)
       : undefined;
     if (wire) heart.wire = wire;
+    const e = this.episodes.current(h.id);
+    if (e) {
+      heart.diagnosis = {
+        cause: e.cause,
+        since: e.start,
+        summary: e.summary,
+        evidence: e.evidence,
+      };
+    }
     return heart;
   }
 }

@@ -110,7 +110,27 @@ export function hubMetrics(
   }
   const source = hub.sourceState();
   const c = hub.counters;
+  const open = hub.episodes.openByCause();
   return [
+    {
+      name: "earthworm_episodes_total",
+      help:
+        "Episodes (a heart late or expired, or Earthworm blind) that ended, by their diagnosed cause.",
+      type: "counter",
+      samples: Object.entries(hub.episodes.closed).map(([cause, value]) => ({
+        labels: { cause },
+        value,
+      })),
+    },
+    {
+      name: "earthworm_episodes_open",
+      help: "Episodes in progress, by their diagnosed cause.",
+      type: "gauge",
+      samples: Object.entries(open).map(([cause, value]) => ({
+        labels: { cause },
+        value,
+      })),
+    },
     {
       name: "earthworm_hearts",
       help: "Hearts (Leases) by kind and status.",

@@ -190,3 +190,31 @@ Deno.test("parseWireReport rejects a body that is not an object", () => {
     /boolean available/,
   );
 });
+
+Deno.test("wire signals are accepted by kind, and an unknown kind is refused", () => {
+  const report = (signal: unknown) => ({
+    node: "n1",
+    probe: { available: true, pairing: "exact" },
+    exchanges: [{
+      node: "n1",
+      conn: "a->b",
+      at: "2026-01-01T00:00:00.000Z",
+      latencyMs: 1500,
+      bytesSent: 600,
+      bytesReceived: 0,
+      srttUs: 100,
+      retransmits: 0,
+      resets: 0,
+      confidence: "exact",
+      signal,
+    }],
+  });
+  assert.equal(
+    parseWireReport(report("pending")).exchanges[0]!.signal,
+    "pending",
+  );
+  assert.throws(
+    () => parseWireReport(report("meltdown")),
+    /signal must be one of pending, retransmit, reset, closed/,
+  );
+});

@@ -8,6 +8,7 @@
  */
 
 import type { WireExchange, WireSummary } from "../core/api_types.ts";
+import type { NodeWireView } from "./diagnosis.ts";
 import type { ProbeState } from "../core/wire_types.ts";
 import { type Pair, WirePairing } from "../wire/wire_pairing.ts";
 
@@ -28,6 +29,8 @@ export interface NodePair extends Pair {
 export class WireState {
   #pairing = new WirePairing();
   #probes = new Map<string, ProbeState>();
+  /** Recent exchanges and signals per node, for diagnosis. */
+  #records = new Map<string, WireExchange[]>();
 
   /**
    * Records `node`'s probe state; returns the new summary over all agents
@@ -74,6 +77,7 @@ export class WireState {
   exchanges(exchanges: WireExchange[]): NodePair[] {
     const pairs: NodePair[] = [];
     for (const ex of exchanges) {
+      this.#remember(ex);
       const pair = this.#pairing.addExchange(ex);
       if (pair) pairs.push({ ...pair, node: ex.node });
     }
@@ -101,4 +105,44 @@ export class WireState {
   probes(): Map<string, ProbeState> {
     return new Map(this.#probes);
   }
+
+  /**
+   * What the node's agent saw, for diagnosis: its probe state, its recent
+   * records, and the median RTT of those before `baselineUntil`.
+   */
+  view(node: string, baselineUntil: number): NodeWireView {
+    const records = this.#records.get(node) ?? [];
+    const rtts = records.filter((x) =>
+      x.srttUs > 0 && Date.parse(x.at) < baselineUntil
+    ).map((x) => x.srttUs).sort((a, b) => a - b);
+    return {
+      probe: this.#probes.get(node),
+      records,
+      baselineSrttUs: rtts.length > 0 ? rtts[rtts.length >> 1]! : null,
+    };
+  }
+
+  /** Nodes whose agents reported. */
+  nodes(): string[] {
+    return [...this.#probes.keys()];
+  }
+
+  #remember(ex: WireExchange): void {
+    let list = this.#records.get(ex.node);
+    if (!list) {
+      list = [];
+      this.#records.set(ex.node, list);
+    }
+    list.push(ex);
+    const cutoff = Date.parse(ex.at) - RECORDS_KEPT_MS;
+    while (
+      list.length > RECORDS_PER_NODE ||
+      (list.length > 0 && Date.parse(list[0]!.at) < cutoff)
+    ) list.shift();
+  }
 }
+
+/** Records kept per node for diagnosis: at most this many... */
+const RECORDS_PER_NODE = 256;
+/** ...and this recent (a lease duration is 40 s; controllers' up to minutes). */
+const RECORDS_KEPT_MS = 10 * 60 * 1000;

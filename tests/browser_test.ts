@@ -91,16 +91,34 @@ Deno.test({
         const log: Record<string, string[]> = {};
         const blind = { statuses: [] as string[], banner: "" };
         const wireTrouble: string[] = [];
-        Object.assign(globalThis, { statusLog: log, blind, wireTrouble });
+        const causes: Record<string, string[]> = {};
+        Object.assign(globalThis, {
+          statusLog: log,
+          blind,
+          wireTrouble,
+          causes,
+        });
         setInterval(() => {
-          const banner = document.querySelector("[data-source=disconnected]");
+          const banner = document.querySelector<HTMLElement>(
+            "[data-source=disconnected]",
+          );
           if (banner !== null) blind.banner = banner.textContent ?? "";
+          const sourceCause = banner?.dataset.cause;
+          if (sourceCause) {
+            const c = (causes["source"] ??= []);
+            if (!c.includes(sourceCause)) c.push(sourceCause);
+          }
           for (
             const el of document.querySelectorAll<HTMLElement>(
               ".card[data-heart-id]",
             )
           ) {
             const status = el.dataset.status!;
+            const cause = el.dataset.cause;
+            if (cause) {
+              const c = (causes[el.dataset.heartId!] ??= []);
+              if (!c.includes(cause)) c.push(cause);
+            }
             if (
               el.dataset.wireTrouble === "true" &&
               !wireTrouble.includes(el.dataset.heartId!)
@@ -159,6 +177,14 @@ Deno.test({
         },
       );
       assert.ok(story.includes("expired"));
+      const causes = await page.evaluate(() =>
+        (globalThis as unknown as { causes: Record<string, string[]> }).causes
+      );
+      assert.deepEqual(
+        causes[dying],
+        ["kubelet"],
+        "the dead node's card said its kubelet sent no renewal",
+      );
 
       // The scripted API server outage: hearts turn unknown, never expired.
       const blind = await eventually(
@@ -178,6 +204,14 @@ Deno.test({
         `statuses in the outage: ${blind.statuses}`,
       );
       assert.match(blind.banner, /API server unreachable — hearts unknown/);
+      const sourceCauses = await page.evaluate(() =>
+        (globalThis as unknown as { causes: Record<string, string[]> }).causes
+          .source
+      );
+      assert.ok(
+        sourceCauses?.includes("apiserver"),
+        `the outage banner named the API server: ${sourceCauses}`,
+      );
 
       // Search and the kind filter narrow the overview.
       await page.fill("input[type=search]", nodeName(0));
@@ -229,7 +263,7 @@ Deno.test({
       await page.waitForSelector("[data-wire=chart]", { timeout: 15_000 });
       assert.match(
         await page.textContent("[data-wire=chart]") ?? "",
-        /exchanges · last .* retransmits/,
+        /exchanges \(\d+ renewals identified exactly\) · last .* retransmits/,
       );
       await page.click("a.back");
       await page.waitForSelector(".card[data-heart-id]");

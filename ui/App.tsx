@@ -77,10 +77,18 @@ export function App({ store }: AppProps) {
         onBeep={toggleBeep}
       />
       {source !== null && !source.connected && (
-        <div class="banner" role="alert" data-source="disconnected">
+        <div
+          class="banner"
+          role="alert"
+          data-source="disconnected"
+          data-cause={source.diagnosis?.cause}
+        >
           API server unreachable — hearts unknown
           {source.reason !== undefined && (
             <span class="reason">: {source.reason}</span>
+          )}
+          {source.diagnosis && (
+            <div class="banner-cause">{source.diagnosis.summary}</div>
           )}
         </div>
       )}

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Heart } from "../core/api_types.ts";
+import type { DiagnosisCause, Heart } from "../core/api_types.ts";
 import { Cardiogram } from "./Cardiogram.tsx";
 import { formatSeconds } from "./format.ts";
 import { formatRoute } from "./route.ts";
@@ -28,6 +28,17 @@ export const STATUS_LABELS: Readonly<Record<Heart["status"], string>> = {
   unknown: "unknown",
 };
 
+/** Plain words for each cause of a late or expired heart. */
+export const CAUSE_LABELS: Readonly<Record<DiagnosisCause, string>> = {
+  kubelet: "kubelet",
+  network: "network",
+  apiserver: "API server",
+  observer: "Earthworm's view",
+  holder: "holder",
+  handover: "handover",
+  unknown: "cause unknown",
+};
+
 /** A card with one heart's live cardiogram. */
 export function HeartCard({ store, heart }: HeartCardProps) {
   const href = formatRoute({
@@ -43,9 +54,10 @@ export function HeartCard({ store, heart }: HeartCardProps) {
       data-status={heart.status}
       data-beats={heart.beats}
       data-wire-trouble={heart.wire?.trouble ? "true" : undefined}
+      data-cause={heart.diagnosis?.cause}
       title={`${heart.id} — ${heart.status}${
         heart.wire?.trouble ? " — wire trouble" : ""
-      }`}
+      }${heart.diagnosis ? ` — ${heart.diagnosis.summary}` : ""}`}
     >
       <div class="card-head">
         <span class="card-name">{heart.name}</span>
@@ -70,6 +82,14 @@ export function HeartCard({ store, heart }: HeartCardProps) {
           <span class="holder" title="holder">⚑ {heart.holder}</span>
         )}
       </div>
+      {heart.diagnosis && (
+        <div class={`card-cause cause-${heart.diagnosis.cause}`}>
+          <span class="cause-label">
+            {CAUSE_LABELS[heart.diagnosis.cause]}
+          </span>{" "}
+          {heart.diagnosis.summary}
+        </div>
+      )}
       <Cardiogram
         store={store}
         heartId={heart.id}

@@ -10,6 +10,8 @@
 import {
   type Beat,
   type BeatEvent,
+  type DiagnosisEvent,
+  type Episode,
   type Heart,
   type HeartStatus,
   NODE_LEASE_NAMESPACE,
@@ -61,6 +63,8 @@ export const DEFAULT_LIMITS: StoreLimits = {
   maxExchanges: 300,
 };
 
+/** Episodes kept per heart in the browser. */
+const MAX_EPISODES = 20;
 const MAX_OUTAGES = 32;
 
 /** Holds the hearts and tells subscribers when anything changed. */
@@ -81,6 +85,8 @@ export class HeartStore {
   snapshots = 0;
   /** Recent periods when the source was disconnected, oldest first. */
   readonly outages: Outage[] = [];
+  /** Recent episodes per heart id (and `source`), oldest first. */
+  readonly episodes = new Map<string, Episode[]>();
   #limits: StoreLimits;
   #listeners = new Set<() => void>();
   #beatListeners = new Set<BeatListener>();
@@ -143,9 +149,40 @@ export class HeartStore {
     this.#changed();
   }
 
-  /** Records wire exchanges by node. */
+  /** Records a heart's (or the source's) new diagnosis, or the end of its episode. */
+  applyDiagnosis(event: DiagnosisEvent): void {
+    const list = this.episodes.get(event.id) ?? [];
+    const i = list.findIndex((e) => e.start === event.episode.start);
+    if (i >= 0) list[i] = event.episode;
+    else list.push(event.episode);
+    if (list.length > MAX_EPISODES) list.splice(0, list.length - MAX_EPISODES);
+    this.episodes.set(event.id, list);
+    const entry = this.hearts.get(event.id);
+    if (entry !== undefined) {
+      const heart = { ...entry.heart };
+      if (event.diagnosis) heart.diagnosis = event.diagnosis;
+      else delete heart.diagnosis;
+      entry.heart = heart;
+    }
+    this.#changed();
+  }
+
+  /** Merges episodes fetched from the API (oldest first) for `id`. */
+  mergeEpisodes(id: string, episodes: readonly Episode[]): void {
+    const list = this.episodes.get(id) ?? [];
+    for (const e of episodes) {
+      if (!list.some((x) => x.start === e.start)) list.push(e);
+    }
+    list.sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+    if (list.length > MAX_EPISODES) list.splice(0, list.length - MAX_EPISODES);
+    this.episodes.set(id, list);
+    this.#changed();
+  }
+
+  /** Records wire exchanges by node (signals are not drawn). */
   applyWire(event: WireEvent): void {
     for (const exchange of event.exchanges) {
+      if (exchange.signal !== undefined) continue;
       let list = this.wire.get(exchange.node);
       if (list === undefined) {
         list = [];

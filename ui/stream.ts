@@ -36,6 +36,7 @@ export function connectStream({ url, store, signal }: StreamOptions): void {
       status: (d) => store.applyStatus(d),
       source: (d) => store.applySource(d),
       wire: (d) => store.applyWire(d),
+      diagnosis: (d) => store.applyDiagnosis(d),
     };
 
   const down = () => {
