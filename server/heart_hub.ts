@@ -185,7 +185,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         });
       }
     }
-    if (!connected) this.#diagnoseSource(at);
+    if (!connected) this.#diagnoseSource(at, false);
     this.events.publish("source", this.sourceState());
     this.sweep(at);
   }
@@ -571,7 +571,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
    * arrives just after Earthworm sees again (a renewal answered late) still
    * counts for the episode that just ended.
    */
-  #diagnoseSource(now: number): void {
+  #diagnoseSource(now: number, announce = true): void {
     const ep = this.#sourceEpisode;
     if (!ep) return;
     const nodes = new Map<string, NodeWireView>();
@@ -591,7 +591,9 @@ export class HeartHub implements LeaseSink, WireReportSink {
         summary: finding.summary,
         evidence: finding.evidence,
       };
-      if (this.#publishEpisode(SOURCE, ep.start, "unknown", finding)) {
+      if (
+        this.#publishEpisode(SOURCE, ep.start, "unknown", finding) && announce
+      ) {
         // The banner reads the source's diagnosis.
         this.events.publish("source", this.sourceState());
       }
