@@ -100,6 +100,8 @@ export interface Episode {
   /** The worst status reached: `late` or `expired` (`unknown` for the source). */
   worst: HeartStatus;
   cause: DiagnosisCause;
+  /** When Earthworm concluded this cause, RFC 3339 (how long the diagnosis took). */
+  causeSince: string;
   summary: string;
   evidence: Evidence[];
 }

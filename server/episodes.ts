@@ -81,6 +81,7 @@ export class EpisodeBook {
     at: number,
     worst: HeartStatus,
     finding: Finding,
+    now: number = at,
   ): Episode | null {
     const open = this.#open.get(id);
     if (!open) {
@@ -90,6 +91,7 @@ export class EpisodeBook {
         end: null,
         worst,
         cause: finding.cause,
+        causeSince: new Date(at).toISOString(),
         summary: finding.summary,
         evidence: finding.evidence,
       };
@@ -103,6 +105,9 @@ export class EpisodeBook {
       open.summary === finding.summary
     ) return null;
     if (worse) open.worst = worst;
+    if (open.cause !== finding.cause) {
+      open.causeSince = new Date(now).toISOString();
+    }
     open.cause = finding.cause;
     open.summary = finding.summary;
     open.evidence = finding.evidence;

@@ -537,7 +537,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     worst: HeartStatus,
     finding: Finding,
   ): boolean {
-    const e = this.episodes.record(id, now, worst, finding);
+    const e = this.episodes.record(id, now, worst, finding, this.clock.now());
     if (!e) return false;
     this.counters.diagnoses++;
     this.events.publish("diagnosis", {
@@ -608,6 +608,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
       this.episodes.closed[closed.cause]--;
       this.episodes.closed[finding.cause]++;
       closed.cause = finding.cause;
+      closed.causeSince = new Date(now).toISOString();
       closed.summary = finding.summary;
       closed.evidence = finding.evidence;
       this.events.publish("diagnosis", {
