@@ -23,6 +23,7 @@ import { tokenFileReader } from "../core/token_file.ts";
 import { createApp } from "../server/api.ts";
 import { sleepUnlessAborted, systemClock } from "../core/clock.ts";
 import { HeartHub } from "../server/heart_hub.ts";
+import { runWebhooks } from "../server/webhooks.ts";
 import { serveApp } from "../server/http_server.ts";
 import { configureLogger, getLogger } from "../core/log.ts";
 import type { MetricSamples } from "../server/metrics.ts";
@@ -34,6 +35,7 @@ import {
   SERVE_FLAGS,
   serveSettings,
   stringFlag,
+  webhookHelp,
 } from "./flags.ts";
 import { onShutdownSignal } from "./signals.ts";
 
@@ -60,6 +62,7 @@ Flags:
   --kubeconfig FILE        Use a kubeconfig instead of the in-cluster ServiceAccount
   --context NAME           Context of that kubeconfig
   --retention S            Seconds of beat history kept per heart (default 3600)
+${webhookHelp(27)}
   --comm NAME              Process whose API connections the eBPF probe follows (default kubelet)
   --apiserver-port N       API server port the kubelet connects to (default: found
                            from the kubelet's kubeconfig or its connections)
@@ -102,7 +105,10 @@ export async function agentCommand(args: string[]): Promise<number> {
   }
   if (Deno.env.get("KUBERNETES_SERVICE_HOST")) configureLogger({ json: true });
   const env = (name: string) => Deno.env.get(name) || undefined;
-  const { port, host, retentionMs } = serveSettings(flags, "0.0.0.0");
+  const { port, host, retentionMs, webhooks, externalUrl } = serveSettings(
+    flags,
+    "0.0.0.0",
+  );
   const identity = stringFlag(flags, "identity") ?? env("POD_NAME") ??
     Deno.hostname();
   const electionNamespace = stringFlag(flags, "election-namespace") ??
@@ -236,6 +242,17 @@ export async function agentCommand(args: string[]): Promise<number> {
         const current = hub;
         current.wireReport(node, probe, []);
         current.runSweeper(leading);
+        if (webhooks.length > 0) {
+          // Only the leader alerts; a new leader's hub starts without the
+          // old one's state, so it alerts on what it sees expire from now.
+          runWebhooks({
+            targets: webhooks,
+            events: current.events,
+            clock: systemClock,
+            signal: leading,
+            externalUrl: externalUrl ?? address,
+          });
+        }
         watchLeases({
           rest,
           namespaces,

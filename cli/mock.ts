@@ -17,6 +17,7 @@ import {
   SERVE_FLAGS,
   serveSettings,
   stringFlag,
+  webhookHelp,
 } from "./flags.ts";
 import { serveHub } from "./serve_hub.ts";
 
@@ -35,6 +36,7 @@ Flags:
   --speed N       Run time N times faster (default 1)
   --retention S   Seconds of beat history kept per heart (default 3600)
   --no-incidents  Simulate a calm cluster without the incident script
+${webhookHelp(18)}
   -h, --help      Show this help
 `;
 
@@ -78,6 +80,8 @@ export async function mockCommand(args: string[]): Promise<number> {
     host: serve.host,
     port: serve.port,
     retentionMs: serve.retentionMs,
+    webhooks: serve.webhooks,
+    ...(serve.externalUrl !== undefined && { externalUrl: serve.externalUrl }),
   });
   if (replay) {
     served.hub.setWireAvailability(

@@ -10,6 +10,7 @@ import type { Clock } from "../core/clock.ts";
 import { HeartHub, type HeartHubOptions } from "../server/heart_hub.ts";
 import { serveApp } from "../server/http_server.ts";
 import { getLogger } from "../core/log.ts";
+import { runWebhooks, type WebhookTarget } from "../server/webhooks.ts";
 import { onShutdownSignal } from "./signals.ts";
 
 const log = getLogger("earthworm");
@@ -22,6 +23,10 @@ export interface ServeHubOptions {
   host: string;
   port: number;
   retentionMs?: number;
+  /** Alert receivers (none by default). */
+  webhooks?: WebhookTarget[];
+  /** Base URL of the UI for links in alerts (default the served URL). */
+  externalUrl?: string;
   app?: Omit<AppOptions, "hub">;
 }
 
@@ -53,6 +58,15 @@ export function serveHub(opts: ServeHubOptions): ServedHub {
     signal: controller.signal,
   });
   const sweeper = hub.runSweeper(controller.signal);
+  const webhooks = opts.webhooks?.length
+    ? runWebhooks({
+      targets: opts.webhooks,
+      events: hub.events,
+      clock: opts.clock,
+      signal: controller.signal,
+      externalUrl: opts.externalUrl ?? server.url,
+    })
+    : Promise.resolve();
   const removeSignals = onShutdownSignal((s) => {
     log.info("shutting down", { signal: s });
     controller.abort();
@@ -67,6 +81,6 @@ export function serveHub(opts: ServeHubOptions): ServedHub {
     url: server.url,
     signal: controller.signal,
     stop: () => controller.abort(),
-    finished: Promise.all([server.finished, sweeper]).then(() => {}),
+    finished: Promise.all([server.finished, sweeper, webhooks]).then(() => {}),
   };
 }

@@ -18,6 +18,7 @@ import {
   SERVE_FLAGS,
   serveSettings,
   stringFlag,
+  webhookHelp,
 } from "./flags.ts";
 import { serveHub } from "./serve_hub.ts";
 
@@ -33,6 +34,7 @@ Flags:
   --port N            Port to listen on (default 8080; 0 picks a free one)
   --host ADDR         Address to listen on (default 127.0.0.1)
   --retention S       Seconds of beat history kept per heart (default 3600)
+${webhookHelp(22)}
   -h, --help          Show this help
 `;
 
@@ -70,6 +72,8 @@ export async function watchCommand(args: string[]): Promise<number> {
     host: serve.host,
     port: serve.port,
     retentionMs: serve.retentionMs,
+    webhooks: serve.webhooks,
+    ...(serve.externalUrl !== undefined && { externalUrl: serve.externalUrl }),
   });
   served.hub.setWireAvailability(
     false,
