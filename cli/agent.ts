@@ -31,11 +31,11 @@ import { UsageError } from "../core/errors.ts";
 import {
   listFlag,
   numberFlag,
+  outputHelp,
   parseFlags,
   SERVE_FLAGS,
   serveSettings,
   stringFlag,
-  webhookHelp,
 } from "./flags.ts";
 import { onShutdownSignal } from "./signals.ts";
 
@@ -62,7 +62,7 @@ Flags:
   --kubeconfig FILE        Use a kubeconfig instead of the in-cluster ServiceAccount
   --context NAME           Context of that kubeconfig
   --retention S            Seconds of beat history kept per heart (default 3600)
-${webhookHelp(27)}
+${outputHelp(27)}
   --comm NAME              Process whose API connections the eBPF probe follows (default kubelet)
   --apiserver-port N       API server port the kubelet connects to (default: found
                            from the kubelet's kubeconfig or its connections)
@@ -105,10 +105,8 @@ export async function agentCommand(args: string[]): Promise<number> {
   }
   if (Deno.env.get("KUBERNETES_SERVICE_HOST")) configureLogger({ json: true });
   const env = (name: string) => Deno.env.get(name) || undefined;
-  const { port, host, retentionMs, webhooks, externalUrl } = serveSettings(
-    flags,
-    "0.0.0.0",
-  );
+  const { port, host, retentionMs, webhooks, externalUrl, perHeartMetrics } =
+    serveSettings(flags, "0.0.0.0");
   const identity = stringFlag(flags, "identity") ?? env("POD_NAME") ??
     Deno.hostname();
   const electionNamespace = stringFlag(flags, "election-namespace") ??
@@ -171,6 +169,7 @@ export async function agentCommand(args: string[]): Promise<number> {
 
   const client = new KubeRestClient(rest);
   const app = createApp({
+    perHeartMetrics,
     authenticateAgent: tokenReviewAuthenticator(client, {
       allowedUsers: agentUsers,
     }),

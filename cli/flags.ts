@@ -131,10 +131,11 @@ export const SERVE_FLAGS: Record<string, FlagSpec> = {
   "alert-webhook": { type: "string", multiple: true },
   "alert-webhook-json": { type: "string", multiple: true },
   "external-url": { type: "string" },
+  "per-heart-metrics": { type: "boolean" },
 };
 
-/** Help lines of the alert webhook flags, aligned at `column`. */
-export function webhookHelp(column: number): string {
+/** Help lines of the alert webhook and metrics flags, aligned at `column`. */
+export function outputHelp(column: number): string {
   const line = (flag: string, text: string) =>
     `  ${flag.padEnd(column - 2)}${text}`;
   return [
@@ -148,6 +149,10 @@ export function webhookHelp(column: number): string {
       "POST the same notifications as plain JSON",
     ),
     line("--external-url URL", "Base URL of this UI for links in alerts"),
+    line(
+      "--per-heart-metrics",
+      "One /metrics series per heart (default: aggregated)",
+    ),
   ].join("\n");
 }
 
@@ -161,6 +166,8 @@ export interface ServeSettings {
   webhooks: WebhookTarget[];
   /** Base URL of the UI for links in alerts, when given. */
   externalUrl?: string;
+  /** One metric series per heart. */
+  perHeartMetrics: boolean;
 }
 
 /** Reads {@linkcode SERVE_FLAGS} with the command's default host. */
@@ -177,6 +184,7 @@ export function serveSettings(
     host: hostFlag(flags, defaultHost),
     retentionMs:
       numberFlag(flags, "retention", 3600, { min: 10, max: 7 * 86_400 }) * 1000,
+    perHeartMetrics: flags.values["per-heart-metrics"] === true,
     webhooks: [
       ...listFlag(flags, "alert-webhook").map((url) => ({
         url: httpUrlFlag("alert-webhook", url),

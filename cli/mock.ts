@@ -13,11 +13,11 @@ import { Simulator } from "../sim/simulator.ts";
 import { scaledClock } from "../core/clock.ts";
 import {
   numberFlag,
+  outputHelp,
   parseFlags,
   SERVE_FLAGS,
   serveSettings,
   stringFlag,
-  webhookHelp,
 } from "./flags.ts";
 import { serveHub } from "./serve_hub.ts";
 
@@ -36,7 +36,7 @@ Flags:
   --speed N       Run time N times faster (default 1)
   --retention S   Seconds of beat history kept per heart (default 3600)
   --no-incidents  Simulate a calm cluster without the incident script
-${webhookHelp(18)}
+${outputHelp(18)}
   -h, --help      Show this help
 `;
 
@@ -81,6 +81,7 @@ export async function mockCommand(args: string[]): Promise<number> {
     port: serve.port,
     retentionMs: serve.retentionMs,
     webhooks: serve.webhooks,
+    perHeartMetrics: serve.perHeartMetrics,
     ...(serve.externalUrl !== undefined && { externalUrl: serve.externalUrl }),
   });
   if (replay) {

@@ -23,6 +23,8 @@ export interface ServeHubOptions {
   host: string;
   port: number;
   retentionMs?: number;
+  /** One metric series per heart. */
+  perHeartMetrics?: boolean;
   /** Alert receivers (none by default). */
   webhooks?: WebhookTarget[];
   /** Base URL of the UI for links in alerts (default the served URL). */
@@ -51,7 +53,11 @@ export function serveHub(opts: ServeHubOptions): ServedHub {
     ...(opts.retentionMs !== undefined &&
       { store: { retentionMs: opts.retentionMs } }),
   });
-  const app = createApp({ ...opts.app, hub });
+  const app = createApp({
+    ...opts.app,
+    hub,
+    ...(opts.perHeartMetrics && { perHeartMetrics: true }),
+  });
   const server = serveApp(app, {
     host: opts.host,
     port: opts.port,

@@ -14,11 +14,11 @@ import { systemClock } from "../core/clock.ts";
 import { UsageError } from "../core/errors.ts";
 import {
   listFlag,
+  outputHelp,
   parseFlags,
   SERVE_FLAGS,
   serveSettings,
   stringFlag,
-  webhookHelp,
 } from "./flags.ts";
 import { serveHub } from "./serve_hub.ts";
 
@@ -34,7 +34,7 @@ Flags:
   --port N            Port to listen on (default 8080; 0 picks a free one)
   --host ADDR         Address to listen on (default 127.0.0.1)
   --retention S       Seconds of beat history kept per heart (default 3600)
-${webhookHelp(22)}
+${outputHelp(22)}
   -h, --help          Show this help
 `;
 
@@ -73,6 +73,7 @@ export async function watchCommand(args: string[]): Promise<number> {
     port: serve.port,
     retentionMs: serve.retentionMs,
     webhooks: serve.webhooks,
+    perHeartMetrics: serve.perHeartMetrics,
     ...(serve.externalUrl !== undefined && { externalUrl: serve.externalUrl }),
   });
   served.hub.setWireAvailability(

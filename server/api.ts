@@ -46,6 +46,8 @@ export interface AppOptions {
   ready?: () => string | null;
   /** Extra metric families (leader election, wire probe). */
   metrics?: () => MetricSamples;
+  /** One metric series per heart (`--per-heart-metrics`). */
+  perHeartMetrics?: boolean;
   stream?: Partial<StreamOptions>;
   /** Extra routes mounted before the API (not forwarded to the leader). */
   extend?: (app: Hono) => void;
@@ -81,7 +83,9 @@ export function createApp(opts: AppOptions): Hono {
   app.get("/metrics", (c) => {
     const hub = getHub();
     const families = [
-      ...(hub ? hubMetrics(hub) : []),
+      ...(hub
+        ? hubMetrics(hub, { perHeart: opts.perHeartMetrics === true })
+        : []),
       ...(opts.metrics?.() ?? []),
     ];
     return c.body(renderMetrics(families), 200, {
