@@ -14,7 +14,8 @@ import {
 } from "../kube/kubeconfig.ts";
 import { LeaderElector } from "../kube/leader_election.ts";
 import { RestLeaseLock } from "../kube/lease_lock.ts";
-import { watchLeases } from "../kube/rest_lease_source.ts";
+import { restLeaseSource, watchLeases } from "../kube/rest_lease_source.ts";
+import { WatchControl } from "../kube/watch_loop.ts";
 import { tokenReviewAuthenticator } from "../kube/token_review.ts";
 import { type OpenedProbe, runWireReporter } from "../wire/wire_reporter.ts";
 import { type ExactProbe, NodeProbe } from "../wire/node_probe.ts";
@@ -168,6 +169,10 @@ export async function agentCommand(args: string[]): Promise<number> {
     : { available: false, reason: "the probe is starting" };
 
   const client = new KubeRestClient(rest);
+  // Fresh reads of one Lease confirm a silence before a heart is called
+  // expired; a read that shows the watch behind makes the watch relist.
+  const reader = restLeaseSource(client);
+  const control = new WatchControl();
   const app = createApp({
     perHeartMetrics,
     authenticateAgent: tokenReviewAuthenticator(client, {
@@ -235,6 +240,9 @@ export async function agentCommand(args: string[]): Promise<number> {
             clock: systemClock,
             source: { kind: "cluster", name: rest.server },
             store: { retentionMs },
+            confirm: (namespace, name, signal) =>
+              reader.read(namespace, name, signal),
+            onStale: (reason) => control.relist(reason),
           });
           hub.setWireAvailability(false, "no agent has reported wire data yet");
         }
@@ -258,6 +266,7 @@ export async function agentCommand(args: string[]): Promise<number> {
           sink: current,
           clock: systemClock,
           signal: leading,
+          control,
         }).catch((err) => {
           log.error("lease watch stopped", {
             error: err instanceof Error ? err.message : String(err),

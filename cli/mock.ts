@@ -7,7 +7,7 @@
  * @module
  */
 
-import { runLeaseWatch } from "../kube/watch_loop.ts";
+import { runLeaseWatch, WatchControl } from "../kube/watch_loop.ts";
 import { SimApiServer } from "../sim/sim_api_server.ts";
 import { Simulator } from "../sim/simulator.ts";
 import { scaledClock } from "../core/clock.ts";
@@ -71,8 +71,12 @@ export async function mockCommand(args: string[]): Promise<number> {
     ? await replay.loadTimeline(replayPath)
     : undefined;
 
+  const server = new SimApiServer({ clock });
+  const control = new WatchControl();
   const served = serveHub({
     clock,
+    confirm: (namespace, name, signal) => server.read(namespace, name, signal),
+    onStale: (reason) => control.relist(reason),
     source: replayPath === undefined
       ? { kind: "mock", name: `simulated cluster (${nodes} nodes)` }
       : { kind: "replay", name: replayPath },
@@ -90,7 +94,6 @@ export async function mockCommand(args: string[]): Promise<number> {
       "a replay of recorded Leases has no wire data",
     );
   }
-  const server = new SimApiServer({ clock });
   const cluster = replay && timeline
     ? replay.replayTimeline(timeline, server, {
       clock,
@@ -118,6 +121,7 @@ export async function mockCommand(args: string[]): Promise<number> {
       sink: served.hub,
       clock,
       signal: served.signal,
+      control,
     }),
   ]);
   await served.finished;

@@ -29,6 +29,10 @@ export interface ServeHubOptions {
   webhooks?: WebhookTarget[];
   /** Base URL of the UI for links in alerts (default the served URL). */
   externalUrl?: string;
+  /** Fresh reads that confirm a silence before a heart is called expired. */
+  confirm?: HeartHubOptions["confirm"];
+  /** Called when such a read shows the view stale (wire it to the watch loop). */
+  onStale?: HeartHubOptions["onStale"];
   app?: Omit<AppOptions, "hub">;
 }
 
@@ -52,6 +56,8 @@ export function serveHub(opts: ServeHubOptions): ServedHub {
     ...(opts.timeScale !== undefined && { timeScale: opts.timeScale }),
     ...(opts.retentionMs !== undefined &&
       { store: { retentionMs: opts.retentionMs } }),
+    ...(opts.confirm && { confirm: opts.confirm }),
+    ...(opts.onStale && { onStale: opts.onStale }),
   });
   const app = createApp({
     ...opts.app,
@@ -79,6 +85,7 @@ export function serveHub(opts: ServeHubOptions): ServedHub {
   });
   controller.signal.addEventListener("abort", () => {
     removeSignals();
+    hub.confirmer?.reset();
     hub.events.closeAll();
   }, { once: true });
   log.info(`listening on ${server.url}/`, { source: opts.source.kind });

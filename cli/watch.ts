@@ -9,7 +9,7 @@
 
 import { loadKubeConfig } from "../kube/kubeconfig.ts";
 import { clientNodeLeaseSource } from "../kube/client_node_source.ts";
-import { runLeaseWatch } from "../kube/watch_loop.ts";
+import { runLeaseWatch, WatchControl } from "../kube/watch_loop.ts";
 import { systemClock } from "../core/clock.ts";
 import { UsageError } from "../core/errors.ts";
 import {
@@ -66,6 +66,8 @@ export async function watchCommand(args: string[]): Promise<number> {
     ...(context !== undefined && { context }),
   });
   const server = kc.getCurrentCluster()?.server ?? "(unknown server)";
+  const source = await clientNodeLeaseSource(kc);
+  const control = new WatchControl();
   const served = serveHub({
     clock: systemClock,
     source: { kind: "cluster", name: server },
@@ -75,17 +77,20 @@ export async function watchCommand(args: string[]): Promise<number> {
     webhooks: serve.webhooks,
     perHeartMetrics: serve.perHeartMetrics,
     ...(serve.externalUrl !== undefined && { externalUrl: serve.externalUrl }),
+    confirm: (namespace, name, signal) => source.read(namespace, name, signal),
+    onStale: (reason) => control.relist(reason),
   });
   served.hub.setWireAvailability(
     false,
     "earthworm watch runs off-cluster: wire data comes from in-cluster agents",
   );
   await runLeaseWatch({
-    source: await clientNodeLeaseSource(kc),
+    source,
     namespaces,
     sink: served.hub,
     clock: systemClock,
     signal: served.signal,
+    control,
   });
   await served.finished;
   return 0;

@@ -267,6 +267,19 @@ export interface DiagnosisEvent {
   episode: Episode;
 }
 
+/**
+ * `ping` SSE event data: sent without an id whenever the stream has been idle
+ * for {@linkcode STREAM_PING_MS}, so a client can tell a quiet stream from a
+ * lost one (a frozen server or a cut connection raises no error).
+ */
+export interface PingEvent {
+  /** The server's clock when it was sent, RFC 3339. */
+  serverTime: string;
+}
+
+/** Longest a live stream stays silent: idle streams get a `ping` this often. */
+export const STREAM_PING_MS = 2_000;
+
 /** Map of SSE event names to their data. */
 export interface StreamEvents {
   snapshot: SnapshotEvent;
@@ -275,6 +288,7 @@ export interface StreamEvents {
   source: SourceEvent;
   wire: WireEvent;
   diagnosis: DiagnosisEvent;
+  ping: PingEvent;
 }
 
 /** Name of an SSE event. */

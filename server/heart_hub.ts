@@ -2,7 +2,9 @@
  * The heart hub: where every lease source (simulator, replay, real watcher)
  * delivers Lease events. It keeps the hearts, stores their beats, decides
  * statuses on Earthworm's clock and publishes `beat`, `status`, `source` and
- * `wire` events to the stream's log.
+ * `wire` events to the stream's log. Given a way to read one Lease fresh, it
+ * calls a heart expired only after a read confirmed its silence, and reports
+ * its own view stale when a read shows what the watch never delivered.
  *
  * @module
  */
@@ -26,14 +28,23 @@ import { BeatStore, type BeatStoreOptions, toBeat } from "./beat_store.ts";
 import { type Clock, sleepUnlessAborted } from "../core/clock.ts";
 import { EventLog, type EventLogOptions } from "./event_log.ts";
 import {
+  type ConfirmPolicy,
+  ExpiryConfirmer,
+  type ReadLease,
+  type ReadResult,
+} from "./expiry_confirmer.ts";
+import {
   DEFAULT_POLICY,
   expectedInterval,
+  gateExpiry,
   type HeartState,
   heartStatus,
+  judgeRead,
   newHeart,
   observeLease,
   type StatusPolicy,
 } from "./heart.ts";
+import { getLogger } from "../core/log.ts";
 import { WireState } from "./wire_state.ts";
 import {
   diagnoseHeart,
@@ -51,6 +62,8 @@ import type { ProbeState, WireReportSink } from "../core/wire_types.ts";
 /** Longest a node beat waits for the exchange that carried it. */
 export const WIRE_GRACE_MS = 50;
 
+const log = getLogger("hub");
+
 /** Settings of a hub. */
 export interface HeartHubOptions {
   clock: Clock;
@@ -60,6 +73,20 @@ export interface HeartHubOptions {
   store?: Partial<BeatStoreOptions>;
   events?: Partial<EventLogOptions>;
   policy?: StatusPolicy;
+  /**
+   * Reads one Lease fresh (a quorum read). With it, a heart becomes
+   * `expired` only once a read confirms its silence; without it (tests),
+   * the silence alone decides.
+   */
+  confirm?: ReadLease;
+  /** Bounds of the confirmation reads. */
+  confirmPolicy?: Partial<ConfirmPolicy>;
+  /**
+   * Called when a fresh read shows a change the watch did not deliver: the
+   * view is stale and must be rebuilt (the watch loop relists). The hub
+   * reports the source not current meanwhile.
+   */
+  onStale?: (reason: string) => void;
 }
 
 /** Running totals exported as metrics. */
@@ -72,6 +99,10 @@ export interface HubCounters {
   wirePaired: number;
   /** Diagnoses published (episodes opened or changed). */
   diagnoses: number;
+  /** Silences a fresh read confirmed. */
+  confirmedSilences: number;
+  /** Fresh reads that showed the view stale. */
+  staleViews: number;
 }
 
 /** Id of the episodes of Earthworm's own blindness. */
@@ -93,7 +124,12 @@ export class HeartHub implements LeaseSink, WireReportSink {
     wireExchanges: 0,
     wirePaired: 0,
     diagnoses: 0,
+    confirmedSilences: 0,
+    staleViews: 0,
   };
+  /** The confirmation reads, when the hub has a way to read a Lease. */
+  readonly confirmer: ExpiryConfirmer | undefined;
+  readonly #onStale: ((reason: string) => void) | undefined;
   #hearts = new Map<string, HeartState>();
   /** Why hearts are late: open episodes and their history. */
   readonly episodes: EpisodeBook = new EpisodeBook();
@@ -130,6 +166,13 @@ export class HeartHub implements LeaseSink, WireReportSink {
       since: new Date(options.clock.now()).toISOString(),
       timeScale: options.timeScale ?? 1,
     };
+    this.#onStale = options.onStale;
+    this.confirmer = options.confirm && new ExpiryConfirmer({
+      clock: options.clock,
+      read: options.confirm,
+      ...(options.confirmPolicy && { policy: options.confirmPolicy }),
+      onResult: (id, asked, result) => this.#confirmed(id, asked, result),
+    });
   }
 
   /** LeaseSink: one watch event. */
@@ -165,9 +208,14 @@ export class HeartHub implements LeaseSink, WireReportSink {
     };
     if (reason === undefined || connected) delete this.#source.reason;
     else this.#source.reason = reason;
-    if (connected && !wasConnected) {
-      // Silence is only counted from the moment Earthworm can see again.
-      for (const heart of this.#hearts.values()) heart.baselineAt = at;
+    if (connected !== wasConnected) {
+      // Reads under way belong to the old view; confirmations too.
+      this.confirmer?.reset();
+      for (const heart of this.#hearts.values()) {
+        heart.silenceConfirmed = false;
+        // Silence is only counted from the moment Earthworm can see again.
+        if (connected) heart.baselineAt = at;
+      }
     }
     if (!connected && wasConnected) {
       this.#sourceEpisode = { start: at, end: null };
@@ -342,12 +390,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     if (!heart) {
       heart = newHeart(lease, observedAt);
       this.#hearts.set(id, heart);
-      heart.status = heartStatus(
-        heart,
-        observedAt,
-        this.#source.connected,
-        this.policy,
-      );
+      heart.status = this.#decide(heart, observedAt);
       this.events.publish("status", {
         id,
         from: null,
@@ -377,13 +420,9 @@ export class HeartHub implements LeaseSink, WireReportSink {
           : {}),
       });
       if (paired) this.counters.wirePaired++;
+      this.confirmer?.forget(id);
       const from = heart.status;
-      heart.status = heartStatus(
-        heart,
-        observedAt,
-        this.#source.connected,
-        this.policy,
-      );
+      heart.status = this.#decide(heart, observedAt);
       const publish = (pair?: WirePair) => {
         const beat = toBeat({
           ...observed,
@@ -441,6 +480,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.#closeEpisode(id, at);
     this.episodes.delete(id);
     this.#hearts.delete(id);
+    this.confirmer?.forget(id);
     this.store.delete(id);
     this.events.publish("status", {
       id,
@@ -450,8 +490,68 @@ export class HeartHub implements LeaseSink, WireReportSink {
     });
   }
 
+  /**
+   * The heart's status at `now`. A heart past its lease duration is
+   * `expired` only once a fresh read confirmed its silence: until then the
+   * read is asked for and the heart stays as it was.
+   */
+  #decide(heart: HeartState, now: number): HeartStatus {
+    const decided = heartStatus(
+      heart,
+      now,
+      this.#source.connected,
+      this.policy,
+    );
+    if (decided !== "expired" || !this.confirmer) return decided;
+    return gateExpiry(
+      decided,
+      heart.status,
+      heart.silenceConfirmed ? "confirmed" : this.confirmer.request(
+        heart.id,
+        heart.namespace,
+        heart.name,
+        heart.lastRenewTime,
+        now,
+      ),
+    );
+  }
+
+  /** Acts on a confirmation read of heart `id`. */
+  #confirmed(id: string, asked: number | null, result: ReadResult): void {
+    const heart = this.#hearts.get(id);
+    if (!heart || !this.#source.connected) return;
+    const now = this.clock.now();
+    if ("error" in result) {
+      log.debug("cannot confirm the silence of a heart", {
+        id,
+        error: result.error instanceof Error
+          ? result.error.message
+          : String(result.error),
+      });
+      this.#updateStatus(heart, now);
+      return;
+    }
+    const verdict = judgeRead(heart, asked, result.lease);
+    if (verdict !== "behind" && verdict !== "gone") {
+      this.confirmer?.forget(id);
+      if (verdict === "confirmed") {
+        heart.silenceConfirmed = true;
+        this.counters.confirmedSilences++;
+      }
+      this.#updateStatus(heart, now);
+      return;
+    }
+    this.counters.staleViews++;
+    const reason = verdict === "gone"
+      ? `Lease ${id} is gone from the API server, but the watch did not say so: rebuilding the view`
+      : `Lease ${id} was renewed at ${result.lease?.spec?.renewTime} on the API server, but the watch did not deliver it: rebuilding the view`;
+    log.warn("the watch is behind the API server", { id, verdict });
+    this.#onStale?.(reason);
+    this.source(false, reason, now);
+  }
+
   #updateStatus(heart: HeartState, now: number): void {
-    const status = heartStatus(heart, now, this.#source.connected, this.policy);
+    const status = this.#decide(heart, now);
     if (status === heart.status) return;
     const from = heart.status;
     heart.status = status;

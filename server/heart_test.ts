@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import type { Lease } from "../core/lease_types.ts";
 import type { HeartStatus } from "../core/api_types.ts";
 import {
+  type Confirmation,
   expectedInterval,
+  gateExpiry,
   heartKind,
   heartStatus,
+  judgeRead,
   median,
   newHeart,
   observeLease,
@@ -263,4 +266,63 @@ Deno.test("silence is counted from the baseline after an observer outage", () =>
   h.baselineAt = T0 + 60_000; // Earthworm saw the API server again at +60 s
   assert.equal(heartStatus(h, T0 + 61_000, true), "healthy");
   assert.equal(heartStatus(h, T0 + 101_000, true), "expired");
+});
+
+Deno.test("expiry waits for its confirmation: expired once confirmed, as it was while pending, unknown when the read failed", () => {
+  const cases: [HeartStatus, HeartStatus, Confirmation, HeartStatus][] = [
+    ["expired", "late", "confirmed", "expired"],
+    ["expired", "late", "pending", "late"],
+    ["expired", "healthy", "pending", "healthy"],
+    ["expired", "unknown", "pending", "unknown"],
+    ["expired", "expired", "pending", "late"],
+    ["expired", "late", "failed", "unknown"],
+    ["late", "healthy", "failed", "late"],
+    ["healthy", "late", "pending", "healthy"],
+    ["unknown", "late", "confirmed", "unknown"],
+  ];
+  for (const [decided, previous, confirmation, shown] of cases) {
+    assert.equal(
+      gateExpiry(decided, previous, confirmation),
+      shown,
+      `${decided} after ${previous}, ${confirmation}`,
+    );
+  }
+});
+
+Deno.test("a fresh read confirms an unchanged Lease, finds the view behind or the Lease gone, and is moot after a beat", () => {
+  const spec = { holderIdentity: "a", leaseDurationSeconds: 15 };
+  const h = newHeart(
+    lease("kube-system", "kcm", { ...spec, renewTime: at(0) }),
+    T0,
+  );
+  const asked = h.lastRenewTime;
+  const read = (renew: number) =>
+    lease("kube-system", "kcm", { ...spec, renewTime: at(renew) });
+  assert.equal(judgeRead(h, asked, read(0)), "confirmed");
+  assert.equal(judgeRead(h, asked, read(2)), "behind");
+  assert.equal(judgeRead(h, asked, null), "gone");
+  observeLease(h, read(2), T0 + 2000);
+  assert.equal(judgeRead(h, asked, read(2)), "moot");
+  assert.equal(judgeRead(h, asked, null), "moot");
+});
+
+Deno.test("a beat clears the confirmation of the silence before it", () => {
+  const spec = { holderIdentity: "a", leaseDurationSeconds: 15 };
+  const h = newHeart(
+    lease("kube-system", "kcm", { ...spec, renewTime: at(0) }),
+    T0,
+  );
+  h.silenceConfirmed = true;
+  observeLease(
+    h,
+    lease("kube-system", "kcm", { ...spec, renewTime: at(0) }),
+    T0 + 1000,
+  );
+  assert.equal(h.silenceConfirmed, true, "no beat, same silence");
+  observeLease(
+    h,
+    lease("kube-system", "kcm", { ...spec, renewTime: at(5) }),
+    T0 + 5000,
+  );
+  assert.equal(h.silenceConfirmed, false);
 });

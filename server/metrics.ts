@@ -221,6 +221,24 @@ export function hubMetrics(
       c.leaseEvents,
     ),
     scalar(
+      "earthworm_expiry_reads_total",
+      "Fresh reads of a silent heart's Lease before calling it expired.",
+      "counter",
+      hub.confirmer?.counters.reads ?? 0,
+    ),
+    scalar(
+      "earthworm_expiry_read_failures_total",
+      "Such reads that failed or timed out (the heart showed unknown).",
+      "counter",
+      hub.confirmer?.counters.failures ?? 0,
+    ),
+    scalar(
+      "earthworm_stale_views_total",
+      "Fresh reads that found a change the watch had not delivered (the view was rebuilt).",
+      "counter",
+      c.staleViews,
+    ),
+    scalar(
       "earthworm_resyncs_total",
       "Full lease lists received.",
       "counter",

@@ -182,3 +182,28 @@ Deno.test("by default /metrics stays small at 5,000 nodes: aggregated series, pe
     } per heart`,
   );
 });
+
+Deno.test("metrics count the fresh reads of silent hearts, their failures and the stale views they found", async () => {
+  const clock = new FakeClock();
+  const hub = new HeartHub({
+    clock,
+    source: { kind: "mock", name: "test" },
+    confirm: () => Promise.reject(new Error("etcd is unavailable")),
+  });
+  hub.source(true, undefined, clock.now());
+  hub.resync([{
+    metadata: { namespace: "kube-system", name: "kcm" },
+    spec: {
+      holderIdentity: "a",
+      leaseDurationSeconds: 15,
+      renewTime: new Date(clock.now()).toISOString(),
+    },
+  }], clock.now());
+  hub.sweep(clock.now() + 16_000);
+  await clock.advance(0);
+  const text = renderMetrics(hubMetrics(hub, { now: clock.now() + 16_000 }));
+  assert.match(text, /^earthworm_expiry_reads_total 1$/m);
+  assert.match(text, /^earthworm_expiry_read_failures_total 1$/m);
+  assert.match(text, /^earthworm_stale_views_total 0$/m);
+  hub.confirmer?.reset();
+});

@@ -2,6 +2,8 @@
  * `GET /api/v1/stream`: Server-Sent Events from the hub's event log. A new
  * client gets a `snapshot`; a client that reconnects with `Last-Event-ID`
  * gets the events it missed when they are still held, else a fresh snapshot.
+ * An idle stream gets a `ping` (no id) every few seconds: browsers hide SSE
+ * comments, and the UI must tell a quiet stream from a lost one.
  * The body is pull-driven, so nothing is buffered beyond the subscriber's
  * bounded queue; a client that lets that queue overflow is disconnected.
  *
@@ -10,10 +12,11 @@
 
 import type { HeartHub } from "./heart_hub.ts";
 import type { LoggedEvent } from "./event_log.ts";
+import { type PingEvent, STREAM_PING_MS } from "../core/api_types.ts";
 
 /** Stream settings. */
 export interface StreamOptions {
-  /** Interval of `: keep-alive` comments when idle. Default 15 s. */
+  /** Interval of `ping` events when idle. Default {@linkcode STREAM_PING_MS}. */
   keepAliveMs: number;
   /** Reconnection delay suggested to clients (`retry:`). Default 2 s. */
   retryMs: number;
@@ -21,7 +24,7 @@ export interface StreamOptions {
 
 /** Default stream settings. */
 export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
-  keepAliveMs: 15_000,
+  keepAliveMs: STREAM_PING_MS,
   retryMs: 2_000,
 };
 
@@ -34,6 +37,12 @@ export function formatEvent(id: number, event: string, data: string): string {
 
 function formatLogged(e: LoggedEvent): string {
   return formatEvent(e.id, e.event, e.data);
+}
+
+/** A `ping` event: no id, so a client's `Last-Event-ID` stays its last real event's. */
+function formatPing(serverMs: number): string {
+  const ping: PingEvent = { serverTime: new Date(serverMs).toISOString() };
+  return `event: ping\ndata: ${JSON.stringify(ping)}\n\n`;
 }
 
 /**
@@ -102,7 +111,9 @@ export function streamResponse(
       }
       controller.enqueue(
         encoder.encode(
-          batch.length ? batch.map(formatLogged).join("") : ": keep-alive\n\n",
+          batch.length
+            ? batch.map(formatLogged).join("")
+            : formatPing(hub.clock.now()),
         ),
       );
     },

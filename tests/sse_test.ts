@@ -139,18 +139,20 @@ Deno.test("a client whose Last-Event-ID is no longer held gets a fresh snapshot"
   }, { events: { capacity: 5 } });
 });
 
-Deno.test("an idle stream sends keep-alive comments", async () => {
+Deno.test("an idle stream sends ping events without an id, so a client can tell quiet from lost", async () => {
   await withServer(async ({ url }) => {
     const res = await fetch(`${url}/api/v1/stream`);
     const msgs = await collectSse(
       res,
-      (m) => m.some((x) => x.event === "comment"),
+      (m) => m.filter((x) => x.event === "ping").length >= 2,
       5000,
     );
-    assert.match(
-      msgs.find((m) => m.event === "comment")!.data,
-      /^: keep-alive/,
-    );
+    const pings = msgs.filter((m) => m.event === "ping");
+    for (const ping of pings) {
+      assert.equal(ping.id, undefined, "a ping moves no Last-Event-ID");
+      assert.ok(Date.parse(JSON.parse(ping.data).serverTime) > 0);
+    }
+    assert.equal(msgs[0]!.event, "snapshot");
   }, { keepAliveMs: 50 });
 });
 

@@ -107,7 +107,8 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
       </section>
     );
   }
-  const heart = entry.heart;
+  // While the stream is lost the server's status is not current: unknown.
+  const heart = store.shown(entry.heart);
   const now = store.clock.now();
   const recent = beats.slice(-12).reverse();
   const exchanges = store.wire.get(heart.name) ?? [];

@@ -17,7 +17,10 @@ export const CARD_WINDOW_MS = 2 * 60_000;
 /** Props of {@linkcode HeartCard}. */
 export interface HeartCardProps {
   store: HeartStore;
+  /** The heart as shown (its status `unknown` while the stream is lost). */
   heart: Heart;
+  /** Why its status is not the server's current one, or null. */
+  stale?: string | null;
 }
 
 /** Labels of statuses as shown on cards. */
@@ -40,7 +43,7 @@ export const CAUSE_LABELS: Readonly<Record<DiagnosisCause, string>> = {
 };
 
 /** A card with one heart's live cardiogram. */
-export function HeartCard({ store, heart }: HeartCardProps) {
+export function HeartCard({ store, heart, stale = null }: HeartCardProps) {
   const href = formatRoute({
     view: "heart",
     namespace: heart.namespace,
@@ -55,9 +58,12 @@ export function HeartCard({ store, heart }: HeartCardProps) {
       data-beats={heart.beats}
       data-wire-trouble={heart.wire?.trouble ? "true" : undefined}
       data-cause={heart.diagnosis?.cause}
+      data-stale={stale === null ? undefined : "true"}
       title={`${heart.id} — ${heart.status}${
-        heart.wire?.trouble ? " — wire trouble" : ""
-      }${heart.diagnosis ? ` — ${heart.diagnosis.summary}` : ""}`}
+        stale === null ? "" : ` (${stale})`
+      }${heart.wire?.trouble ? " — wire trouble" : ""}${
+        heart.diagnosis ? ` — ${heart.diagnosis.summary}` : ""
+      }`}
     >
       <div class="card-head">
         <span class="card-name">{heart.name}</span>
