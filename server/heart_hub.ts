@@ -60,7 +60,7 @@ type WirePair = Pick<Pair, "latencyMs" | "confidence">;
 import type { ProbeState, WireReportSink } from "../core/wire_types.ts";
 
 /** Longest a node beat waits for the exchange that carried it. */
-export const WIRE_GRACE_MS = 50;
+export const WIRE_GRACE_MS = 200;
 
 const log = getLogger("hub");
 

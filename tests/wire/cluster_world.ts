@@ -301,6 +301,8 @@ export class WireWorld implements AsyncDisposable {
       s.comm,
       "--retry-period",
       "1",
+      // The tests read each node's RTT series.
+      "--per-heart-metrics",
       ...(s.extraArgs ?? []),
     ];
     const env = { NODE_NAME: s.node };
@@ -438,8 +440,10 @@ export type ReceivedMessage = SseMessage & {
 
 /** Collects the events of a leader's SSE stream in the background. */
 export class WireStream implements AsyncDisposable {
-  /** Every exchange of every `wire` event. */
+  /** Every exchange of every `wire` event (signals are in `signals`). */
   readonly exchanges: ReceivedExchange[] = [];
+  /** Every signal (`pending`, `retransmit`, `reset`, `closed`) of every `wire` event. */
+  readonly signals: ReceivedExchange[] = [];
   /** Every event, `wire` events included. */
   readonly events: ReceivedMessage[] = [];
   #abort = new AbortController();
@@ -458,7 +462,10 @@ export class WireStream implements AsyncDisposable {
           if (msg.event !== "wire") continue;
           const data = JSON.parse(msg.data) as WireEvent;
           for (const x of data.exchanges) {
-            this.exchanges.push({ ...x, receivedAt });
+            (x.signal ? this.signals : this.exchanges).push({
+              ...x,
+              receivedAt,
+            });
           }
         }
       } catch (err) {
