@@ -29,6 +29,7 @@ import {
 import {
   DEFAULT_STREAM_OPTIONS,
   parseLastEventId,
+  streamHeadResponse,
   type StreamOptions,
   streamResponse,
 } from "./sse.ts";
@@ -213,6 +214,9 @@ export function createApp(opts: AppOptions): Hono {
   });
 
   app.get("/api/v1/stream", (c) => {
+    // Hono answers HEAD with the GET route: without this, each HEAD would
+    // leave a subscription nobody reads.
+    if (c.req.method === "HEAD") return streamHeadResponse();
     const id = parseLastEventId(
       c.req.header("last-event-id") ?? c.req.query("lastEventId"),
     );

@@ -5,6 +5,7 @@
  */
 
 import type { HeartHub } from "./heart_hub.ts";
+import { snapshotCache } from "./snapshot_cache.ts";
 import type { HeartKind, HeartStatus } from "../core/api_types.ts";
 
 /** Extra gauges a command contributes (e.g. leader election state). */
@@ -308,6 +309,24 @@ export function hubMetrics(
       "SSE clients disconnected for falling behind.",
       "counter",
       hub.events.dropped,
+    ),
+    scalar(
+      "earthworm_stream_queued_bytes",
+      "Bytes of events queued for SSE clients (each client's queue counted).",
+      "gauge",
+      hub.events.queuedBytes,
+    ),
+    scalar(
+      "earthworm_stream_held_bytes",
+      "Bytes of serialised events held for resuming clients.",
+      "gauge",
+      hub.events.heldBytes,
+    ),
+    scalar(
+      "earthworm_stream_snapshots_total",
+      "Snapshots serialised for new SSE clients.",
+      "counter",
+      snapshotCache(hub).builds,
     ),
     scalar(
       "earthworm_store_bytes",

@@ -166,7 +166,7 @@ Deno.test("a stalled client is disconnected instead of buffered without bound", 
     try {
       await conn.write(
         new TextEncoder().encode(
-          "GET /api/v1/stream HTTP/1.1\r\nHost: x\r\n\r\n",
+          "GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
         ),
       );
       await until(() => hub.events.subscribers === 1);
@@ -182,4 +182,86 @@ Deno.test("a stalled client is disconnected instead of buffered without bound", 
       conn.close();
     }
   }, { events: { maxQueue: 200 } });
+});
+
+Deno.test("HEAD on the stream answers its headers without subscribing", async () => {
+  await withServer(async ({ hub, url }) => {
+    for (let i = 0; i < 50; i++) {
+      const res = await fetch(`${url}/api/v1/stream`, { method: "HEAD" });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get("content-type")!, /text\/event-stream/);
+      assert.equal(await res.text(), "");
+    }
+    // Give a leaked subscription every chance to show.
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(hub.events.subscribers, 0);
+  });
+});
+
+Deno.test("a resume backlog larger than a client may queue gets a fresh snapshot instead", async () => {
+  await withServer(async ({ hub, url }) => {
+    const from = hub.events.lastId;
+    for (let i = 0; i < 50; i++) beat(hub);
+    const res = await fetch(`${url}/api/v1/stream`, {
+      headers: { "Last-Event-ID": String(from) },
+    });
+    const msgs = await collectSse(res, (m) => m.length >= 1);
+    assert.equal(msgs[0]!.event, "snapshot", "not 50 events past the limit");
+    assert.equal(Number(msgs[0]!.id), hub.events.lastId);
+  }, { events: { maxQueue: 20 } });
+});
+
+Deno.test("new streams share one serialised snapshot while no event happened", async () => {
+  await withServer(async ({ hub, url }) => {
+    let builds = 0;
+    const hearts = hub.hearts.bind(hub);
+    hub.hearts = (now?: number) => {
+      builds++;
+      return hearts(now);
+    };
+    const first: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const res = await fetch(`${url}/api/v1/stream`);
+      const [snap] = await collectSse(res, (m) => m.length >= 1);
+      assert.equal(snap!.event, "snapshot");
+      first.push(JSON.stringify(JSON.parse(snap!.data).hearts));
+    }
+    assert.equal(builds, 1, "one serialisation for 20 streams");
+    assert.equal(new Set(first).size, 1);
+    beat(hub);
+    const res = await fetch(`${url}/api/v1/stream`);
+    const msgs = await collectSse(res, (m) => m.length >= 1);
+    const snap = JSON.parse(msgs[0]!.data) as SnapshotEvent;
+    // Either a new snapshot, or the cached one followed by the beat.
+    if (Number(msgs[0]!.id) === hub.events.lastId) {
+      assert.equal(snap.hearts[0]!.beats, 1);
+    } else {
+      const more = await collectSse(
+        await fetch(`${url}/api/v1/stream`),
+        (m) => m.some((x) => x.event === "beat"),
+      );
+      assert.equal(more.at(-1)!.id, String(hub.events.lastId));
+    }
+    assert.ok(
+      Date.parse(snap.generatedAt) > Date.now() - 1000,
+      "generatedAt is the time of sending, not of the cached serialisation",
+    );
+  });
+});
+
+Deno.test("clients that leave release their subscriptions and queued bytes", async () => {
+  await withServer(async ({ hub, url }) => {
+    const clients = await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        const ac = new AbortController();
+        const res = await fetch(`${url}/api/v1/stream`, { signal: ac.signal });
+        return { ac, res };
+      }),
+    );
+    await until(() => hub.events.subscribers === 50);
+    for (let i = 0; i < 20; i++) beat(hub, "n1", "y".repeat(2000));
+    for (const c of clients) c.ac.abort();
+    await until(() => hub.events.subscribers === 0);
+    assert.equal(hub.events.queuedBytes, 0);
+  });
 });
