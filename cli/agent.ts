@@ -212,7 +212,7 @@ export async function agentCommand(args: string[]): Promise<number> {
       }],
     }],
   });
-  const server = serveApp(app, { host, port, signal });
+  const server = await serveApp(app, { host, port, signal });
   const address = stringFlag(flags, "address") ??
     (env("POD_IP")
       ? `http://${env("POD_IP")}:${server.port}`

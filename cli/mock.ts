@@ -73,7 +73,7 @@ export async function mockCommand(args: string[]): Promise<number> {
 
   const server = new SimApiServer({ clock });
   const control = new WatchControl();
-  const served = serveHub({
+  const served = await serveHub({
     clock,
     confirm: (namespace, name, signal) => server.read(namespace, name, signal),
     onStale: (reason) => control.relist(reason),

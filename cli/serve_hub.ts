@@ -48,7 +48,7 @@ export interface ServedHub {
 }
 
 /** Creates the hub and starts serving it; stops on SIGINT, SIGTERM or SIGHUP. */
-export function serveHub(opts: ServeHubOptions): ServedHub {
+export async function serveHub(opts: ServeHubOptions): Promise<ServedHub> {
   const controller = new AbortController();
   const hub = new HeartHub({
     clock: opts.clock,
@@ -64,7 +64,7 @@ export function serveHub(opts: ServeHubOptions): ServedHub {
     hub,
     ...(opts.perHeartMetrics && { perHeartMetrics: true }),
   });
-  const server = serveApp(app, {
+  const server = await serveApp(app, {
     host: opts.host,
     port: opts.port,
     signal: controller.signal,

@@ -68,7 +68,7 @@ export async function watchCommand(args: string[]): Promise<number> {
   const server = kc.getCurrentCluster()?.server ?? "(unknown server)";
   const source = await clientNodeLeaseSource(kc);
   const control = new WatchControl();
-  const served = serveHub({
+  const served = await serveHub({
     clock: systemClock,
     source: { kind: "cluster", name: server },
     host: serve.host,

@@ -236,3 +236,52 @@ Deno.test("a webhook URL that is not http(s) is refused with the flag's name", a
     /Flag "--alert-webhook" must be an http:\/\/ or https:\/\/ URL, got "alertmanager:9093"/,
   );
 });
+
+/** Sends `request` on a raw connection and reads until `done(text)` or the end. */
+async function rawExchange(
+  url: string,
+  request: string,
+  done: (text: string) => boolean,
+  onProgress?: (text: string) => void,
+): Promise<string> {
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: Number(new URL(url).port),
+  });
+  let text = "";
+  try {
+    await conn.write(new TextEncoder().encode(request));
+    const buf = new Uint8Array(65536);
+    const decoder = new TextDecoder();
+    while (!done(text)) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) break;
+      text += decoder.decode(buf.subarray(0, n), { stream: true });
+      onProgress?.(text);
+    }
+  } finally {
+    conn.close();
+  }
+  return text;
+}
+
+Deno.test("on SIGTERM an open stream ends with its final chunk, and the process exits 0", async () => {
+  const ew = await startEarthworm(["mock", "--port", "0", "--nodes", "5"]);
+  let stopping: Promise<number> | undefined;
+  const text = await rawExchange(
+    ew.url,
+    "GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    () => false,
+    (t) => {
+      if (!stopping && t.includes("event: snapshot")) stopping = ew.stop();
+    },
+  );
+  assert.ok(stopping, "the snapshot came");
+  assert.equal(await stopping, 0);
+  assert.match(text, /^HTTP\/1\.1 200/);
+  assert.match(text, /\r\ntransfer-encoding: chunked\r\n/i);
+  assert.ok(
+    text.endsWith("\r\n0\r\n\r\n"),
+    `ends with the last chunk: ${JSON.stringify(text.slice(-40))}`,
+  );
+});

@@ -33,7 +33,7 @@ async function withServer(
   hub.source(true, undefined, Date.now());
   hub.resync([lease("n1", Date.now())], Date.now());
   const ac = new AbortController();
-  const server = serveApp(
+  const server = await serveApp(
     createApp({ hub, stream: { keepAliveMs: opts.keepAliveMs ?? 15_000 } }),
     {
       host: "127.0.0.1",
@@ -184,6 +184,28 @@ Deno.test("a stalled client is disconnected instead of buffered without bound", 
   }, { events: { maxQueue: 200 } });
 });
 
+/**
+ * Server-side TCP sockets of `port` in state ESTABLISHED, read from
+ * /proc/net/tcp{,6} so the test sees what the kernel holds for the server.
+ */
+function establishedOn(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  let n = 0;
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = Deno.readTextFileSync(file);
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[1]?.endsWith(`:${hex}`) && f[3] === "01") n++;
+    }
+  }
+  return n;
+}
+
 Deno.test("HEAD on the stream answers its headers without subscribing", async () => {
   await withServer(async ({ hub, url }) => {
     for (let i = 0; i < 50; i++) {
@@ -196,6 +218,35 @@ Deno.test("HEAD on the stream answers its headers without subscribing", async ()
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(hub.events.subscribers, 0);
   });
+});
+
+Deno.test("a client dropped for falling behind loses its socket at once, before it reads", async () => {
+  await withServer(async ({ hub, url }) => {
+    const port = Number(new URL(url).port);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await conn.write(
+        new TextEncoder().encode(
+          "GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        ),
+      );
+      await until(() => hub.events.subscribers === 1);
+      assert.equal(establishedOn(port), 1);
+      // Slowly enough that every buffer on the way fills before the
+      // client's queue overflows, as with a reader that stopped for good.
+      const pad = "x".repeat(4000);
+      for (let i = 0; i < 40_000 && hub.events.subscribers > 0; i++) {
+        beat(hub, "n1", pad);
+        if (i % 50 === 0) await new Promise((r) => setTimeout(r, 2));
+      }
+      await until(() => hub.events.subscribers === 0, 10_000);
+      assert.equal(hub.events.dropped, 1);
+      // The client has not read a byte: the server must not wait for it.
+      await until(() => establishedOn(port) === 0, 2_000);
+    } finally {
+      conn.close();
+    }
+  }, { events: { maxQueue: 1000 } });
 });
 
 Deno.test("a resume backlog larger than a client may queue gets a fresh snapshot instead", async () => {
