@@ -26,6 +26,7 @@ import { sleepUnlessAborted, systemClock } from "../core/clock.ts";
 import { HeartHub } from "../server/heart_hub.ts";
 import { runWebhooks } from "../server/webhooks.ts";
 import { serveApp } from "../server/http_server.ts";
+import { isLoopbackAddress } from "../server/http_guard.ts";
 import { configureLogger, getLogger } from "../core/log.ts";
 import type { MetricSamples } from "../server/metrics.ts";
 import { UsageError } from "../core/errors.ts";
@@ -178,6 +179,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     authenticateAgent: tokenReviewAuthenticator(client, {
       allowedUsers: agentUsers,
     }),
+    loopbackOnly: isLoopbackAddress(host),
     hub: () => (elector?.isLeader() ? hub : undefined),
     forward: () => {
       if (elector?.isLeader()) return null;

@@ -9,6 +9,7 @@ import { type AppOptions, createApp } from "../server/api.ts";
 import type { Clock } from "../core/clock.ts";
 import { HeartHub, type HeartHubOptions } from "../server/heart_hub.ts";
 import { serveApp } from "../server/http_server.ts";
+import { isLoopbackAddress } from "../server/http_guard.ts";
 import { getLogger } from "../core/log.ts";
 import { runWebhooks, type WebhookTarget } from "../server/webhooks.ts";
 import { onShutdownSignal } from "./signals.ts";
@@ -60,6 +61,7 @@ export async function serveHub(opts: ServeHubOptions): Promise<ServedHub> {
     ...(opts.onStale && { onStale: opts.onStale }),
   });
   const app = createApp({
+    loopbackOnly: isLoopbackAddress(opts.host),
     ...opts.app,
     hub,
     ...(opts.perHeartMetrics && { perHeartMetrics: true }),

@@ -285,3 +285,25 @@ Deno.test("on SIGTERM an open stream ends with its final chunk, and the process 
     `ends with the last chunk: ${JSON.stringify(text.slice(-40))}`,
   );
 });
+
+Deno.test("mock on loopback answers no other Host, so a rebound DNS name cannot read it", async () => {
+  const ew = await startEarthworm(["mock", "--port", "0", "--nodes", "3"]);
+  try {
+    const ask = (host: string) =>
+      rawExchange(
+        ew.url,
+        `GET /api/v1/hearts HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+        (t) => /\r\n\r\n/.test(t),
+      );
+    assert.match(await ask("attacker.example:8080"), /^HTTP\/1\.1 403/);
+    const ok = await ask(new URL(ew.url).host);
+    assert.match(ok, /^HTTP\/1\.1 200/);
+    assert.match(
+      ok,
+      /\r\ncontent-security-policy: [^\r]*frame-ancestors 'none'/i,
+    );
+    assert.match(ok, /\r\nx-content-type-options: nosniff\r\n/i);
+  } finally {
+    assert.equal(await ew.stop(), 0);
+  }
+});
