@@ -178,6 +178,9 @@ export async function agentCommand(args: string[]): Promise<number> {
     perHeartMetrics,
     authenticateAgent: tokenReviewAuthenticator(client, {
       allowedUsers: agentUsers,
+      // About two tokens per node (one and its successor while rotating);
+      // the hearts count every node Lease and a few more.
+      cacheEntries: () => 2 * (hub?.size ?? 0) + 64,
     }),
     loopbackOnly: isLoopbackAddress(host),
     hub: () => (elector?.isLeader() ? hub : undefined),

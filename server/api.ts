@@ -288,6 +288,13 @@ export function createApp(opts: AppOptions): App {
     if (agent instanceof Response) return agent;
     try {
       const report = parseWireReport(await readWireBody(c.req.raw));
+      if (report.node !== agent.node) {
+        return fail(
+          c,
+          403,
+          `The token was issued for node "${agent.node}", not "${report.node}": each agent reports only its own node`,
+        );
+      }
       getHub()!.wireReport(report.node, report.probe, report.exchanges);
       return c.body(null, 204);
     } catch (err) {
@@ -354,9 +361,13 @@ async function authenticate(
       "Missing bearer token: agents send their projected ServiceAccount token",
     );
   }
-  const verdict = await authenticator(token);
+  const verdict = await authenticator(token, c.env?.remoteAddr);
   if (verdict.ok) return verdict;
-  return fail(c, verdict.status, verdict.error);
+  const res = fail(c, verdict.status, verdict.error);
+  if (verdict.retryAfterSeconds !== undefined) {
+    res.headers.set("retry-after", String(verdict.retryAfterSeconds));
+  }
+  return res;
 }
 
 /**

@@ -475,7 +475,11 @@ async function leaderAndFollower(
 const agentOnly: Authenticator = (token) =>
   Promise.resolve(
     token === "agent-n1"
-      ? { ok: true, user: "system:serviceaccount:earthworm:earthworm" }
+      ? {
+        ok: true,
+        user: "system:serviceaccount:earthworm:earthworm",
+        node: "n1",
+      }
       : { ok: false, status: 401, error: "Token rejected by TokenReview" },
   );
 

@@ -310,14 +310,16 @@ export class HeartHub implements LeaseSink, WireReportSink {
 
   /**
    * Takes an agent's report: whether its eBPF probe runs (and why not), and
-   * its exchanges. The source's `wire` state summarises every node's probe.
+   * its exchanges. The source's `wire` state summarises every node's probe;
+   * it holds the nodes with a Lease, and a few whose Lease is not seen yet.
    */
   wireReport(
     node: string,
     probe: ProbeState,
     exchanges: WireExchange[],
   ): void {
-    const changed = this.#wire.probe(node, probe);
+    const known = this.#hearts.has(nodeHeartId(node));
+    const changed = this.#wire.probe(node, probe, known);
     if (changed) {
       this.setWireAvailability(
         changed.available,
@@ -390,6 +392,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     if (!heart) {
       heart = newHeart(lease, observedAt);
       this.#hearts.set(id, heart);
+      if (heart.kind === "node") this.#wire.nodeAdded(heart.name);
       heart.status = this.#decide(heart, observedAt);
       this.events.publish("status", {
         id,
@@ -482,6 +485,16 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.#hearts.delete(id);
     this.confirmer?.forget(id);
     this.store.delete(id);
+    if (heart.kind === "node") {
+      const changed = this.#wire.forget(heart.name);
+      if (changed) {
+        this.setWireAvailability(
+          changed.available,
+          changed.reason,
+          changed.pairing,
+        );
+      }
+    }
     this.events.publish("status", {
       id,
       from: heart.status,

@@ -363,6 +363,8 @@ Deno.test({
     ["not-a-token", 401],
     [world.read("token-default-audience"), 401],
     [world.read("token-other-user"), 403],
+    // An agent's own token, for another node than its own.
+    [world.read("token-wire-node-a"), 403],
   ];
   for (const [token, status] of refusals) {
     const res = await post(leader, token, report);
@@ -370,7 +372,9 @@ Deno.test({
     assert.equal(res.status, status, JSON.stringify(body));
     assert.equal(typeof body.error, "string");
   }
-  const bad = await post(leader, world.read("token"), { node: "wire-node-b" });
+  const bad = await post(leader, world.read("token-wire-node-b"), {
+    node: "wire-node-b",
+  });
   assert.equal(bad.status, 400);
   await bad.body?.cancel();
   const seen = stream.of("wire-node-b").length;

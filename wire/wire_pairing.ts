@@ -179,6 +179,11 @@ export class WirePairing {
     const n = this.#nodes.get(node);
     return n && { ...n.summary };
   }
+
+  /** Forgets `node` (it left the cluster). */
+  forget(node: string): void {
+    this.#nodes.delete(node);
+  }
 }
 
 function carries(exchangeAt: number, renewTime: number): boolean {
