@@ -7,13 +7,13 @@
  * every few seconds: browsers hide SSE comments, and the UI must tell a quiet
  * stream from a lost one.
  *
- * The body is pull-driven: events wait in the subscriber's queue, bounded in
- * events and bytes, as references to messages serialised once for every
- * client, and are handed to the socket one chunk of at most
+ * The body is pull-driven: the events a client has not been sent stay in
+ * the log's shared ring (the client holds only its place there, bounded in
+ * events and bytes) and are handed to the socket one chunk of at most
  * {@linkcode CHUNK_BYTES} at a time as it drains. So a client holds at most
- * its queue's references and one chunk; a client that lets its queue
- * overflow is disconnected at once (the stream errors, and the HTTP server
- * resets the connection without waiting for the client to read).
+ * one chunk of its own; a client that falls too far behind is disconnected
+ * at once (the stream errors, and the HTTP server resets the connection
+ * without waiting for the client to read).
  *
  * @module
  */
