@@ -210,11 +210,12 @@ class BadRequest extends Error {
 function toRequest(req: IncomingMessage, signal: AbortSignal): Request {
   // Only the path is taken from the request line; the Host header stays a
   // header, so a malformed one cannot break URL parsing.
-  const path = req.url ?? "/";
-  const url = new URL(
-    path.startsWith("/") ? path : `/${path}`,
-    "http://earthworm.invalid",
-  );
+  const target = req.url ?? "/";
+  const query = target.indexOf("?");
+  const url = new URL("http://earthworm.invalid/");
+  // Set, not parsed: a target such as `//other.example/x` stays a path.
+  url.pathname = query < 0 ? target : target.slice(0, query);
+  if (query >= 0) url.search = target.slice(query);
   const headers = new Headers();
   const raw = req.rawHeaders;
   try {
