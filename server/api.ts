@@ -91,6 +91,8 @@ const ROUTES: readonly [path: string, methods: string][] = [
   ["/api/v1/hearts", "GET, HEAD"],
   ["/api/v1/hearts/:namespace/:name", "GET, HEAD"],
   ["/api/v1/hearts/:namespace/:name/beats", "GET, HEAD"],
+  ["/api/v1/hearts/:namespace/:name/episodes", "GET, HEAD"],
+  ["/api/v1/source/episodes", "GET, HEAD"],
   ["/api/v1/stream", "GET, HEAD"],
   ["/api/v1/wire", "POST"],
 ];

@@ -282,6 +282,8 @@ Deno.test("a known path with an unsupported method gets 405 and the methods it t
     ["POST", "/api/v1/hearts", "GET, HEAD"],
     ["DELETE", "/api/v1/hearts/kube-node-lease/n1", "GET, HEAD"],
     ["PUT", "/api/v1/hearts/kube-node-lease/n1/beats", "GET, HEAD"],
+    ["POST", "/api/v1/hearts/kube-node-lease/n1/episodes", "GET, HEAD"],
+    ["DELETE", "/api/v1/source/episodes", "GET, HEAD"],
     ["POST", "/api/v1/stream", "GET, HEAD"],
     ["GET", "/api/v1/wire", "POST"],
     ["POST", "/healthz", "GET, HEAD"],
