@@ -1,8 +1,9 @@
 /**
  * The heart hub: where every lease source (simulator, replay, real watcher)
  * delivers Lease events. It keeps the hearts, stores their beats, decides
- * statuses on Earthworm's clock and publishes `beat`, `status`, `source` and
- * `wire` events to the stream's log. Given a way to read one Lease fresh, it
+ * statuses on Earthworm's clock and publishes `beat`, `status`, `source`,
+ * `wire` and `diagnosis` events on its feed, which the stream's batcher
+ * sends to clients in compact batches. Given a way to read one Lease fresh, it
  * calls a heart expired only after a read confirmed its silence, and reports
  * its own view stale when a read shows what the watch never delivered.
  *
@@ -25,8 +26,10 @@ import {
   NODE_LEASE_NAMESPACE,
 } from "../core/lease_types.ts";
 import { BeatStore, type BeatStoreOptions, toBeat } from "./beat_store.ts";
-import { type Clock, sleepUnlessAborted } from "../core/clock.ts";
+import { type Clock, sleepUnlessAborted, systemClock } from "../core/clock.ts";
 import { EventLog, type EventLogOptions } from "./event_log.ts";
+import { HubFeed } from "./hub_feed.ts";
+import { StreamBatcher } from "./stream_batcher.ts";
 import {
   type ConfirmPolicy,
   ExpiryConfirmer,
@@ -72,6 +75,13 @@ export interface HeartHubOptions {
   timeScale?: number;
   store?: Partial<BeatStoreOptions>;
   events?: Partial<EventLogOptions>;
+  /**
+   * Clock of the stream's batch window: wall time (the default), whatever
+   * the speed of `clock`.
+   */
+  batchClock?: Clock;
+  /** Length of the stream's batch window. Default `STREAM_BATCH_MS`. */
+  batchMs?: number;
   policy?: StatusPolicy;
   /**
    * Reads one Lease fresh (a quorum read). With it, a heart becomes
@@ -114,7 +124,12 @@ const LATE_EVIDENCE_MS = 60_000;
 export class HeartHub implements LeaseSink, WireReportSink {
   readonly clock: Clock;
   readonly store: BeatStore;
+  /** The hub's events in full, as they happen (webhooks, the batcher, tests). */
+  readonly feed: HubFeed = new HubFeed();
+  /** The stream's messages: `batch`es of the feed's events, compactly. */
   readonly events: EventLog;
+  /** Gathers the feed's events into the stream's batches. */
+  readonly batcher: StreamBatcher;
   readonly policy: StatusPolicy;
   readonly counters: HubCounters = {
     beats: 0,
@@ -159,6 +174,14 @@ export class HeartHub implements LeaseSink, WireReportSink {
       firstId: options.clock.now() * 1000,
       ...options.events,
     });
+    this.batcher = new StreamBatcher({
+      log: this.events,
+      now: () => this.clock.now(),
+      timer: options.batchClock ?? systemClock,
+      heartOf: (id) => this.heart(id),
+      ...(options.batchMs !== undefined && { batchMs: options.batchMs }),
+    });
+    this.feed.listen((e) => this.batcher.add(e));
     this.#source = {
       ...options.source,
       connected: false,
@@ -226,7 +249,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
       const closed = this.episodes.close(SOURCE, at);
       delete this.#source.diagnosis;
       if (closed) {
-        this.events.publish("diagnosis", {
+        this.feed.publish("diagnosis", {
           id: SOURCE,
           diagnosis: null,
           episode: closed,
@@ -234,7 +257,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
       }
     }
     if (!connected) this.#diagnoseSource(at, false);
-    this.events.publish("source", this.sourceState());
+    this.feed.publish("source", this.sourceState());
     this.sweep(at);
   }
 
@@ -252,7 +275,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         ...(pairing !== undefined && { pairing }),
       },
     };
-    this.events.publish("source", this.sourceState());
+    this.feed.publish("source", this.sourceState());
   }
 
   /** Re-decides every heart's status at `now`, publishing changes. */
@@ -305,7 +328,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         }
       }
     }
-    this.events.publish("wire", { exchanges });
+    this.feed.publish("wire", { exchanges });
   }
 
   /**
@@ -394,7 +417,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
       this.#hearts.set(id, heart);
       if (heart.kind === "node") this.#wire.nodeAdded(heart.name);
       heart.status = this.#decide(heart, observedAt);
-      this.events.publish("status", {
+      this.feed.publish("status", {
         id,
         from: null,
         to: heart.status,
@@ -434,9 +457,9 @@ export class HeartHub implements LeaseSink, WireReportSink {
             : {}),
         });
         const wireHeart = this.#toHeart(heart, observedAt);
-        this.events.publish("beat", { id, beat, heart: wireHeart });
+        this.feed.publish("beat", { id, beat, heart: wireHeart });
         if (from !== heart.status) {
-          this.events.publish("status", {
+          this.feed.publish("status", {
             id,
             from,
             to: heart.status,
@@ -495,7 +518,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         );
       }
     }
-    this.events.publish("status", {
+    this.feed.publish("status", {
       id,
       from: heart.status,
       to: null,
@@ -569,7 +592,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     const from = heart.status;
     heart.status = status;
     this.#diagnose(heart, now);
-    this.events.publish("status", {
+    this.feed.publish("status", {
       id: heart.id,
       from,
       to: status,
@@ -653,7 +676,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     const e = this.episodes.record(id, now, worst, finding, this.clock.now());
     if (!e) return false;
     this.counters.diagnoses++;
-    this.events.publish("diagnosis", {
+    this.feed.publish("diagnosis", {
       id,
       diagnosis: {
         cause: e.cause,
@@ -670,7 +693,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.#holderAtStart.delete(id);
     const closed = this.episodes.close(id, now);
     if (closed) {
-      this.events.publish("diagnosis", {
+      this.feed.publish("diagnosis", {
         id,
         diagnosis: null,
         episode: closed,
@@ -708,7 +731,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         this.#publishEpisode(SOURCE, ep.start, "unknown", finding) && announce
       ) {
         // The banner reads the source's diagnosis.
-        this.events.publish("source", this.sourceState());
+        this.feed.publish("source", this.sourceState());
       }
       return;
     }
@@ -724,7 +747,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
       closed.causeSince = new Date(now).toISOString();
       closed.summary = finding.summary;
       closed.evidence = finding.evidence;
-      this.events.publish("diagnosis", {
+      this.feed.publish("diagnosis", {
         id: SOURCE,
         diagnosis: null,
         episode: closed,

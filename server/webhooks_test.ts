@@ -63,7 +63,7 @@ Deno.test("an expired heart and its recovery reach an Alertmanager receiver, ret
       { url: am.url, format: "alertmanager" },
       { url: plain.url, format: "json" },
     ],
-    events: hub.events,
+    feed: hub.feed,
     clock: systemClock,
     signal: controller.signal,
     retryMs: { initial: 10, max: 40 },
@@ -124,7 +124,7 @@ Deno.test("a dead receiver never holds more than the queue limit and never block
   const controller = new AbortController();
   const running = runWebhooks({
     targets: [{ url: "http://127.0.0.1:9/closed", format: "json" }],
-    events: hub.events,
+    feed: hub.feed,
     clock: systemClock,
     signal: controller.signal,
     queueLimit: 5,

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { clusterPrereq, startCluster } from "./cluster/harness.ts";
 import type { Cluster } from "./cluster/harness.ts";
 import { startEarthworm } from "./earthworm_process.ts";
-import { collectSse } from "./sse_client.ts";
+import { collectFullSse } from "./sse_client.ts";
 import {
   type AgentProcess,
   leaderIntervals,
@@ -187,7 +187,7 @@ async function watchStep(cluster: Cluster, nodeIds: string[]): Promise<void> {
     // The stream: a snapshot of the same hearts, then beats of real Leases.
     const res = await fetch(`${watch.url}/api/v1/stream`);
     assert.equal(res.status, 200);
-    const msgs = await collectSse(
+    const msgs = await collectFullSse(
       res,
       (m) => m.filter((x) => x.event === "beat").length >= 5,
       30_000,
