@@ -73,7 +73,12 @@ export function App({ store }: AppProps) {
 
   const source = store.source;
   return (
-    <div class="app" data-view={route.view}>
+    <div
+      class="app"
+      data-view={route.view}
+      data-snapshots={store.snapshots}
+      data-batches={store.batches}
+    >
       <Header
         source={source}
         connection={store.connection}

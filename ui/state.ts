@@ -128,6 +128,8 @@ export class HeartStore {
   version = 0;
   /** Number of snapshots applied. */
   snapshots = 0;
+  /** Number of stream batches applied. */
+  batches = 0;
   /** Recent periods when the source was disconnected, oldest first. */
   readonly outages: Outage[] = [];
   /** Recent episodes per heart id (and `source`), oldest first. */
@@ -226,6 +228,7 @@ export class HeartStore {
       }
     }
     this.#trimWire();
+    this.batches++;
     this.#changed();
   }
 
