@@ -29,6 +29,8 @@ const CARD_HEIGHT = 150;
 const GAP = 10;
 
 const loader = new HistoryLoader(4);
+/** Ids of the hearts whose cards are rendered now. */
+let onScreen = new Set<string>();
 
 /** Props of {@linkcode Overview}. */
 export interface OverviewProps {
@@ -90,6 +92,7 @@ export function Overview(
     overscan: 1,
   });
   const visible = shown.slice(win.start, win.end);
+  onScreen = new Set(visible.map((h) => h.id));
 
   useEffect(() => {
     for (const heart of visible) loadHistory(store, heart);
@@ -190,5 +193,5 @@ function loadHistory(store: HeartStore, heart: Heart): void {
       limit: 200,
     });
     store.mergeHistory(heart.id, res.beats);
-  });
+  }, () => onScreen.has(heart.id));
 }

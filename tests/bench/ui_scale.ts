@@ -4,7 +4,9 @@
  * reports, with the machine's load average:
  *
  * - frames per second of the page over `--seconds` (requestAnimationFrame
- *   callbacks counted in the page), and cardiogram redraws per second;
+ *   callbacks counted in the page), cardiogram redraws per second, and the
+ *   CPU seconds per second of the page's main thread (scripts, layout,
+ *   style): what the UI costs on a machine busy with other work too;
  * - stream health: batches the page applied, snapshots it took (1 means no
  *   resync and no reconnection), and the server's dropped and resynced
  *   clients;
@@ -77,6 +79,7 @@ async function streamVolume(url: string, ms: number) {
   let batches = 0;
   let entries = 0;
   const timer = setTimeout(() => ac.abort(), ms + 60_000);
+  const started = performance.now();
   try {
     for (;;) {
       const { value, done } = await reader.read();
@@ -96,10 +99,18 @@ async function streamVolume(url: string, ms: number) {
       entries += chunk.split('["').length - 1;
       if (performance.now() - start >= ms) break;
     }
+  } catch (err) {
+    if (!ac.signal.aborted) throw err;
+    // Timed out: report what came.
   } finally {
     clearTimeout(timer);
     ac.abort();
     await reader.cancel().catch(() => {});
+  }
+  if (start === 0) {
+    throw new Error(
+      `no snapshot within ${Math.round(performance.now() - started)} ms`,
+    );
   }
   const s = (performance.now() - start) / 1000;
   return {
@@ -123,9 +134,19 @@ async function appCounters(page: Page) {
 /** Frames and cardiogram redraws a second over `ms`, and the longest frame. */
 async function frameRate(page: Page, ms: number) {
   return await page.evaluate(async (ms) => {
+    // Redraws of each card on screen, by heart (cards come and go as the
+    // order changes: only those there throughout count).
     const draws = () =>
-      [...document.querySelectorAll<HTMLElement>(".cardiogram")]
-        .reduce((n, el) => n + Number(el.dataset.draws ?? 0), 0);
+      new Map(
+        [...document.querySelectorAll<HTMLElement>(".card[data-heart-id]")]
+          .map((card) => [
+            card.dataset.heartId!,
+            Number(
+              card.querySelector<HTMLElement>(".cardiogram")?.dataset.draws ??
+                0,
+            ),
+          ]),
+      );
     const d0 = draws();
     let frames = 0;
     let longest = 0;
@@ -142,10 +163,18 @@ async function frameRate(page: Page, ms: number) {
       requestAnimationFrame(tick);
     });
     const s = (performance.now() - t0) / 1000;
+    let kept = 0;
+    let redraws = 0;
+    for (const [id, n] of draws()) {
+      const n0 = d0.get(id);
+      if (n0 === undefined || n < n0) continue;
+      kept++;
+      redraws += n - n0;
+    }
     return {
       fps: +(frames / s).toFixed(1),
       longestFrameMs: Math.round(longest),
-      cardiogramDrawsPerSecond: Math.round((draws() - d0) / s),
+      redrawsPerCardPerSecond: kept ? +(redraws / kept / s).toFixed(1) : null,
       cards: document.querySelectorAll(".card").length,
     };
   }, ms);
@@ -224,10 +253,28 @@ try {
   // Let the history loads of the first cards settle.
   await page.waitForTimeout(3_000);
 
-  report.stream = await streamVolume(mock.url, 10_000);
   const before = await appCounters(page);
   const server0 = await serverMetrics(mock.url);
+  await cdp.send("Performance.enable");
+  const perf = async () => {
+    const { metrics } = await cdp.send("Performance.getMetrics");
+    return Object.fromEntries(metrics.map((m) => [m.name, m.value]));
+  };
+  const perf0 = await perf();
+  const wall0 = performance.now();
   report.frames = await frameRate(page, seconds * 1000);
+  const perf1 = await perf();
+  const wall = (performance.now() - wall0) / 1000;
+  // CPU seconds of the page's main thread per second: what the UI costs,
+  // whatever else the machine runs.
+  const per = (k: string) =>
+    +(((perf1[k] ?? 0) - (perf0[k] ?? 0)) / wall).toFixed(3);
+  report.pageMainThread = {
+    taskSecondsPerSecond: per("TaskDuration"),
+    scriptSecondsPerSecond: per("ScriptDuration"),
+    layoutSecondsPerSecond: per("LayoutDuration"),
+    styleSecondsPerSecond: per("RecalcStyleDuration"),
+  };
   const after = await appCounters(page);
   const server1 = await serverMetrics(mock.url);
   report.page = {
@@ -241,7 +288,14 @@ try {
     resyncs: server1.resyncs,
   };
   report.loadAfterFrames = load();
-  console.error(`ui_scale: ${JSON.stringify(report.frames)}; scrolling`);
+  report.stream = await streamVolume(mock.url, 10_000).catch((err) => ({
+    error: `a raw stream read failed: ${err}`,
+  }));
+  console.error(
+    `ui_scale: ${JSON.stringify(report.frames)} ${
+      JSON.stringify(report.pageMainThread)
+    }; scrolling`,
+  );
 
   report.scroll = await scrollThrough(
     page,
