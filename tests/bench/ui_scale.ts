@@ -87,7 +87,8 @@ async function streamVolume(url: string, ms: number) {
       if (done) break;
       if (start === 0) {
         text += decoder.decode(value, { stream: true });
-        const end = text.indexOf("\n\n", text.indexOf("event: snapshot"));
+        const at = text.indexOf("event: snapshot");
+        const end = at < 0 ? -1 : text.indexOf("\n\n", at);
         if (end < 0) continue;
         snapshotBytes = new TextEncoder().encode(text.slice(0, end + 2))
           .byteLength;
@@ -95,9 +96,11 @@ async function streamVolume(url: string, ms: number) {
         continue;
       }
       bytes += value.byteLength;
-      const chunk = decoder.decode(value, { stream: true });
-      batches += chunk.split("event: batch\n").length - 1;
-      entries += chunk.split('["').length - 1;
+      // Counted across chunk boundaries: the tail of one joins the next.
+      text = text.slice(-32) + decoder.decode(value, { stream: true });
+      batches += text.split("event: batch\n").length - 1;
+      entries += text.split('["').length - 1;
+      text = text.slice(-32).replace(/^[\s\S]*(event: batch\n|\[")/, "");
       if (performance.now() - start >= ms) break;
     }
   } catch (err) {
