@@ -137,6 +137,34 @@ Deno.test({
         await page.$eval("[data-detail] h2 .cluster", (el) => el.textContent),
         "east",
       );
+
+      // One cluster unseen: only its cards turn unknown, and the banner
+      // names it.
+      hub.sink("west").source(false, "watch failed: refused", Date.now());
+      await page.goto(`${server.url}/#/`);
+      const statuses = await until(
+        "the west cards to turn unknown",
+        10_000,
+        async () => {
+          const c = await page.$$eval(
+            ".card[data-heart-id]",
+            (els) =>
+              els.map((el) => [
+                (el as HTMLElement).dataset.heartId!,
+                (el as HTMLElement).dataset.status!,
+              ]),
+          );
+          return c.length === 5 &&
+            c.filter(([id]) => id!.startsWith("west/")).every(([, st]) =>
+              st === "unknown"
+            ) && c;
+        },
+      );
+      for (const [id, status] of statuses) {
+        if (id!.startsWith("east/")) assert.equal(status, "healthy", id);
+      }
+      const banner = await page.textContent("[data-source=disconnected]");
+      assert.match(banner!, /cluster "west": watch failed: refused/);
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();

@@ -101,7 +101,9 @@ export function App({ store }: AppProps) {
           data-source="disconnected"
           data-cause={source.diagnosis?.cause}
         >
-          API server unreachable — hearts unknown
+          {source.clusters
+            ? "API server unreachable — that cluster's hearts unknown"
+            : "API server unreachable — hearts unknown"}
           {source.reason !== undefined && (
             <span class="reason">: {source.reason}</span>
           )}
