@@ -161,7 +161,7 @@ Deno.test({
         },
       );
       for (const [id, status] of statuses) {
-        if (id!.startsWith("east/")) assert.equal(status, "healthy", id);
+        if (id!.startsWith("east/")) assert.equal(status, "healthy", String(id));
       }
       const banner = await page.textContent("[data-source=disconnected]");
       assert.match(banner!, /cluster "west": watch failed: refused/);
