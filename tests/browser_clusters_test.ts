@@ -161,7 +161,9 @@ Deno.test({
         },
       );
       for (const [id, status] of statuses) {
-        if (id!.startsWith("east/")) assert.equal(status, "healthy", String(id));
+        if (id!.startsWith("east/")) {
+          assert.equal(status, "healthy", String(id));
+        }
       }
       const banner = await page.textContent("[data-source=disconnected]");
       assert.match(banner!, /cluster "west": watch failed: refused/);
