@@ -2,8 +2,12 @@ import assert from "node:assert/strict";
 import type { Lease } from "../core/lease_types.ts";
 import type { SourceEvent } from "../core/api_types.ts";
 import { FakeClock } from "../core/fake_clock.ts";
+import { configureLogger } from "../core/log.ts";
+import { SimApiServer } from "../sim/sim_api_server.ts";
 import { HeartHub } from "./heart_hub.ts";
 import { aggregateSource, checkClusterNames } from "./hub_clusters.ts";
+
+configureLogger({ level: "error" });
 
 function nodeLease(name: string, renewMs: number): Lease {
   return {
@@ -157,4 +161,69 @@ Deno.test("the aggregate source is connected only while every cluster is", () =>
     down.reason,
     'cluster "a": its API server cannot be reached; cluster "b": timeout',
   );
+});
+
+Deno.test("each cluster's silent hearts are read from its own API server, and a stale view rebuilds only that cluster's", async () => {
+  const clock = new FakeClock();
+  const servers = {
+    a: new SimApiServer({ clock }),
+    b: new SimApiServer({ clock }),
+  };
+  const reads: string[] = [];
+  const stale: string[] = [];
+  const hub = new HeartHub({
+    clock,
+    source: { kind: "cluster", name: "a, b" },
+    clusters: (["a", "b"] as const).map((name) => ({
+      name,
+      server: `https://${name}`,
+      confirm: (namespace: string, lease: string, signal: AbortSignal) => {
+        reads.push(`${name}: ${namespace}/${lease}`);
+        return servers[name].read(namespace, lease, signal);
+      },
+      onStale: (reason: string) => stale.push(`${name}: ${reason}`),
+    })),
+  });
+  const t0 = clock.now();
+  const election = (renewMs: number): Lease => ({
+    metadata: { namespace: "kube-system", name: "kcm" },
+    spec: {
+      holderIdentity: "kcm-1",
+      leaseDurationSeconds: 15,
+      renewTime: new Date(renewMs).toISOString(),
+    },
+  });
+  const stop = new AbortController();
+  const sweeper = hub.runSweeper(stop.signal, 1000);
+  for (const name of ["a", "b"] as const) {
+    const sink = hub.sink(name);
+    sink.source(true, undefined, t0);
+    sink.resync([servers[name].write(election(t0))], t0);
+    sink.event({
+      type: "MODIFIED",
+      object: servers[name].write(election(t0 + 2000)),
+    }, t0 + 2000);
+  }
+  // a's holder really stops; b's keeps renewing, but b's watch delivers
+  // nothing more.
+  await clock.advance(2000);
+  servers.b.write(election(t0 + 10_000));
+  await clock.advance(20_000);
+  assert.deepEqual(reads.sort(), [
+    "a: kube-system/kcm",
+    "b: kube-system/kcm",
+  ]);
+  assert.equal(hub.heart("a/kube-system/kcm")!.status, "expired");
+  assert.equal(stale.length, 1);
+  assert.match(stale[0]!, /^b: Lease b\/kube-system\/kcm was renewed at/);
+  const states = Object.fromEntries(
+    hub.sourceState().clusters!.map((c) => [c.name, c.connected]),
+  );
+  assert.deepEqual(states, { a: true, b: false });
+  assert.equal(hub.heart("b/kube-system/kcm")!.status, "unknown");
+  assert.equal(hub.counters.staleViews, 1);
+  stop.abort();
+  await sweeper;
+  for (const c of hub.confirmers) c.reset();
+  await clock.advance(0);
 });
