@@ -166,10 +166,13 @@ export const INCIDENTS: {
       if (conns.length === 0) {
         throw new Error("the kubelet holds no connection");
       }
+      // Dropped where they arrive, as a blackhole on the path would: a drop
+      // in OUTPUT fails the send itself (EPERM), and the kernel counts no
+      // retransmit for a segment that never left.
       const rules = conns.flatMap((c) => [
         [
-          "OUTPUT",
-          "-o",
+          "INPUT",
+          "-i",
           "lo",
           "-p",
           "tcp",
@@ -181,8 +184,8 @@ export const INCIDENTS: {
           "DROP",
         ],
         [
-          "OUTPUT",
-          "-o",
+          "INPUT",
+          "-i",
           "lo",
           "-p",
           "tcp",
