@@ -29,6 +29,8 @@ export interface IncidentResult {
   seconds: number | null;
   /** The diagnosis' summary. */
   summary: string;
+  /** Its evidence, `hh:mm:ss.mmm text`, to read when it is wrong. */
+  evidence: string[];
 }
 
 /** What the incidents act on. */
@@ -104,6 +106,7 @@ function result(
     got: e?.cause ?? null,
     seconds: e ? Math.round((Date.parse(e.causeSince) - t0) / 100) / 10 : null,
     summary: e?.summary ?? "no diagnosis",
+    evidence: (e?.evidence ?? []).map((x) => `${x.at.slice(11, 23)} ${x.text}`),
   };
 }
 
@@ -168,35 +171,52 @@ export const INCIDENTS: {
       }
       // Dropped where they arrive, as a blackhole on the path would: a drop
       // in OUTPUT fails the send itself (EPERM), and the kernel counts no
-      // retransmit for a segment that never left.
-      const rules = conns.flatMap((c) => [
+      // retransmit for a segment that never left. New connections on the
+      // loopback are refused too: a kubelet whose renewal fails closes its
+      // connections and dials again (the control plane's components keep
+      // theirs; Earthworm's pods come over the node's bridge).
+      const rules = [
         [
           "INPUT",
           "-i",
           "lo",
           "-p",
           "tcp",
-          "--sport",
-          String(c.lport),
           "--dport",
           port,
+          "--syn",
           "-j",
           "DROP",
         ],
-        [
-          "INPUT",
-          "-i",
-          "lo",
-          "-p",
-          "tcp",
-          "--sport",
-          port,
-          "--dport",
-          String(c.lport),
-          "-j",
-          "DROP",
-        ],
-      ]);
+        ...conns.flatMap((c) => [
+          [
+            "INPUT",
+            "-i",
+            "lo",
+            "-p",
+            "tcp",
+            "--sport",
+            String(c.lport),
+            "--dport",
+            port,
+            "-j",
+            "DROP",
+          ],
+          [
+            "INPUT",
+            "-i",
+            "lo",
+            "-p",
+            "tcp",
+            "--sport",
+            port,
+            "--dport",
+            String(c.lport),
+            "-j",
+            "DROP",
+          ],
+        ]),
+      ];
       const t0 = Date.now();
       for (const r of rules) await sh("iptables", ["-w", "-I", ...r]);
       try {
