@@ -22,10 +22,28 @@ export const STATUS_SEVERITY: Readonly<Record<HeartStatus, number>> = {
   healthy: 3,
 };
 
+/**
+ * Id of the heart of Lease `namespace/name`: `<namespace>/<name>`, or
+ * `<cluster>/<namespace>/<name>` when Earthworm watches several clusters
+ * (namespaces and names never hold a `/`, so the last two parts are always
+ * the namespace and the name, whatever the cluster's name holds).
+ */
+export function heartId(
+  namespace: string,
+  name: string,
+  cluster?: string,
+): string {
+  return cluster === undefined
+    ? `${namespace}/${name}`
+    : `${cluster}/${namespace}/${name}`;
+}
+
 /** One heart (one Lease) as the API reports it. */
 export interface Heart {
-  /** `<namespace>/<name>`. */
+  /** `<namespace>/<name>`, or `<cluster>/<namespace>/<name>` when several clusters are watched. */
   id: string;
+  /** The cluster the heart is in: only when Earthworm watches several clusters. */
+  cluster?: string;
   kind: HeartKind;
   namespace: string;
   name: string;
@@ -94,6 +112,8 @@ export interface Diagnosis {
 export interface Episode {
   /** The heart's id, or `source` for an episode of Earthworm's own blindness. */
   id: string;
+  /** The cluster of the heart (or of the blind source): only when several clusters are watched. */
+  cluster?: string;
   /** RFC 3339 start, and end (null while open). */
   start: string;
   end: string | null;
@@ -152,6 +172,29 @@ export interface SourceState {
     pairing?: string;
   };
   /** While Earthworm cannot see the API server: whether it is the API server itself (renewals unanswered on the nodes) or only Earthworm's view. */
+  diagnosis?: Diagnosis;
+  /**
+   * Each cluster's own state, only when Earthworm watches several. The
+   * fields above are then their aggregate: `connected` only while every
+   * cluster is, `reason` naming the clusters that cannot be seen, and
+   * `diagnosis` the first blind cluster's.
+   */
+  clusters?: ClusterState[];
+}
+
+/** One watched cluster and whether Earthworm can see its API server. */
+export interface ClusterState {
+  /** Its name: the kubeconfig context (made unique), shown with its hearts. */
+  name: string;
+  /** Its API server's URL. */
+  server: string;
+  /** False while its API server cannot be reached: its hearts, and only they, are then `unknown`. */
+  connected: boolean;
+  /** Why it cannot be seen, when it cannot. */
+  reason?: string;
+  /** RFC 3339 time of the last change of `connected`. */
+  since: string;
+  /** While it cannot be seen: the API server itself, or only Earthworm's view of it. */
   diagnosis?: Diagnosis;
 }
 
@@ -262,6 +305,8 @@ export interface WireEvent {
 export interface DiagnosisEvent {
   /** A heart id, or `source`. */
   id: string;
+  /** The cluster of the heart (or of the blind source): only when several clusters are watched. */
+  cluster?: string;
   /** The current diagnosis, or null when the episode ended. */
   diagnosis: Diagnosis | null;
   episode: Episode;

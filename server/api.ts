@@ -9,15 +9,16 @@
 import { proxy } from "hono/proxy";
 import { Hono } from "hono";
 import type { Context } from "hono";
-import type {
-  BeatsResponse,
-  EpisodesResponse,
-  ErrorResponse,
-  HeartKind,
-  HeartsResponse,
+import {
+  type BeatsResponse,
+  type EpisodesResponse,
+  type ErrorResponse,
+  heartId,
+  type HeartKind,
+  type HeartsResponse,
 } from "../core/api_types.ts";
 import { ASSETS } from "./assets.ts";
-import { type HeartHub, SOURCE } from "./heart_hub.ts";
+import type { HeartHub } from "./heart_hub.ts";
 import { hubMetrics, type MetricSamples, renderMetrics } from "./metrics.ts";
 import type { Authenticator, AuthVerdict } from "../core/wire_types.ts";
 import {
@@ -81,6 +82,40 @@ function fail(
   error: string,
 ): Response {
   return c.json({ error } satisfies ErrorResponse, status);
+}
+
+/**
+ * The id of heart `namespace/name` of the `cluster` query parameter, or a
+ * 400 answer when the parameter does not fit the hub: a hub of several
+ * clusters needs it (its hearts' ids are `<cluster>/<namespace>/<name>`),
+ * a single-cluster hub takes none.
+ */
+function heartIdOf(
+  c: AppContext,
+  hub: HeartHub,
+  namespace: string,
+  name: string,
+): string | Response {
+  const cluster = c.req.query("cluster");
+  const names = hub.clusterNames;
+  if (names.length === 0) {
+    if (cluster === undefined) return heartId(namespace, name);
+    return fail(
+      c,
+      400,
+      `Parameter "cluster" is given, but Earthworm watches one cluster: leave it out`,
+    );
+  }
+  if (cluster === undefined || !names.includes(cluster)) {
+    return fail(
+      c,
+      400,
+      `Parameter "cluster" must name one of the clusters watched (${
+        names.map((n) => `"${n}"`).join(", ")
+      }), got ${cluster === undefined ? "none" : `"${cluster}"`}`,
+    );
+  }
+  return heartId(namespace, name, cluster);
 }
 
 /** The paths served and the methods each takes (others get 405). */
@@ -177,10 +212,12 @@ export function createApp(opts: AppOptions): App {
       );
     }
     const namespace = c.req.query("namespace");
+    const cluster = c.req.query("cluster");
     const now = hub.clock.now();
     let hearts = hub.hearts(now);
     if (kind) hearts = hearts.filter((h) => h.kind === (kind as HeartKind));
     if (namespace) hearts = hearts.filter((h) => h.namespace === namespace);
+    if (cluster) hearts = hearts.filter((h) => h.cluster === cluster);
     const body: HeartsResponse = {
       generatedAt: new Date(now).toISOString(),
       source: hub.sourceState(),
@@ -192,7 +229,8 @@ export function createApp(opts: AppOptions): App {
   app.get("/api/v1/hearts/:namespace/:name/episodes", (c) => {
     const hub = getHub()!;
     const { namespace, name } = c.req.param();
-    const id = `${namespace}/${name}`;
+    const id = heartIdOf(c, hub, namespace, name);
+    if (id instanceof Response) return id;
     if (!hub.heart(id)) {
       return fail(
         c,
@@ -207,8 +245,21 @@ export function createApp(opts: AppOptions): App {
 
   app.get("/api/v1/source/episodes", (c) => {
     const hub = getHub()!;
+    const cluster = c.req.query("cluster");
+    const names = hub.clusterNames;
+    if (cluster !== undefined && !names.includes(cluster)) {
+      return fail(
+        c,
+        400,
+        names.length === 0
+          ? `Parameter "cluster" is given, but Earthworm watches one cluster: leave it out`
+          : `Parameter "cluster" must name one of the clusters watched (${
+            names.map((n) => `"${n}"`).join(", ")
+          }), got "${cluster}"`,
+      );
+    }
     return c.json(
-      { episodes: hub.episodes.list(SOURCE) } satisfies EpisodesResponse,
+      { episodes: hub.sourceEpisodes(cluster) } satisfies EpisodesResponse,
     );
   });
 
@@ -239,7 +290,8 @@ export function createApp(opts: AppOptions): App {
         );
       }
     }
-    const id = `${namespace}/${name}`;
+    const id = heartIdOf(c, hub, namespace, name);
+    if (id instanceof Response) return id;
     const heart = hub.heart(id);
     const beats = hub.beats(id, {
       ...(since !== undefined && { since }),
@@ -256,13 +308,16 @@ export function createApp(opts: AppOptions): App {
   });
 
   app.get("/api/v1/hearts/:namespace/:name", (c) => {
+    const hub = getHub()!;
     const { namespace, name } = c.req.param();
-    const heart = getHub()!.heart(`${namespace}/${name}`);
+    const id = heartIdOf(c, hub, namespace, name);
+    if (id instanceof Response) return id;
+    const heart = hub.heart(id);
     if (!heart) {
       return fail(
         c,
         404,
-        `No heart "${namespace}/${name}": list the hearts with GET /api/v1/hearts`,
+        `No heart "${id}": list the hearts with GET /api/v1/hearts`,
       );
     }
     return c.json(heart);

@@ -261,19 +261,21 @@ function apiserverEvidence(
 
 /**
  * Diagnoses a late or expired heart at `now`. `observerBlind` carries why
- * Earthworm cannot see, when it cannot.
+ * Earthworm cannot see, when it cannot; `apiServer` names the API server in
+ * what is said (the cluster's, when several are watched).
  */
 export function diagnoseHeart(
   heart: HeartView,
   wire: NodeWireView | null,
   now: number,
   observerBlind?: string,
+  apiServer = "the API server",
 ): Finding {
   const silent = now - heart.silentSince;
   if (observerBlind !== undefined) {
     return {
       cause: "observer",
-      summary: `Earthworm cannot see the API server: nothing is blamed`,
+      summary: `Earthworm cannot see ${apiServer}: nothing is blamed`,
       evidence: [{ at: iso(now), text: observerBlind }],
     };
   }
@@ -382,6 +384,7 @@ export function diagnoseSource(
   reason: string,
   nodes: ReadonlyMap<string, NodeWireView>,
   now: number,
+  apiServer = "the API server",
 ): Finding {
   const answered: { node: string; x: WireExchange }[] = [];
   for (const [node, view] of nodes) {
@@ -392,8 +395,7 @@ export function diagnoseSource(
     if (unanswered) {
       return {
         cause: "apiserver",
-        summary:
-          `the API server answers no one: ${node}: ${unanswered.summary}`,
+        summary: `${apiServer} answers no one: ${node}: ${unanswered.summary}`,
         evidence: [
           { at: iso(blindSince), text: `Earthworm lost sight: ${reason}` },
           ...unanswered.evidence.map((e) => ({
@@ -428,8 +430,8 @@ export function diagnoseSource(
   return {
     cause: "observer",
     summary: first
-      ? "only Earthworm cannot see the API server: the kubelets' renewals are answered"
-      : "Earthworm cannot see the API server: nothing is blamed",
+      ? `only Earthworm cannot see ${apiServer}: the kubelets' renewals are answered`
+      : `Earthworm cannot see ${apiServer}: nothing is blamed`,
     evidence,
   };
 }

@@ -74,7 +74,8 @@ export class EpisodeBook {
   /**
    * Opens an episode of `id` at `at` with `finding`, or updates the open
    * one; returns it when it is new or its finding or worst status changed,
-   * else null.
+   * else null. A new episode is labelled with `label` when given (the id
+   * the API shows and its cluster), else with `id`.
    */
   record(
     id: string,
@@ -82,11 +83,13 @@ export class EpisodeBook {
     worst: HeartStatus,
     finding: Finding,
     now: number = at,
+    label?: { id: string; cluster?: string },
   ): Episode | null {
     const open = this.#open.get(id);
     if (!open) {
       const e: Episode = {
-        id,
+        id: label?.id ?? id,
+        ...(label?.cluster !== undefined && { cluster: label.cluster }),
         start: new Date(at).toISOString(),
         end: null,
         worst,

@@ -9,7 +9,11 @@
  * @module
  */
 
-import type { HeartKind, HeartStatus } from "../core/api_types.ts";
+import {
+  heartId,
+  type HeartKind,
+  type HeartStatus,
+} from "../core/api_types.ts";
 import { type Lease, NODE_LEASE_NAMESPACE } from "../core/lease_types.ts";
 
 /** Tunables of the status decision. */
@@ -32,6 +36,8 @@ export const DEFAULT_POLICY: StatusPolicy = {
 /** Mutable state of one heart, owned by the hub. Times are epoch milliseconds. */
 export interface HeartState {
   id: string;
+  /** Its cluster, when the hub watches several. */
+  cluster?: string;
   kind: HeartKind;
   namespace: string;
   name: string;
@@ -86,12 +92,20 @@ export function parseTime(value: string | null | undefined): number | null {
   return Number.isNaN(ms) ? null : ms;
 }
 
-/** Creates the state of a heart first seen at `observedAt`: no beat yet. */
-export function newHeart(lease: Lease, observedAt: number): HeartState {
+/**
+ * Creates the state of a heart first seen at `observedAt`: no beat yet.
+ * `cluster` names its cluster when the hub watches several.
+ */
+export function newHeart(
+  lease: Lease,
+  observedAt: number,
+  cluster?: string,
+): HeartState {
   const { namespace, name } = lease.metadata;
   const spec = lease.spec ?? {};
   return {
-    id: `${namespace}/${name}`,
+    id: heartId(namespace, name, cluster),
+    ...(cluster !== undefined && { cluster }),
     kind: heartKind(namespace),
     namespace,
     name,

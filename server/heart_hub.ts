@@ -6,17 +6,27 @@
  * calls a heart expired only after a read confirmed its silence, and reports
  * its own view stale when a read shows what the watch never delivered.
  *
+ * A hub watches one cluster (it is then the watch loop's sink itself, and
+ * its hearts' ids are `<namespace>/<name>`) or several: each cluster then
+ * has its own sink ({@linkcode HeartHub.sink}), its own view of its API
+ * server and its own confirmation reads, and its hearts' ids are
+ * `<cluster>/<namespace>/<name>`. A cluster that cannot be seen turns only
+ * its own hearts `unknown`.
+ *
  * @module
  */
 
-import type {
-  Beat,
-  Heart,
-  HeartStatus,
-  SnapshotEvent,
-  SourceState,
-  WireExchange,
-  WireSummary,
+import {
+  type Beat,
+  type ClusterState,
+  type Episode,
+  type Heart,
+  heartId,
+  type HeartStatus,
+  type SnapshotEvent,
+  type SourceState,
+  type WireExchange,
+  type WireSummary,
 } from "../core/api_types.ts";
 import {
   type Lease,
@@ -53,6 +63,14 @@ import {
   type NodeWireView,
 } from "./diagnosis.ts";
 import { EpisodeBook } from "./episodes.ts";
+import {
+  aggregateSource,
+  apiServerOf,
+  checkClusterNames,
+  type ClusterEntry,
+  clusterState,
+  type HubCluster,
+} from "./hub_clusters.ts";
 import type { Pair } from "../wire/wire_pairing.ts";
 
 /** What a live beat event learns of the exchange that carried it. */
@@ -67,7 +85,14 @@ const log = getLogger("hub");
 /** Settings of a hub. */
 export interface HeartHubOptions {
   clock: Clock;
+  /** What the hub watches: its kind, and its name (a server URL, a file, or the clusters' names). */
   source: Pick<SourceState, "kind" | "name">;
+  /**
+   * The clusters, when the hub watches several (each fed through
+   * {@linkcode HeartHub.sink}); `confirm` and `onStale` below are then
+   * per cluster, given here. Absent: one cluster, fed through the hub.
+   */
+  clusters?: HubCluster[];
   /** Rate of the clock against wall time (mock `--speed`). Default 1. */
   timeScale?: number;
   store?: Partial<BeatStoreOptions>;
@@ -127,17 +152,19 @@ export class HeartHub implements LeaseSink, WireReportSink {
     confirmedSilences: 0,
     staleViews: 0,
   };
-  /** The confirmation reads, when the hub has a way to read a Lease. */
-  readonly confirmer: ExpiryConfirmer | undefined;
-  readonly #onStale: ((reason: string) => void) | undefined;
+  /** The confirmation reads of each cluster that has a way to read a Lease. */
+  readonly confirmers: readonly ExpiryConfirmer[];
   #hearts = new Map<string, HeartState>();
   /** Why hearts are late: open episodes and their history. */
   readonly episodes: EpisodeBook = new EpisodeBook();
   /** Holders of hearts when their open episode began (a handover shows against it). */
   #holderAtStart = new Map<string, string | null>();
-  /** The last episode of Earthworm's own blindness, and until when late evidence may still change it. */
-  #sourceEpisode: { start: number; end: number | null } | null = null;
-  #source: SourceState;
+  /** What the source is, beside its clusters' views. */
+  #base: Pick<SourceState, "kind" | "name" | "timeScale" | "wire">;
+  /** The clusters by name ("" for the one cluster of a single-cluster hub). */
+  #clusters = new Map<string, ClusterEntry>();
+  /** True when the hub watches several clusters (named, with qualified ids). */
+  readonly #multi: boolean;
   #wire = new WireState();
   /**
    * Node beats whose carrying exchange has not arrived yet, held for at most
@@ -159,83 +186,161 @@ export class HeartHub implements LeaseSink, WireReportSink {
       firstId: options.clock.now() * 1000,
       ...options.events,
     });
-    this.#source = {
+    this.#base = {
       ...options.source,
-      connected: false,
-      reason: "not connected yet",
-      since: new Date(options.clock.now()).toISOString(),
       timeScale: options.timeScale ?? 1,
     };
-    this.#onStale = options.onStale;
-    this.confirmer = options.confirm && new ExpiryConfirmer({
-      clock: options.clock,
-      read: options.confirm,
-      ...(options.confirmPolicy && { policy: options.confirmPolicy }),
-      onResult: (id, asked, result) => this.#confirmed(id, asked, result),
-    });
+    this.#multi = options.clusters !== undefined;
+    const clusters: HubCluster[] = options.clusters ?? [{
+      name: "",
+      server: options.source.name,
+      ...(options.confirm && { confirm: options.confirm }),
+      ...(options.onStale && { onStale: options.onStale }),
+    }];
+    if (this.#multi) checkClusterNames(clusters.map((c) => c.name));
+    const confirmers: ExpiryConfirmer[] = [];
+    for (const c of clusters) {
+      const entry: ClusterEntry = {
+        name: this.#multi ? c.name : undefined,
+        server: c.server,
+        connected: false,
+        reason: "not connected yet",
+        since: options.clock.now(),
+        diagnosis: undefined,
+        episode: null,
+        confirmer: c.confirm && new ExpiryConfirmer({
+          clock: options.clock,
+          read: c.confirm,
+          ...(options.confirmPolicy && { policy: options.confirmPolicy }),
+          onResult: (id, asked, result) =>
+            this.#confirmed(entry, id, asked, result),
+        }),
+        onStale: c.onStale,
+        hearts: new Set(),
+      };
+      if (entry.confirmer) confirmers.push(entry.confirmer);
+      this.#clusters.set(c.name, entry);
+    }
+    this.confirmers = confirmers;
   }
 
-  /** LeaseSink: one watch event. */
+  /** The confirmation reads of a single-cluster hub (of its first cluster otherwise). */
+  get confirmer(): ExpiryConfirmer | undefined {
+    return this.confirmers[0];
+  }
+
+  /** Names of the clusters of a hub that watches several; empty for a single-cluster hub. */
+  get clusterNames(): string[] {
+    return this.#multi ? [...this.#clusters.keys()] : [];
+  }
+
+  /**
+   * The sink of cluster `name`'s watch loop, on a hub that watches several
+   * clusters. Throws a RangeError for a cluster the hub does not watch.
+   */
+  sink(name: string): LeaseSink {
+    const entry = this.#multi ? this.#clusters.get(name) : undefined;
+    if (!entry) {
+      throw new RangeError(
+        this.#multi
+          ? `No cluster "${name}": the hub watches ${
+            this.clusterNames.map((n) => `"${n}"`).join(", ")
+          }`
+          : "A single-cluster hub is the sink itself: feed it directly",
+      );
+    }
+    return {
+      event: (event, observedAt) => this.#event(entry, event, observedAt),
+      resync: (leases, observedAt) => this.#resync(entry, leases, observedAt),
+      source: (connected, reason, at) =>
+        this.#sourceChange(entry, connected, reason, at),
+    };
+  }
+
+  /** LeaseSink: one watch event (single-cluster hub). */
   event(event: LeaseEvent, observedAt: number): void {
-    this.counters.leaseEvents++;
-    if (event.type === "DELETED") this.#delete(idOf(event.object), observedAt);
-    else this.#upsert(event.object, observedAt);
+    this.#event(this.#single(), event, observedAt);
   }
 
-  /** LeaseSink: a full list; hearts missing from it are deleted. */
+  /** LeaseSink: a full list; hearts missing from it are deleted (single-cluster hub). */
   resync(leases: Lease[], observedAt: number): void {
+    this.#resync(this.#single(), leases, observedAt);
+  }
+
+  /** LeaseSink: the API server became reachable or unreachable (single-cluster hub). */
+  source(connected: boolean, reason: string | undefined, at: number): void {
+    this.#sourceChange(this.#single(), connected, reason, at);
+  }
+
+  #single(): ClusterEntry {
+    if (this.#multi) {
+      throw new Error(
+        `This hub watches several clusters: feed each through hub.sink(name)`,
+      );
+    }
+    return this.#clusters.get("")!;
+  }
+
+  #event(entry: ClusterEntry, event: LeaseEvent, observedAt: number): void {
+    this.counters.leaseEvents++;
+    if (event.type === "DELETED") {
+      this.#delete(this.#idOf(entry, event.object), observedAt);
+    } else this.#upsert(entry, event.object, observedAt);
+  }
+
+  #resync(entry: ClusterEntry, leases: Lease[], observedAt: number): void {
     this.counters.resyncs++;
     const seen = new Set<string>();
     for (const lease of leases) {
-      seen.add(idOf(lease));
-      this.#upsert(lease, observedAt);
+      seen.add(this.#idOf(entry, lease));
+      this.#upsert(entry, lease, observedAt);
     }
-    for (const id of [...this.#hearts.keys()]) {
+    for (const id of [...entry.hearts]) {
       if (!seen.has(id)) this.#delete(id, observedAt);
     }
   }
 
-  /** LeaseSink: the API server became reachable or unreachable. */
-  source(connected: boolean, reason: string | undefined, at: number): void {
-    if (
-      connected === this.#source.connected && reason === this.#source.reason
-    ) return;
-    const wasConnected = this.#source.connected;
-    this.#source = {
-      ...this.#source,
-      connected,
-      since: new Date(at).toISOString(),
-    };
-    if (reason === undefined || connected) delete this.#source.reason;
-    else this.#source.reason = reason;
+  #sourceChange(
+    entry: ClusterEntry,
+    connected: boolean,
+    reason: string | undefined,
+    at: number,
+  ): void {
+    if (connected === entry.connected && reason === entry.reason) return;
+    const wasConnected = entry.connected;
+    entry.connected = connected;
+    entry.since = at;
+    entry.reason = connected ? undefined : reason;
     if (connected !== wasConnected) {
       // Reads under way belong to the old view; confirmations too.
-      this.confirmer?.reset();
-      for (const heart of this.#hearts.values()) {
+      entry.confirmer?.reset();
+      for (const id of entry.hearts) {
+        const heart = this.#hearts.get(id)!;
         heart.silenceConfirmed = false;
         // Silence is only counted from the moment Earthworm can see again.
         if (connected) heart.baselineAt = at;
       }
     }
     if (!connected && wasConnected) {
-      this.#sourceEpisode = { start: at, end: null };
+      entry.episode = { start: at, end: null };
     }
-    if (connected && this.#sourceEpisode?.end === null) {
-      this.#diagnoseSource(at);
-      this.#sourceEpisode.end = at;
-      const closed = this.episodes.close(SOURCE, at);
-      delete this.#source.diagnosis;
+    if (connected && entry.episode?.end === null) {
+      this.#diagnoseSource(entry, at);
+      entry.episode.end = at;
+      const closed = this.episodes.close(sourceKey(entry), at);
+      entry.diagnosis = undefined;
       if (closed) {
         this.events.publish("diagnosis", {
           id: SOURCE,
+          ...(entry.name !== undefined && { cluster: entry.name }),
           diagnosis: null,
           episode: closed,
         });
       }
     }
-    if (!connected) this.#diagnoseSource(at, false);
+    if (!connected) this.#diagnoseSource(entry, at, false);
     this.events.publish("source", this.sourceState());
-    this.sweep(at);
+    this.#sweepCluster(entry, at);
   }
 
   /** Records why wire (eBPF) data is or is not available. */
@@ -244,8 +349,8 @@ export class HeartHub implements LeaseSink, WireReportSink {
     reason?: string,
     pairing?: string,
   ): void {
-    this.#source = {
-      ...this.#source,
+    this.#base = {
+      ...this.#base,
       wire: {
         available,
         ...(reason !== undefined && { reason }),
@@ -257,13 +362,20 @@ export class HeartHub implements LeaseSink, WireReportSink {
 
   /** Re-decides every heart's status at `now`, publishing changes. */
   sweep(now: number = this.clock.now()): void {
-    for (const heart of this.#hearts.values()) {
+    for (const entry of this.#clusters.values()) {
+      this.#sweepCluster(entry, now);
+    }
+  }
+
+  #sweepCluster(entry: ClusterEntry, now: number): void {
+    for (const id of entry.hearts) {
+      const heart = this.#hearts.get(id)!;
       this.#updateStatus(heart, now);
       if (
         heart.status !== "healthy" || this.episodes.current(heart.id)
       ) this.#diagnose(heart, now);
     }
-    if (!this.#source.connected) this.#diagnoseSource(now);
+    if (!entry.connected) this.#diagnoseSource(entry, now);
   }
 
   /** Sweeps statuses every `intervalMs` until `signal` aborts; prunes old beats each minute. */
@@ -279,12 +391,16 @@ export class HeartHub implements LeaseSink, WireReportSink {
     }
   }
 
-  /** Takes a batch of wire exchanges from a node's agent. */
+  /**
+   * Takes a batch of wire exchanges from a node's agent. Agents report to
+   * the hub of their own cluster: a hub of several clusters takes none.
+   */
   wire(exchanges: WireExchange[]): void {
     if (exchanges.length === 0) return;
-    const late = this.#sourceEpisode;
+    const entry = this.#single();
+    const late = entry.episode;
     if (late?.end != null && this.clock.now() - late.end < LATE_EVIDENCE_MS) {
-      queueMicrotask(() => this.#diagnoseSource(this.clock.now()));
+      queueMicrotask(() => this.#diagnoseSource(entry, this.clock.now()));
     }
     this.counters.wireExchanges += exchanges.length;
     for (const pair of this.#wire.exchanges(exchanges)) {
@@ -318,6 +434,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     probe: ProbeState,
     exchanges: WireExchange[],
   ): void {
+    this.#single();
     const known = this.#hearts.has(nodeHeartId(node));
     const changed = this.#wire.probe(node, probe, known);
     if (changed) {
@@ -335,9 +452,44 @@ export class HeartHub implements LeaseSink, WireReportSink {
     return this.#wire.probes();
   }
 
-  /** The source as the API reports it. */
+  /**
+   * The source as the API reports it: a single-cluster hub's own, or the
+   * aggregate of several clusters with each cluster's state.
+   */
   sourceState(): SourceState {
-    return { ...this.#source };
+    if (this.#multi) {
+      return aggregateSource(this.#base, this.clusterStates());
+    }
+    const entry = this.#single();
+    return {
+      ...this.#base,
+      connected: entry.connected,
+      ...(entry.reason !== undefined && !entry.connected &&
+        { reason: entry.reason }),
+      since: new Date(entry.since).toISOString(),
+      ...(entry.diagnosis !== undefined && { diagnosis: entry.diagnosis }),
+    };
+  }
+
+  /** Each cluster's state, on a hub that watches several; empty otherwise. */
+  clusterStates(): ClusterState[] {
+    if (!this.#multi) return [];
+    return [...this.#clusters.values()].map(clusterState);
+  }
+
+  /**
+   * Episodes of Earthworm's blindness to cluster `cluster`'s API server (of
+   * its one API server on a single-cluster hub; of every cluster, oldest
+   * first, when `cluster` is undefined).
+   */
+  sourceEpisodes(cluster?: string): Episode[] {
+    if (!this.#multi || cluster !== undefined) {
+      const entry = this.#clusters.get(this.#multi ? cluster! : "");
+      return entry ? this.episodes.list(sourceKey(entry)) : [];
+    }
+    return [...this.#clusters.values()]
+      .flatMap((entry) => this.episodes.list(sourceKey(entry)))
+      .sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
   }
 
   /** Number of hearts. */
@@ -386,12 +538,21 @@ export class HeartHub implements LeaseSink, WireReportSink {
     };
   }
 
-  #upsert(lease: Lease, observedAt: number): void {
-    const id = idOf(lease);
+  #idOf(entry: ClusterEntry, lease: Lease): string {
+    return heartId(lease.metadata.namespace, lease.metadata.name, entry.name);
+  }
+
+  #clusterOf(heart: HeartState): ClusterEntry {
+    return this.#clusters.get(heart.cluster ?? "")!;
+  }
+
+  #upsert(entry: ClusterEntry, lease: Lease, observedAt: number): void {
+    const id = this.#idOf(entry, lease);
     let heart = this.#hearts.get(id);
     if (!heart) {
-      heart = newHeart(lease, observedAt);
+      heart = newHeart(lease, observedAt, entry.name);
       this.#hearts.set(id, heart);
+      entry.hearts.add(id);
       if (heart.kind === "node") this.#wire.nodeAdded(heart.name);
       heart.status = this.#decide(heart, observedAt);
       this.events.publish("status", {
@@ -423,7 +584,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
           : {}),
       });
       if (paired) this.counters.wirePaired++;
-      this.confirmer?.forget(id);
+      entry.confirmer?.forget(id);
       const from = heart.status;
       heart.status = this.#decide(heart, observedAt);
       const publish = (pair?: WirePair) => {
@@ -480,10 +641,12 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.#flushHeld(id);
     const heart = this.#hearts.get(id);
     if (!heart) return;
-    this.#closeEpisode(id, at);
+    const entry = this.#clusterOf(heart);
+    this.#closeEpisode(heart, at);
     this.episodes.delete(id);
     this.#hearts.delete(id);
-    this.confirmer?.forget(id);
+    entry.hearts.delete(id);
+    entry.confirmer?.forget(id);
     this.store.delete(id);
     if (heart.kind === "node") {
       const changed = this.#wire.forget(heart.name);
@@ -509,17 +672,13 @@ export class HeartHub implements LeaseSink, WireReportSink {
    * read is asked for and the heart stays as it was.
    */
   #decide(heart: HeartState, now: number): HeartStatus {
-    const decided = heartStatus(
-      heart,
-      now,
-      this.#source.connected,
-      this.policy,
-    );
-    if (decided !== "expired" || !this.confirmer) return decided;
+    const entry = this.#clusterOf(heart);
+    const decided = heartStatus(heart, now, entry.connected, this.policy);
+    if (decided !== "expired" || !entry.confirmer) return decided;
     return gateExpiry(
       decided,
       heart.status,
-      heart.silenceConfirmed ? "confirmed" : this.confirmer.request(
+      heart.silenceConfirmed ? "confirmed" : entry.confirmer.request(
         heart.id,
         heart.namespace,
         heart.name,
@@ -529,10 +688,15 @@ export class HeartHub implements LeaseSink, WireReportSink {
     );
   }
 
-  /** Acts on a confirmation read of heart `id`. */
-  #confirmed(id: string, asked: number | null, result: ReadResult): void {
+  /** Acts on a confirmation read of heart `id` of cluster `entry`. */
+  #confirmed(
+    entry: ClusterEntry,
+    id: string,
+    asked: number | null,
+    result: ReadResult,
+  ): void {
     const heart = this.#hearts.get(id);
-    if (!heart || !this.#source.connected) return;
+    if (!heart || !entry.connected) return;
     const now = this.clock.now();
     if ("error" in result) {
       log.debug("cannot confirm the silence of a heart", {
@@ -546,7 +710,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     }
     const verdict = judgeRead(heart, asked, result.lease);
     if (verdict !== "behind" && verdict !== "gone") {
-      this.confirmer?.forget(id);
+      entry.confirmer?.forget(id);
       if (verdict === "confirmed") {
         heart.silenceConfirmed = true;
         this.counters.confirmedSilences++;
@@ -559,8 +723,8 @@ export class HeartHub implements LeaseSink, WireReportSink {
       ? `Lease ${id} is gone from the API server, but the watch did not say so: rebuilding the view`
       : `Lease ${id} was renewed at ${result.lease?.spec?.renewTime} on the API server, but the watch did not deliver it: rebuilding the view`;
     log.warn("the watch is behind the API server", { id, verdict });
-    this.#onStale?.(reason);
-    this.source(false, reason, now);
+    entry.onStale?.(reason);
+    this.#sourceChange(entry, false, reason, now);
   }
 
   #updateStatus(heart: HeartState, now: number): void {
@@ -603,15 +767,16 @@ export class HeartHub implements LeaseSink, WireReportSink {
               heart.holder ?? "none"
             }`,
           }],
-        });
+        }, heart.cluster);
       }
-      this.#closeEpisode(heart.id, now);
+      this.#closeEpisode(heart, now);
       return;
     }
     if (!open) this.#holderAtStart.set(heart.id, heart.holder);
-    const blind = this.#source.connected
+    const entry = this.#clusterOf(heart);
+    const blind = entry.connected
       ? undefined
-      : this.#source.reason ?? "the API server cannot be reached";
+      : entry.reason ?? `${apiServerOf(entry)} cannot be reached`;
     const finding = diagnoseHeart(
       {
         kind: heart.kind,
@@ -628,12 +793,14 @@ export class HeartHub implements LeaseSink, WireReportSink {
       heart.kind === "node" ? this.#nodeView(heart.name, heart) : null,
       now,
       blind,
+      apiServerOf(entry),
     );
     this.#publishEpisode(
       heart.id,
       now,
       bad ? heart.status : "unknown",
       finding,
+      heart.cluster,
     );
   }
 
@@ -644,18 +811,32 @@ export class HeartHub implements LeaseSink, WireReportSink {
     );
   }
 
-  /** Records the episode's finding; true when it is new or changed (and published). */
+  /**
+   * Records the finding of episode `key` (a heart's id, or a cluster's
+   * {@linkcode sourceKey}), shown as `id` of `cluster`; true when it is new
+   * or changed (and published).
+   */
   #publishEpisode(
-    id: string,
+    key: string,
     now: number,
     worst: HeartStatus,
     finding: Finding,
+    cluster: string | undefined,
+    id: string = key,
   ): boolean {
-    const e = this.episodes.record(id, now, worst, finding, this.clock.now());
+    const e = this.episodes.record(
+      key,
+      now,
+      worst,
+      finding,
+      this.clock.now(),
+      { id, ...(cluster !== undefined && { cluster }) },
+    );
     if (!e) return false;
     this.counters.diagnoses++;
     this.events.publish("diagnosis", {
       id,
+      ...(cluster !== undefined && { cluster }),
       diagnosis: {
         cause: e.cause,
         since: e.start,
@@ -667,12 +848,13 @@ export class HeartHub implements LeaseSink, WireReportSink {
     return true;
   }
 
-  #closeEpisode(id: string, now: number): void {
-    this.#holderAtStart.delete(id);
-    const closed = this.episodes.close(id, now);
+  #closeEpisode(heart: HeartState, now: number): void {
+    this.#holderAtStart.delete(heart.id);
+    const closed = this.episodes.close(heart.id, now);
     if (closed) {
       this.events.publish("diagnosis", {
-        id,
+        id: heart.id,
+        ...(heart.cluster !== undefined && { cluster: heart.cluster }),
         diagnosis: null,
         episode: closed,
       });
@@ -685,8 +867,8 @@ export class HeartHub implements LeaseSink, WireReportSink {
    * arrives just after Earthworm sees again (a renewal answered late) still
    * counts for the episode that just ended.
    */
-  #diagnoseSource(now: number, announce = true): void {
-    const ep = this.#sourceEpisode;
+  #diagnoseSource(entry: ClusterEntry, now: number, announce = true): void {
+    const ep = entry.episode;
     if (!ep) return;
     const nodes = new Map<string, NodeWireView>();
     for (const node of this.#wire.nodes()) {
@@ -694,19 +876,27 @@ export class HeartHub implements LeaseSink, WireReportSink {
     }
     const finding = diagnoseSource(
       ep.start,
-      this.#source.reason ?? "the API server could not be reached",
+      entry.reason ?? `${apiServerOf(entry)} could not be reached`,
       nodes,
       ep.end ?? now,
+      apiServerOf(entry),
     );
     if (ep.end === null) {
-      this.#source.diagnosis = {
+      entry.diagnosis = {
         cause: finding.cause,
         since: new Date(ep.start).toISOString(),
         summary: finding.summary,
         evidence: finding.evidence,
       };
       if (
-        this.#publishEpisode(SOURCE, ep.start, "unknown", finding) && announce
+        this.#publishEpisode(
+          sourceKey(entry),
+          ep.start,
+          "unknown",
+          finding,
+          entry.name,
+          SOURCE,
+        ) && announce
       ) {
         // The banner reads the source's diagnosis.
         this.events.publish("source", this.sourceState());
@@ -714,7 +904,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
       return;
     }
     // Closed: late evidence may still name the API server.
-    const closed = this.episodes.list(SOURCE).at(-1);
+    const closed = this.episodes.list(sourceKey(entry)).at(-1);
     if (
       closed && closed.end !== null && finding.cause !== closed.cause &&
       finding.cause === "apiserver"
@@ -727,6 +917,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
       closed.evidence = finding.evidence;
       this.events.publish("diagnosis", {
         id: SOURCE,
+        ...(entry.name !== undefined && { cluster: entry.name }),
         diagnosis: null,
         episode: closed,
       });
@@ -737,6 +928,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     const expected = expectedInterval(h);
     const heart: Heart = {
       id: h.id,
+      ...(h.cluster !== undefined && { cluster: h.cluster }),
       kind: h.kind,
       namespace: h.namespace,
       name: h.name,
@@ -776,8 +968,9 @@ export function nodeHeartId(node: string): string {
   return `${NODE_LEASE_NAMESPACE}/${node}`;
 }
 
-function idOf(lease: Lease): string {
-  return `${lease.metadata.namespace}/${lease.metadata.name}`;
+/** Key of the episodes of Earthworm's blindness to `entry`'s API server. */
+function sourceKey(entry: ClusterEntry): string {
+  return entry.name === undefined ? SOURCE : `${SOURCE}\u0000${entry.name}`;
 }
 
 function iso(ms: number | null): string | null {

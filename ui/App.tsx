@@ -12,7 +12,12 @@ import { Detail } from "./Detail.tsx";
 import { Header } from "./Header.tsx";
 import { useHash, useStoreVersion } from "./hooks.ts";
 import { Overview } from "./Overview.tsx";
-import { countByStatus, type OverviewFilter } from "./overview_filter.ts";
+import {
+  countByStatus,
+  NO_FILTER,
+  type OverviewFilter,
+} from "./overview_filter.ts";
+import { heartId } from "../core/api_types.ts";
 import { formatRoute, parseRoute } from "./route.ts";
 import { type HeartStore, staleHeart } from "./state.ts";
 
@@ -43,7 +48,7 @@ export function App({ store }: AppProps) {
   );
   const filter: OverviewFilter = route.view === "overview"
     ? route.filter
-    : { search: "", namespace: "", kind: "", status: "" };
+    : NO_FILTER;
   const setFilter = (f: OverviewFilter) => {
     history.replaceState(
       null,
@@ -56,7 +61,7 @@ export function App({ store }: AppProps) {
   useEffect(() => {
     if (!beep) return;
     const detailId = route.view === "heart"
-      ? `${route.namespace}/${route.name}`
+      ? heartId(route.namespace, route.name, route.cluster)
       : null;
     return store.onBeat((event, before) => {
       if (detailId !== null && event.heart.id !== detailId) return;
@@ -96,7 +101,9 @@ export function App({ store }: AppProps) {
           data-source="disconnected"
           data-cause={source.diagnosis?.cause}
         >
-          API server unreachable — hearts unknown
+          {source.clusters
+            ? "API server unreachable — that cluster's hearts unknown"
+            : "API server unreachable — hearts unknown"}
           {source.reason !== undefined && (
             <span class="reason">: {source.reason}</span>
           )}
@@ -117,11 +124,12 @@ export function App({ store }: AppProps) {
         )
         : (
           <Detail
-            key={`${route.namespace}/${route.name}`}
+            key={heartId(route.namespace, route.name, route.cluster)}
             store={store}
             version={version}
             namespace={route.namespace}
             name={route.name}
+            cluster={route.cluster}
           />
         )}
     </div>

@@ -62,7 +62,7 @@ export function Cardiogram(props: CardiogramProps) {
         leaseDurationMs: h.leaseDurationSeconds === null
           ? null
           : h.leaseDurationSeconds * 1000,
-        outages: store.outages,
+        outages: store.outagesOf(h),
       });
       chart.draw(trace);
       draws++;

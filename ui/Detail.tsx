@@ -6,7 +6,7 @@
  */
 
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import type { Beat } from "../core/api_types.ts";
+import { type Beat, heartId } from "../core/api_types.ts";
 import { fetchBeats, fetchEpisodes } from "./api.ts";
 import { Cardiogram } from "./Cardiogram.tsx";
 import { ago, formatMs, formatSeconds, timeOfDay } from "./format.ts";
@@ -27,11 +27,15 @@ export interface DetailProps {
   version: number;
   namespace: string;
   name: string;
+  /** Its cluster, when several are watched. */
+  cluster?: string | undefined;
 }
 
 /** The detail view of one heart. */
-export function Detail({ store, version, namespace, name }: DetailProps) {
-  const id = `${namespace}/${name}`;
+export function Detail(
+  { store, version, namespace, name, cluster }: DetailProps,
+) {
+  const id = heartId(namespace, name, cluster);
   const beatsRef = useRef<Beat[]>([]);
   const [beatsVersion, setBeatsVersion] = useState(0);
   const [error, setError] = useState<string | null>(null);
@@ -64,10 +68,10 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
         bump();
       }
     });
-    fetchEpisodes(namespace, name, abort.signal)
+    fetchEpisodes(namespace, name, cluster, abort.signal)
       .then((res) => store.mergeEpisodes(id, res.episodes))
       .catch(() => {}); // the beats request reports errors
-    fetchBeats(namespace, name, { limit: MAX_BEATS }, abort.signal)
+    fetchBeats(namespace, name, { limit: MAX_BEATS, cluster }, abort.signal)
       .then((res) => {
         for (const beat of res.beats) append(beat);
         store.mergeHistory(id, res.beats.slice(-200));
@@ -123,6 +127,9 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
       <div class="detail-head">
         <a class="back" href="#/">← all hearts</a>
         <h2>
+          {heart.cluster !== undefined && (
+            <span class="cluster" title="cluster">{heart.cluster}</span>
+          )}
           <span class="ns">{heart.namespace} /</span> {heart.name}
         </h2>
         <span class={`pill pill-${heart.status}`}>

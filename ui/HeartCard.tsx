@@ -48,6 +48,7 @@ export function HeartCard({ store, heart, stale = null }: HeartCardProps) {
     view: "heart",
     namespace: heart.namespace,
     name: heart.name,
+    ...(heart.cluster !== undefined && { cluster: heart.cluster }),
   });
   return (
     <a
@@ -82,6 +83,9 @@ export function HeartCard({ store, heart, stale = null }: HeartCardProps) {
         </span>
       </div>
       <div class="card-sub">
+        {heart.cluster !== undefined && (
+          <span class="cluster" title="cluster">{heart.cluster}</span>
+        )}
         <span class="kind">{heart.kind}</span>
         <span class="ns">{heart.namespace}</span>
         {heart.kind === "lease" && heart.holder !== null && (

@@ -18,6 +18,7 @@ import { fetchBeats, HistoryLoader } from "./api.ts";
 import { gridWindow } from "./grid_layout.ts";
 import { CARD_WINDOW_MS, HeartCard } from "./HeartCard.tsx";
 import {
+  clustersOf,
   namespacesOf,
   type OverviewFilter,
   selectHearts,
@@ -59,6 +60,7 @@ export function Overview(
     [version, stale === null],
   );
   const namespaces = useMemo(() => namespacesOf(hearts), [hearts]);
+  const clusters = useMemo(() => clustersOf(hearts), [hearts]);
   const shown = useMemo(() => selectHearts(hearts, filter), [hearts, filter]);
 
   useLayoutEffect(() => {
@@ -108,6 +110,17 @@ export function Overview(
           onInput={(e) => set({ search: (e.target as HTMLInputElement).value })}
           aria-label="Search hearts"
         />
+        {clusters.length > 1 && (
+          <select
+            value={filter.cluster}
+            onChange={(e) =>
+              set({ cluster: (e.target as HTMLSelectElement).value })}
+            aria-label="Cluster"
+          >
+            <option value="">all clusters</option>
+            {clusters.map((c) => <option key={c} value={c}>{c}</option>)}
+          </select>
+        )}
         <select
           value={filter.namespace}
           onChange={(e) =>
@@ -188,6 +201,7 @@ function loadHistory(store: HeartStore, heart: Heart): void {
     const res = await fetchBeats(heart.namespace, heart.name, {
       ...(since !== undefined && { since }),
       limit: 200,
+      cluster: heart.cluster,
     });
     store.mergeHistory(heart.id, res.beats);
   });

@@ -10,14 +10,18 @@ import type {
   ErrorResponse,
 } from "../core/api_types.ts";
 
-/** Fetches a heart's beats, oldest first: those after `since` (epoch ms), at most `limit`. */
+/**
+ * Fetches a heart's beats, oldest first: those after `since` (epoch ms), at
+ * most `limit`; `cluster` names its cluster when several are watched.
+ */
 export async function fetchBeats(
   namespace: string,
   name: string,
-  query: { since?: number; limit?: number },
+  query: { since?: number; limit?: number; cluster?: string | undefined },
   signal?: AbortSignal,
 ): Promise<BeatsResponse> {
   const params = new URLSearchParams();
+  if (query.cluster !== undefined) params.set("cluster", query.cluster);
   if (query.since !== undefined) {
     params.set("since", new Date(query.since).toISOString());
   }
@@ -44,12 +48,16 @@ export async function fetchBeats(
 export async function fetchEpisodes(
   namespace: string,
   name: string,
+  cluster: string | undefined,
   signal?: AbortSignal,
 ): Promise<EpisodesResponse> {
+  const query = cluster === undefined
+    ? ""
+    : `?cluster=${encodeURIComponent(cluster)}`;
   const res = await fetch(
     `/api/v1/hearts/${encodeURIComponent(namespace)}/${
       encodeURIComponent(name)
-    }/episodes`,
+    }/episodes${query}`,
     signal === undefined ? {} : { signal },
   );
   const body: unknown = await res.json().catch(() => null);

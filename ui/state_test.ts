@@ -182,6 +182,35 @@ Deno.test("store remembers when the source was disconnected", () => {
   assert.deepEqual(s.outages, [{ from: T0 + 5_000, to: T0 + 9_000 }]);
 });
 
+Deno.test("with several clusters each heart's cardiogram shows only its own cluster's outages", () => {
+  const { s } = store();
+  const at = (ms: number) => new Date(T0 + ms).toISOString();
+  const east = heart("n1", { id: "east/kube-node-lease/n1", cluster: "east" });
+  const west = heart("n1", { id: "west/kube-node-lease/n1", cluster: "west" });
+  const clusters = (westUp: boolean, since: number) => [
+    { name: "east", server: "e", connected: true, since: at(0) },
+    { name: "west", server: "w", connected: westUp, since: at(since) },
+  ];
+  s.applySource({
+    ...SOURCE,
+    connected: false,
+    since: at(5_000),
+    clusters: clusters(false, 5_000),
+  });
+  assert.deepEqual(s.outagesOf(west), [{ from: T0 + 5_000, to: null }]);
+  assert.deepEqual(s.outagesOf(east), []);
+  s.applySource({
+    ...SOURCE,
+    connected: true,
+    since: at(9_000),
+    clusters: clusters(true, 9_000),
+  });
+  assert.deepEqual(s.outagesOf(west), [{ from: T0 + 5_000, to: T0 + 9_000 }]);
+  assert.deepEqual(s.outagesOf(east), []);
+  // A single-cluster heart shows the source's outages.
+  assert.deepEqual(s.outagesOf(heart("n2")), s.outages);
+});
+
 Deno.test("the stream is stale after two and a half ping intervals without a word, with its age as the reason", () => {
   assert.equal(STREAM_STALE_AFTER_MS, 5_000);
   assert.equal(streamStaleReason(null, 60_000), null, "never heard: no claim");
