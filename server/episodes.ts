@@ -93,6 +93,7 @@ export class EpisodeBook {
         cause: finding.cause,
         causeSince: new Date(at).toISOString(),
         summary: finding.summary,
+        summaryPhrase: finding.summaryPhrase,
         evidence: finding.evidence,
       };
       this.#open.set(id, e);
@@ -110,6 +111,7 @@ export class EpisodeBook {
     }
     open.cause = finding.cause;
     open.summary = finding.summary;
+    open.summaryPhrase = finding.summaryPhrase;
     open.evidence = finding.evidence;
     return open;
   }

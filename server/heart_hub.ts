@@ -13,6 +13,7 @@ import type {
   Beat,
   Heart,
   HeartStatus,
+  Phrase,
   SnapshotEvent,
   SourceState,
   WireExchange,
@@ -50,6 +51,7 @@ import {
   diagnoseHeart,
   diagnoseSource,
   type Finding,
+  handoverFinding,
   type NodeWireView,
 } from "./diagnosis.ts";
 import { EpisodeBook } from "./episodes.ts";
@@ -238,18 +240,26 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.sweep(at);
   }
 
-  /** Records why wire (eBPF) data is or is not available. */
+  /**
+   * Records why wire (eBPF) data is or is not available; `phrases` carry
+   * the reason and the pairing as data for the UI's languages.
+   */
   setWireAvailability(
     available: boolean,
     reason?: string,
     pairing?: string,
+    phrases: { reasonPhrase?: Phrase; pairingPhrase?: Phrase } = {},
   ): void {
     this.#source = {
       ...this.#source,
       wire: {
         available,
         ...(reason !== undefined && { reason }),
+        ...(reason !== undefined && phrases.reasonPhrase &&
+          { reasonPhrase: phrases.reasonPhrase }),
         ...(pairing !== undefined && { pairing }),
+        ...(pairing !== undefined && phrases.pairingPhrase &&
+          { pairingPhrase: phrases.pairingPhrase }),
       },
     };
     this.events.publish("source", this.sourceState());
@@ -325,6 +335,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         changed.available,
         changed.reason,
         changed.pairing,
+        changed,
       );
     }
     this.wire(exchanges);
@@ -492,6 +503,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
           changed.available,
           changed.reason,
           changed.pairing,
+          changed,
         );
       }
     }
@@ -590,20 +602,17 @@ export class HeartHub implements LeaseSink, WireReportSink {
       // A Lease that beats again under another holder was handed over.
       const before = this.#holderAtStart.get(heart.id) ?? heart.holder;
       if (heart.kind === "lease" && heart.holder !== before) {
-        this.#publishEpisode(heart.id, now, open.worst, {
-          cause: "handover",
-          summary: `leadership moved from ${before ?? "nobody"} to ${
-            heart.holder ?? "nobody"
-          } after ${
-            Math.round((now - Date.parse(open.start)) / 1000)
-          } s of silence`,
-          evidence: [{
-            at: new Date(now).toISOString(),
-            text: `holder changed from ${before ?? "none"} to ${
-              heart.holder ?? "none"
-            }`,
-          }],
-        });
+        this.#publishEpisode(
+          heart.id,
+          now,
+          open.worst,
+          handoverFinding(
+            before,
+            heart.holder,
+            now - Date.parse(open.start),
+            now,
+          ),
+        );
       }
       this.#closeEpisode(heart.id, now);
       return;
@@ -659,6 +668,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         cause: e.cause,
         since: e.start,
         summary: e.summary,
+        ...(e.summaryPhrase && { summaryPhrase: e.summaryPhrase }),
         evidence: e.evidence,
       },
       episode: e,
@@ -702,6 +712,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         cause: finding.cause,
         since: new Date(ep.start).toISOString(),
         summary: finding.summary,
+        summaryPhrase: finding.summaryPhrase,
         evidence: finding.evidence,
       };
       if (
@@ -723,6 +734,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
       closed.cause = finding.cause;
       closed.causeSince = new Date(now).toISOString();
       closed.summary = finding.summary;
+      closed.summaryPhrase = finding.summaryPhrase;
       closed.evidence = finding.evidence;
       this.events.publish("diagnosis", {
         id: SOURCE,
@@ -763,6 +775,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         cause: e.cause,
         since: e.start,
         summary: e.summary,
+        ...(e.summaryPhrase && { summaryPhrase: e.summaryPhrase }),
         evidence: e.evidence,
       };
     }
