@@ -10,9 +10,18 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { Beeper } from "./beep.ts";
 import { Detail } from "./Detail.tsx";
 import { Header } from "./Header.tsx";
-import { useHash, useStoreVersion } from "./hooks.ts";
+import { useHash, useLang, useStoreVersion } from "./hooks.ts";
+import {
+  formatTagFor,
+  type Lang,
+  LANG_STORAGE_KEY,
+  setLang,
+  t,
+} from "./i18n.ts";
 import { Overview } from "./Overview.tsx";
 import { countByStatus, type OverviewFilter } from "./overview_filter.ts";
+import { faviconHref, pageTitle, worstStatus } from "./page_title.ts";
+import { phraseText } from "./phrases.ts";
 import { formatRoute, parseRoute } from "./route.ts";
 import { type HeartStore, staleHeart } from "./state.ts";
 
@@ -29,6 +38,7 @@ export function App({ store }: AppProps) {
   const hash = useHash();
   const route = useMemo(() => parseRoute(hash), [hash]);
   const [beep, setBeep] = useState(false);
+  const lang = useLang();
 
   // The server's statuses count only while its stream is heard from.
   const stale = store.staleReason();
@@ -65,6 +75,67 @@ export function App({ store }: AppProps) {
     });
   }, [beep, store, route]);
 
+  // The tab: the heart and the worst status in the title and the favicon.
+  const detailEntry = route.view === "heart"
+    ? store.hearts.get(`${route.namespace}/${route.name}`)
+    : undefined;
+  const detailStatus = detailEntry === undefined
+    ? null
+    : store.shown(detailEntry.heart).status;
+  const title = pageTitle(
+    counts,
+    route.view === "heart" && detailStatus !== null
+      ? { name: route.name, status: detailStatus }
+      : null,
+  );
+  const worst = worstStatus(counts);
+  useEffect(() => {
+    document.title = title;
+  }, [title]);
+  useEffect(() => {
+    let link = document.querySelector<HTMLLinkElement>("link[rel=icon]");
+    if (link === null) {
+      link = document.createElement("link");
+      link.rel = "icon";
+      document.head.append(link);
+    }
+    link.type = "image/svg+xml";
+    link.href = faviconHref(worst);
+    link.dataset.status = worst ?? "none";
+  }, [worst]);
+
+  // Escape leaves the detail view, back to the card it was opened from.
+  useEffect(() => {
+    if (route.view !== "heart") return;
+    const id = `${route.namespace}/${route.name}`;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== "Escape" || e.defaultPrevented) return;
+      const target = e.target as HTMLElement | null;
+      if (target?.closest("input, select, textarea") != null) return;
+      e.preventDefault();
+      location.hash = "#/";
+      requestAnimationFrame(() =>
+        document
+          .querySelector<HTMLElement>(
+            `.card[data-heart-id="${CSS.escape(id)}"]`,
+          )
+          ?.focus()
+      );
+    };
+    addEventListener("keydown", onKey);
+    return () => removeEventListener("keydown", onKey);
+  }, [route]);
+
+  const chooseLang = (next: Lang) => {
+    try {
+      localStorage.setItem(LANG_STORAGE_KEY, next);
+    } catch {
+      // Storage may be unavailable (private mode): the choice lasts this page.
+    }
+    setLang(next, formatTagFor(next, navigator.languages));
+    document.documentElement.lang = next;
+  };
+
   const toggleBeep = (on: boolean) => {
     if (on) beeper.enable();
     else beeper.disable();
@@ -73,7 +144,7 @@ export function App({ store }: AppProps) {
 
   const source = store.source;
   return (
-    <div class="app" data-view={route.view}>
+    <div class="app" data-view={route.view} data-lang={lang}>
       <Header
         source={source}
         connection={store.connection}
@@ -82,11 +153,12 @@ export function App({ store }: AppProps) {
         onStatus={(status) => setFilter({ ...filter, status })}
         beep={beep}
         onBeep={toggleBeep}
+        lang={lang}
+        onLang={chooseLang}
       />
       {stale !== null && (
         <div class="banner" role="alert" data-stream="lost">
-          No word from Earthworm's server: {stale}{" "}
-          — statuses unknown until it is back
+          {t("banner.streamLost", { reason: stale })}
         </div>
       )}
       {stale === null && source !== null && !source.connected && (
@@ -96,12 +168,17 @@ export function App({ store }: AppProps) {
           data-source="disconnected"
           data-cause={source.diagnosis?.cause}
         >
-          API server unreachable — hearts unknown
+          {t("banner.apiDown")}
           {source.reason !== undefined && (
             <span class="reason">: {source.reason}</span>
           )}
           {source.diagnosis && (
-            <div class="banner-cause">{source.diagnosis.summary}</div>
+            <div class="banner-cause">
+              {phraseText(
+                source.diagnosis.summaryPhrase,
+                source.diagnosis.summary,
+              )}
+            </div>
           )}
         </div>
       )}

@@ -22,7 +22,9 @@ import {
   type OverviewFilter,
   selectHearts,
 } from "./overview_filter.ts";
+import { t } from "./i18n.ts";
 import { type HeartStore, staleHeart } from "./state.ts";
+import { TraceLegend } from "./TraceLegend.tsx";
 
 const CARD_MIN_WIDTH = 290;
 const CARD_HEIGHT = 150;
@@ -103,18 +105,18 @@ export function Overview(
       <div class="filters" role="search">
         <input
           type="search"
-          placeholder="Search name, namespace or holder"
+          placeholder={t("overview.search")}
           value={filter.search}
           onInput={(e) => set({ search: (e.target as HTMLInputElement).value })}
-          aria-label="Search hearts"
+          aria-label={t("overview.searchLabel")}
         />
         <select
           value={filter.namespace}
           onChange={(e) =>
             set({ namespace: (e.target as HTMLSelectElement).value })}
-          aria-label="Namespace"
+          aria-label={t("overview.namespace")}
         >
-          <option value="">all namespaces</option>
+          <option value="">{t("overview.allNamespaces")}</option>
           {namespaces.map((ns) => <option key={ns} value={ns}>{ns}</option>)}
         </select>
         <select
@@ -123,11 +125,11 @@ export function Overview(
             set({
               kind: (e.target as HTMLSelectElement).value as HeartKind | "",
             })}
-          aria-label="Kind"
+          aria-label={t("overview.kind")}
         >
-          <option value="">all kinds</option>
-          <option value="node">node leases</option>
-          <option value="lease">other leases</option>
+          <option value="">{t("overview.allKinds")}</option>
+          <option value="node">{t("overview.nodeLeases")}</option>
+          <option value="lease">{t("overview.otherLeases")}</option>
         </select>
         <select
           value={filter.status}
@@ -135,26 +137,29 @@ export function Overview(
             set({
               status: (e.target as HTMLSelectElement).value as HeartStatus | "",
             })}
-          aria-label="Status"
+          aria-label={t("overview.status")}
         >
-          <option value="">any status</option>
-          <option value="expired">expired</option>
-          <option value="late">late</option>
-          <option value="unknown">unknown</option>
-          <option value="healthy">healthy</option>
+          <option value="">{t("overview.anyStatus")}</option>
+          {(["expired", "late", "unknown", "healthy"] as const).map((s) => (
+            <option key={s} value={s}>{t(`status.${s}`)}</option>
+          ))}
         </select>
         <span class="shown" data-shown={shown.length}>
           {shown.length === hearts.length
-            ? `${hearts.length} hearts`
-            : `${shown.length} of ${hearts.length} hearts`}
+            ? t("overview.hearts", { count: hearts.length })
+            : t("overview.heartsOf", {
+              shown: shown.length,
+              count: hearts.length,
+            })}
         </span>
       </div>
+      <TraceLegend windowMs={CARD_WINDOW_MS} />
       <div class="grid-scroll" ref={scrollRef}>
         {shown.length === 0 && (
           <p class="empty">
             {hearts.length === 0
-              ? "No hearts yet: waiting for the first snapshot."
-              : "No heart matches this filter."}
+              ? t("overview.noHearts")
+              : t("overview.noMatch")}
           </p>
         )}
         <div class="grid-space" style={`height:${win.totalHeight}px`}>
