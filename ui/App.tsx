@@ -39,6 +39,8 @@ export function App({ store }: AppProps) {
   const route = useMemo(() => parseRoute(hash), [hash]);
   const [beep, setBeep] = useState(false);
   const lang = useLang();
+  // The heart whose card gets the focus back after leaving its detail view.
+  const [returnTo, setReturnTo] = useState<string | null>(null);
 
   // The server's statuses count only while its stream is heard from.
   const stale = store.staleReason();
@@ -113,14 +115,8 @@ export function App({ store }: AppProps) {
       const target = e.target as HTMLElement | null;
       if (target?.closest("input, select, textarea") != null) return;
       e.preventDefault();
+      setReturnTo(id);
       location.hash = "#/";
-      requestAnimationFrame(() =>
-        document
-          .querySelector<HTMLElement>(
-            `.card[data-heart-id="${CSS.escape(id)}"]`,
-          )
-          ?.focus()
-      );
     };
     addEventListener("keydown", onKey);
     return () => removeEventListener("keydown", onKey);
@@ -190,6 +186,8 @@ export function App({ store }: AppProps) {
             stale={stale}
             filter={filter}
             onFilter={setFilter}
+            focusId={returnTo}
+            onFocused={() => setReturnTo(null)}
           />
         )
         : (

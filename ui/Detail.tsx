@@ -162,7 +162,7 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
             glowBlur={8}
             class="detail-trace"
           />
-          <TimeRuler windowMs={DETAIL_WINDOW_MS} labelEveryMs={30_000} />
+          <TimeRuler windowMs={DETAIL_WINDOW_MS} labelEveryMs={60_000} />
         </div>
         {heart.diagnosis && (
           <div

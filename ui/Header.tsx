@@ -89,7 +89,10 @@ export function Header(props: HeaderProps) {
           </button>
         ))}
       </nav>
-      <span class="source" title={source?.name ?? ""}>
+      <span
+        class="source"
+        title={source === null ? "" : sourceText(source)}
+      >
         {source === null ? "" : sourceText(source)}
         {source !== null && source.timeScale !== 1 && (
           <span

@@ -40,11 +40,16 @@ export interface OverviewProps {
   stale: string | null;
   filter: OverviewFilter;
   onFilter: (filter: OverviewFilter) => void;
+  /** A heart whose card should take the keyboard focus once shown, or null. */
+  focusId?: string | null;
+  /** Called when the card of `focusId` took the focus. */
+  onFocused?: () => void;
 }
 
 /** The overview of all hearts. */
 export function Overview(
-  { store, version, stale, filter, onFilter }: OverviewProps,
+  { store, version, stale, filter, onFilter, focusId = null, onFocused }:
+    OverviewProps,
 ) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const [metrics, setMetrics] = useState({
@@ -96,6 +101,27 @@ export function Overview(
   useEffect(() => {
     for (const heart of visible) loadHistory(store, heart);
   }, [visible.map((h) => h.id).join(","), store.snapshots]);
+
+  // Back from a detail view: its card takes the focus (scrolled to if needed).
+  useEffect(() => {
+    if (focusId === null) return;
+    const index = shown.findIndex((h) => h.id === focusId);
+    const el = scrollRef.current;
+    if (index < 0 || el === null) {
+      onFocused?.();
+      return;
+    }
+    const card = el.querySelector<HTMLElement>(
+      `.card[data-heart-id="${CSS.escape(focusId)}"]`,
+    );
+    if (card === null) {
+      // Not rendered yet: scroll its row into the window, then try again.
+      el.scrollTop = Math.floor(index / win.columns) * (CARD_HEIGHT + GAP);
+      return;
+    }
+    card.focus();
+    onFocused?.();
+  });
 
   const set = (patch: Partial<OverviewFilter>) =>
     onFilter({ ...filter, ...patch });

@@ -89,10 +89,10 @@ export const UI_EN = {
   "overview.noMatch": "No heart matches this filter.",
 
   "legend.sweep":
-    "Each cardiogram sweeps {sweep} left to right, one grid line every {grid}; the bright dot is now.",
-  "legend.right": "Right of the dot: the previous sweep, not yet overwritten.",
+    "Sweep: {sweep} left to right, a grid line every {grid}; the bright dot is now.",
+  "legend.right": "Right of it: the previous sweep.",
   "legend.colours": "Colours:",
-  "legend.ok": "beats on time",
+  "legend.ok": "on time",
   "legend.late": "late (over twice the expected interval)",
   "legend.expired": "expired (over the lease duration)",
   "legend.unknown": "unknown (Earthworm cannot tell)",

@@ -87,11 +87,10 @@ export const UI_ES: Readonly<Record<UiKey, Message>> = {
   "overview.noMatch": "Ningún corazón cumple este filtro.",
 
   "legend.sweep":
-    "Cada cardiograma barre {sweep} de izquierda a derecha, una línea de la cuadrícula cada {grid}; el punto brillante es ahora.",
-  "legend.right":
-    "A la derecha del punto: el barrido anterior, aún sin sobrescribir.",
+    "Barrido: {sweep} de izquierda a derecha, una línea de la cuadrícula cada {grid}; el punto brillante es ahora.",
+  "legend.right": "A su derecha: el barrido anterior.",
   "legend.colours": "Colores:",
-  "legend.ok": "latidos a tiempo",
+  "legend.ok": "a tiempo",
   "legend.late": "retrasado (más del doble del intervalo previsto)",
   "legend.expired": "caducado (más que la duración del Lease)",
   "legend.unknown": "desconocido (Earthworm no lo sabe)",
