@@ -250,11 +250,20 @@ async function checkPage(
     }
     await page.keyboard.press("Escape");
     await page.waitForSelector(".app[data-view=overview]");
-    await page.waitForFunction(
-      (id) =>
-        (document.activeElement as HTMLElement | null)?.dataset.heartId === id,
-      DYING,
-    );
+    let focused = "";
+    await eventually(
+      "the focus to return to the card",
+      30_000,
+      async () => {
+        focused = await page.evaluate(() => {
+          const el = document.activeElement as HTMLElement | null;
+          return el?.dataset.heartId ?? el?.outerHTML.slice(0, 60) ?? "none";
+        });
+        return focused === DYING ? true : undefined;
+      },
+    ).catch((err) => {
+      throw new Error(`${err.message}; the focus is on ${focused}`);
+    });
     assert.deepEqual(errors, []);
   } finally {
     await context.close();

@@ -56,6 +56,8 @@ export function Overview(
     width: 1200,
     height: 800,
     scrollTop: 0,
+    /** Whether the sizes above are measured, not the first guess. */
+    measured: false,
   });
 
   const hearts = useMemo(
@@ -76,6 +78,7 @@ export function Overview(
         width: el.clientWidth,
         height: el.clientHeight,
         scrollTop: el.scrollTop,
+        measured: true,
       });
     measure();
     const observer = new ResizeObserver(measure);
@@ -102,9 +105,22 @@ export function Overview(
     for (const heart of visible) loadHistory(store, heart);
   }, [visible.map((h) => h.id).join(","), store.snapshots]);
 
+  // Cards move as statuses change, and a moved element loses the keyboard
+  // focus: the card that had it before this render gets it back.
+  const focusedBefore = (document.activeElement as HTMLElement | null)
+    ?.closest<HTMLElement>(".card[data-heart-id]")?.dataset.heartId;
+  useLayoutEffect(() => {
+    if (focusedBefore === undefined) return;
+    if (document.activeElement !== document.body) return;
+    scrollRef.current?.querySelector<HTMLElement>(
+      `.card[data-heart-id="${CSS.escape(focusedBefore)}"]`,
+    )?.focus({ preventScroll: true });
+  });
+
   // Back from a detail view: its card takes the focus (scrolled to if needed).
   useEffect(() => {
-    if (focusId === null) return;
+    // The window of rendered cards is only right once the grid is measured.
+    if (focusId === null || !metrics.measured) return;
     const index = shown.findIndex((h) => h.id === focusId);
     const el = scrollRef.current;
     if (index < 0 || el === null) {
@@ -119,7 +135,9 @@ export function Overview(
       el.scrollTop = Math.floor(index / win.columns) * (CARD_HEIGHT + GAP);
       return;
     }
-    card.focus();
+    // Already scrolled into the window: a scroll by the browser would move
+    // the window and unmount the card again.
+    card.focus({ preventScroll: true });
     onFocused?.();
   });
 
