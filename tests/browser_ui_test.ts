@@ -224,6 +224,18 @@ async function checkPage(
     await page.click(card);
     await page.waitForSelector(`[data-detail="${DYING}"] .monitor`);
     await assertInView(page, "[data-connection]", viewport.width);
+    // The picture while the heart is still silent, once its trace is drawn.
+    await eventually(
+      "the detail cardiogram to show spikes",
+      30_000,
+      async () => {
+        const spikes = Number(
+          await page.getAttribute(".detail .cardiogram", "data-spikes"),
+        );
+        return spikes > 0 ? spikes : undefined;
+      },
+    );
+    shots.push(await screenshot(page, `detail-${lang}-${viewport.name}`));
     assert.match(
       await page.title(),
       new RegExp(`^♥ ${nodeName(INCIDENTS.death.node)} `),
@@ -242,7 +254,6 @@ async function checkPage(
     await page.waitForSelector("[data-ruler]");
     const lag = await page.textContent("[data-stats]") ?? "";
     assert.match(lag, lang === "es" ? /retraso de renovación/ : /renewal lag/);
-    shots.push(await screenshot(page, `detail-${lang}-${viewport.name}`));
     if (lang === "es") {
       const text = await visibleText(page);
       const english = englishOnly.filter((f) => wordIn(f, text));
