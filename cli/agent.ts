@@ -335,9 +335,14 @@ export async function agentCommand(args: string[]): Promise<number> {
     flushIntervalMs: wireFlushMs,
     target: () => {
       if (elector?.isLeader()) return hub ? { sink: hub } : null;
-      return leader?.address && leader.identity !== identity
-        ? { url: leader.address }
-        : null;
+      if (leader?.address && leader.identity !== identity) {
+        return { url: leader.address };
+      }
+      // Leadership lapsed and nobody else took it (the API server is down,
+      // so nobody can): this agent's hub, which it keeps for its next term,
+      // still takes the node's exchanges. A renewal left waiting, or answered
+      // late once the API server is back, is the evidence that blames it.
+      return hub ? { sink: hub } : null;
     },
     token: tokenFileReader(tokenFile, {
       hint: "mount the projected ServiceAccount token there",

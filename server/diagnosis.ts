@@ -35,6 +35,15 @@ export const SLOW_RENEWAL_MS = 1000;
 /** A renewal waiting longer than this is unanswered. */
 export const PENDING_MS = 1000;
 
+/**
+ * Earthworm notices that it cannot see the API server about 4 s after the
+ * API server stopped answering (kube/watch_policy.ts' liveness read: one a
+ * second, 3 s to answer), later on a starved machine. A renewal sent up to
+ * this long before the blindness was noticed and left unanswered, or
+ * answered late, still blames the API server.
+ */
+export const BLIND_LOOKBACK_MS = 10_000;
+
 /** What the decision needs to know of a heart. */
 export interface HeartView {
   kind: HeartKind;
@@ -46,6 +55,12 @@ export interface HeartView {
   silentSince: number;
   /** Recent intervals between beats, seconds, newest last. */
   recentIntervals: readonly number[];
+  /**
+   * The Lease's resourceVersion as last observed. An exact renewal names the
+   * version it updated: while the heart still holds that version, the
+   * renewal's write has not reached Earthworm's watch.
+   */
+  version?: string | null;
 }
 
 /** What the heart's node's agent saw on the wire. */
@@ -186,6 +201,7 @@ function apiserverEvidence(
   records: readonly WireExchange[],
   now: number,
   watched = true,
+  version: string | null = null,
 ): Finding | null {
   const renewals = records.filter(isRenewal);
   const pending = renewals.filter((x) => x.signal === "pending");
@@ -261,9 +277,14 @@ function apiserverEvidence(
   }
   if (!watched) return null;
   // Answered, yet no beat: the write is not in the watch Earthworm reads.
+  // A renewal of an older version than the heart holds was delivered (its
+  // beat may have been observed a moment before the exchange's start, as two
+  // clocks read it).
   const accepted = renewals.find((x) =>
     x.signal === undefined && x.status !== undefined && x.status < 300 &&
-    now - Date.parse(x.at) > 2 * SLOW_RENEWAL_MS
+    now - Date.parse(x.at) > 2 * SLOW_RENEWAL_MS &&
+    (version === null || x.resourceVersion === undefined ||
+      x.resourceVersion === version)
   );
   if (accepted) {
     return {
@@ -329,7 +350,12 @@ export function diagnoseHeart(
   const window = since(wire, heart.silentSince);
   const network = networkEvidence(window, wire.baselineSrttUs);
   if (network) return network;
-  const apiserver = apiserverEvidence(window, now);
+  const apiserver = apiserverEvidence(
+    window,
+    now,
+    true,
+    heart.version ?? null,
+  );
   if (apiserver) return apiserver;
   if (wire.probe.pairing === "exact") {
     const other = window.filter((x) => x.signal === undefined).length;
@@ -457,7 +483,9 @@ export function diagnoseSource(
 ): Finding {
   const answered: { node: string; x: WireExchange }[] = [];
   for (const [node, view] of nodes) {
-    const window = since(view, blindSince).filter(isRenewal);
+    const window = since(view, blindSince - BLIND_LOOKBACK_MS).filter(
+      isRenewal,
+    );
     const unanswered = apiserverEvidence(window, now, false);
     if (unanswered) {
       const { id, args } = unanswered.summaryPhrase;
@@ -480,7 +508,10 @@ export function diagnoseSource(
       };
     }
     for (const x of window) {
-      if (x.signal === undefined && x.status !== undefined && x.status < 300) {
+      if (
+        x.signal === undefined && x.status !== undefined && x.status < 300 &&
+        Date.parse(x.at) >= blindSince
+      ) {
         answered.push({ node, x });
       }
     }

@@ -179,6 +179,26 @@ Deno.test("summaries and evidence come as phrases too: durations in milliseconds
   });
 });
 
+Deno.test("an accepted renewal counts as undelivered only while the heart still holds the version it updated", () => {
+  // x() renews version "10": the heart holding "10" never saw that write.
+  const undelivered = diagnoseHeart(
+    { ...node, version: "10" },
+    wire([x(5)]),
+    NOW,
+  );
+  assert.equal(undelivered.cause, "apiserver");
+  assert.match(undelivered.summary, /watch has not delivered it/);
+  // The heart holds "11", the write that renewal made: its beat was seen,
+  // though the two clocks put the exchange a moment after the beat.
+  const delivered = diagnoseHeart(
+    { ...node, version: "11" },
+    wire([x(5)]),
+    NOW,
+  );
+  assert.equal(delivered.cause, "kubelet");
+  assert.match(delivered.summary, /kubelet sent no renewal/);
+});
+
 Deno.test("a pending renewal that was answered later is not still waiting", () => {
   const answered = wire([
     x(5, { signal: "pending", latencyMs: 1000 }),
@@ -242,6 +262,46 @@ Deno.test("while Earthworm is blind, unanswered renewals on the nodes blame the 
   const nothing = diagnoseSource(blind, "cut", new Map(), NOW);
   assert.equal(nothing.cause, "observer");
   assert.match(nothing.summary, /nothing is blamed/);
+});
+
+Deno.test("a renewal sent in the seconds before Earthworm noticed its blindness still blames the API server; one answered then is no evidence", () => {
+  const blind = T + 4000;
+  /** A renewal the kubelet reset after 10 s without an answer. */
+  const gaveUp = (sec: number) => {
+    const r = x(sec, { latencyMs: 10_000, resets: 1 });
+    delete r.status;
+    return r;
+  };
+  // Sent 3 s before the blindness was noticed; the kubelet gave up after 10 s.
+  const timedOut = new Map([[
+    "n1",
+    wire([gaveUp(1)]),
+  ]]);
+  const apiserver = diagnoseSource(
+    blind,
+    "liveness read timed out",
+    timedOut,
+    NOW,
+  );
+  assert.equal(apiserver.cause, "apiserver");
+  assert.match(apiserver.summary, /took 10 s to answer/);
+  const answeredBefore = new Map([["n1", wire([x(1, { latencyMs: 4 })])]]);
+  const observer = diagnoseSource(
+    blind,
+    "liveness read timed out",
+    answeredBefore,
+    NOW,
+  );
+  assert.equal(observer.cause, "observer");
+  assert.match(observer.summary, /nothing is blamed/);
+  const longBefore = new Map([[
+    "n1",
+    wire([gaveUp(-11)]),
+  ]]);
+  assert.equal(
+    diagnoseSource(blind, "liveness read timed out", longBefore, NOW).cause,
+    "observer",
+  );
 });
 
 Deno.test("a connection closed cleanly (a kubelet restarting) blames no network", () => {

@@ -632,6 +632,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
           heart.baselineAt,
         ),
         recentIntervals: heart.recentIntervals,
+        version: heart.resourceVersion,
       },
       heart.kind === "node" ? this.#nodeView(heart.name, heart) : null,
       now,
