@@ -6,7 +6,7 @@
  * @module
  */
 
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { Beeper } from "./beep.ts";
 import { Detail } from "./Detail.tsx";
 import { Header } from "./Header.tsx";
@@ -106,16 +106,27 @@ export function App({ store }: AppProps) {
     link.dataset.status = worst ?? "none";
   }, [worst]);
 
-  // Escape leaves the detail view, back to the card it was opened from.
+  // Leaving a detail view (Escape, the back link, the browser's Back), the
+  // focus goes back to the heart's card.
+  const detailBefore = useRef<string | null>(null);
+  useEffect(() => {
+    const id = route.view === "heart"
+      ? `${route.namespace}/${route.name}`
+      : null;
+    if (id === null && detailBefore.current !== null) {
+      setReturnTo(detailBefore.current);
+    }
+    detailBefore.current = id;
+  }, [route]);
+
+  // Escape leaves the detail view.
   useEffect(() => {
     if (route.view !== "heart") return;
-    const id = `${route.namespace}/${route.name}`;
     const onKey = (e: KeyboardEvent) => {
       if (e.key !== "Escape" || e.defaultPrevented) return;
       const target = e.target as HTMLElement | null;
       if (target?.closest("input, select, textarea") != null) return;
       e.preventDefault();
-      setReturnTo(id);
       location.hash = "#/";
     };
     addEventListener("keydown", onKey);
