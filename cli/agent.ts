@@ -249,7 +249,12 @@ export async function agentCommand(args: string[]): Promise<number> {
               reader.read(namespace, name, signal),
             onStale: (reason) => control.relist(reason),
           });
-          hub.setWireAvailability(false, "no agent has reported wire data yet");
+          hub.setWireAvailability(
+            false,
+            "no agent has reported wire data yet",
+            undefined,
+            { reasonPhrase: { id: "wire.noAgent", args: {} } },
+          );
         }
         const current = hub;
         current.wireReport(node, probe, []);

@@ -92,6 +92,8 @@ export async function mockCommand(args: string[]): Promise<number> {
     served.hub.setWireAvailability(
       false,
       "a replay of recorded Leases has no wire data",
+      undefined,
+      { reasonPhrase: { id: "wire.replay", args: {} } },
     );
   }
   const cluster = replay && timeline

@@ -106,6 +106,8 @@ export async function watchCommand(args: string[]): Promise<number> {
   served.hub.setWireAvailability(
     false,
     "earthworm watch runs off-cluster: wire data comes from in-cluster agents",
+    undefined,
+    { reasonPhrase: { id: "wire.offCluster", args: {} } },
   );
   await runLeaseWatch({
     source,

@@ -95,8 +95,78 @@ export type DiagnosisCause =
 export interface Evidence {
   /** When it was seen, RFC 3339. */
   at: string;
+  /** The fact in English. */
   text: string;
+  /** The same fact as data, for a client that words it in its own language. */
+  phrase?: Phrase;
+  /** The node whose agent saw it, when that is not the heart's own (the source's diagnosis). */
+  node?: string;
 }
+
+/**
+ * A sentence the server composed, as data: which sentence and its values,
+ * so that a client can word it in the reader's language (the UI does, in
+ * English and Spanish) instead of showing the English text beside it.
+ * Durations are milliseconds (arguments named `…Ms`), times RFC 3339
+ * (`…At`), counts plain numbers; null stands for nobody or none. Other
+ * strings (names, connections, reasons reported by agents or the API
+ * server) are data and stay as they are.
+ */
+export interface Phrase {
+  id: PhraseId;
+  args: Record<string, string | number | null>;
+}
+
+/** Every sentence a {@linkcode Phrase} can be. */
+export type PhraseId =
+  // Summaries of a heart's diagnosis.
+  | "network.retransmitted"
+  | "network.reset"
+  | "network.rttJump"
+  | "apiserver.waiting"
+  | "apiserver.failed"
+  | "apiserver.slow"
+  | "apiserver.unwatched"
+  | "observer.blind"
+  | "observer.onlyEarthworm"
+  | "kubelet.noRenewal"
+  | "unknown.noWire"
+  | "unknown.inferred"
+  | "handover.moved"
+  | "holder.silent"
+  // Summaries of the source's diagnosis (Earthworm blind).
+  | "source.waiting"
+  | "source.failed"
+  | "source.slow"
+  // Evidence.
+  | "evidence.retransmits"
+  | "evidence.resets"
+  | "evidence.closed"
+  | "evidence.rttJump"
+  | "evidence.pending"
+  | "evidence.failed"
+  | "evidence.slow"
+  | "evidence.unwatched"
+  | "evidence.lostSight"
+  | "evidence.noAgent"
+  | "evidence.probeDown"
+  | "evidence.noRequest"
+  | "evidence.noRequestIdle"
+  | "evidence.inferred"
+  | "evidence.inferredBecause"
+  | "evidence.holderChanged"
+  | "evidence.lastRenewed"
+  | "evidence.lastRenewedUsual"
+  | "evidence.lateAlready"
+  | "evidence.answered"
+  // The wire data's availability and pairing (SourceState.wire).
+  | "wire.leaseOnly"
+  | "wire.noAgent"
+  | "wire.offCluster"
+  | "wire.replay"
+  | "wire.pairing"
+  | "wire.pairingInferred"
+  | "wire.pairingInferredMore";
 
 /** The likely cause of an episode, with its evidence. */
 export interface Diagnosis {
@@ -105,6 +175,8 @@ export interface Diagnosis {
   since: string;
   /** One sentence for the card, e.g. "kubelet sent no renewal for 24 s". */
   summary: string;
+  /** The summary as data (see {@linkcode Phrase}). */
+  summaryPhrase?: Phrase;
   evidence: Evidence[];
 }
 
@@ -123,6 +195,8 @@ export interface Episode {
   /** When Earthworm concluded this cause, RFC 3339 (how long the diagnosis took). */
   causeSince: string;
   summary: string;
+  /** The summary as data (see {@linkcode Phrase}). */
+  summaryPhrase?: Phrase;
   evidence: Evidence[];
 }
 
@@ -168,8 +242,12 @@ export interface SourceState {
   wire?: {
     available: boolean;
     reason?: string;
+    /** The reason as data (see {@linkcode Phrase}). */
+    reasonPhrase?: Phrase;
     /** How renewals are paired with exchanges across the agents, e.g. "exact on 3 of 4 nodes; …". */
     pairing?: string;
+    /** The pairing as data (see {@linkcode Phrase}). */
+    pairingPhrase?: Phrase;
   };
   /** While Earthworm cannot see the API server: whether it is the API server itself (renewals unanswered on the nodes) or only Earthworm's view. */
   diagnosis?: Diagnosis;

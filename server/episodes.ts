@@ -96,6 +96,7 @@ export class EpisodeBook {
         cause: finding.cause,
         causeSince: new Date(at).toISOString(),
         summary: finding.summary,
+        summaryPhrase: finding.summaryPhrase,
         evidence: finding.evidence,
       };
       this.#open.set(id, e);
@@ -113,6 +114,7 @@ export class EpisodeBook {
     }
     open.cause = finding.cause;
     open.summary = finding.summary;
+    open.summaryPhrase = finding.summaryPhrase;
     open.evidence = finding.evidence;
     return open;
   }

@@ -23,6 +23,7 @@ import {
   type Heart,
   heartId,
   type HeartStatus,
+  type Phrase,
   type SnapshotEvent,
   type SourceState,
   type WireExchange,
@@ -60,6 +61,7 @@ import {
   diagnoseHeart,
   diagnoseSource,
   type Finding,
+  handoverFinding,
   type NodeWireView,
 } from "./diagnosis.ts";
 import { EpisodeBook } from "./episodes.ts";
@@ -343,18 +345,26 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.#sweepCluster(entry, at);
   }
 
-  /** Records why wire (eBPF) data is or is not available. */
+  /**
+   * Records why wire (eBPF) data is or is not available; `phrases` carry
+   * the reason and the pairing as data for the UI's languages.
+   */
   setWireAvailability(
     available: boolean,
     reason?: string,
     pairing?: string,
+    phrases: { reasonPhrase?: Phrase; pairingPhrase?: Phrase } = {},
   ): void {
     this.#base = {
       ...this.#base,
       wire: {
         available,
         ...(reason !== undefined && { reason }),
+        ...(reason !== undefined && phrases.reasonPhrase &&
+          { reasonPhrase: phrases.reasonPhrase }),
         ...(pairing !== undefined && { pairing }),
+        ...(pairing !== undefined && phrases.pairingPhrase &&
+          { pairingPhrase: phrases.pairingPhrase }),
       },
     };
     this.events.publish("source", this.sourceState());
@@ -442,6 +452,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         changed.available,
         changed.reason,
         changed.pairing,
+        changed,
       );
     }
     this.wire(exchanges);
@@ -655,6 +666,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
           changed.available,
           changed.reason,
           changed.pairing,
+          changed,
         );
       }
     }
@@ -754,20 +766,18 @@ export class HeartHub implements LeaseSink, WireReportSink {
       // A Lease that beats again under another holder was handed over.
       const before = this.#holderAtStart.get(heart.id) ?? heart.holder;
       if (heart.kind === "lease" && heart.holder !== before) {
-        this.#publishEpisode(heart.id, now, open.worst, {
-          cause: "handover",
-          summary: `leadership moved from ${before ?? "nobody"} to ${
-            heart.holder ?? "nobody"
-          } after ${
-            Math.round((now - Date.parse(open.start)) / 1000)
-          } s of silence`,
-          evidence: [{
-            at: new Date(now).toISOString(),
-            text: `holder changed from ${before ?? "none"} to ${
-              heart.holder ?? "none"
-            }`,
-          }],
-        }, heart.cluster);
+        this.#publishEpisode(
+          heart.id,
+          now,
+          open.worst,
+          handoverFinding(
+            before,
+            heart.holder,
+            now - Date.parse(open.start),
+            now,
+          ),
+          heart.cluster,
+        );
       }
       this.#closeEpisode(heart, now);
       return;
@@ -841,6 +851,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         cause: e.cause,
         since: e.start,
         summary: e.summary,
+        ...(e.summaryPhrase && { summaryPhrase: e.summaryPhrase }),
         evidence: e.evidence,
       },
       episode: e,
@@ -886,6 +897,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         cause: finding.cause,
         since: new Date(ep.start).toISOString(),
         summary: finding.summary,
+        summaryPhrase: finding.summaryPhrase,
         evidence: finding.evidence,
       };
       if (
@@ -914,6 +926,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
       closed.cause = finding.cause;
       closed.causeSince = new Date(now).toISOString();
       closed.summary = finding.summary;
+      closed.summaryPhrase = finding.summaryPhrase;
       closed.evidence = finding.evidence;
       this.events.publish("diagnosis", {
         id: SOURCE,
@@ -956,6 +969,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         cause: e.cause,
         since: e.start,
         summary: e.summary,
+        ...(e.summaryPhrase && { summaryPhrase: e.summaryPhrase }),
         evidence: e.evidence,
       };
     }

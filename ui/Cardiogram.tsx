@@ -8,6 +8,7 @@
 
 import { useEffect, useRef } from "preact/hooks";
 import { CardiogramChart } from "./charts.ts";
+import { t } from "./i18n.ts";
 import type { HeartStore } from "./state.ts";
 import { sweepTrace } from "./trace.ts";
 import { onFrame } from "./ticker.ts";
@@ -89,7 +90,7 @@ export function Cardiogram(props: CardiogramProps) {
       <canvas
         ref={canvasRef}
         role="img"
-        aria-label={`Cardiogram of ${heartId}`}
+        aria-label={t("cardiogram.label", { id: heartId })}
       />
     </div>
   );

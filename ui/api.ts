@@ -10,6 +10,19 @@ import type {
   ErrorResponse,
 } from "../core/api_types.ts";
 
+/** A request the server answered with an error status. */
+export class LoadError extends Error {
+  /** The HTTP status. */
+  readonly status: number;
+
+  /** `message` is the server's own (English) explanation. */
+  constructor(message: string, status: number) {
+    super(message);
+    this.name = "LoadError";
+    this.status = status;
+  }
+}
+
 /**
  * Fetches a heart's beats, oldest first: those after `since` (epoch ms), at
  * most `limit`; `cluster` names its cluster when several are watched.
@@ -36,9 +49,10 @@ export async function fetchBeats(
   const body: unknown = await res.json().catch(() => null);
   if (!res.ok) {
     const error = (body as ErrorResponse | null)?.error;
-    throw new Error(
+    throw new LoadError(
       error ??
         `Cannot load beats of "${namespace}/${name}": HTTP ${res.status}`,
+      res.status,
     );
   }
   return body as BeatsResponse;
@@ -62,9 +76,10 @@ export async function fetchEpisodes(
   );
   const body: unknown = await res.json().catch(() => null);
   if (!res.ok) {
-    throw new Error(
+    throw new LoadError(
       (body as ErrorResponse | null)?.error ??
         `Cannot load episodes of "${namespace}/${name}": HTTP ${res.status}`,
+      res.status,
     );
   }
   return body as EpisodesResponse;

@@ -25,6 +25,7 @@ import {
   type WireEvent,
   type WireExchange,
 } from "../core/api_types.ts";
+import { t } from "./i18n.ts";
 import { ServerClock } from "./server_clock.ts";
 import type { Outage, TraceBeat } from "./trace.ts";
 
@@ -102,7 +103,7 @@ export function streamStaleReason(
   if (heardAt === null) return null;
   const silentMs = now - heardAt;
   if (silentMs < staleAfterMs) return null;
-  return `stream lost ${Math.floor(silentMs / 1000)} s ago`;
+  return t("stream.lost", { seconds: Math.floor(silentMs / 1000) });
 }
 
 /**
