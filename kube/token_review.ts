@@ -57,6 +57,8 @@ export interface TokenReviewOptions {
   /** One more failed review per client is allowed after this. Default 10 s. */
   failureRefillMs?: number;
   clock?: Clock;
+  /** Hears of each TokenReview sent (not of verdicts answered from the cache). */
+  onReview?: (verdict: AuthVerdict) => void;
 }
 
 /** Fewest verdicts kept, whatever the cluster's size. */
@@ -170,6 +172,7 @@ export function tokenReviewAuthenticator(
       pending = review(token).finally(() => inflight.delete(key));
       inflight.set(key, pending);
       pending.then((verdict) => {
+        opts.onReview?.(verdict);
         if (verdict.ok) {
           cache.set(key, { verdict, until: clock.now() + cacheMs });
         }
