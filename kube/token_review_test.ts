@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { judge, tokenReviewAuthenticator } from "./token_review.ts";
+import {
+  judge,
+  tokenExpiry,
+  tokenReviewAuthenticator,
+} from "./token_review.ts";
 import { KubeApiError } from "./rest_client.ts";
 import { FakeClock } from "../core/fake_clock.ts";
 
@@ -241,4 +245,54 @@ Deno.test("the node comes from the token, or else from the pod it is bound to", 
     assert.equal(!v.ok && v.status, 403, token);
     assert.match(!v.ok ? v.error : "", message, token);
   }
+});
+
+/** A token shaped like a JWT whose payload states `exp` (seconds). */
+function jwt(node: string, exp: number): string {
+  const b64 = (v: unknown) =>
+    btoa(JSON.stringify(v)).replaceAll("+", "-").replaceAll("/", "_")
+      .replaceAll("=", "");
+  return `agent-${node}.${b64({ exp })}.signature`;
+}
+
+Deno.test("a verdict is kept between half and all of the cache time, at random", async () => {
+  for (const [random, keptMs] of [[0, 50_000], [0.999, 99_950]] as const) {
+    const clock = new FakeClock();
+    const { client, calls } = fakeApi();
+    const auth = tokenReviewAuthenticator(client, {
+      allowedUsers: allowed,
+      clock,
+      cacheMs: 100_000,
+      random: () => random,
+    });
+    await auth("agent-n1");
+    await clock.advance(keptMs - 1);
+    await auth("agent-n1");
+    assert.equal(calls.reviews, 1, `still cached after ${keptMs - 1} ms`);
+    await clock.advance(1);
+    await auth("agent-n1");
+    assert.equal(calls.reviews, 2, `reviewed again after ${keptMs} ms`);
+  }
+});
+
+Deno.test("a verdict is never kept past the token's own expiry", async () => {
+  const clock = new FakeClock();
+  const { client, calls } = fakeApi();
+  const auth = tokenReviewAuthenticator(client, {
+    allowedUsers: allowed,
+    clock,
+    cacheMs: 100_000,
+    random: () => 0.999,
+  });
+  const token = jwt("n1", (clock.now() + 10_000) / 1000);
+  assert.equal(tokenExpiry(token), clock.now() + 10_000);
+  assert.equal((await auth(token)).ok, true);
+  await clock.advance(9_999);
+  await auth(token);
+  assert.equal(calls.reviews, 1);
+  await clock.advance(1);
+  await auth(token);
+  assert.equal(calls.reviews, 2, "reviewed again once the token expired");
+  assert.equal(tokenExpiry("not-a-jwt"), null);
+  assert.equal(tokenExpiry("a.bm90IGpzb24.c"), null);
 });
