@@ -109,6 +109,8 @@ export interface HubCounters {
 export const SOURCE = "source";
 /** How long after Earthworm sees again a late-answered renewal may still name the API server. */
 const LATE_EVIDENCE_MS = 60_000;
+/** Shortest time between two weighings of late evidence. */
+const LATE_DIAGNOSIS_MS = 1000;
 
 /** Hearts, their beats and the event stream. */
 export class HeartHub implements LeaseSink, WireReportSink {
@@ -137,6 +139,9 @@ export class HeartHub implements LeaseSink, WireReportSink {
   #holderAtStart = new Map<string, string | null>();
   /** The last episode of Earthworm's own blindness, and until when late evidence may still change it. */
   #sourceEpisode: { start: number; end: number | null } | null = null;
+  /** When late wire evidence was last weighed, and whether more came since. */
+  #lateDiagnosedAt = -Infinity;
+  #lateDiagnosisDue = false;
   #source: SourceState;
   #wire = new WireState();
   /**
@@ -264,6 +269,11 @@ export class HeartHub implements LeaseSink, WireReportSink {
       ) this.#diagnose(heart, now);
     }
     if (!this.#source.connected) this.#diagnoseSource(now);
+    else if (this.#lateDiagnosisDue) {
+      this.#lateDiagnosisDue = false;
+      this.#lateDiagnosedAt = now;
+      this.#diagnoseSource(now);
+    }
   }
 
   /** Sweeps statuses every `intervalMs` until `signal` aborts; prunes old beats each minute. */
@@ -283,8 +293,14 @@ export class HeartHub implements LeaseSink, WireReportSink {
   wire(exchanges: WireExchange[]): void {
     if (exchanges.length === 0) return;
     const late = this.#sourceEpisode;
-    if (late?.end != null && this.clock.now() - late.end < LATE_EVIDENCE_MS) {
-      queueMicrotask(() => this.#diagnoseSource(this.clock.now()));
+    const now = this.clock.now();
+    if (late?.end != null && now - late.end < LATE_EVIDENCE_MS) {
+      // Diagnosing reads every node's wire view: at most once a second
+      // (the sweep takes what came in between), not once per report.
+      if (now - this.#lateDiagnosedAt >= LATE_DIAGNOSIS_MS) {
+        this.#lateDiagnosedAt = now;
+        queueMicrotask(() => this.#diagnoseSource(this.clock.now()));
+      } else this.#lateDiagnosisDue = true;
     }
     this.counters.wireExchanges += exchanges.length;
     for (const pair of this.#wire.exchanges(exchanges)) {
