@@ -9,9 +9,11 @@
  * Verdicts are cached by token digest in a bounded LRU sized for the
  * cluster, for one to two minutes (spread at random, never past the token's
  * expiry), so a token is reviewed about once a minute and a half, not once
- * per report, and garbage cannot push a valid agent out; concurrent reviews of one token are merged; a client
- * whose tokens keep failing is refused without a review until its budget
- * refills.
+ * per report, and garbage cannot push a valid agent out; concurrent reviews
+ * of one token are merged; a client whose tokens keep failing is refused
+ * without a review until its budget refills; when many unknown tokens arrive at once (every agent meeting a
+ * new leader), a few dozen are reviewed at a time and the rest are asked to
+ * come back in a few seconds.
  *
  * @module
  */
@@ -68,6 +70,14 @@ export interface TokenReviewOptions {
   /** One more failed review per client is allowed after this. Default 10 s. */
   failureRefillMs?: number;
   clock?: Clock;
+  /**
+   * Tokens under review at once. Past that, a token not yet known is
+   * answered 429 with a `Retry-After` of 1-5 s (at random) instead of
+   * waiting: when every agent meets a new leader at once, they are let in a
+   * few dozen at a time instead of holding thousands of requests (and their
+   * memory) open. Default 64.
+   */
+  maxPendingReviews?: number;
   /** Hears of each TokenReview sent (not of verdicts answered from the cache). */
   onReview?: (verdict: AuthVerdict) => void;
 }
@@ -145,6 +155,7 @@ export function tokenReviewAuthenticator(
   const audience = opts.audience ?? WIRE_AUDIENCE;
   const cacheMs = opts.cacheMs ?? 120_000;
   const random = opts.random ?? Math.random;
+  const maxPending = opts.maxPendingReviews ?? 64;
   const clock = opts.clock ?? systemClock;
   const entries = opts.cacheEntries ?? (() => 1024);
   const cache = new LruMap<string, { verdict: AuthVerdict; until: number }>(
@@ -194,6 +205,16 @@ export function tokenReviewAuthenticator(
       };
     }
     let pending = inflight.get(key);
+    if (!pending && inflight.size >= maxPending) {
+      const seconds = 1 + Math.floor(random() * 5);
+      return {
+        ok: false,
+        status: 429,
+        error:
+          `${inflight.size} agents' tokens are being reviewed: retry in ${seconds} s`,
+        retryAfterSeconds: seconds,
+      };
+    }
     if (!pending) {
       pending = review(token).finally(() => inflight.delete(key));
       inflight.set(key, pending);

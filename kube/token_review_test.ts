@@ -296,3 +296,34 @@ Deno.test("a verdict is never kept past the token's own expiry", async () => {
   assert.equal(tokenExpiry("not-a-jwt"), null);
   assert.equal(tokenExpiry("a.bm90IGpzb24.c"), null);
 });
+
+Deno.test("past the reviews in flight, an unknown token is asked to come back in 1-5 s", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  const { client, calls } = fakeApi({ delay: () => gate });
+  const auth = tokenReviewAuthenticator(client, {
+    allowedUsers: allowed,
+    maxPendingReviews: 2,
+    random: () => 0.5,
+  });
+  const first = auth("agent-n1", "10.0.0.1");
+  const second = auth("agent-n2", "10.0.0.2");
+  const again = auth("agent-n1", "10.0.0.1");
+  const third = await auth("agent-n3", "10.0.0.3");
+  assert.deepEqual(third, {
+    ok: false,
+    status: 429,
+    error: "2 agents' tokens are being reviewed: retry in 3 s",
+    retryAfterSeconds: 3,
+  });
+  release();
+  assert.equal((await first).ok, true);
+  assert.equal((await second).ok, true);
+  assert.equal((await again).ok, true, "a token under review waits for it");
+  assert.equal(calls.reviews, 2);
+  assert.equal((await auth("agent-n3", "10.0.0.3")).ok, true);
+  // Being asked to wait is not a failure of the client's.
+  for (let i = 4; i < 12; i++) {
+    assert.equal((await auth(`agent-n${i}`, "10.0.0.3")).ok, true);
+  }
+});

@@ -149,7 +149,7 @@ export function createApp(opts: AppOptions): App {
         ? [{
           name: "earthworm_wire_reports_total",
           help:
-            "Wire reports agents posted to this server: accepted, throttled (429 past the per-node rate) or refused (any other 4xx/5xx).",
+            "Wire reports agents posted to this server: accepted, throttled (429: past the per-node rate, or too many tokens under review) or refused (any other 4xx/5xx).",
           type: "counter" as const,
           samples: Object.entries(wireCounts).map(([result, value]) => ({
             labels: { result },
@@ -311,7 +311,8 @@ export function createApp(opts: AppOptions): App {
     }
     const agent = await authenticate(c, opts.authenticateAgent);
     if (agent instanceof Response) {
-      wireCounts.refused++;
+      if (agent.status === 429) wireCounts.throttled++;
+      else wireCounts.refused++;
       return agent;
     }
     const hub = getHub()!;
