@@ -205,7 +205,9 @@ export function tokenReviewAuthenticator(
       };
     }
     let pending = inflight.get(key);
-    if (!pending && inflight.size >= maxPending) {
+    // A token whose verdict just expired is known: it is reviewed again
+    // at once (those reviews are spread over the cache time anyway).
+    if (!pending && !hit && inflight.size >= maxPending) {
       const seconds = 1 + Math.floor(random() * 5);
       return {
         ok: false,

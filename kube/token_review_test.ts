@@ -327,3 +327,28 @@ Deno.test("past the reviews in flight, an unknown token is asked to come back in
     assert.equal((await auth(`agent-n${i}`, "10.0.0.3")).ok, true);
   }
 });
+
+Deno.test("a token whose verdict expired is reviewed again even while the review slots are full", async () => {
+  const clock = new FakeClock();
+  let release!: () => void;
+  let gate: Promise<void> = Promise.resolve();
+  const { client, calls } = fakeApi({ delay: () => gate });
+  const auth = tokenReviewAuthenticator(client, {
+    allowedUsers: allowed,
+    clock,
+    cacheMs: 1000,
+    maxPendingReviews: 1,
+    random: () => 0,
+  });
+  assert.equal((await auth("agent-n1")).ok, true);
+  await clock.advance(1000);
+  gate = new Promise<void>((r) => release = r);
+  const newcomer = auth("agent-n2");
+  const known = auth("agent-n1");
+  const refused = await auth("agent-n3");
+  assert.equal(!refused.ok && refused.status, 429, "n3 is new: it waits");
+  release();
+  assert.equal((await newcomer).ok, true);
+  assert.equal((await known).ok, true, "n1 was known: it was let through");
+  assert.equal(calls.reviews, 3);
+});
