@@ -38,6 +38,7 @@ import {
 import { isLoopbackHost, SECURITY_HEADERS } from "./http_guard.ts";
 import type { ServerEnv } from "./http_server.ts";
 import { parseRfc3339 } from "./rfc3339.ts";
+import { WireRateLimiter, type WireRateOptions } from "./wire_rate.ts";
 
 /** The app: Hono with the server's per-request facts (the peer's address). */
 export type App = Hono<{ Bindings: Partial<ServerEnv> }>;
@@ -65,6 +66,11 @@ export interface AppOptions {
    * this; a follower checks them too before forwarding.
    */
   authenticateAgent?: Authenticator;
+  /**
+   * Bound on each node's wire reports (default 2 a second, 5 at once);
+   * excess reports are answered 429 with `Retry-After`.
+   */
+  wireRate?: WireRateOptions;
   /**
    * True when the server listens on loopback only: requests must then name
    * a loopback or `localhost` Host (no DNS rebinding).
@@ -139,6 +145,11 @@ export function createApp(opts: AppOptions): App {
   const getHub = typeof opts.hub === "function"
     ? opts.hub
     : () => opts.hub as HeartHub | undefined;
+  const wireRate = new WireRateLimiter({
+    nodes: () => 2 * (getHub()?.size ?? 0),
+    ...opts.wireRate,
+  });
+  const wireCounts = { accepted: 0, throttled: 0, refused: 0 };
 
   app.use("*", async (c, next) => {
     const host = c.req.header("host") ?? new URL(c.req.url).host;
@@ -168,6 +179,18 @@ export function createApp(opts: AppOptions): App {
     const families = [
       ...(hub
         ? hubMetrics(hub, { perHeart: opts.perHeartMetrics === true })
+        : []),
+      ...(opts.authenticateAgent
+        ? [{
+          name: "earthworm_wire_reports_total",
+          help:
+            "Wire reports agents posted to this server: accepted, throttled (429: past the per-node rate, or too many tokens under review) or refused (any other 4xx/5xx).",
+          type: "counter" as const,
+          samples: Object.entries(wireCounts).map(([result, value]) => ({
+            labels: { result },
+            value,
+          })),
+        }]
         : []),
       ...(opts.metrics?.() ?? []),
     ];
@@ -342,20 +365,42 @@ export function createApp(opts: AppOptions): App {
       );
     }
     const agent = await authenticate(c, opts.authenticateAgent);
-    if (agent instanceof Response) return agent;
+    if (agent instanceof Response) {
+      if (agent.status === 429) wireCounts.throttled++;
+      else wireCounts.refused++;
+      return agent;
+    }
+    const hub = getHub()!;
+    const waitMs = wireRate.take(agent.node, hub.clock.now());
+    if (waitMs > 0) {
+      wireCounts.throttled++;
+      // Read, not parsed: the connection stays usable for the next report.
+      await drainBody(c.req.raw);
+      const seconds = Math.ceil(waitMs / 1000);
+      const res = fail(
+        c,
+        429,
+        `Node "${agent.node}" sent more than ${wireRate.perSecond} wire reports a second: hold its exchanges and send them in one batch after ${seconds} s`,
+      );
+      res.headers.set("retry-after", String(seconds));
+      return res;
+    }
     try {
       const report = parseWireReport(await readWireBody(c.req.raw));
       if (report.node !== agent.node) {
+        wireCounts.refused++;
         return fail(
           c,
           403,
           `The token was issued for node "${agent.node}", not "${report.node}": each agent reports only its own node`,
         );
       }
-      getHub()!.wireReport(report.node, report.probe, report.exchanges);
+      hub.wireReport(report.node, report.probe, report.exchanges);
+      wireCounts.accepted++;
       return c.body(null, 204);
     } catch (err) {
       if (err instanceof WireReportError) {
+        wireCounts.refused++;
         return fail(c, err.status, err.message);
       }
       throw err;
@@ -475,6 +520,24 @@ async function forward(c: AppContext, leader: string): Promise<Response> {
       502,
       `Cannot reach the leader at ${leader}: ${message}: retry; a new leader is elected within seconds`,
     );
+  }
+}
+
+/**
+ * Reads a refused report's body to its end (up to the size limit), so the
+ * connection can carry the agent's next report instead of being closed.
+ */
+async function drainBody(req: Request): Promise<void> {
+  const reader = req.body?.getReader();
+  let size = 0;
+  while (reader) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    size += value.length;
+    if (size > MAX_WIRE_BODY_BYTES) {
+      await reader.cancel();
+      return;
+    }
   }
 }
 

@@ -136,6 +136,8 @@ export interface HubCounters {
 export const SOURCE = "source";
 /** How long after Earthworm sees again a late-answered renewal may still name the API server. */
 const LATE_EVIDENCE_MS = 60_000;
+/** Shortest time between two weighings of late evidence. */
+const LATE_DIAGNOSIS_MS = 1000;
 
 /** Hearts, their beats and the event stream. */
 export class HeartHub implements LeaseSink, WireReportSink {
@@ -167,6 +169,9 @@ export class HeartHub implements LeaseSink, WireReportSink {
   #clusters = new Map<string, ClusterEntry>();
   /** True when the hub watches several clusters (named, with qualified ids). */
   readonly #multi: boolean;
+  /** When late wire evidence was last weighed, and whether more came since. */
+  #lateDiagnosedAt = -Infinity;
+  #lateDiagnosisDue = false;
   #wire = new WireState();
   /**
    * Node beats whose carrying exchange has not arrived yet, held for at most
@@ -386,6 +391,11 @@ export class HeartHub implements LeaseSink, WireReportSink {
       ) this.#diagnose(heart, now);
     }
     if (!entry.connected) this.#diagnoseSource(entry, now);
+    else if (this.#lateDiagnosisDue) {
+      this.#lateDiagnosisDue = false;
+      this.#lateDiagnosedAt = now;
+      this.#diagnoseSource(entry, now);
+    }
   }
 
   /** Sweeps statuses every `intervalMs` until `signal` aborts; prunes old beats each minute. */
@@ -409,8 +419,14 @@ export class HeartHub implements LeaseSink, WireReportSink {
     if (exchanges.length === 0) return;
     const entry = this.#single();
     const late = entry.episode;
-    if (late?.end != null && this.clock.now() - late.end < LATE_EVIDENCE_MS) {
-      queueMicrotask(() => this.#diagnoseSource(entry, this.clock.now()));
+    const now = this.clock.now();
+    if (late?.end != null && now - late.end < LATE_EVIDENCE_MS) {
+      // Diagnosing reads every node's wire view: at most once a second
+      // (the sweep takes what came in between), not once per report.
+      if (now - this.#lateDiagnosedAt >= LATE_DIAGNOSIS_MS) {
+        this.#lateDiagnosedAt = now;
+        queueMicrotask(() => this.#diagnoseSource(entry, this.clock.now()));
+      } else this.#lateDiagnosisDue = true;
     }
     this.counters.wireExchanges += exchanges.length;
     for (const pair of this.#wire.exchanges(exchanges)) {

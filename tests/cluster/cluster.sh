@@ -161,7 +161,8 @@ apiserver_ready() {
 
 # Node Lease writes (not kwok's: thousands of them in the scale tests) go to
 # $S/audit.log with the API server's own receive and completion times, so
-# tests can compare the wire latency of a renewal with the server's.
+# tests can compare the wire latency of a renewal with the server's; so do
+# TokenReviews, which the wire-ingest bench counts.
 write_audit_policy() {
   cat > "$S/audit-policy.yaml" <<'YAML'
 apiVersion: audit.k8s.io/v1
@@ -176,6 +177,12 @@ rules:
     resources:
       - group: coordination.k8s.io
         resources: [leases]
+  # TokenReviews, counted by tests/bench/wire_ingest.ts.
+  - level: Metadata
+    verbs: [create]
+    resources:
+      - group: authentication.k8s.io
+        resources: [tokenreviews]
   - level: None
 YAML
 }
