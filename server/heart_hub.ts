@@ -24,6 +24,7 @@ import {
 } from "../core/lease_types.ts";
 import { BeatStore, type BeatStoreOptions, toBeat } from "./beat_store.ts";
 import { type Clock, sleepUnlessAborted } from "../core/clock.ts";
+import { isoTime } from "../core/iso_time.ts";
 import { EventLog, type EventLogOptions } from "./event_log.ts";
 import {
   DEFAULT_POLICY,
@@ -31,6 +32,8 @@ import {
   type HeartState,
   heartStatus,
   newHeart,
+  nextStatusChange,
+  type ObservedBeat,
   observeLease,
   type StatusPolicy,
 } from "./heart.ts";
@@ -149,7 +152,8 @@ export class HeartHub implements LeaseSink, WireReportSink {
       for (const heart of this.#hearts.values()) heart.baselineAt = at;
     }
     this.events.publish("source", this.sourceState());
-    this.sweep(at);
+    // Every heart's status depends on the source: decide them all again.
+    for (const heart of this.#hearts.values()) this.#updateStatus(heart, at);
   }
 
   /** Records why wire (eBPF) data is or is not available. */
@@ -169,9 +173,14 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.events.publish("source", this.sourceState());
   }
 
-  /** Re-decides every heart's status at `now`, publishing changes. */
+  /**
+   * Re-decides at `now` the status of every heart whose status may have
+   * changed by time alone since it was last decided, publishing changes.
+   */
   sweep(now: number = this.clock.now()): void {
-    for (const heart of this.#hearts.values()) this.#updateStatus(heart, now);
+    for (const heart of this.#hearts.values()) {
+      if (now >= heart.checkAt) this.#updateStatus(heart, now);
+    }
   }
 
   /** Sweeps statuses every `intervalMs` until `signal` aborts; prunes old beats each minute. */
@@ -294,12 +303,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     if (!heart) {
       heart = newHeart(lease, observedAt);
       this.#hearts.set(id, heart);
-      heart.status = heartStatus(
-        heart,
-        observedAt,
-        this.#source.connected,
-        this.policy,
-      );
+      this.#decide(heart, observedAt);
       this.events.publish("status", {
         id,
         from: null,
@@ -319,48 +323,56 @@ export class HeartHub implements LeaseSink, WireReportSink {
       const paired = heart.kind === "node"
         ? this.#wire.beat(heart.name, observed.renewTime, previousVersion)
         : null;
-      this.store.append(id, {
-        ...observed,
-        ...(paired
+      this.store.append(
+        id,
+        paired
           ? {
+            ...observed,
             wireLatencyMs: paired.latencyMs,
             wireConfidence: paired.confidence,
           }
-          : {}),
-      });
+          : observed,
+      );
       if (paired) this.counters.wirePaired++;
       const from = heart.status;
-      heart.status = heartStatus(
-        heart,
-        observedAt,
-        this.#source.connected,
-        this.policy,
-      );
-      const publish = (pair?: WirePair) => {
-        const beat = toBeat({
-          ...observed,
-          ...(pair !== undefined
-            ? { wireLatencyMs: pair.latencyMs, wireConfidence: pair.confidence }
-            : {}),
-        });
-        const wireHeart = this.#toHeart(heart, observedAt);
-        this.events.publish("beat", { id, beat, heart: wireHeart });
-        if (from !== heart.status) {
-          this.events.publish("status", {
-            id,
-            from,
-            to: heart.status,
-            heart: wireHeart,
-          });
-        }
-      };
+      this.#decide(heart, observedAt);
       if (paired || heart.kind !== "node" || !this.#wire.summary(heart.name)) {
-        publish(paired ?? undefined);
+        this.#publishBeat(heart, observed, from, paired ?? undefined);
       } else {
-        this.#hold(id, observed.renewTime, publish);
+        this.#hold(
+          id,
+          observed.renewTime,
+          (pair) => this.#publishBeat(heart, observed, from, pair),
+        );
       }
     } else {
       this.#updateStatus(heart, observedAt);
+    }
+  }
+
+  /** Publishes a beat (with the exchange that carried it, when known) and the status it changed. */
+  #publishBeat(
+    heart: HeartState,
+    observed: ObservedBeat,
+    from: HeartStatus,
+    pair: WirePair | undefined,
+  ): void {
+    const beat = toBeat(
+      pair === undefined ? observed : {
+        ...observed,
+        wireLatencyMs: pair.latencyMs,
+        wireConfidence: pair.confidence,
+      },
+    );
+    const wireHeart = this.#toHeart(heart, observed.observedAt);
+    this.events.publish("beat", { id: heart.id, beat, heart: wireHeart });
+    if (from !== heart.status) {
+      this.events.publish("status", {
+        id: heart.id,
+        from,
+        to: heart.status,
+        heart: wireHeart,
+      });
     }
   }
 
@@ -400,11 +412,23 @@ export class HeartHub implements LeaseSink, WireReportSink {
     });
   }
 
+  /** Decides the heart's status at `now`, and when to look at it again. */
+  #decide(heart: HeartState, now: number): void {
+    const connected = this.#source.connected;
+    heart.status = heartStatus(heart, now, connected, this.policy);
+    heart.checkAt = nextStatusChange(
+      heart,
+      heart.status,
+      connected,
+      this.policy,
+    );
+  }
+
   #updateStatus(heart: HeartState, now: number): void {
-    const status = heartStatus(heart, now, this.#source.connected, this.policy);
-    if (status === heart.status) return;
     const from = heart.status;
-    heart.status = status;
+    this.#decide(heart, now);
+    if (from === heart.status) return;
+    const status = heart.status;
     this.events.publish("status", {
       id: heart.id,
       from,
@@ -452,7 +476,7 @@ function idOf(lease: Lease): string {
 }
 
 function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
+  return ms === null ? null : isoTime(ms);
 }
 
 function round3(n: number): number {
