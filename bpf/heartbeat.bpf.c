@@ -49,7 +49,10 @@
  * none.
  *
  * Only followed connections produce events: everything else returns after
- * a port comparison.
+ * a port comparison, the first thing each program reads. A socket to that
+ * port that is not followed (another process talking to the API server) is
+ * marked as such in its socket storage on its first packet, so the next
+ * ones cost one lookup instead of a parse and two map lookups.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -137,6 +140,30 @@ struct {
 	__type(key, struct wire_tuple);
 	__type(value, struct wire_owner);
 } tuples SEC(".maps");
+
+/*
+ * Sockets to the target port that are not followed (other processes talking
+ * to the API server, or every HTTPS client when it listens on 443): the
+ * adoption generation + 1 at which the socket was found in neither map, so
+ * its later packets cost one lookup in the socket itself.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+} unfollowed SEC(".maps");
+
+/*
+ * Adoption generation: user space bumps it a syscall after it inserts
+ * connections to adopt, so sockets judged unfollowed before look again.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} adoption SEC(".maps");
 
 /* Ring buffer; user space turns it into a perf event array on 5.4-5.7. */
 struct {
@@ -461,22 +488,37 @@ static __always_inline void on_packet(struct __sk_buff *skb, bool egress)
 	struct pkt p = {};
 	struct records r;
 	struct conn *c;
+	struct bpf_sock *sk = skb->sk;
+	__u32 zero = 0, gen = 0, *g = bpf_map_lookup_elem(&adoption, &zero), *seen;
 	__u64 cookie, now;
 	__u32 end;
 	bool leg;
 
-	/* The socket's remote port (big endian in the upper half on LE hosts):
-	 * a cheap first test that skips every unrelated packet. */
-	if (bpf_ntohl(skb->remote_port) != target_port)
-		return;
+	/* Read before the maps, so an adoption after it is seen next time. */
+	if (g)
+		gen = *g;
+	if (sk)
+		sk = bpf_sk_fullsock(sk);
+	if (sk) {
+		seen = bpf_sk_storage_get(&unfollowed, sk, 0, 0);
+		if (seen && *seen == gen + 1)
+			return;
+	}
 	if (!parse(skb, egress, &p))
 		return;
 	cookie = bpf_get_socket_cookie(skb);
 	c = bpf_map_lookup_elem(&conns, &cookie);
 	if (!c) {
 		c = adopt(skb, cookie, &p);
-		if (!c)
+		if (!c) {
+			if (sk) {
+				seen = bpf_sk_storage_get(&unfollowed, sk, 0,
+							  BPF_SK_STORAGE_GET_F_CREATE);
+				if (seen)
+					*seen = gen + 1;
+			}
 			return;
+		}
 		refresh(skb, c);
 		emit_simple(skb, c, cookie, WIRE_EV_TRACK, 0, 0);
 	} else if (!c->has_tuple) {
@@ -544,28 +586,46 @@ static __always_inline void on_packet(struct __sk_buff *skb, bool egress)
 	end_exchange(skb, c, cookie);
 }
 
+/*
+ * These run on every packet of every pod, so the first test is the only
+ * work an unrelated packet costs: the socket's remote port (skb->sk's
+ * skc_dport, big endian in the upper half on LE hosts; both hooks run with
+ * a full socket), compared before anything else is read or zeroed.
+ */
+static __always_inline bool to_target_port(struct __sk_buff *skb)
+{
+	return bpf_ntohl(skb->remote_port) == target_port;
+}
+
 SEC("cgroup_skb/egress")
 int ew_egress(struct __sk_buff *skb)
 {
-	on_packet(skb, true);
+	if (to_target_port(skb))
+		on_packet(skb, true);
 	return 1;
 }
 
 SEC("cgroup_skb/ingress")
 int ew_ingress(struct __sk_buff *skb)
 {
-	on_packet(skb, false);
+	if (to_target_port(skb))
+		on_packet(skb, false);
 	return 1;
 }
 
-/* Tuple of a kernel socket, or false when it is not to the target port. */
+/*
+ * Tuple of a kernel socket, or false when it is not to the target port. The
+ * tracepoints fire for every socket of the host: the remote port is read
+ * (one probe read) and compared before anything else.
+ */
 static __always_inline bool sock_tuple(const struct sock *sk, struct wire_tuple *t)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family;
 
 	t->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (t->rport != target_port)
 		return false;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	/* inet_sport, not skc_num: releasing the port zeroes skc_num before
 	 * the transition to TCP_CLOSE is traced. */
 	t->lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
@@ -654,12 +714,10 @@ int BPF_PROG(ew_state, const struct sock *sk, int oldstate, int newstate)
 {
 	struct wire_tuple t = {};
 	__u64 cookie = 0;
-	struct conn *c;
+	struct conn *c = conn_of_sock(sk, &cookie, &t);
 
-	if (BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
-	c = conn_of_sock(sk, &cookie, &t);
-	if (!c)
+	/* Protocol after the port: most sockets fail the port test first. */
+	if (!c || BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 	refresh_sock(sk, c);
 	/* Leaving ESTABLISHED ends the exchange in progress: it got no answer. */

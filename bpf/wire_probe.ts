@@ -501,8 +501,34 @@ class Probe implements WireProbe {
       }
     }
     this.#adopted += added;
-    if (added > 0) log.debug("adopted existing connections", { count: added });
+    if (added > 0) {
+      this.#nextAdoption();
+      log.debug("adopted existing connections", { count: added });
+    }
     return added;
+  }
+
+  /**
+   * Bumps the adoption generation once the new tuples are in their map, so
+   * the kernel looks again at sockets it judged unfollowed before.
+   */
+  #nextAdoption(): void {
+    const map = this.#obj.map("adoption").pointer;
+    const key = new Uint8Array(4);
+    const gen = new Uint32Array(1);
+    const value = new Uint8Array(gen.buffer);
+    const sym = this.#lib.sym;
+    this.#lib.check(
+      sym.bpf_map__lookup_elem(map, key, 4n, value, 4n, 0n),
+      "bpf_map__lookup_elem",
+      "Cannot read the adoption generation",
+    );
+    gen[0] = (gen[0]! + 1) >>> 0;
+    this.#lib.check(
+      sym.bpf_map__update_elem(map, key, 4n, value, 4n, 0n),
+      "bpf_map__update_elem",
+      "Cannot bump the adoption generation",
+    );
   }
 
   close(): Promise<void> {

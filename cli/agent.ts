@@ -14,7 +14,8 @@ import {
 } from "../kube/kubeconfig.ts";
 import { LeaderElector } from "../kube/leader_election.ts";
 import { RestLeaseLock } from "../kube/lease_lock.ts";
-import { watchLeases } from "../kube/rest_lease_source.ts";
+import { restLeaseSource, watchLeases } from "../kube/rest_lease_source.ts";
+import { WatchControl } from "../kube/watch_loop.ts";
 import { tokenReviewAuthenticator } from "../kube/token_review.ts";
 import { type OpenedProbe, runWireReporter } from "../wire/wire_reporter.ts";
 import { type ExactProbe, NodeProbe } from "../wire/node_probe.ts";
@@ -23,13 +24,16 @@ import { tokenFileReader } from "../core/token_file.ts";
 import { createApp } from "../server/api.ts";
 import { sleepUnlessAborted, systemClock } from "../core/clock.ts";
 import { HeartHub } from "../server/heart_hub.ts";
+import { runWebhooks } from "../server/webhooks.ts";
 import { serveApp } from "../server/http_server.ts";
+import { isLoopbackAddress } from "../server/http_guard.ts";
 import { configureLogger, getLogger } from "../core/log.ts";
 import type { MetricSamples } from "../server/metrics.ts";
 import { UsageError } from "../core/errors.ts";
 import {
   listFlag,
   numberFlag,
+  outputHelp,
   parseFlags,
   SERVE_FLAGS,
   serveSettings,
@@ -60,6 +64,7 @@ Flags:
   --kubeconfig FILE        Use a kubeconfig instead of the in-cluster ServiceAccount
   --context NAME           Context of that kubeconfig
   --retention S            Seconds of beat history kept per heart (default 3600)
+${outputHelp(27)}
   --comm NAME              Process whose API connections the eBPF probe follows (default kubelet)
   --apiserver-port N       API server port the kubelet connects to (default: found
                            from the kubelet's kubeconfig or its connections)
@@ -102,7 +107,8 @@ export async function agentCommand(args: string[]): Promise<number> {
   }
   if (Deno.env.get("KUBERNETES_SERVICE_HOST")) configureLogger({ json: true });
   const env = (name: string) => Deno.env.get(name) || undefined;
-  const { port, host, retentionMs } = serveSettings(flags, "0.0.0.0");
+  const { port, host, retentionMs, webhooks, externalUrl, perHeartMetrics } =
+    serveSettings(flags, "0.0.0.0");
   const identity = stringFlag(flags, "identity") ?? env("POD_NAME") ??
     Deno.hostname();
   const electionNamespace = stringFlag(flags, "election-namespace") ??
@@ -164,10 +170,19 @@ export async function agentCommand(args: string[]): Promise<number> {
     : { available: false, reason: "the probe is starting" };
 
   const client = new KubeRestClient(rest);
+  // Fresh reads of one Lease confirm a silence before a heart is called
+  // expired; a read that shows the watch behind makes the watch relist.
+  const reader = restLeaseSource(client);
+  const control = new WatchControl();
   const app = createApp({
+    perHeartMetrics,
     authenticateAgent: tokenReviewAuthenticator(client, {
       allowedUsers: agentUsers,
+      // About two tokens per node (one and its successor while rotating);
+      // the hearts count every node Lease and a few more.
+      cacheEntries: () => 2 * (hub?.size ?? 0) + 64,
     }),
+    loopbackOnly: isLoopbackAddress(host),
     hub: () => (elector?.isLeader() ? hub : undefined),
     forward: () => {
       if (elector?.isLeader()) return null;
@@ -202,7 +217,7 @@ export async function agentCommand(args: string[]): Promise<number> {
       }],
     }],
   });
-  const server = serveApp(app, { host, port, signal });
+  const server = await serveApp(app, { host, port, signal });
   const address = stringFlag(flags, "address") ??
     (env("POD_IP")
       ? `http://${env("POD_IP")}:${server.port}`
@@ -230,18 +245,33 @@ export async function agentCommand(args: string[]): Promise<number> {
             clock: systemClock,
             source: { kind: "cluster", name: rest.server },
             store: { retentionMs },
+            confirm: (namespace, name, signal) =>
+              reader.read(namespace, name, signal),
+            onStale: (reason) => control.relist(reason),
           });
           hub.setWireAvailability(false, "no agent has reported wire data yet");
         }
         const current = hub;
         current.wireReport(node, probe, []);
         current.runSweeper(leading);
+        if (webhooks.length > 0) {
+          // Only the leader alerts; a new leader's hub starts without the
+          // old one's state, so it alerts on what it sees expire from now.
+          runWebhooks({
+            targets: webhooks,
+            events: current.events,
+            clock: systemClock,
+            signal: leading,
+            externalUrl: externalUrl ?? address,
+          });
+        }
         watchLeases({
           rest,
           namespaces,
           sink: current,
           clock: systemClock,
           signal: leading,
+          control,
         }).catch((err) => {
           log.error("lease watch stopped", {
             error: err instanceof Error ? err.message : String(err),

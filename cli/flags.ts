@@ -7,6 +7,7 @@
 
 import { parseArgs } from "node:util";
 import { UsageError } from "../core/errors.ts";
+import type { WebhookTarget } from "../server/webhooks.ts";
 
 /** Declaration of one flag. */
 export interface FlagSpec {
@@ -119,12 +120,41 @@ export function numberFlag(
   return n;
 }
 
-/** Flags of every command that serves the UI: `--port`, `--host`, `--retention`. */
+/**
+ * Flags of every command that serves the UI: `--port`, `--host`,
+ * `--retention`, and the alert webhooks.
+ */
 export const SERVE_FLAGS: Record<string, FlagSpec> = {
   port: { type: "string" },
   host: { type: "string" },
   retention: { type: "string" },
+  "alert-webhook": { type: "string", multiple: true },
+  "alert-webhook-json": { type: "string", multiple: true },
+  "external-url": { type: "string" },
+  "per-heart-metrics": { type: "boolean" },
 };
+
+/** Help lines of the alert webhook and metrics flags, aligned at `column`. */
+export function outputHelp(column: number): string {
+  const line = (flag: string, text: string) =>
+    `  ${flag.padEnd(column - 2)}${text}`;
+  return [
+    line(
+      "--alert-webhook URL",
+      "POST expired/recovered/diagnosis alerts there in Alertmanager's",
+    ),
+    line("", "webhook format; repeat for several"),
+    line(
+      "--alert-webhook-json URL",
+      "POST the same notifications as plain JSON",
+    ),
+    line("--external-url URL", "Base URL of this UI for links in alerts"),
+    line(
+      "--per-heart-metrics",
+      "One /metrics series per heart (default: aggregated)",
+    ),
+  ].join("\n");
+}
 
 /** Where and how a command serves. */
 export interface ServeSettings {
@@ -132,6 +162,12 @@ export interface ServeSettings {
   host: string;
   /** Beat history per heart in milliseconds. */
   retentionMs: number;
+  /** Alert receivers. */
+  webhooks: WebhookTarget[];
+  /** Base URL of the UI for links in alerts, when given. */
+  externalUrl?: string;
+  /** One metric series per heart. */
+  perHeartMetrics: boolean;
 }
 
 /** Reads {@linkcode SERVE_FLAGS} with the command's default host. */
@@ -148,7 +184,41 @@ export function serveSettings(
     host: hostFlag(flags, defaultHost),
     retentionMs:
       numberFlag(flags, "retention", 3600, { min: 10, max: 7 * 86_400 }) * 1000,
+    perHeartMetrics: flags.values["per-heart-metrics"] === true,
+    webhooks: [
+      ...listFlag(flags, "alert-webhook").map((url) => ({
+        url: httpUrlFlag("alert-webhook", url),
+        format: "alertmanager" as const,
+      })),
+      ...listFlag(flags, "alert-webhook-json").map((url) => ({
+        url: httpUrlFlag("alert-webhook-json", url),
+        format: "json" as const,
+      })),
+    ],
+    ...(stringFlag(flags, "external-url") !== undefined && {
+      externalUrl: httpUrlFlag(
+        "external-url",
+        stringFlag(flags, "external-url")!,
+      )
+        .replace(/\/+$/, ""),
+    }),
   };
+}
+
+/** Checks that a flag's value is an http(s) URL. */
+export function httpUrlFlag(name: string, value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new UsageError(
+      `Flag "--${name}" must be an http:// or https:// URL, got "${value}"`,
+    );
+  }
+  return value;
 }
 
 /**

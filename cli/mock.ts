@@ -7,12 +7,13 @@
  * @module
  */
 
-import { runLeaseWatch } from "../kube/watch_loop.ts";
+import { runLeaseWatch, WatchControl } from "../kube/watch_loop.ts";
 import { SimApiServer } from "../sim/sim_api_server.ts";
 import { Simulator } from "../sim/simulator.ts";
 import { scaledClock } from "../core/clock.ts";
 import {
   numberFlag,
+  outputHelp,
   parseFlags,
   SERVE_FLAGS,
   serveSettings,
@@ -39,6 +40,7 @@ Flags:
   --speed N       Run time N times faster (default 1)
   --retention S   Seconds of beat history kept per heart (default 3600)
   --no-incidents  Simulate a calm cluster without the incident script
+${outputHelp(18)}
   -h, --help      Show this help
 `;
 
@@ -84,8 +86,12 @@ export async function mockCommand(args: string[]): Promise<number> {
     ? await replay.loadTimeline(replayPath)
     : undefined;
 
-  const served = serveHub({
+  const server = new SimApiServer({ clock });
+  const control = new WatchControl();
+  const served = await serveHub({
     clock,
+    confirm: (namespace, name, signal) => server.read(namespace, name, signal),
+    onStale: (reason) => control.relist(reason),
     source: replayPath === undefined
       ? { kind: "mock", name: `simulated cluster (${nodes} nodes)` }
       : { kind: "replay", name: replayPath },
@@ -93,6 +99,9 @@ export async function mockCommand(args: string[]): Promise<number> {
     host: serve.host,
     port: serve.port,
     retentionMs: serve.retentionMs,
+    webhooks: serve.webhooks,
+    perHeartMetrics: serve.perHeartMetrics,
+    ...(serve.externalUrl !== undefined && { externalUrl: serve.externalUrl }),
   });
   if (replay) {
     served.hub.setWireAvailability(
@@ -100,7 +109,6 @@ export async function mockCommand(args: string[]): Promise<number> {
       "a replay of recorded Leases has no wire data",
     );
   }
-  const server = new SimApiServer({ clock });
   const cluster = replay && timeline
     ? replay.replayTimeline(timeline, server, {
       clock,
@@ -130,6 +138,7 @@ export async function mockCommand(args: string[]): Promise<number> {
       sink: served.hub,
       clock,
       signal: served.signal,
+      control,
     }),
   ]);
   await served.finished;

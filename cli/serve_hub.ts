@@ -9,7 +9,9 @@ import { type AppOptions, createApp } from "../server/api.ts";
 import type { Clock } from "../core/clock.ts";
 import { HeartHub, type HeartHubOptions } from "../server/heart_hub.ts";
 import { serveApp } from "../server/http_server.ts";
+import { isLoopbackAddress } from "../server/http_guard.ts";
 import { getLogger } from "../core/log.ts";
+import { runWebhooks, type WebhookTarget } from "../server/webhooks.ts";
 import { onShutdownSignal } from "./signals.ts";
 
 const log = getLogger("earthworm");
@@ -22,6 +24,16 @@ export interface ServeHubOptions {
   host: string;
   port: number;
   retentionMs?: number;
+  /** One metric series per heart. */
+  perHeartMetrics?: boolean;
+  /** Alert receivers (none by default). */
+  webhooks?: WebhookTarget[];
+  /** Base URL of the UI for links in alerts (default the served URL). */
+  externalUrl?: string;
+  /** Fresh reads that confirm a silence before a heart is called expired. */
+  confirm?: HeartHubOptions["confirm"];
+  /** Called when such a read shows the view stale (wire it to the watch loop). */
+  onStale?: HeartHubOptions["onStale"];
   app?: Omit<AppOptions, "hub">;
 }
 
@@ -37,7 +49,7 @@ export interface ServedHub {
 }
 
 /** Creates the hub and starts serving it; stops on SIGINT, SIGTERM or SIGHUP. */
-export function serveHub(opts: ServeHubOptions): ServedHub {
+export async function serveHub(opts: ServeHubOptions): Promise<ServedHub> {
   const controller = new AbortController();
   const hub = new HeartHub({
     clock: opts.clock,
@@ -45,20 +57,37 @@ export function serveHub(opts: ServeHubOptions): ServedHub {
     ...(opts.timeScale !== undefined && { timeScale: opts.timeScale }),
     ...(opts.retentionMs !== undefined &&
       { store: { retentionMs: opts.retentionMs } }),
+    ...(opts.confirm && { confirm: opts.confirm }),
+    ...(opts.onStale && { onStale: opts.onStale }),
   });
-  const app = createApp({ ...opts.app, hub });
-  const server = serveApp(app, {
+  const app = createApp({
+    loopbackOnly: isLoopbackAddress(opts.host),
+    ...opts.app,
+    hub,
+    ...(opts.perHeartMetrics && { perHeartMetrics: true }),
+  });
+  const server = await serveApp(app, {
     host: opts.host,
     port: opts.port,
     signal: controller.signal,
   });
   const sweeper = hub.runSweeper(controller.signal);
+  const webhooks = opts.webhooks?.length
+    ? runWebhooks({
+      targets: opts.webhooks,
+      events: hub.events,
+      clock: opts.clock,
+      signal: controller.signal,
+      externalUrl: opts.externalUrl ?? server.url,
+    })
+    : Promise.resolve();
   const removeSignals = onShutdownSignal((s) => {
     log.info("shutting down", { signal: s });
     controller.abort();
   });
   controller.signal.addEventListener("abort", () => {
     removeSignals();
+    hub.confirmer?.reset();
     hub.events.closeAll();
   }, { once: true });
   log.info(`listening on ${server.url}/`, { source: opts.source.kind });
@@ -67,6 +96,6 @@ export function serveHub(opts: ServeHubOptions): ServedHub {
     url: server.url,
     signal: controller.signal,
     stop: () => controller.abort(),
-    finished: Promise.all([server.finished, sweeper]).then(() => {}),
+    finished: Promise.all([server.finished, sweeper, webhooks]).then(() => {}),
   };
 }

@@ -9,11 +9,12 @@
 
 import { loadKubeConfig } from "../kube/kubeconfig.ts";
 import { clientNodeLeaseSource } from "../kube/client_node_source.ts";
-import { runLeaseWatch } from "../kube/watch_loop.ts";
+import { runLeaseWatch, WatchControl } from "../kube/watch_loop.ts";
 import { systemClock } from "../core/clock.ts";
 import { UsageError } from "../core/errors.ts";
 import {
   listFlag,
+  outputHelp,
   parseFlags,
   SERVE_FLAGS,
   serveSettings,
@@ -33,6 +34,7 @@ Flags:
   --port N            Port to listen on (default 8080; 0 picks a free one)
   --host ADDR         Address to listen on (default 127.0.0.1)
   --retention S       Seconds of beat history kept per heart (default 3600)
+${outputHelp(22)}
   -h, --help          Show this help
 `;
 
@@ -64,23 +66,31 @@ export async function watchCommand(args: string[]): Promise<number> {
     ...(context !== undefined && { context }),
   });
   const server = kc.getCurrentCluster()?.server ?? "(unknown server)";
-  const served = serveHub({
+  const source = await clientNodeLeaseSource(kc);
+  const control = new WatchControl();
+  const served = await serveHub({
     clock: systemClock,
     source: { kind: "cluster", name: server },
     host: serve.host,
     port: serve.port,
     retentionMs: serve.retentionMs,
+    webhooks: serve.webhooks,
+    perHeartMetrics: serve.perHeartMetrics,
+    ...(serve.externalUrl !== undefined && { externalUrl: serve.externalUrl }),
+    confirm: (namespace, name, signal) => source.read(namespace, name, signal),
+    onStale: (reason) => control.relist(reason),
   });
   served.hub.setWireAvailability(
     false,
     "earthworm watch runs off-cluster: wire data comes from in-cluster agents",
   );
   await runLeaseWatch({
-    source: await clientNodeLeaseSource(kc),
+    source,
     namespaces,
     sink: served.hub,
     clock: systemClock,
     signal: served.signal,
+    control,
   });
   await served.finished;
   return 0;

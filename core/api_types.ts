@@ -50,6 +50,65 @@ export interface Heart {
   leaseTransitions: number | null;
   /** Wire summary for node hearts when an agent on that node reports eBPF data. */
   wire?: WireSummary;
+  /** Why the heart is late or expired, while it is (its open episode). */
+  diagnosis?: Diagnosis;
+}
+
+/**
+ * Who is to blame for a late or expired heart:
+ * - `kubelet`: no renewal left the node (the holder is stalled, stopped or starved);
+ * - `network`: renewals left but were retransmitted or reset, or the connection died;
+ * - `apiserver`: a renewal left and was answered slowly, with an error, or not at all;
+ * - `observer`: Earthworm's own view is stale: nothing is blamed;
+ * - `holder`: a Lease's holder (a controller) stopped renewing (no wire data for it);
+ * - `handover`: the Lease changed hands: a new leader took over after the silence;
+ * - `unknown`: not enough evidence, and the evidence says why.
+ */
+export type DiagnosisCause =
+  | "kubelet"
+  | "network"
+  | "apiserver"
+  | "observer"
+  | "holder"
+  | "handover"
+  | "unknown";
+
+/** One fact behind a diagnosis, in plain words. */
+export interface Evidence {
+  /** When it was seen, RFC 3339. */
+  at: string;
+  text: string;
+}
+
+/** The likely cause of an episode, with its evidence. */
+export interface Diagnosis {
+  cause: DiagnosisCause;
+  /** When the episode began (the heart turned late, or Earthworm lost sight), RFC 3339. */
+  since: string;
+  /** One sentence for the card, e.g. "kubelet sent no renewal for 24 s". */
+  summary: string;
+  evidence: Evidence[];
+}
+
+/** A time a heart was late or expired (or the source was blind), and why. */
+export interface Episode {
+  /** The heart's id, or `source` for an episode of Earthworm's own blindness. */
+  id: string;
+  /** RFC 3339 start, and end (null while open). */
+  start: string;
+  end: string | null;
+  /** The worst status reached: `late` or `expired` (`unknown` for the source). */
+  worst: HeartStatus;
+  cause: DiagnosisCause;
+  /** When Earthworm concluded this cause, RFC 3339 (how long the diagnosis took). */
+  causeSince: string;
+  summary: string;
+  evidence: Evidence[];
+}
+
+/** `GET /api/v1/hearts/{namespace}/{name}/episodes` */
+export interface EpisodesResponse {
+  episodes: Episode[];
 }
 
 /** One observed change of `spec.renewTime`. */
@@ -92,6 +151,8 @@ export interface SourceState {
     /** How renewals are paired with exchanges across the agents, e.g. "exact on 3 of 4 nodes; …". */
     pairing?: string;
   };
+  /** While Earthworm cannot see the API server: whether it is the API server itself (renewals unanswered on the nodes) or only Earthworm's view. */
+  diagnosis?: Diagnosis;
 }
 
 /** `GET /api/v1/hearts` */
@@ -140,7 +201,17 @@ export interface WireExchange {
   resourceVersion?: string;
   /** Exact exchanges: the HTTP status, when it could be decoded. */
   status?: number;
+  /**
+   * Not an exchange but news from the node's wire: `pending` (an exact
+   * renewal sent and not answered yet; `latencyMs` is how long it has
+   * waited), `retransmit`, `reset` or `closed` (the kubelet's API server
+   * connection). Absent for an exchange.
+   */
+  signal?: WireSignal;
 }
+
+/** Kinds of {@linkcode WireExchange.signal}. */
+export type WireSignal = "pending" | "retransmit" | "reset" | "closed";
 
 /** How surely an exchange is the one that carried a beat. */
 export type WireConfidence = "exact" | "inferred";
@@ -187,6 +258,28 @@ export interface WireEvent {
   exchanges: WireExchange[];
 }
 
+/** `diagnosis` SSE event data: a heart's (or the source's) diagnosis changed, or its episode ended. */
+export interface DiagnosisEvent {
+  /** A heart id, or `source`. */
+  id: string;
+  /** The current diagnosis, or null when the episode ended. */
+  diagnosis: Diagnosis | null;
+  episode: Episode;
+}
+
+/**
+ * `ping` SSE event data: sent without an id whenever the stream has been idle
+ * for {@linkcode STREAM_PING_MS}, so a client can tell a quiet stream from a
+ * lost one (a frozen server or a cut connection raises no error).
+ */
+export interface PingEvent {
+  /** The server's clock when it was sent, RFC 3339. */
+  serverTime: string;
+}
+
+/** Longest a live stream stays silent: idle streams get a `ping` this often. */
+export const STREAM_PING_MS = 2_000;
+
 /** Map of SSE event names to their data. */
 export interface StreamEvents {
   snapshot: SnapshotEvent;
@@ -194,6 +287,8 @@ export interface StreamEvents {
   status: StatusEvent;
   source: SourceEvent;
   wire: WireEvent;
+  diagnosis: DiagnosisEvent;
+  ping: PingEvent;
 }
 
 /** Name of an SSE event. */

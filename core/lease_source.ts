@@ -1,6 +1,7 @@
 /**
  * What the watch loop reads Leases from: a list and a watch, as the API
- * server offers them. The real API server (REST or client-node), the
+ * server offers them, a cheap liveness read beside the watch, and a fresh
+ * read of one Lease. The real API server (REST or client-node), the
  * simulated cluster and the replay of a recording all implement it, so they
  * all run through the same loop.
  *
@@ -42,4 +43,21 @@ export interface LeaseSource {
   list(namespace: string | undefined, signal: AbortSignal): Promise<LeaseList>;
   /** Watches until the server ends the stream (resolves) or it fails (rejects). */
   watch(request: WatchRequest): Promise<void>;
+  /**
+   * A cheap read that proves the API server answers now: resolves once it
+   * answered, rejects when the request failed. It must stay cheap with
+   * thousands of Leases and be served from the API server's watch cache, so
+   * it keeps answering while etcd is down. The caller sets its deadline
+   * through `signal`.
+   */
+  ping(namespace: string | undefined, signal: AbortSignal): Promise<void>;
+  /**
+   * Reads the Lease `namespace/name` fresh (a quorum read, never from a
+   * cache); null when it does not exist. Rejects when the read fails.
+   */
+  read(
+    namespace: string,
+    name: string,
+    signal: AbortSignal,
+  ): Promise<Lease | null>;
 }

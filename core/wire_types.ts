@@ -65,15 +65,26 @@ export interface WireReport {
   exchanges: WireExchange[];
 }
 
-/** Verdict of an authenticator. */
-export type AuthVerdict = { ok: true; user: string } | {
+/**
+ * Verdict of an authenticator: an agent is a user and the node its token
+ * was issued for; a refusal carries the HTTP status to answer (429 with the
+ * seconds to wait, 503 when the API server could not be asked).
+ */
+export type AuthVerdict = { ok: true; user: string; node: string } | {
   ok: false;
-  status: 401 | 403;
+  status: 401 | 403 | 429 | 503;
   error: string;
+  retryAfterSeconds?: number;
 };
 
-/** Checks a bearer token. */
-export type Authenticator = (token: string) => Promise<AuthVerdict>;
+/**
+ * Checks a bearer token; `client` (the peer's address) is whom failures are
+ * counted against.
+ */
+export type Authenticator = (
+  token: string,
+  client?: string,
+) => Promise<AuthVerdict>;
 
 /** Where an agent's report goes in process: the leader's own hub. */
 export interface WireReportSink {

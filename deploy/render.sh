@@ -64,7 +64,10 @@ manifest_header() {
 # - read (get, list, watch) Leases in every namespace;
 # - create Leases in namespace earthworm, and get, update, patch only the
 #   election Lease earthworm/earthworm-leader;
-# - create TokenReviews, so the leader can check the tokens agents present.
+# - create TokenReviews, so the leader can check the tokens agents present;
+# - get pods in namespace earthworm: where the API server does not name the
+#   node in a token's review (before Kubernetes 1.30), the leader reads the
+#   node of the agent pod the token is bound to.
 EOF
 }
 

@@ -12,6 +12,10 @@
  * from the last resourceVersion at once, which costs one request on a quiet
  * watch and finds out, by failing, when the API server is really gone.
  *
+ * Lists, the liveness read and fresh reads of one Lease end when their signal
+ * aborts: the signal reaches client-node's fetch through a per-request
+ * middleware, so a frozen API server leaves no request hanging.
+ *
  * In-cluster agents use the fetch-based source in `rest_lease_source.ts`
  * instead: importing client-node costs about 70 MB of resident memory on
  * every node.
@@ -19,9 +23,14 @@
  * @module
  */
 
-import type { KubeConfig } from "@kubernetes/client-node";
+import type {
+  ConfigurationOptions,
+  KubeConfig,
+  RequestContext,
+  ResponseContext,
+} from "@kubernetes/client-node";
 import type { LeaseList, LeaseSource } from "../core/lease_source.ts";
-import { leasesPath, toLease } from "./lease_api.ts";
+import { leasesPath, LIVENESS_FIELD_SELECTOR, toLease } from "./lease_api.ts";
 import type { Lease } from "../core/lease_types.ts";
 
 const PAGE = 500;
@@ -35,6 +44,18 @@ export async function clientNodeLeaseSource(
   const k8s = await import("@kubernetes/client-node");
   const api = kc.makeApiClient(k8s.CoordinationV1Api);
   const watcher = new k8s.Watch(kc);
+  /** Per-request options that make the request end when `signal` aborts. */
+  const abortable = (signal: AbortSignal): ConfigurationOptions => ({
+    middleware: [{
+      pre: (request: RequestContext) => {
+        request.setSignal(signal);
+        return new k8s.Observable(Promise.resolve(request));
+      },
+      post: (response: ResponseContext) =>
+        new k8s.Observable(Promise.resolve(response)),
+    }],
+    middlewareMergeStrategy: "append",
+  });
   return {
     async list(namespace, signal): Promise<LeaseList> {
       const items: Lease[] = [];
@@ -46,17 +67,49 @@ export async function clientNodeLeaseSource(
           ? await api.listLeaseForAllNamespaces({
             limit: PAGE,
             ...(cont && { _continue: cont }),
-          })
+          }, abortable(signal))
           : await api.listNamespacedLease({
             namespace,
             limit: PAGE,
             ...(cont && { _continue: cont }),
-          });
+          }, abortable(signal));
         for (const item of page.items) items.push(toLease(item, namespace));
         resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
         cont = page.metadata?._continue || undefined;
       } while (cont);
       return { items, resourceVersion };
+    },
+
+    async ping(namespace, signal): Promise<void> {
+      // An empty list from the watch cache: see livenessQuery().
+      const query = {
+        resourceVersion: "0",
+        fieldSelector: LIVENESS_FIELD_SELECTOR,
+        limit: 1,
+      };
+      if (namespace === undefined) {
+        await api.listLeaseForAllNamespaces(query, abortable(signal));
+      } else {
+        await api.listNamespacedLease(
+          { namespace, ...query },
+          abortable(signal),
+        );
+      }
+    },
+
+    async read(namespace, name, signal): Promise<Lease | null> {
+      try {
+        return toLease(
+          await api.readNamespacedLease(
+            { namespace, name },
+            abortable(signal),
+          ),
+          namespace,
+        );
+      } catch (err) {
+        if (err instanceof k8s.ApiException && err.code === 404) return null;
+        throw err;
+      }
     },
 
     watch(request): Promise<void> {

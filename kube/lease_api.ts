@@ -22,6 +22,26 @@ export function leasePath(namespace: string, name: string): string {
   return `${leasesPath(namespace)}/${encodeURIComponent(name)}`;
 }
 
+/**
+ * Field selector of the liveness read: a name no Lease can have (names are
+ * DNS subdomains, without underscores), so the answer is an empty list.
+ */
+export const LIVENESS_FIELD_SELECTOR = "metadata.name=_earthworm_liveness_";
+
+/**
+ * Query of the liveness read: a Lease list from the API server's watch cache
+ * (`resourceVersion=0`, so it answers while etcd is down) that matches
+ * nothing. The cache ignores `limit` for such lists, so the selector is what
+ * keeps the answer small with thousands of Leases.
+ */
+export function livenessQuery(): URLSearchParams {
+  return new URLSearchParams({
+    resourceVersion: "0",
+    fieldSelector: LIVENESS_FIELD_SELECTOR,
+    limit: "1",
+  });
+}
+
 function str(v: unknown): string | undefined {
   if (typeof v === "string") return v;
   if (v instanceof Date) return v.toISOString().replace(".000Z", "Z");

@@ -10,9 +10,13 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Lease } from "../core/lease_types.ts";
 import type { LeaseSource, RawWatchEvent } from "../core/lease_source.ts";
-import { leasesPath, toLease } from "./lease_api.ts";
+import { leasePath, leasesPath, livenessQuery, toLease } from "./lease_api.ts";
 import { restConfigFromKubeConfig } from "./kubeconfig.ts";
-import { KubeRestClient, type RestConfig } from "./rest_client.ts";
+import {
+  KubeApiError,
+  KubeRestClient,
+  type RestConfig,
+} from "./rest_client.ts";
 import { type LeaseWatchOptions, runLeaseWatch } from "./watch_loop.ts";
 
 interface RawList {
@@ -22,8 +26,10 @@ interface RawList {
 
 /**
  * A {@linkcode LeaseSource} on the real API server: paginated lists (500 per
- * page) and watches with bookmarks. A watch that sends nothing for `idleMs`
- * (default 150 s; bookmarks arrive about once a minute) counts as failed.
+ * page), watches with bookmarks, an empty list from the watch cache as the
+ * liveness read, and quorum GETs of one Lease. A watch that sends nothing
+ * for `idleMs` (default 150 s; bookmarks arrive about once a minute) counts
+ * as failed.
  */
 export function restLeaseSource(
   client: KubeRestClient,
@@ -68,6 +74,29 @@ export function restLeaseSource(
         req.onOpen,
         true,
       );
+    },
+    async ping(namespace, signal) {
+      await client.request(
+        "GET",
+        `${leasesPath(namespace)}?${livenessQuery()}`,
+        undefined,
+        signal,
+      );
+    },
+    async read(namespace, name, signal) {
+      try {
+        // No resourceVersion: the API server reads etcd (a quorum read).
+        const raw = await client.request(
+          "GET",
+          leasePath(namespace, name),
+          undefined,
+          signal,
+        );
+        return toLease(raw, namespace);
+      } catch (err) {
+        if (err instanceof KubeApiError && err.code === 404) return null;
+        throw err;
+      }
     },
   };
 }

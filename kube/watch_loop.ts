@@ -2,10 +2,12 @@
  * The Lease watch loop: list all Leases (or those of the given namespaces),
  * hand the list to the sink as a resync, then watch from the list's
  * resourceVersion. It re-watches from the last resourceVersion seen
- * (bookmarks included) after a normal end, relists after `410 Gone`, and
- * retries every other failure with capped exponential backoff and jitter,
- * reporting the API server unreachable meanwhile. It never gives up until
- * its signal aborts.
+ * (bookmarks included) after a normal end, relists after `410 Gone` or when
+ * the hub finds its view stale, and retries every other failure with capped
+ * exponential backoff and jitter, reporting the API server unreachable
+ * meanwhile. A liveness read beside the watch notices a silent API server
+ * (frozen, partitioned) within seconds and ends the backoff as soon as it
+ * answers again. It never gives up until its signal aborts.
  *
  * The decisions (classify, back off, relist or re-watch) are pure functions
  * in `watch_policy.ts`. The requests go through a {@linkcode LeaseSource}:
@@ -25,6 +27,10 @@ import {
   decideAfterListFailure,
   decideAfterWatch,
   DEFAULT_BACKOFF,
+  DEFAULT_LIVENESS,
+  judgePing,
+  type LivenessPolicy,
+  type PingOutcome,
   type RetryState,
   type WatchOutcome,
   watchTimeoutSeconds,
@@ -38,6 +44,9 @@ export interface WatchStats {
   bookmarks: number;
   relistsAfterGone: number;
   failures: number;
+  /** Liveness reads done, and those the API server did not answer. */
+  pings: number;
+  silentPings: number;
   /** Last resourceVersion seen per namespace ("" for all namespaces). */
   resourceVersions: Record<string, string>;
 }
@@ -51,6 +60,8 @@ export function newWatchStats(): WatchStats {
     bookmarks: 0,
     relistsAfterGone: 0,
     failures: 0,
+    pings: 0,
+    silentPings: 0,
     resourceVersions: {},
   };
 }
@@ -64,6 +75,10 @@ export interface LeaseWatchOptions {
   signal: AbortSignal;
   clock?: Clock;
   backoff?: BackoffPolicy;
+  /** Period and deadline of the liveness read beside the watch. */
+  liveness?: LivenessPolicy;
+  /** Lets the hub ask for a relist when it finds the view stale. */
+  control?: WatchControl;
   random?: () => number;
   /** Minimum server-side watch timeout (seconds); the real one is up to twice this. */
   minWatchTimeoutSeconds?: number;
@@ -89,13 +104,47 @@ interface Target {
 }
 
 /**
+ * Lets others ask a running watch loop to relist: the hub does when a fresh
+ * read of a Lease shows what the watch never delivered, so Earthworm's view
+ * is behind the API server. A request while no loop runs is dropped.
+ */
+export class WatchControl {
+  #handler: ((reason: string) => void) | undefined;
+
+  /** Asks the loop to report the source not current and relist; `reason` says why. */
+  relist(reason: string): void {
+    this.#handler?.(reason);
+  }
+
+  /** Called by {@linkcode runLeaseWatch}: routes requests to `handler` until the returned function is called. */
+  attach(handler: (reason: string) => void): () => void {
+    this.#handler = handler;
+    return () => {
+      if (this.#handler === handler) this.#handler = undefined;
+    };
+  }
+}
+
+/** Why the loop ended a list or watch itself. */
+class StaleViewError extends Error {
+  override name = "StaleViewError";
+}
+
+/**
  * Runs the list-and-watch loop until `signal` aborts; resolves then. Never
  * rejects for API failures: it reports them through `sink.source` and retries.
+ *
+ * Beside the watch, a liveness read runs every `liveness.periodMs`: when the
+ * API server does not answer it in time the source is reported unreachable
+ * at once and the watch in progress is ended (its stream may be open but
+ * dead); when the read answers again, the loop stops waiting out its backoff
+ * and resumes the watch from its last resourceVersion right away.
  */
 export async function runLeaseWatch(opts: LeaseWatchOptions): Promise<void> {
   const { source, sink, signal } = opts;
   const clock = opts.clock ?? systemClock;
   const policy = opts.backoff ?? DEFAULT_BACKOFF;
+  const liveness = opts.liveness ?? DEFAULT_LIVENESS;
   const random = opts.random ?? Math.random;
   const minTimeout = opts.minWatchTimeoutSeconds ?? 300;
   const stats = opts.stats ?? newWatchStats();
@@ -104,7 +153,18 @@ export async function runLeaseWatch(opts: LeaseWatchOptions): Promise<void> {
     : [undefined];
 
   let connected: boolean | undefined;
+  /** Why the API server counts as silent, while the liveness read fails. */
+  let silent: string | undefined;
+  /** The list or watch in progress; aborting it ends that request. */
+  let attempt: { phase: "list" | "watch"; controller: AbortController } | null =
+    null;
+  let watching = false;
+  let wakePending = false;
+  let waker: AbortController | undefined;
+
   const setConnected = (up: boolean, reason: string | undefined) => {
+    // Up only while the liveness read answers: an open watch alone proves little.
+    if (up && silent !== undefined) return;
     if (connected === up) return;
     connected = up;
     sink.source(up, reason, clock.now());
@@ -113,61 +173,206 @@ export async function runLeaseWatch(opts: LeaseWatchOptions): Promise<void> {
         reason,
       });}
   };
+  /** Ends a backoff pause early, or the next one when none is running. */
+  const wake = () => {
+    if (waker) waker.abort();
+    else wakePending = true;
+  };
+  const pause = async (ms: number): Promise<boolean> => {
+    if (ms > 0 && !wakePending) {
+      waker = new AbortController();
+      await sleepUnlessAborted(
+        clock,
+        ms,
+        AbortSignal.any([signal, waker.signal]),
+      );
+      waker = undefined;
+    }
+    wakePending = false;
+    return !signal.aborted;
+  };
+  const begin = (phase: "list" | "watch") => {
+    wakePending = false;
+    const controller = new AbortController();
+    attempt = { phase, controller };
+    return AbortSignal.any([signal, controller.signal]);
+  };
+
+  let targets: Target[] | undefined;
+  const detach = opts.control?.attach((reason) => {
+    log.warn("the Lease view is behind the API server: relisting", { reason });
+    setConnected(false, reason);
+    // A list in progress is fresh by definition: it reports the source
+    // current when it completes.
+    if (attempt?.phase === "watch") {
+      attempt.controller.abort(new StaleViewError(reason));
+    } else if (attempt === null) {
+      targets = undefined;
+      wake();
+    }
+  });
+  const pinger = pingLoop(
+    source,
+    namespaces[0],
+    clock,
+    liveness,
+    signal,
+    stats,
+    (verdict) => {
+      if (verdict.silent) {
+        const first = silent === undefined;
+        silent = verdict.reason;
+        setConnected(false, verdict.reason);
+        if (first) {
+          log.debug("liveness read failed", {
+            reason: verdict.reason,
+          });
+        }
+        // The stream may be open but dead: end it; the loop resumes from its
+        // last resourceVersion once the server answers again.
+        attempt?.controller.abort(
+          new DOMException(verdict.reason, "TimeoutError"),
+        );
+      } else if (silent !== undefined) {
+        silent = undefined;
+        if (watching) setConnected(true, undefined);
+        wake();
+      }
+    },
+  );
 
   let retry: RetryState = { failures: 0, gones: 0 };
-  let targets: Target[] | undefined;
-  while (!signal.aborted) {
-    if (!targets) {
-      try {
-        const listed = await listAll(source, namespaces, signal, stats);
-        setConnected(true, undefined);
-        sink.resync(listed.items, clock.now());
-        targets = listed.targets;
-        retry = { failures: 0, gones: retry.gones };
-      } catch (err) {
-        if (signal.aborted) break;
-        stats.failures++;
-        const d = decideAfterListFailure(err, retry, policy, random);
-        retry = d;
-        setConnected(false, d.down);
-        log.debug("list failed", { reason: d.down, retryInMs: d.delayMs });
-        if (!await sleepUnlessAborted(clock, d.delayMs, signal)) break;
-        continue;
+  try {
+    while (!signal.aborted) {
+      if (!targets) {
+        const listSignal = begin("list");
+        try {
+          const listed = await listAll(source, namespaces, listSignal, stats);
+          attempt = null;
+          setConnected(true, undefined);
+          sink.resync(listed.items, clock.now());
+          targets = listed.targets;
+          retry = { failures: 0, gones: retry.gones };
+        } catch (err) {
+          attempt = null;
+          if (signal.aborted) break;
+          stats.failures++;
+          const d = decideAfterListFailure(
+            listSignal.aborted ? listSignal.reason : err,
+            retry,
+            policy,
+            random,
+          );
+          retry = d;
+          setConnected(false, d.down);
+          log.debug("list failed", { reason: d.down, retryInMs: d.delayMs });
+          if (!await pause(d.delayMs)) break;
+          continue;
+        }
       }
+      const startedAt = clock.now();
+      const before = stats.events + stats.bookmarks;
+      let opened = false;
+      const onOpen = () => {
+        opened = true;
+        watching = true;
+        setConnected(true, undefined);
+      };
+      const watchSignal = begin("watch");
+      let error = await watchAll(
+        source,
+        targets,
+        { sink, clock, signal: watchSignal, stats, onOpen },
+        watchTimeoutSeconds(minTimeout, random),
+      );
+      attempt = null;
+      watching = false;
+      if (signal.aborted) break;
+      // Ended by the liveness read or a relist request rather than by the server.
+      if (watchSignal.aborted) error = watchSignal.reason;
+      const outcome: WatchOutcome = {
+        opened,
+        durationMs: clock.now() - startedAt,
+        events: stats.events + stats.bookmarks - before,
+      };
+      if (error instanceof StaleViewError) outcome.stale = error.message;
+      else if (error !== undefined) outcome.error = error;
+      const d = decideAfterWatch(outcome, retry, policy, random);
+      retry = d;
+      if (outcome.error !== undefined) {
+        stats.failures++;
+        const f = classifyFailure(outcome.error);
+        if (f.gone) stats.relistsAfterGone++;
+        log.debug("watch failed", { reason: f.reason, next: d.next });
+      }
+      if (d.down !== undefined) setConnected(false, d.down);
+      if (d.next === "list") targets = undefined;
+      if (!await pause(d.delayMs)) break;
     }
-    const startedAt = clock.now();
-    const before = stats.events + stats.bookmarks;
-    let opened = false;
-    const onOpen = () => {
-      opened = true;
-      setConnected(true, undefined);
-    };
-    const error = await watchAll(
-      source,
-      targets,
-      { sink, clock, signal, stats, onOpen },
-      watchTimeoutSeconds(minTimeout, random),
-    );
+  } finally {
+    detach?.();
+    await pinger;
+  }
+}
+
+/**
+ * Runs the liveness read every `policy.periodMs` until `signal` aborts and
+ * hands each verdict to `onVerdict`.
+ */
+async function pingLoop(
+  source: LeaseSource,
+  namespace: string | undefined,
+  clock: Clock,
+  policy: LivenessPolicy,
+  signal: AbortSignal,
+  stats: WatchStats,
+  onVerdict: (verdict: ReturnType<typeof judgePing>) => void,
+): Promise<void> {
+  while (!signal.aborted) {
+    const started = clock.now();
+    const outcome = await pingOnce(source, namespace, clock, policy, signal);
     if (signal.aborted) break;
-    const outcome: WatchOutcome = {
-      opened,
-      durationMs: clock.now() - startedAt,
-      events: stats.events + stats.bookmarks - before,
-    };
-    if (error !== undefined) outcome.error = error;
-    const d = decideAfterWatch(outcome, retry, policy, random);
-    retry = d;
-    if (error !== undefined) {
-      stats.failures++;
-      const f = classifyFailure(error);
-      if (f.gone) stats.relistsAfterGone++;
-      log.debug("watch failed", { reason: f.reason, next: d.next });
-    }
-    if (d.down !== undefined) setConnected(false, d.down);
-    if (d.next === "list") targets = undefined;
-    if (d.delayMs > 0 && !await sleepUnlessAborted(clock, d.delayMs, signal)) {
-      break;
-    }
+    stats.pings++;
+    const verdict = judgePing(outcome, policy);
+    if (verdict.silent) stats.silentPings++;
+    onVerdict(verdict);
+    const wait = Math.max(0, started + policy.periodMs - clock.now());
+    if (!await sleepUnlessAborted(clock, wait, signal)) break;
+  }
+}
+
+/** One liveness read with its deadline on `clock`. */
+async function pingOnce(
+  source: LeaseSource,
+  namespace: string | undefined,
+  clock: Clock,
+  policy: LivenessPolicy,
+  signal: AbortSignal,
+): Promise<PingOutcome> {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  let timedOut = false;
+  const deadline = clock.sleep(policy.timeoutMs, controller.signal).then(
+    () => {
+      timedOut = true;
+      controller.abort(
+        new DOMException("liveness read timed out", "TimeoutError"),
+      );
+    },
+    () => {},
+  );
+  try {
+    await source.ping(namespace, controller.signal);
+    return { ok: true };
+  } catch (error) {
+    return timedOut
+      ? { ok: false, timedOut: true }
+      : { ok: false, timedOut: false, error };
+  } finally {
+    controller.abort();
+    signal.removeEventListener("abort", onAbort);
+    await deadline;
   }
 }
 

@@ -52,6 +52,12 @@ class ScriptedSource implements LeaseSource {
     if (!s) this.done();
     return s;
   }
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+  read(): Promise<Lease | null> {
+    return Promise.resolve(null);
+  }
   list(): Promise<LeaseList> {
     const s = this.#next();
     this.calls.push("list");
@@ -196,6 +202,8 @@ Deno.test("watch loop with namespaces lists each, resyncs them together and watc
   const stop = new AbortController();
   const seen: string[] = [];
   const source: LeaseSource = {
+    ping: () => Promise.resolve(),
+    read: () => Promise.resolve(null),
     list: (ns) =>
       Promise.resolve({
         items: [lease(`${ns}-a`, "t", "1")],

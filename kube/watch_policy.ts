@@ -1,8 +1,8 @@
 /**
  * The Lease watcher's decisions, as pure functions: how to classify a failed
- * request, how long to back off (capped exponential with jitter), and whether
- * to re-watch, relist after `410 Gone`, or report the API server down. The
- * loop in `watch_loop.ts` only acts on them.
+ * request, how long to back off (capped exponential with jitter), whether
+ * to re-watch, relist after `410 Gone`, or report the API server down, and
+ * what a liveness read says. The loop in `watch_loop.ts` only acts on them.
  *
  * @module
  */
@@ -145,6 +145,54 @@ export function classifyFailure(err: unknown): Failure {
   };
 }
 
+/**
+ * The liveness read beside the watch: a watch stream can stay open and
+ * silent while the API server is frozen or cut off, so a cheap read every
+ * `periodMs` that must answer within `timeoutMs` tells when Earthworm cannot
+ * see. A silent server is noticed within `periodMs + timeoutMs`.
+ */
+export interface LivenessPolicy {
+  /** Time from the start of one liveness read to the start of the next. */
+  periodMs: number;
+  /** Longest a liveness read may take before the API server counts as silent. */
+  timeoutMs: number;
+}
+
+/** A read a second with a 3 s deadline: a silent API server is noticed within 4 s. */
+export const DEFAULT_LIVENESS: LivenessPolicy = {
+  periodMs: 1_000,
+  timeoutMs: 3_000,
+};
+
+/** How one liveness read ended. */
+export type PingOutcome =
+  | { ok: true }
+  | { ok: false; timedOut: true }
+  | { ok: false; timedOut: false; error: unknown };
+
+/**
+ * What a liveness read says: `silent` with the reason when the API server
+ * did not answer in time or could not be reached; otherwise it answered.
+ * An answer that is an error (403, 429, 500) still proves the server is
+ * there: the watch reports what is wrong with it.
+ */
+export function judgePing(
+  outcome: PingOutcome,
+  policy: LivenessPolicy,
+): { silent: false } | { silent: true; reason: string } {
+  if (outcome.ok) return { silent: false };
+  if (outcome.timedOut) {
+    return {
+      silent: true,
+      reason: `the API server did not answer a Lease read within ${
+        policy.timeoutMs / 1000
+      } s`,
+    };
+  }
+  const f = classifyFailure(outcome.error);
+  return f.unreachable ? { silent: true, reason: f.reason } : { silent: false };
+}
+
 /** How a watch request ended. */
 export interface WatchOutcome {
   /** Whether the server accepted the watch (answered 200). */
@@ -155,6 +203,11 @@ export interface WatchOutcome {
   events: number;
   /** Why it failed; absent when the server ended the stream normally. */
   error?: unknown;
+  /**
+   * Set when the watch was ended because Earthworm's view was found behind
+   * the API server (a fresh read saw what the watch never delivered): relist.
+   */
+  stale?: string;
 }
 
 /** What the watcher does next. */
@@ -182,8 +235,8 @@ export interface RetryState {
  * Decides what follows a watch. Like client-go's reflector, a watch that fails
  * because the API server is unreachable is resumed from the last
  * resourceVersion once it is back (the server replays what was missed); only
- * `410 Gone` forces a relist, at once the first time, with backoff when 410s
- * repeat without a healthy watch in between.
+ * `410 Gone` or a view found stale forces a relist, at once the first time,
+ * with backoff when they repeat without a healthy watch in between.
  */
 export function decideAfterWatch(
   outcome: WatchOutcome,
@@ -195,6 +248,17 @@ export function decideAfterWatch(
     (outcome.events > 0 || outcome.durationMs >= MIN_HEALTHY_WATCH_MS);
   const failures = healthy ? 0 : state.failures;
   const gones = healthy ? 0 : state.gones;
+  if (outcome.stale !== undefined) {
+    // Like 410: relist at once, with backoff when it repeats.
+    const delayMs = gones === 0 ? 0 : backoffDelay(gones - 1, policy, random);
+    return {
+      next: "list",
+      delayMs,
+      failures,
+      gones: gones + 1,
+      down: outcome.stale,
+    };
+  }
   if (outcome.error === undefined) {
     if (healthy) return { next: "watch", delayMs: 0, failures: 0, gones: 0 };
     return {

@@ -6,6 +6,8 @@ import {
   decideAfterListFailure,
   decideAfterWatch,
   DEFAULT_BACKOFF,
+  DEFAULT_LIVENESS,
+  judgePing,
   watchTimeoutSeconds,
 } from "./watch_policy.ts";
 import { WatchStatusError } from "./watch_loop.ts";
@@ -169,4 +171,67 @@ Deno.test("after a watch: re-watch at once after a healthy end, relist after 410
 Deno.test("server-side watch timeouts spread between the minimum and twice it", () => {
   assert.equal(watchTimeoutSeconds(300, () => 0), 300);
   assert.equal(watchTimeoutSeconds(300, () => 0.999), 599);
+});
+
+Deno.test("a liveness read is silent when it times out or cannot reach the server, not when the server answers with an error", () => {
+  const L = { periodMs: 1000, timeoutMs: 3000 };
+  assert.deepEqual(judgePing({ ok: true }, L), { silent: false });
+  assert.deepEqual(judgePing({ ok: false, timedOut: true }, L), {
+    silent: true,
+    reason: "the API server did not answer a Lease read within 3 s",
+  });
+  const refusedPing = judgePing(
+    { ok: false, timedOut: false, error: refused() },
+    L,
+  );
+  assert.equal(refusedPing.silent, true);
+  assert.match(
+    (refusedPing as { reason: string }).reason,
+    /^ECONNREFUSED: fetch failed/,
+  );
+  assert.equal(
+    judgePing({
+      ok: false,
+      timedOut: false,
+      error: new KubeApiError(503, "GET /x: HTTP 503: unavailable"),
+    }, L).silent,
+    true,
+  );
+  for (const code of [403, 429, 500]) {
+    assert.deepEqual(
+      judgePing({
+        ok: false,
+        timedOut: false,
+        error: new KubeApiError(code, `GET /x: HTTP ${code}`),
+      }, L),
+      { silent: false },
+      `HTTP ${code} is an answer`,
+    );
+  }
+  assert.equal(DEFAULT_LIVENESS.periodMs + DEFAULT_LIVENESS.timeoutMs, 4000);
+});
+
+Deno.test("a watch ended because the view is stale relists at once, with the source down, and backs off when that repeats", () => {
+  const stale = "Lease a/b was renewed on the API server";
+  const first = decideAfterWatch(
+    { opened: true, durationMs: 60_000, events: 10, stale },
+    { failures: 0, gones: 0 },
+    P,
+    () => 0,
+  );
+  assert.deepEqual(first, {
+    next: "list",
+    delayMs: 0,
+    failures: 0,
+    gones: 1,
+    down: stale,
+  });
+  const again = decideAfterWatch(
+    { opened: true, durationMs: 10, events: 0, stale },
+    first,
+    P,
+    () => 0,
+  );
+  assert.equal(again.next, "list");
+  assert.equal(again.delayMs, 1000);
 });

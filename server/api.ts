@@ -11,16 +11,18 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import type {
   BeatsResponse,
+  EpisodesResponse,
   ErrorResponse,
   HeartKind,
   HeartsResponse,
 } from "../core/api_types.ts";
 import { ASSETS } from "./assets.ts";
-import type { HeartHub } from "./heart_hub.ts";
+import { type HeartHub, SOURCE } from "./heart_hub.ts";
 import { hubMetrics, type MetricSamples, renderMetrics } from "./metrics.ts";
-import type { Authenticator } from "../core/wire_types.ts";
+import type { Authenticator, AuthVerdict } from "../core/wire_types.ts";
 import {
   bearerToken,
+  MAX_WIRE_BODY_BYTES,
   parseWireReport,
   readWireBody,
   WireReportError,
@@ -28,9 +30,16 @@ import {
 import {
   DEFAULT_STREAM_OPTIONS,
   parseLastEventId,
+  streamHeadResponse,
   type StreamOptions,
   streamResponse,
 } from "./sse.ts";
+import { isLoopbackHost, SECURITY_HEADERS } from "./http_guard.ts";
+import type { ServerEnv } from "./http_server.ts";
+import { parseRfc3339 } from "./rfc3339.ts";
+
+/** The app: Hono with the server's per-request facts (the peer's address). */
+export type App = Hono<{ Bindings: Partial<ServerEnv> }>;
 
 /** What the app serves. */
 export interface AppOptions {
@@ -45,30 +54,72 @@ export interface AppOptions {
   ready?: () => string | null;
   /** Extra metric families (leader election, wire probe). */
   metrics?: () => MetricSamples;
+  /** One metric series per heart (`--per-heart-metrics`). */
+  perHeartMetrics?: boolean;
   stream?: Partial<StreamOptions>;
   /** Extra routes mounted before the API (not forwarded to the leader). */
-  extend?: (app: Hono) => void;
-  /** Accept agents' wire reports on `POST /api/v1/wire`, checking tokens with this. */
+  extend?: (app: App) => void;
+  /**
+   * Accept agents' wire reports on `POST /api/v1/wire`, checking tokens with
+   * this; a follower checks them too before forwarding.
+   */
   authenticateAgent?: Authenticator;
+  /**
+   * True when the server listens on loopback only: requests must then name
+   * a loopback or `localhost` Host (no DNS rebinding).
+   */
+  loopbackOnly?: boolean;
 }
 
 const MAX_LIMIT = 100_000;
 
+type AppContext = Context<{ Bindings: Partial<ServerEnv> }>;
+
 function fail(
-  c: Context,
-  status: 400 | 401 | 403 | 404 | 413 | 502 | 503,
+  c: AppContext,
+  status: 400 | 401 | 403 | 404 | 405 | 413 | 429 | 502 | 503,
   error: string,
 ): Response {
   return c.json({ error } satisfies ErrorResponse, status);
 }
 
+/** The paths served and the methods each takes (others get 405). */
+const ROUTES: readonly [path: string, methods: string][] = [
+  ["/healthz", "GET, HEAD"],
+  ["/readyz", "GET, HEAD"],
+  ["/metrics", "GET, HEAD"],
+  ["/api/v1/hearts", "GET, HEAD"],
+  ["/api/v1/hearts/:namespace/:name", "GET, HEAD"],
+  ["/api/v1/hearts/:namespace/:name/beats", "GET, HEAD"],
+  ["/api/v1/hearts/:namespace/:name/episodes", "GET, HEAD"],
+  ["/api/v1/source/episodes", "GET, HEAD"],
+  ["/api/v1/stream", "GET, HEAD"],
+  ["/api/v1/wire", "POST"],
+];
+
 /** Builds the app. */
-export function createApp(opts: AppOptions): Hono {
-  const app = new Hono();
+export function createApp(opts: AppOptions): App {
+  const app: App = new Hono();
   const stream = { ...DEFAULT_STREAM_OPTIONS, ...opts.stream };
   const getHub = typeof opts.hub === "function"
     ? opts.hub
     : () => opts.hub as HeartHub | undefined;
+
+  app.use("*", async (c, next) => {
+    const host = c.req.header("host") ?? new URL(c.req.url).host;
+    if (opts.loopbackOnly && !isLoopbackHost(host)) {
+      c.res = fail(
+        c,
+        403,
+        `Host "${host}" is not served: Earthworm listens on loopback only; open it as http://127.0.0.1:PORT/ or http://localhost:PORT/`,
+      );
+    } else {
+      await next();
+    }
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
+      c.res.headers.set(name, value);
+    }
+  });
 
   app.get("/healthz", (c) => c.text("ok\n"));
   app.get("/readyz", (c) => {
@@ -80,7 +131,9 @@ export function createApp(opts: AppOptions): Hono {
   app.get("/metrics", (c) => {
     const hub = getHub();
     const families = [
-      ...(hub ? hubMetrics(hub) : []),
+      ...(hub
+        ? hubMetrics(hub, { perHeart: opts.perHeartMetrics === true })
+        : []),
       ...(opts.metrics?.() ?? []),
     ];
     return c.body(renderMetrics(families), 200, {
@@ -101,6 +154,14 @@ export function createApp(opts: AppOptions): Hono {
         );
       }
       return await next();
+    }
+    if (
+      c.req.method === "POST" && c.req.path === "/api/v1/wire" &&
+      opts.authenticateAgent
+    ) {
+      // Refused here, an unauthenticated report costs the leader nothing.
+      const agent = await authenticate(c, opts.authenticateAgent);
+      if (agent instanceof Response) return agent;
     }
     return await forward(c, leader);
   });
@@ -128,6 +189,29 @@ export function createApp(opts: AppOptions): Hono {
     return c.json(body);
   });
 
+  app.get("/api/v1/hearts/:namespace/:name/episodes", (c) => {
+    const hub = getHub()!;
+    const { namespace, name } = c.req.param();
+    const id = `${namespace}/${name}`;
+    if (!hub.heart(id)) {
+      return fail(
+        c,
+        404,
+        `No heart "${id}": list the hearts with GET /api/v1/hearts`,
+      );
+    }
+    return c.json(
+      { episodes: hub.episodes.list(id) } satisfies EpisodesResponse,
+    );
+  });
+
+  app.get("/api/v1/source/episodes", (c) => {
+    const hub = getHub()!;
+    return c.json(
+      { episodes: hub.episodes.list(SOURCE) } satisfies EpisodesResponse,
+    );
+  });
+
   app.get("/api/v1/hearts/:namespace/:name/beats", (c) => {
     const hub = getHub()!;
     const { namespace, name } = c.req.param();
@@ -135,8 +219,8 @@ export function createApp(opts: AppOptions): Hono {
     const limitRaw = c.req.query("limit");
     let since: number | undefined;
     if (sinceRaw !== undefined) {
-      since = Date.parse(sinceRaw);
-      if (!/^\d{4}-\d{2}-\d{2}T/.test(sinceRaw) || Number.isNaN(since)) {
+      since = parseRfc3339(sinceRaw) ?? undefined;
+      if (since === undefined) {
         return fail(
           c,
           400,
@@ -185,6 +269,9 @@ export function createApp(opts: AppOptions): Hono {
   });
 
   app.get("/api/v1/stream", (c) => {
+    // Hono answers HEAD with the GET route: without this, each HEAD would
+    // leave a subscription nobody reads.
+    if (c.req.method === "HEAD") return streamHeadResponse();
     const id = parseLastEventId(
       c.req.header("last-event-id") ?? c.req.query("lastEventId"),
     );
@@ -199,18 +286,17 @@ export function createApp(opts: AppOptions): Hono {
         "This server takes no wire reports: only an in-cluster leader does",
       );
     }
-    const token = bearerToken(c.req.raw);
-    if (!token) {
-      return fail(
-        c,
-        401,
-        "Missing bearer token: agents send their projected ServiceAccount token",
-      );
-    }
-    const verdict = await opts.authenticateAgent(token);
-    if (!verdict.ok) return fail(c, verdict.status, verdict.error);
+    const agent = await authenticate(c, opts.authenticateAgent);
+    if (agent instanceof Response) return agent;
     try {
       const report = parseWireReport(await readWireBody(c.req.raw));
+      if (report.node !== agent.node) {
+        return fail(
+          c,
+          403,
+          `The token was issued for node "${agent.node}", not "${report.node}": each agent reports only its own node`,
+        );
+      }
       getHub()!.wireReport(report.node, report.probe, report.exchanges);
       return c.body(null, 204);
     } catch (err) {
@@ -220,6 +306,10 @@ export function createApp(opts: AppOptions): Hono {
       throw err;
     }
   });
+
+  for (const [path, allow] of ROUTES) {
+    app.all(path, (c) => methodNotAllowed(c, allow));
+  }
 
   app.all(
     "/api/*",
@@ -242,29 +332,88 @@ export function createApp(opts: AppOptions): Hono {
       etag: asset.etag,
     });
   });
+  app.all("*", (c) => methodNotAllowed(c, "GET, HEAD"));
 
   return app;
+}
+
+function methodNotAllowed(c: AppContext, allow: string): Response {
+  const res = fail(
+    c,
+    405,
+    `Method ${c.req.method} is not allowed on ${c.req.path}: use ${allow}`,
+  );
+  res.headers.set("allow", allow);
+  return res;
+}
+
+/**
+ * Checks an agent's bearer token; the agent's verdict, or the answer that
+ * refuses it. Failures are counted against the peer's address.
+ */
+async function authenticate(
+  c: AppContext,
+  authenticator: Authenticator,
+): Promise<Extract<AuthVerdict, { ok: true }> | Response> {
+  const token = bearerToken(c.req.raw);
+  if (!token) {
+    return fail(
+      c,
+      401,
+      "Missing bearer token: agents send their projected ServiceAccount token",
+    );
+  }
+  const verdict = await authenticator(token, c.env?.remoteAddr);
+  if (verdict.ok) return verdict;
+  const res = fail(c, verdict.status, verdict.error);
+  if (verdict.retryAfterSeconds !== undefined) {
+    res.headers.set("retry-after", String(verdict.retryAfterSeconds));
+  }
+  return res;
 }
 
 /**
  * Hands the request to the leader and streams its answer back (SSE
  * included) with Hono's proxy helper, which drops hop-by-hop headers both
- * ways and streams the request body instead of buffering it.
+ * ways. The request body is streamed too, and cut at the leader's own limit
+ * of {@linkcode MAX_WIRE_BODY_BYTES}: a larger one is answered 413 here.
  */
-async function forward(c: Context, leader: string): Promise<Response> {
+async function forward(c: AppContext, leader: string): Promise<Response> {
   const url = new URL(c.req.path + (new URL(c.req.url).search), leader);
+  const declared = Number(c.req.header("content-length") ?? "0");
+  if (declared > MAX_WIRE_BODY_BYTES) {
+    return fail(
+      c,
+      413,
+      `Body of ${declared} bytes is too large: send at most ${MAX_WIRE_BODY_BYTES}`,
+    );
+  }
+  let tooLarge = false;
+  const raw = c.req.raw;
+  const body = raw.body?.pipeThrough(
+    capped(MAX_WIRE_BODY_BYTES, () => tooLarge = true),
+  );
   try {
     const res = await proxy(url, {
-      raw: c.req.raw,
+      raw,
+      ...(body && { body, duplex: "half" }),
       headers: { ...c.req.header(), host: undefined },
-      // No request signal: when the client goes away, Deno cancels the body
-      // we hand back, and that cancels the upstream response (SSE included).
+      // No request signal: when the client goes away, the server cancels the
+      // body we hand back, and that cancels the upstream response (SSE
+      // included).
       signal: null,
       redirect: "manual",
     });
     res.headers.set("x-earthworm-served-by", leader);
     return res;
   } catch (err) {
+    if (tooLarge) {
+      return fail(
+        c,
+        413,
+        `Body is larger than ${MAX_WIRE_BODY_BYTES} bytes: send smaller batches`,
+      );
+    }
     const message = err instanceof Error ? err.message : String(err);
     return fail(
       c,
@@ -272,4 +421,23 @@ async function forward(c: Context, leader: string): Promise<Response> {
       `Cannot reach the leader at ${leader}: ${message}: retry; a new leader is elected within seconds`,
     );
   }
+}
+
+/** Passes at most `limit` bytes; past that it errors (and calls `onExceeded`). */
+function capped(
+  limit: number,
+  onExceeded: () => void,
+): TransformStream<Uint8Array, Uint8Array> {
+  let seen = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      seen += chunk.byteLength;
+      if (seen > limit) {
+        onExceeded();
+        controller.error(new Error(`request body exceeds ${limit} bytes`));
+        return;
+      }
+      controller.enqueue(chunk);
+    },
+  });
 }

@@ -8,6 +8,8 @@ import type {
 } from "../core/api_types.ts";
 import { FakeClock } from "../core/fake_clock.ts";
 import { HeartHub } from "./heart_hub.ts";
+import { serveApp } from "./http_server.ts";
+import type { Authenticator } from "../core/wire_types.ts";
 
 function lease(namespace: string, name: string, renewMs: number): Lease {
   return {
@@ -232,4 +234,310 @@ Deno.test("a stream forwarded by a follower ends at the leader when the client l
     ac.abort();
     await Promise.all([leader.finished, follower.finished]);
   }
+});
+
+Deno.test("impossible dates and dates without a timezone are refused in since=", async () => {
+  const { app } = setup();
+  for (
+    const since of [
+      "2026-02-30T00:00:00Z",
+      "2026-13-01T00:00:00Z",
+      "2025-02-29T00:00:00Z",
+      "2026-01-01T24:00:00Z",
+      "2026-01-01T00:60:00Z",
+      "2026-01-01T00:00:00",
+      "2026-01-01",
+      "2026-01-01T00:00:00+25:00",
+    ]
+  ) {
+    const res = await app.request(
+      `/api/v1/hearts/kube-node-lease/n1/beats?since=${
+        encodeURIComponent(since)
+      }`,
+    );
+    assert.equal(res.status, 400, since);
+    assert.match((await res.json() as ErrorResponse).error, /RFC 3339/);
+  }
+  for (
+    const since of [
+      "2024-02-29T00:00:00Z",
+      "2026-01-01T00:00:00.123456Z",
+      "2026-01-01t01:00:00+01:00",
+      "2026-01-01T00:00:00-05:30",
+    ]
+  ) {
+    const res = await app.request(
+      `/api/v1/hearts/kube-node-lease/n1/beats?since=${
+        encodeURIComponent(since)
+      }`,
+    );
+    assert.equal(res.status, 200, since);
+    await res.body?.cancel();
+  }
+});
+
+Deno.test("a known path with an unsupported method gets 405 and the methods it takes", async () => {
+  const { app } = setup();
+  const cases: [string, string, string][] = [
+    ["POST", "/api/v1/hearts", "GET, HEAD"],
+    ["DELETE", "/api/v1/hearts/kube-node-lease/n1", "GET, HEAD"],
+    ["PUT", "/api/v1/hearts/kube-node-lease/n1/beats", "GET, HEAD"],
+    ["POST", "/api/v1/hearts/kube-node-lease/n1/episodes", "GET, HEAD"],
+    ["DELETE", "/api/v1/source/episodes", "GET, HEAD"],
+    ["POST", "/api/v1/stream", "GET, HEAD"],
+    ["GET", "/api/v1/wire", "POST"],
+    ["POST", "/healthz", "GET, HEAD"],
+    ["POST", "/", "GET, HEAD"],
+  ];
+  for (const [method, path, allow] of cases) {
+    const res = await app.request(path, { method });
+    assert.equal(res.status, 405, `${method} ${path}`);
+    assert.equal(res.headers.get("allow"), allow, `${method} ${path}`);
+    assert.match(
+      (await res.json() as ErrorResponse).error,
+      new RegExp(`${method} is not allowed`),
+    );
+  }
+  assert.equal((await app.request("/api/v1/nothing")).status, 404);
+});
+
+Deno.test("on a loopback bind only loopback and localhost Host values are served", async () => {
+  const { hub } = setup();
+  const local = createApp({ hub, loopbackOnly: true });
+  for (
+    const host of [
+      "evil.example",
+      "evil.example:8080",
+      "10.0.0.5:8080",
+      "127.0.0.1.evil.example",
+      "localhost.evil.example",
+    ]
+  ) {
+    for (const path of ["/", "/api/v1/hearts", "/api/v1/stream", "/metrics"]) {
+      const res = await local.request(`http://${host}${path}`, {
+        headers: { host },
+      });
+      assert.equal(res.status, 403, `${host}${path}`);
+      assert.match(
+        (await res.json() as ErrorResponse).error,
+        /Host .* is not served/,
+      );
+    }
+  }
+  for (
+    const host of [
+      "localhost",
+      "localhost:8080",
+      "127.0.0.1:8080",
+      "127.1.2.3",
+      "[::1]:8080",
+      "earthworm.localhost:8080",
+    ]
+  ) {
+    const res = await local.request(`http://${host}/api/v1/hearts`, {
+      headers: { host },
+    });
+    assert.equal(res.status, 200, host);
+    await res.body?.cancel();
+  }
+  // In the cluster the agent is reached by pod IP and Service name.
+  const anywhere = createApp({ hub });
+  const res = await anywhere.request("http://10.0.0.5:8080/api/v1/hearts", {
+    headers: { host: "10.0.0.5:8080" },
+  });
+  assert.equal(res.status, 200);
+  await res.body?.cancel();
+});
+
+Deno.test("every answer carries the content security headers", async () => {
+  const { app } = setup();
+  for (
+    const path of ["/", "/app.js", "/api/v1/hearts", "/nope.png", "/metrics"]
+  ) {
+    const res = await app.request(path);
+    await res.body?.cancel();
+    const csp = res.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /default-src 'self'/, path);
+    assert.match(csp, /frame-ancestors 'none'/, path);
+    assert.match(csp, /script-src 'self'(;|$)/, path);
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff", path);
+    assert.equal(res.headers.get("x-frame-options"), "DENY", path);
+  }
+});
+
+/**
+ * Sends a chunked POST of up to `total` bytes on a raw connection, as fast
+ * as the server takes it; stops when the server stops reading for a second
+ * or closes. Returns the bytes the server took and the start of its answer.
+ */
+async function pushChunked(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  total: number,
+): Promise<{ sent: number; answer: string }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const enc = new TextEncoder();
+  const head = [
+    `POST ${path} HTTP/1.1`,
+    "Host: 127.0.0.1",
+    "Transfer-Encoding: chunked",
+    "Content-Type: application/json",
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ].join("\r\n") + "\r\n\r\n";
+  let sent = 0;
+  let answer = "";
+  const reading = (async () => {
+    const buf = new Uint8Array(4096);
+    try {
+      while (answer.length < 2000) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        answer += new TextDecoder().decode(buf.subarray(0, n));
+      }
+    } catch {
+      // reset by the server: what came before it counts
+    }
+  })();
+  try {
+    await conn.write(enc.encode(head));
+    const payload = new Uint8Array(64 * 1024).fill(0x20);
+    const chunk = new Uint8Array([
+      ...enc.encode(`${payload.length.toString(16)}\r\n`),
+      ...payload,
+      ...enc.encode("\r\n"),
+    ]);
+    while (sent < total && answer === "") {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<"stalled">((r) =>
+        timer = setTimeout(() => r("stalled"), 1000)
+      );
+      let written = 0;
+      const writing = (async () => {
+        while (written < chunk.length) {
+          written += await conn.write(chunk.subarray(written));
+        }
+        return "written" as const;
+      })();
+      const outcome = await Promise.race([writing, stalled]).catch(() =>
+        "closed" as const
+      );
+      clearTimeout(timer);
+      writing.catch(() => {});
+      if (outcome !== "written") break;
+      sent += payload.length;
+    }
+    await Promise.race([reading, new Promise((r) => setTimeout(r, 2000))]);
+  } finally {
+    conn.close();
+    await reading;
+  }
+  return { sent, answer };
+}
+
+/** A leader that counts the requests it gets, and a follower forwarding to it. */
+async function leaderAndFollower(
+  authenticate: Authenticator,
+  fn: (
+    ctx: { leader: string; follower: string; leaderRequests: () => number },
+  ) => Promise<void>,
+) {
+  const { hub } = setup();
+  const ac = new AbortController();
+  let requests = 0;
+  const leader = await serveApp(
+    createApp({
+      hub,
+      authenticateAgent: authenticate,
+      extend: (app) =>
+        app.use("*", async (_c, next) => {
+          requests++;
+          await next();
+        }),
+    }),
+    { host: "127.0.0.1", port: 0, signal: ac.signal },
+  );
+  const follower = await serveApp(
+    createApp({ forward: () => leader.url, authenticateAgent: authenticate }),
+    { host: "127.0.0.1", port: 0, signal: ac.signal },
+  );
+  try {
+    await fn({
+      leader: leader.url,
+      follower: follower.url,
+      leaderRequests: () => requests,
+    });
+  } finally {
+    hub.events.closeAll();
+    ac.abort();
+    await Promise.all([leader.finished, follower.finished]);
+  }
+}
+
+const agentOnly: Authenticator = (token) =>
+  Promise.resolve(
+    token === "agent-n1"
+      ? {
+        ok: true,
+        user: "system:serviceaccount:earthworm:earthworm",
+        node: "n1",
+      }
+      : { ok: false, status: 401, error: "Token rejected by TokenReview" },
+  );
+
+Deno.test("a follower refuses unauthenticated wire reports without asking the leader", async () => {
+  await leaderAndFollower(agentOnly, async ({ follower, leaderRequests }) => {
+    const report = JSON.stringify({
+      node: "n1",
+      probe: { available: true },
+      exchanges: [],
+    });
+    for (const authorization of [undefined, "Bearer garbage"]) {
+      const res = await fetch(`${follower}/api/v1/wire`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          ...(authorization && { authorization }),
+        },
+        body: report,
+      });
+      assert.equal(res.status, 401);
+      await res.body?.cancel();
+    }
+    assert.equal(leaderRequests(), 0);
+    // An unauthenticated body is not read at all.
+    const { sent, answer } = await pushChunked(
+      Number(new URL(follower).port),
+      "/api/v1/wire",
+      { authorization: "Bearer garbage" },
+      64 << 20,
+    );
+    assert.match(answer, /^HTTP\/1\.1 401/);
+    assert.ok(sent < 16 << 20, `the follower took ${sent} bytes`);
+    assert.equal(leaderRequests(), 0);
+  });
+});
+
+Deno.test("a follower stops reading a forwarded body past the leader's 1 MiB limit", async () => {
+  await leaderAndFollower(agentOnly, async ({ follower }) => {
+    const port = Number(new URL(follower).port);
+    for (
+      const [path, auth] of [
+        ["/api/v1/wire", "Bearer agent-n1"],
+        ["/api/v1/hearts", "Bearer agent-n1"],
+      ] as const
+    ) {
+      const { sent, answer } = await pushChunked(
+        port,
+        path,
+        { authorization: auth },
+        256 << 20,
+      );
+      assert.ok(
+        sent < 16 << 20,
+        `${path}: the follower took ${sent >> 20} MiB`,
+      );
+      assert.match(answer, /^HTTP\/1\.1 (413|405)/, path);
+    }
+  });
 });

@@ -1,30 +1,81 @@
 /**
  * The stream's event log: every event gets an increasing id and is
- * serialised once; the last events are kept so a client reconnecting with
- * `Last-Event-ID` gets what it missed. Each subscriber has a bounded queue: a
- * client that falls too far behind is dropped (it will reconnect and resume),
- * so slow clients cannot grow server memory without bound.
+ * serialised once, into the bytes of its SSE message, which every client's
+ * stream shares; the last events are kept in a ring so a client
+ * reconnecting with `Last-Event-ID` gets what it missed.
+ *
+ * A subscriber holds no queue of its own, only its place in the ring: what
+ * it has not taken yet is the ring's events after that place. How far
+ * behind it may fall is bounded in events and in bytes; a subscriber that
+ * falls further is dropped (it will reconnect and resume, or get a
+ * snapshot). So a slow or stalled client costs a few numbers, and nothing
+ * is left behind when it goes.
+ *
+ * Sizes are counted in the bytes of the serialised messages, so whatever a
+ * message holds (one event today, perhaps a batch of compact ones later),
+ * the ring and the subscribers are bounded by what they would send.
  *
  * @module
  */
 
 import type { StreamEventName, StreamEvents } from "../core/api_types.ts";
-import { AsyncQueue } from "../core/async_queue.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** One serialised event. */
-export interface LoggedEvent {
-  id: number;
-  event: StreamEventName;
-  /** JSON text of the event's data. */
-  data: string;
+export class LoggedEvent {
+  /** Bytes of every message of the log up to and including this one. */
+  end = 0;
+
+  constructor(
+    readonly id: number,
+    readonly event: StreamEventName,
+    /** The whole SSE message (`id:`, `event:`, `data:` lines), shared by every client. */
+    readonly frame: Uint8Array,
+  ) {}
+
+  /** JSON text of the event's data, read back from the message (for tests and tools). */
+  get data(): string {
+    const text = decoder.decode(this.frame);
+    const start = text.indexOf("\ndata: ") + 7;
+    return text.slice(start, text.length - 2);
+  }
+}
+
+/** Serialises one event into the SSE message every client is sent. */
+export function serialiseEvent(
+  id: number,
+  event: StreamEventName,
+  data: unknown,
+): LoggedEvent {
+  // JSON text has no raw line breaks, so the data fits on one `data:` line.
+  return new LoggedEvent(
+    id,
+    event,
+    encoder.encode(
+      `id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`,
+    ),
+  );
+}
+
+/** Sum of the messages' sizes in bytes. */
+export function byteSize(events: readonly LoggedEvent[]): number {
+  let n = 0;
+  for (const e of events) n += e.frame.byteLength;
+  return n;
 }
 
 /** Limits of the log. */
 export interface EventLogOptions {
   /** Events kept for resumption. Default 20,000. */
   capacity: number;
+  /** Bytes of messages kept for resumption. Default 32 MiB. */
+  capacityBytes: number;
   /** Events a subscriber may have queued before it is dropped. Default 5,000. */
   maxQueue: number;
+  /** Bytes a subscriber may have queued before it is dropped. Default 4 MiB. */
+  maxQueueBytes: number;
   /**
    * Id of the first event. Defaults to the start time in microseconds, so a
    * restarted server or a new leader never reuses the ids of an older log:
@@ -33,9 +84,24 @@ export interface EventLogOptions {
   firstId: number;
 }
 
-/** A subscriber's view of the log. */
+/** What a subscription needs of its log. */
+interface Ring {
+  readonly lastId: number;
+  /** Bytes of every message published so far. */
+  readonly totalBytes: number;
+  /** Id of the oldest event held. */
+  readonly oldestId: number;
+  /** The held event `id`. */
+  at(id: number): LoggedEvent;
+}
+
+/** A subscriber's place in the log. */
 export class Subscription {
-  #queue: AsyncQueue<LoggedEvent>;
+  /** Id of the last event taken (or skipped, when joining). */
+  #cursor: number;
+  /** `end` of that event: bytes of the log up to it. */
+  #cursorEnd: number;
+  #wake: (() => void) | null = null;
   #closed = false;
   /** Why the subscription ended, when it did. */
   reason: "closed" | "overflow" | null = null;
@@ -44,21 +110,25 @@ export class Subscription {
   readonly signal: AbortSignal = this.#ended.signal;
 
   constructor(
-    maxQueue: number,
+    private readonly ring: Ring,
+    private readonly limits: Pick<
+      EventLogOptions,
+      "maxQueue" | "maxQueueBytes"
+    >,
     private readonly onClose: (s: Subscription) => void,
   ) {
-    this.#queue = new AsyncQueue(maxQueue);
+    this.#cursor = ring.lastId;
+    this.#cursorEnd = ring.totalBytes;
   }
 
-  /** Queues an event; drops the subscriber when its queue is full. */
-  push(event: LoggedEvent): void {
-    if (this.#closed) return;
-    if (!this.#queue.push(event)) this.close("overflow");
-  }
-
-  /** Number of queued events. */
+  /** Number of events published and not taken yet (none once closed). */
   get queued(): number {
-    return this.#queue.size;
+    return this.#closed ? 0 : this.ring.lastId - this.#cursor;
+  }
+
+  /** Bytes of the messages published and not taken yet (none once closed). */
+  get queuedBytes(): number {
+    return this.#closed ? 0 : this.ring.totalBytes - this.#cursorEnd;
   }
 
   /** True once closed. */
@@ -66,10 +136,77 @@ export class Subscription {
     return this.#closed;
   }
 
-  /** Takes all queued events, waiting until there is one, the timeout passes or it closes. */
-  async take(timeoutMs: number): Promise<LoggedEvent[]> {
-    await this.#queue.wait(timeoutMs);
-    return this.#queue.takeAll();
+  /** Whether `events` (missed ones) would fit within the subscriber's limits. */
+  fits(events: readonly LoggedEvent[]): boolean {
+    return this.queued + events.length <= this.limits.maxQueue &&
+      this.queuedBytes + byteSize(events) <= this.limits.maxQueueBytes;
+  }
+
+  /**
+   * Queues events the client missed: a resumption, or what followed a
+   * cached snapshot; they must be the newest events of the log, as
+   * `EventLog.since` gives them. False, queueing nothing, when they would
+   * not fit.
+   */
+  preload(events: readonly LoggedEvent[]): boolean {
+    if (events.length === 0) return true;
+    const first = events[0]!;
+    if (
+      this.queued !== 0 || events.at(-1)!.id !== this.ring.lastId ||
+      !this.fits(events)
+    ) return false;
+    this.#cursor = first.id - 1;
+    this.#cursorEnd = first.end - first.frame.byteLength;
+    return true;
+  }
+
+  /**
+   * Called by the log after each event: drops the subscriber once it is too
+   * far behind, else wakes it if it waits.
+   */
+  published(): void {
+    if (this.#closed) return;
+    if (
+      this.queued > this.limits.maxQueue ||
+      this.queuedBytes > this.limits.maxQueueBytes ||
+      this.#cursor < this.ring.oldestId - 1
+    ) {
+      this.close("overflow");
+      return;
+    }
+    this.#wake?.();
+  }
+
+  /**
+   * Takes the events not taken yet, oldest first, waiting until there is
+   * one, the timeout passes or it closes: all of them, or as many as reach
+   * `maxBytes` (at least one; the last may pass it).
+   */
+  async take(timeoutMs: number, maxBytes = Infinity): Promise<LoggedEvent[]> {
+    if (!this.#closed && this.queued === 0) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          if (this.#wake === done) this.#wake = null;
+          resolve();
+        };
+        const timer = setTimeout(done, timeoutMs);
+        // One taker: a newer one replaces an older one, which resolves.
+        this.#wake?.();
+        this.#wake = done;
+      });
+    }
+    const out: LoggedEvent[] = [];
+    if (this.#closed) return out;
+    let bytes = 0;
+    while (this.#cursor < this.ring.lastId && bytes < maxBytes) {
+      const next = this.ring.at(this.#cursor + 1);
+      out.push(next);
+      bytes += next.frame.byteLength;
+      this.#cursor = next.id;
+      this.#cursorEnd = next.end;
+    }
+    return out;
   }
 
   /** Ends the subscription. */
@@ -77,19 +214,20 @@ export class Subscription {
     if (this.#closed) return;
     this.#closed = true;
     this.reason = reason;
-    this.#queue.clear();
-    this.#queue.close();
     this.onClose(this);
+    this.#wake?.();
     this.#ended.abort(reason);
   }
 }
 
 /** The event log with fan-out to subscribers. */
-export class EventLog {
+export class EventLog implements Ring {
   readonly options: EventLogOptions;
   #ring: (LoggedEvent | undefined)[];
   #start = 0; // ring index of the oldest event
   #size = 0;
+  #heldBytes = 0;
+  #totalBytes = 0;
   #nextId: number;
   #subscribers = new Set<Subscription>();
   /** Subscribers dropped for falling behind. */
@@ -99,7 +237,9 @@ export class EventLog {
   constructor(options: Partial<EventLogOptions> = {}) {
     this.options = {
       capacity: 20_000,
+      capacityBytes: 32 << 20,
       maxQueue: 5_000,
+      maxQueueBytes: 4 << 20,
       firstId: Date.now() * 1000,
       ...options,
     };
@@ -112,27 +252,66 @@ export class EventLog {
     return this.#nextId - 1;
   }
 
+  /** Id of the oldest event held (`lastId + 1` when none is). */
+  get oldestId(): number {
+    return this.#ring[this.#start]?.id ?? this.#nextId;
+  }
+
+  /** Bytes of every message published so far. */
+  get totalBytes(): number {
+    return this.#totalBytes;
+  }
+
   /** Number of connected subscribers. */
   get subscribers(): number {
     return this.#subscribers.size;
   }
 
-  /** Appends an event and hands it to every subscriber. */
+  /** Bytes of the messages held for resumption. */
+  get heldBytes(): number {
+    return this.#heldBytes;
+  }
+
+  /** Bytes published and not yet taken, summed over the subscribers. */
+  get queuedBytes(): number {
+    let n = 0;
+    for (const sub of this.#subscribers) n += sub.queuedBytes;
+    return n;
+  }
+
+  /** The held event `id` (the caller knows it is held). */
+  at(id: number): LoggedEvent {
+    return this.#ring[
+      (this.#start + id - this.oldestId) % this.options.capacity
+    ]!;
+  }
+
+  /** Appends an event and tells every subscriber. */
   publish<K extends StreamEventName>(
     event: K,
     data: StreamEvents[K],
   ): LoggedEvent {
-    const logged: LoggedEvent = {
-      id: this.#nextId++,
-      event,
-      data: JSON.stringify(data),
-    };
+    const logged = serialiseEvent(this.#nextId++, event, data);
+    this.#totalBytes += logged.frame.byteLength;
+    logged.end = this.#totalBytes;
     const cap = this.options.capacity;
+    if (this.#size === cap) this.#dropOldest();
     this.#ring[(this.#start + this.#size) % cap] = logged;
-    if (this.#size < cap) this.#size++;
-    else this.#start = (this.#start + 1) % cap;
-    for (const sub of this.#subscribers) sub.push(logged);
+    this.#size++;
+    this.#heldBytes += logged.frame.byteLength;
+    while (this.#size > 1 && this.#heldBytes > this.options.capacityBytes) {
+      this.#dropOldest();
+    }
+    for (const sub of this.#subscribers) sub.published();
     return logged;
+  }
+
+  #dropOldest(): void {
+    const oldest = this.#ring[this.#start]!;
+    this.#ring[this.#start] = undefined;
+    this.#start = (this.#start + 1) % this.options.capacity;
+    this.#size--;
+    this.#heldBytes -= oldest.frame.byteLength;
   }
 
   /**
@@ -141,19 +320,15 @@ export class EventLog {
    */
   since(lastId: number): LoggedEvent[] | null {
     if (lastId > this.lastId) return null; // an id from another server's log
-    const oldest = this.#ring[this.#start]?.id ?? this.#nextId;
-    if (lastId < oldest - 1) return null;
+    if (lastId < this.oldestId - 1) return null;
     const out: LoggedEvent[] = [];
-    const skip = lastId - oldest + 1;
-    for (let i = Math.max(0, skip); i < this.#size; i++) {
-      out.push(this.#ring[(this.#start + i) % this.options.capacity]!);
-    }
+    for (let id = lastId + 1; id <= this.lastId; id++) out.push(this.at(id));
     return out;
   }
 
   /** Registers a subscriber that receives every event published from now on. */
   subscribe(): Subscription {
-    const sub = new Subscription(this.options.maxQueue, (s) => {
+    const sub = new Subscription(this, this.options, (s) => {
       if (this.#subscribers.delete(s) && s.reason === "overflow") {
         this.dropped++;
       }

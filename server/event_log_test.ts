@@ -78,3 +78,68 @@ Deno.test("closeAll ends every subscription and wakes waiting takers", async () 
   assert.equal(sub.closed, true);
   assert.equal(log.dropped, 0);
 });
+
+Deno.test("an event is serialised once: every subscriber is handed the same bytes", async () => {
+  const log = new EventLog({ firstId: 7 });
+  const subs = [log.subscribe(), log.subscribe(), log.subscribe()];
+  const published = log.publish("source", source);
+  const got = await Promise.all(subs.map((s) => s.take(1000)));
+  for (const [e] of got) assert.equal(e!.frame, published.frame);
+  assert.equal(
+    new TextDecoder().decode(published.frame),
+    `id: 7\nevent: source\ndata: ${JSON.stringify(source)}\n\n`,
+  );
+  assert.deepEqual(JSON.parse(published.data), source);
+  log.closeAll();
+});
+
+Deno.test("a subscriber is dropped when its queued bytes pass the limit, whatever the count", () => {
+  const log = new EventLog({ firstId: 1, maxQueue: 1000, maxQueueBytes: 4096 });
+  const slow = log.subscribe();
+  const big = { ...source, name: "x".repeat(1500) };
+  log.publish("source", big);
+  log.publish("source", big);
+  assert.equal(slow.closed, false);
+  assert.ok(slow.queuedBytes > 3000 && slow.queuedBytes <= 4096);
+  log.publish("source", big);
+  assert.equal(slow.reason, "overflow");
+  assert.equal(slow.queuedBytes, 0);
+  assert.equal(log.queuedBytes, 0);
+  assert.equal(log.dropped, 1);
+});
+
+Deno.test("take hands over at most a chunk's worth of bytes and keeps the rest queued", async () => {
+  const log = new EventLog({ firstId: 100 }); // ids of one length: one size
+  const sub = log.subscribe();
+  for (let i = 0; i < 10; i++) log.publish("source", source);
+  const size = sub.queuedBytes / 10;
+  const first = await sub.take(0, size * 3);
+  assert.equal(first.length, 3);
+  assert.equal(sub.queued, 7);
+  assert.equal(sub.queuedBytes, size * 7);
+  assert.equal((await sub.take(0)).length, 7);
+  assert.equal(sub.queuedBytes, 0);
+  sub.close();
+});
+
+Deno.test("the resumption ring is bounded in bytes as well as events", () => {
+  const log = new EventLog({ firstId: 1, capacity: 100, capacityBytes: 2000 });
+  const big = { ...source, name: "y".repeat(400) };
+  for (let i = 0; i < 50; i++) log.publish("source", big);
+  assert.ok(log.heldBytes <= 2000, `${log.heldBytes} bytes held`);
+  const held = log.since(log.lastId - 3);
+  assert.deepEqual(held!.map((e) => e.id), [48, 49, 50]);
+  assert.equal(log.since(1), null, "the oldest are gone");
+});
+
+Deno.test("preload refuses a backlog that would not fit, without dropping the subscriber", () => {
+  const log = new EventLog({ firstId: 1, maxQueue: 5 });
+  for (let i = 0; i < 8; i++) log.publish("source", source);
+  const sub = log.subscribe();
+  assert.equal(sub.preload(log.since(0)!), false);
+  assert.equal(sub.closed, false);
+  assert.equal(sub.queued, 0);
+  assert.equal(sub.preload(log.since(4)!), true);
+  assert.equal(sub.queued, 4);
+  sub.close();
+});

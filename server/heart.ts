@@ -2,7 +2,9 @@
  * The heart model: pure functions that turn successive observations of a
  * Lease into beats and transitions, and decide a heart's status on
  * Earthworm's own clock (never on the timestamps written in the Lease), the
- * way the node lifecycle controller judges kubelet Leases.
+ * way the node lifecycle controller judges kubelet Leases. A heart is only
+ * called expired once a fresh read of its Lease confirms the silence
+ * ({@linkcode judgeRead}, {@linkcode gateExpiry}).
  *
  * @module
  */
@@ -61,6 +63,12 @@ export interface HeartState {
    * until then.
    */
   checkAt: number;
+  /**
+   * A fresh read found the Lease unchanged since the last beat, so the
+   * silence is the heart's, not a stale view's. Cleared by every beat and
+   * whenever Earthworm (re)gains sight of the API server.
+   */
+  silenceConfirmed: boolean;
 }
 
 /** A beat decided by {@linkcode observeLease}. */
@@ -107,6 +115,7 @@ export function newHeart(lease: Lease, observedAt: number): HeartState {
     transitions: 0,
     status: "unknown",
     checkAt: -Infinity,
+    silenceConfirmed: false,
   };
 }
 
@@ -144,6 +153,7 @@ export function observeLease(
     : (observedAt - heart.lastObservedAt) / 1000;
   heart.lastRenewTime = renewTime;
   heart.lastObservedAt = observedAt;
+  heart.silenceConfirmed = false;
   heart.lastIntervalSeconds = interval;
   heart.skewSeconds = (observedAt - renewTime) / 1000;
   heart.beats++;
@@ -246,4 +256,40 @@ export function nextStatusChange(
     Math.max(policy.lateFactor * expected, expected + policy.toleranceSeconds) *
       1000;
   return Math.min(late, expiry);
+}
+
+/** Where the confirmation of a heart's silence stands. */
+export type Confirmation = "confirmed" | "pending" | "failed";
+
+/**
+ * The status to show for a heart whose silence passed its lease duration:
+ * `expired` only once a fresh read confirmed the silence; while the read is
+ * under way the heart stays as it was (`late`, normally); when the read
+ * fails Earthworm cannot tell, so `unknown`. Other statuses pass unchanged.
+ */
+export function gateExpiry(
+  decided: HeartStatus,
+  previous: HeartStatus,
+  confirmation: Confirmation,
+): HeartStatus {
+  if (decided !== "expired" || confirmation === "confirmed") return decided;
+  if (confirmation === "failed") return "unknown";
+  return previous === "expired" ? "late" : previous;
+}
+
+/**
+ * What a fresh read of a silent heart's Lease says, the read having been
+ * asked while the heart's last renewTime was `asked`:
+ * `confirmed` (the Lease is unchanged: the silence is real), `behind` (it
+ * changed, and the watch has not delivered that), `gone` (deleted, and the
+ * watch has not said so), or `moot` (the heart beat since it was asked).
+ */
+export function judgeRead(
+  heart: HeartState,
+  asked: number | null,
+  read: Lease | null,
+): "confirmed" | "behind" | "gone" | "moot" {
+  if (heart.lastRenewTime !== asked) return "moot";
+  if (read === null) return "gone";
+  return parseTime(read.spec?.renewTime) === asked ? "confirmed" : "behind";
 }

@@ -2,7 +2,9 @@
  * The heart hub: where every lease source (simulator, replay, real watcher)
  * delivers Lease events. It keeps the hearts, stores their beats, decides
  * statuses on Earthworm's clock and publishes `beat`, `status`, `source` and
- * `wire` events to the stream's log.
+ * `wire` events to the stream's log. Given a way to read one Lease fresh, it
+ * calls a heart expired only after a read confirmed its silence, and reports
+ * its own view stale when a read shows what the watch never delivered.
  *
  * @module
  */
@@ -27,17 +29,33 @@ import { type Clock, sleepUnlessAborted } from "../core/clock.ts";
 import { isoTime } from "../core/iso_time.ts";
 import { EventLog, type EventLogOptions } from "./event_log.ts";
 import {
+  type ConfirmPolicy,
+  ExpiryConfirmer,
+  type ReadLease,
+  type ReadResult,
+} from "./expiry_confirmer.ts";
+import {
   DEFAULT_POLICY,
   expectedInterval,
+  gateExpiry,
   type HeartState,
   heartStatus,
+  judgeRead,
   newHeart,
   nextStatusChange,
   type ObservedBeat,
   observeLease,
   type StatusPolicy,
 } from "./heart.ts";
+import { getLogger } from "../core/log.ts";
 import { WireState } from "./wire_state.ts";
+import {
+  diagnoseHeart,
+  diagnoseSource,
+  type Finding,
+  type NodeWireView,
+} from "./diagnosis.ts";
+import { EpisodeBook } from "./episodes.ts";
 import type { Pair } from "../wire/wire_pairing.ts";
 
 /** What a live beat event learns of the exchange that carried it. */
@@ -45,7 +63,9 @@ type WirePair = Pick<Pair, "latencyMs" | "confidence">;
 import type { ProbeState, WireReportSink } from "../core/wire_types.ts";
 
 /** Longest a node beat waits for the exchange that carried it. */
-export const WIRE_GRACE_MS = 50;
+export const WIRE_GRACE_MS = 200;
+
+const log = getLogger("hub");
 
 /** Settings of a hub. */
 export interface HeartHubOptions {
@@ -56,6 +76,20 @@ export interface HeartHubOptions {
   store?: Partial<BeatStoreOptions>;
   events?: Partial<EventLogOptions>;
   policy?: StatusPolicy;
+  /**
+   * Reads one Lease fresh (a quorum read). With it, a heart becomes
+   * `expired` only once a read confirms its silence; without it (tests),
+   * the silence alone decides.
+   */
+  confirm?: ReadLease;
+  /** Bounds of the confirmation reads. */
+  confirmPolicy?: Partial<ConfirmPolicy>;
+  /**
+   * Called when a fresh read shows a change the watch did not deliver: the
+   * view is stale and must be rebuilt (the watch loop relists). The hub
+   * reports the source not current meanwhile.
+   */
+  onStale?: (reason: string) => void;
 }
 
 /** Running totals exported as metrics. */
@@ -66,7 +100,18 @@ export interface HubCounters {
   resyncs: number;
   wireExchanges: number;
   wirePaired: number;
+  /** Diagnoses published (episodes opened or changed). */
+  diagnoses: number;
+  /** Silences a fresh read confirmed. */
+  confirmedSilences: number;
+  /** Fresh reads that showed the view stale. */
+  staleViews: number;
 }
+
+/** Id of the episodes of Earthworm's own blindness. */
+export const SOURCE = "source";
+/** How long after Earthworm sees again a late-answered renewal may still name the API server. */
+const LATE_EVIDENCE_MS = 60_000;
 
 /** Hearts, their beats and the event stream. */
 export class HeartHub implements LeaseSink, WireReportSink {
@@ -81,8 +126,20 @@ export class HeartHub implements LeaseSink, WireReportSink {
     resyncs: 0,
     wireExchanges: 0,
     wirePaired: 0,
+    diagnoses: 0,
+    confirmedSilences: 0,
+    staleViews: 0,
   };
+  /** The confirmation reads, when the hub has a way to read a Lease. */
+  readonly confirmer: ExpiryConfirmer | undefined;
+  readonly #onStale: ((reason: string) => void) | undefined;
   #hearts = new Map<string, HeartState>();
+  /** Why hearts are late: open episodes and their history. */
+  readonly episodes: EpisodeBook = new EpisodeBook();
+  /** Holders of hearts when their open episode began (a handover shows against it). */
+  #holderAtStart = new Map<string, string | null>();
+  /** The last episode of Earthworm's own blindness, and until when late evidence may still change it. */
+  #sourceEpisode: { start: number; end: number | null } | null = null;
   #source: SourceState;
   #wire = new WireState();
   /**
@@ -112,6 +169,13 @@ export class HeartHub implements LeaseSink, WireReportSink {
       since: new Date(options.clock.now()).toISOString(),
       timeScale: options.timeScale ?? 1,
     };
+    this.#onStale = options.onStale;
+    this.confirmer = options.confirm && new ExpiryConfirmer({
+      clock: options.clock,
+      read: options.confirm,
+      ...(options.confirmPolicy && { policy: options.confirmPolicy }),
+      onResult: (id, asked, result) => this.#confirmed(id, asked, result),
+    });
   }
 
   /** LeaseSink: one watch event. */
@@ -147,13 +211,36 @@ export class HeartHub implements LeaseSink, WireReportSink {
     };
     if (reason === undefined || connected) delete this.#source.reason;
     else this.#source.reason = reason;
-    if (connected && !wasConnected) {
-      // Silence is only counted from the moment Earthworm can see again.
-      for (const heart of this.#hearts.values()) heart.baselineAt = at;
+    if (connected !== wasConnected) {
+      // Reads under way belong to the old view; confirmations too.
+      this.confirmer?.reset();
+      for (const heart of this.#hearts.values()) {
+        heart.silenceConfirmed = false;
+        // Silence is only counted from the moment Earthworm can see again.
+        if (connected) heart.baselineAt = at;
+      }
     }
+    if (!connected && wasConnected) {
+      this.#sourceEpisode = { start: at, end: null };
+    }
+    if (connected && this.#sourceEpisode?.end === null) {
+      this.#diagnoseSource(at);
+      this.#sourceEpisode.end = at;
+      const closed = this.episodes.close(SOURCE, at);
+      delete this.#source.diagnosis;
+      if (closed) {
+        this.events.publish("diagnosis", {
+          id: SOURCE,
+          diagnosis: null,
+          episode: closed,
+        });
+      }
+    }
+    if (!connected) this.#diagnoseSource(at, false);
     this.events.publish("source", this.sourceState());
     // Every heart's status depends on the source: decide them all again.
-    for (const heart of this.#hearts.values()) this.#updateStatus(heart, at);
+    for (const heart of this.#hearts.values()) heart.checkAt = -Infinity;
+    this.sweep(at);
   }
 
   /** Records why wire (eBPF) data is or is not available. */
@@ -180,7 +267,11 @@ export class HeartHub implements LeaseSink, WireReportSink {
   sweep(now: number = this.clock.now()): void {
     for (const heart of this.#hearts.values()) {
       if (now >= heart.checkAt) this.#updateStatus(heart, now);
+      if (
+        heart.status !== "healthy" || this.episodes.current(heart.id)
+      ) this.#diagnose(heart, now);
     }
+    if (!this.#source.connected) this.#diagnoseSource(now);
   }
 
   /** Sweeps statuses every `intervalMs` until `signal` aborts; prunes old beats each minute. */
@@ -199,6 +290,10 @@ export class HeartHub implements LeaseSink, WireReportSink {
   /** Takes a batch of wire exchanges from a node's agent. */
   wire(exchanges: WireExchange[]): void {
     if (exchanges.length === 0) return;
+    const late = this.#sourceEpisode;
+    if (late?.end != null && this.clock.now() - late.end < LATE_EVIDENCE_MS) {
+      queueMicrotask(() => this.#diagnoseSource(this.clock.now()));
+    }
     this.counters.wireExchanges += exchanges.length;
     for (const pair of this.#wire.exchanges(exchanges)) {
       const id = nodeHeartId(pair.node);
@@ -223,14 +318,16 @@ export class HeartHub implements LeaseSink, WireReportSink {
 
   /**
    * Takes an agent's report: whether its eBPF probe runs (and why not), and
-   * its exchanges. The source's `wire` state summarises every node's probe.
+   * its exchanges. The source's `wire` state summarises every node's probe;
+   * it holds the nodes with a Lease, and a few whose Lease is not seen yet.
    */
   wireReport(
     node: string,
     probe: ProbeState,
     exchanges: WireExchange[],
   ): void {
-    const changed = this.#wire.probe(node, probe);
+    const known = this.#hearts.has(nodeHeartId(node));
+    const changed = this.#wire.probe(node, probe, known);
     if (changed) {
       this.setWireAvailability(
         changed.available,
@@ -303,7 +400,8 @@ export class HeartHub implements LeaseSink, WireReportSink {
     if (!heart) {
       heart = newHeart(lease, observedAt);
       this.#hearts.set(id, heart);
-      this.#decide(heart, observedAt);
+      if (heart.kind === "node") this.#wire.nodeAdded(heart.name);
+      heart.status = this.#decide(heart, observedAt);
       this.events.publish("status", {
         id,
         from: null,
@@ -334,8 +432,9 @@ export class HeartHub implements LeaseSink, WireReportSink {
           : observed,
       );
       if (paired) this.counters.wirePaired++;
+      this.confirmer?.forget(id);
       const from = heart.status;
-      this.#decide(heart, observedAt);
+      heart.status = this.#decide(heart, observedAt);
       if (paired || heart.kind !== "node" || !this.#wire.summary(heart.name)) {
         this.#publishBeat(heart, observed, from, paired ?? undefined);
       } else {
@@ -402,8 +501,21 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.#flushHeld(id);
     const heart = this.#hearts.get(id);
     if (!heart) return;
+    this.#closeEpisode(id, at);
+    this.episodes.delete(id);
     this.#hearts.delete(id);
+    this.confirmer?.forget(id);
     this.store.delete(id);
+    if (heart.kind === "node") {
+      const changed = this.#wire.forget(heart.name);
+      if (changed) {
+        this.setWireAvailability(
+          changed.available,
+          changed.reason,
+          changed.pairing,
+        );
+      }
+    }
     this.events.publish("status", {
       id,
       from: heart.status,
@@ -412,29 +524,233 @@ export class HeartHub implements LeaseSink, WireReportSink {
     });
   }
 
-  /** Decides the heart's status at `now`, and when to look at it again. */
-  #decide(heart: HeartState, now: number): void {
+  /**
+   * The heart's status at `now`. A heart past its lease duration is
+   * `expired` only once a fresh read confirmed its silence: until then the
+   * read is asked for and the heart stays as it was. Sets when to look at
+   * the heart again ({@linkcode HeartState.checkAt}).
+   */
+  #decide(heart: HeartState, now: number): HeartStatus {
     const connected = this.#source.connected;
-    heart.status = heartStatus(heart, now, connected, this.policy);
-    heart.checkAt = nextStatusChange(
-      heart,
-      heart.status,
-      connected,
-      this.policy,
-    );
+    const decided = heartStatus(heart, now, connected, this.policy);
+    const status = decided !== "expired" || !this.confirmer
+      ? decided
+      : gateExpiry(
+        decided,
+        heart.status,
+        heart.silenceConfirmed ? "confirmed" : this.confirmer.request(
+          heart.id,
+          heart.namespace,
+          heart.name,
+          heart.lastRenewTime,
+          now,
+        ),
+      );
+    heart.checkAt = nextStatusChange(heart, status, connected, this.policy);
+    return status;
+  }
+
+  /** Acts on a confirmation read of heart `id`. */
+  #confirmed(id: string, asked: number | null, result: ReadResult): void {
+    const heart = this.#hearts.get(id);
+    if (!heart || !this.#source.connected) return;
+    const now = this.clock.now();
+    if ("error" in result) {
+      log.debug("cannot confirm the silence of a heart", {
+        id,
+        error: result.error instanceof Error
+          ? result.error.message
+          : String(result.error),
+      });
+      this.#updateStatus(heart, now);
+      return;
+    }
+    const verdict = judgeRead(heart, asked, result.lease);
+    if (verdict !== "behind" && verdict !== "gone") {
+      this.confirmer?.forget(id);
+      if (verdict === "confirmed") {
+        heart.silenceConfirmed = true;
+        this.counters.confirmedSilences++;
+      }
+      this.#updateStatus(heart, now);
+      return;
+    }
+    this.counters.staleViews++;
+    const reason = verdict === "gone"
+      ? `Lease ${id} is gone from the API server, but the watch did not say so: rebuilding the view`
+      : `Lease ${id} was renewed at ${result.lease?.spec?.renewTime} on the API server, but the watch did not deliver it: rebuilding the view`;
+    log.warn("the watch is behind the API server", { id, verdict });
+    this.#onStale?.(reason);
+    this.source(false, reason, now);
   }
 
   #updateStatus(heart: HeartState, now: number): void {
+    const status = this.#decide(heart, now);
+    if (status === heart.status) return;
     const from = heart.status;
-    this.#decide(heart, now);
-    if (from === heart.status) return;
-    const status = heart.status;
+    heart.status = status;
+    this.#diagnose(heart, now);
     this.events.publish("status", {
       id: heart.id,
       from,
       to: status,
       heart: this.#toHeart(heart, now),
     });
+  }
+
+  /**
+   * Opens, updates or closes the heart's episode for its status at `now`:
+   * late or expired opens one (or re-diagnoses it), healthy closes it, and
+   * while Earthworm is blind an open one says so (nothing is blamed).
+   */
+  #diagnose(heart: HeartState, now: number): void {
+    const open = this.episodes.current(heart.id);
+    const bad = heart.status === "late" || heart.status === "expired";
+    if (!bad && !(open && heart.status === "unknown")) {
+      if (!open) return;
+      // A Lease that beats again under another holder was handed over.
+      const before = this.#holderAtStart.get(heart.id) ?? heart.holder;
+      if (heart.kind === "lease" && heart.holder !== before) {
+        this.#publishEpisode(heart.id, now, open.worst, {
+          cause: "handover",
+          summary: `leadership moved from ${before ?? "nobody"} to ${
+            heart.holder ?? "nobody"
+          } after ${
+            Math.round((now - Date.parse(open.start)) / 1000)
+          } s of silence`,
+          evidence: [{
+            at: new Date(now).toISOString(),
+            text: `holder changed from ${before ?? "none"} to ${
+              heart.holder ?? "none"
+            }`,
+          }],
+        });
+      }
+      this.#closeEpisode(heart.id, now);
+      return;
+    }
+    if (!open) this.#holderAtStart.set(heart.id, heart.holder);
+    const blind = this.#source.connected
+      ? undefined
+      : this.#source.reason ?? "the API server cannot be reached";
+    const finding = diagnoseHeart(
+      {
+        kind: heart.kind,
+        name: heart.name,
+        holder: heart.holder,
+        holderAtStart: this.#holderAtStart.get(heart.id) ?? heart.holder,
+        silentSince: Math.max(
+          heart.lastObservedAt ?? heart.baselineAt,
+          heart.baselineAt,
+        ),
+        recentIntervals: heart.recentIntervals,
+      },
+      heart.kind === "node" ? this.#nodeView(heart.name, heart) : null,
+      now,
+      blind,
+    );
+    this.#publishEpisode(
+      heart.id,
+      now,
+      bad ? heart.status : "unknown",
+      finding,
+    );
+  }
+
+  #nodeView(node: string, heart: HeartState): NodeWireView {
+    return this.#wire.view(
+      node,
+      heart.lastObservedAt ?? heart.baselineAt,
+    );
+  }
+
+  /** Records the episode's finding; true when it is new or changed (and published). */
+  #publishEpisode(
+    id: string,
+    now: number,
+    worst: HeartStatus,
+    finding: Finding,
+  ): boolean {
+    const e = this.episodes.record(id, now, worst, finding, this.clock.now());
+    if (!e) return false;
+    this.counters.diagnoses++;
+    this.events.publish("diagnosis", {
+      id,
+      diagnosis: {
+        cause: e.cause,
+        since: e.start,
+        summary: e.summary,
+        evidence: e.evidence,
+      },
+      episode: e,
+    });
+    return true;
+  }
+
+  #closeEpisode(id: string, now: number): void {
+    this.#holderAtStart.delete(id);
+    const closed = this.episodes.close(id, now);
+    if (closed) {
+      this.events.publish("diagnosis", {
+        id,
+        diagnosis: null,
+        episode: closed,
+      });
+    }
+  }
+
+  /**
+   * Diagnoses Earthworm's own blindness: the API server itself when renewals
+   * wait for answers on the nodes, else only Earthworm's view. Evidence that
+   * arrives just after Earthworm sees again (a renewal answered late) still
+   * counts for the episode that just ended.
+   */
+  #diagnoseSource(now: number, announce = true): void {
+    const ep = this.#sourceEpisode;
+    if (!ep) return;
+    const nodes = new Map<string, NodeWireView>();
+    for (const node of this.#wire.nodes()) {
+      nodes.set(node, this.#wire.view(node, ep.start));
+    }
+    const finding = diagnoseSource(
+      ep.start,
+      this.#source.reason ?? "the API server could not be reached",
+      nodes,
+      ep.end ?? now,
+    );
+    if (ep.end === null) {
+      this.#source.diagnosis = {
+        cause: finding.cause,
+        since: new Date(ep.start).toISOString(),
+        summary: finding.summary,
+        evidence: finding.evidence,
+      };
+      if (
+        this.#publishEpisode(SOURCE, ep.start, "unknown", finding) && announce
+      ) {
+        // The banner reads the source's diagnosis.
+        this.events.publish("source", this.sourceState());
+      }
+      return;
+    }
+    // Closed: late evidence may still name the API server.
+    const closed = this.episodes.list(SOURCE).at(-1);
+    if (
+      closed && closed.end !== null && finding.cause !== closed.cause &&
+      finding.cause === "apiserver"
+    ) {
+      this.episodes.closed[closed.cause]--;
+      this.episodes.closed[finding.cause]++;
+      closed.cause = finding.cause;
+      closed.causeSince = new Date(now).toISOString();
+      closed.summary = finding.summary;
+      closed.evidence = finding.evidence;
+      this.events.publish("diagnosis", {
+        id: SOURCE,
+        diagnosis: null,
+        episode: closed,
+      });
+    }
   }
 
   #toHeart(h: HeartState, _now: number): Heart {
@@ -462,6 +778,15 @@ export class HeartHub implements LeaseSink, WireReportSink {
       ? this.#wire.summary(h.name)
       : undefined;
     if (wire) heart.wire = wire;
+    const e = this.episodes.current(h.id);
+    if (e) {
+      heart.diagnosis = {
+        cause: e.cause,
+        since: e.start,
+        summary: e.summary,
+        evidence: e.evidence,
+      };
+    }
     return heart;
   }
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Lease } from "../core/lease_types.ts";
 import { FakeClock } from "../core/fake_clock.ts";
-import { HeartHub } from "./heart_hub.ts";
+import { HeartHub, WIRE_GRACE_MS } from "./heart_hub.ts";
 import type { StatusEvent, WireExchange } from "../core/api_types.ts";
 
 function nodeLease(name: string, renewMs: number, holder = name): Lease {
@@ -227,7 +227,9 @@ Deno.test("a node beat waits briefly for its exchange so the live event carries 
     clock.now(),
   );
   assert.equal(beats().length, 1);
-  await clock.advance(60);
+  await clock.advance(WIRE_GRACE_MS - 1);
+  assert.equal(beats().length, 1, "still held within the grace period");
+  await clock.advance(1);
   assert.deepEqual(beats().map((b) => b.beat.wireLatencyMs), [6.5, undefined]);
   // A newer beat releases a held one at once, in order.
   hub.event(
@@ -239,7 +241,7 @@ Deno.test("a node beat waits briefly for its exchange so the live event carries 
     clock.now(),
   );
   assert.equal(beats().length, 3);
-  await clock.advance(60);
+  await clock.advance(WIRE_GRACE_MS);
   assert.equal(beats().length, 4);
   assert.equal(hub.heart("kube-node-lease/n1")!.beats, 4);
 });

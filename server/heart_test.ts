@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import type { Lease } from "../core/lease_types.ts";
 import type { HeartStatus } from "../core/api_types.ts";
 import {
+  type Confirmation,
   expectedInterval,
+  gateExpiry,
   heartKind,
   heartStatus,
+  judgeRead,
   median,
   newHeart,
   nextStatusChange,
@@ -331,4 +334,63 @@ Deno.test("nextStatusChange is the first moment heartStatus answers otherwise wi
     }
     assert.equal(nextStatusChange(h, status, false), Infinity);
   }
+});
+
+Deno.test("expiry waits for its confirmation: expired once confirmed, as it was while pending, unknown when the read failed", () => {
+  const cases: [HeartStatus, HeartStatus, Confirmation, HeartStatus][] = [
+    ["expired", "late", "confirmed", "expired"],
+    ["expired", "late", "pending", "late"],
+    ["expired", "healthy", "pending", "healthy"],
+    ["expired", "unknown", "pending", "unknown"],
+    ["expired", "expired", "pending", "late"],
+    ["expired", "late", "failed", "unknown"],
+    ["late", "healthy", "failed", "late"],
+    ["healthy", "late", "pending", "healthy"],
+    ["unknown", "late", "confirmed", "unknown"],
+  ];
+  for (const [decided, previous, confirmation, shown] of cases) {
+    assert.equal(
+      gateExpiry(decided, previous, confirmation),
+      shown,
+      `${decided} after ${previous}, ${confirmation}`,
+    );
+  }
+});
+
+Deno.test("a fresh read confirms an unchanged Lease, finds the view behind or the Lease gone, and is moot after a beat", () => {
+  const spec = { holderIdentity: "a", leaseDurationSeconds: 15 };
+  const h = newHeart(
+    lease("kube-system", "kcm", { ...spec, renewTime: at(0) }),
+    T0,
+  );
+  const asked = h.lastRenewTime;
+  const read = (renew: number) =>
+    lease("kube-system", "kcm", { ...spec, renewTime: at(renew) });
+  assert.equal(judgeRead(h, asked, read(0)), "confirmed");
+  assert.equal(judgeRead(h, asked, read(2)), "behind");
+  assert.equal(judgeRead(h, asked, null), "gone");
+  observeLease(h, read(2), T0 + 2000);
+  assert.equal(judgeRead(h, asked, read(2)), "moot");
+  assert.equal(judgeRead(h, asked, null), "moot");
+});
+
+Deno.test("a beat clears the confirmation of the silence before it", () => {
+  const spec = { holderIdentity: "a", leaseDurationSeconds: 15 };
+  const h = newHeart(
+    lease("kube-system", "kcm", { ...spec, renewTime: at(0) }),
+    T0,
+  );
+  h.silenceConfirmed = true;
+  observeLease(
+    h,
+    lease("kube-system", "kcm", { ...spec, renewTime: at(0) }),
+    T0 + 1000,
+  );
+  assert.equal(h.silenceConfirmed, true, "no beat, same silence");
+  observeLease(
+    h,
+    lease("kube-system", "kcm", { ...spec, renewTime: at(5) }),
+    T0 + 5000,
+  );
+  assert.equal(h.silenceConfirmed, false);
 });

@@ -5,6 +5,7 @@
  */
 
 import type { HeartHub } from "./heart_hub.ts";
+import { snapshotCache } from "./snapshot_cache.ts";
 import type { HeartKind, HeartStatus } from "../core/api_types.ts";
 
 /** Extra gauges a command contributes (e.g. leader election state). */
@@ -65,11 +66,33 @@ function scalar(
   return { name, help, type, samples: [{ value }] };
 }
 
-/** The hub's metric families at `now`. */
+/** Settings of {@linkcode hubMetrics}. */
+export interface HubMetricsOptions {
+  /** When, on the hub's clock (default now). */
+  now?: number;
+  /**
+   * One series per heart too (`--per-heart-metrics`): seconds since each
+   * heart's beat, every non-node Lease's holder changes, each node's RTT and
+   * retransmits. Off by default, so /metrics stays a few kilobytes at
+   * thousands of nodes, as kube-state-metrics keeps per-object series behind
+   * an allow-list.
+   */
+  perHeart?: boolean;
+}
+
+/**
+ * The hub's metric families. By default the series are aggregated (by kind
+ * and status, the longest silence, the largest RTT), and per-heart series
+ * exist only where something happened: a non-node Lease that changed hands,
+ * a node whose connection retransmitted. With `perHeart`, every heart has
+ * its series.
+ */
 export function hubMetrics(
   hub: HeartHub,
-  now: number = hub.clock.now(),
+  opts: HubMetricsOptions = {},
 ): MetricSamples {
+  const now = opts.now ?? hub.clock.now();
+  const perHeart = opts.perHeart ?? false;
   const hearts = hub.hearts(now);
   const byKindStatus = new Map<string, number>();
   for (const kind of ["node", "lease"] as HeartKind[]) {
@@ -80,22 +103,35 @@ export function hubMetrics(
     }
   }
   const sinceBeat: Sample[] = [];
+  const longestSilence = new Map<HeartKind, number>([["node", 0], [
+    "lease",
+    0,
+  ]]);
   const leaseTransitions: Sample[] = [];
   const srtt: Sample[] = [];
+  let srttMax = 0;
   const retrans: Sample[] = [];
   for (const h of hearts) {
     const key = `${h.kind}|${h.status}`;
     byKindStatus.set(key, (byKindStatus.get(key) ?? 0) + 1);
     if (h.lastObservedAt) {
-      sinceBeat.push({
-        labels: { namespace: h.namespace, name: h.name, kind: h.kind },
-        value: (now - Date.parse(h.lastObservedAt)) / 1000,
-      });
+      const silent = (now - Date.parse(h.lastObservedAt)) / 1000;
+      if (silent > longestSilence.get(h.kind)!) {
+        longestSilence.set(h.kind, silent);
+      }
+      if (perHeart) {
+        sinceBeat.push({
+          labels: { namespace: h.namespace, name: h.name, kind: h.kind },
+          value: silent,
+        });
+      }
     }
     // Holder changes of leader-election and other non-node Leases: what a
     // handover-flapping alert counts. Node Leases change holder only when a
-    // node is recreated, and would add one series per node.
-    if (h.kind === "lease") {
+    // node is recreated, and would add one series per node. By default a
+    // Lease's series starts at its first handover, so a thousand quiet
+    // Leases add nothing.
+    if (h.kind === "lease" && (perHeart || h.transitions > 0)) {
       leaseTransitions.push({
         labels: { namespace: h.namespace, name: h.name },
         value: h.transitions,
@@ -103,14 +139,40 @@ export function hubMetrics(
     }
     if (h.wire) {
       if (h.wire.srttUs !== null) {
-        srtt.push({ labels: { node: h.name }, value: h.wire.srttUs / 1e6 });
+        srttMax = Math.max(srttMax, h.wire.srttUs / 1e6);
+        if (perHeart) {
+          srtt.push({ labels: { node: h.name }, value: h.wire.srttUs / 1e6 });
+        }
       }
-      retrans.push({ labels: { node: h.name }, value: h.wire.retransmits });
+      // Likewise a node's retransmit series starts at its first retransmit.
+      if (perHeart || h.wire.retransmits > 0) {
+        retrans.push({ labels: { node: h.name }, value: h.wire.retransmits });
+      }
     }
   }
   const source = hub.sourceState();
   const c = hub.counters;
+  const open = hub.episodes.openByCause();
   return [
+    {
+      name: "earthworm_episodes_total",
+      help:
+        "Episodes (a heart late or expired, or Earthworm blind) that ended, by their diagnosed cause.",
+      type: "counter",
+      samples: Object.entries(hub.episodes.closed).map(([cause, value]) => ({
+        labels: { cause },
+        value,
+      })),
+    },
+    {
+      name: "earthworm_episodes_open",
+      help: "Episodes in progress, by their diagnosed cause.",
+      type: "gauge",
+      samples: Object.entries(open).map(([cause, value]) => ({
+        labels: { cause },
+        value,
+      })),
+    },
     {
       name: "earthworm_hearts",
       help: "Hearts (Leases) by kind and status.",
@@ -121,12 +183,24 @@ export function hubMetrics(
       }),
     },
     {
-      name: "earthworm_heart_seconds_since_beat",
+      name: "earthworm_hearts_longest_silence_seconds",
       help:
-        "Seconds since the heart's last beat was observed, on Earthworm's clock.",
+        "Longest time since a heart's last observed beat, by kind, on Earthworm's clock.",
       type: "gauge",
-      samples: sinceBeat,
+      samples: [...longestSilence].map(([kind, value]) => ({
+        labels: { kind },
+        value,
+      })),
     },
+    ...(perHeart
+      ? [{
+        name: "earthworm_heart_seconds_since_beat",
+        help:
+          "Seconds since the heart's last beat was observed, on Earthworm's clock (--per-heart-metrics).",
+        type: "gauge" as const,
+        samples: sinceBeat,
+      }]
+      : []),
     scalar("earthworm_beats_total", "Beats observed.", "counter", c.beats),
     scalar(
       "earthworm_transitions_total",
@@ -146,6 +220,24 @@ export function hubMetrics(
       "Lease watch events received.",
       "counter",
       c.leaseEvents,
+    ),
+    scalar(
+      "earthworm_expiry_reads_total",
+      "Fresh reads of a silent heart's Lease before calling it expired.",
+      "counter",
+      hub.confirmer?.counters.reads ?? 0,
+    ),
+    scalar(
+      "earthworm_expiry_read_failures_total",
+      "Such reads that failed or timed out (the heart showed unknown).",
+      "counter",
+      hub.confirmer?.counters.failures ?? 0,
+    ),
+    scalar(
+      "earthworm_stale_views_total",
+      "Fresh reads that found a change the watch had not delivered (the view was rebuilt).",
+      "counter",
+      c.staleViews,
     ),
     scalar(
       "earthworm_resyncs_total",
@@ -184,15 +276,25 @@ export function hubMetrics(
       "counter",
       c.wirePaired,
     ),
-    {
-      name: "earthworm_wire_srtt_seconds",
-      help: "Smoothed RTT of the kubelet's API connection.",
-      type: "gauge",
-      samples: srtt,
-    },
+    scalar(
+      "earthworm_wire_srtt_max_seconds",
+      "Largest smoothed RTT among the kubelets' API connections.",
+      "gauge",
+      srttMax,
+    ),
+    ...(perHeart
+      ? [{
+        name: "earthworm_wire_srtt_seconds",
+        help:
+          "Smoothed RTT of the kubelet's API connection (--per-heart-metrics).",
+        type: "gauge" as const,
+        samples: srtt,
+      }]
+      : []),
     {
       name: "earthworm_wire_retransmits_total",
-      help: "TCP retransmits on the kubelet's API connections.",
+      help:
+        "TCP retransmits on a kubelet's API connections; a node's series starts at its first retransmit unless --per-heart-metrics.",
       type: "counter",
       samples: retrans,
     },
@@ -207,6 +309,24 @@ export function hubMetrics(
       "SSE clients disconnected for falling behind.",
       "counter",
       hub.events.dropped,
+    ),
+    scalar(
+      "earthworm_stream_queued_bytes",
+      "Bytes of events queued for SSE clients (each client's queue counted).",
+      "gauge",
+      hub.events.queuedBytes,
+    ),
+    scalar(
+      "earthworm_stream_held_bytes",
+      "Bytes of serialised events held for resuming clients.",
+      "gauge",
+      hub.events.heldBytes,
+    ),
+    scalar(
+      "earthworm_stream_snapshots_total",
+      "Snapshots serialised for new SSE clients.",
+      "counter",
+      snapshotCache(hub).builds,
     ),
     scalar(
       "earthworm_store_bytes",

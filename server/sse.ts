@@ -1,19 +1,31 @@
 /**
  * `GET /api/v1/stream`: Server-Sent Events from the hub's event log. A new
- * client gets a `snapshot`; a client that reconnects with `Last-Event-ID`
- * gets the events it missed when they are still held, else a fresh snapshot.
- * The body is pull-driven, so nothing is buffered beyond the subscriber's
- * bounded queue; a client that lets that queue overflow is disconnected.
+ * client gets a `snapshot` (shared with the other clients starting at the
+ * same event, see `snapshot_cache.ts`); a client that reconnects with
+ * `Last-Event-ID` gets the events it missed when they are still held and
+ * fit its queue, else a fresh snapshot. An idle stream gets a `ping` (no id)
+ * every few seconds: browsers hide SSE comments, and the UI must tell a quiet
+ * stream from a lost one.
+ *
+ * The body is pull-driven: the events a client has not been sent stay in
+ * the log's shared ring (the client holds only its place there, bounded in
+ * events and bytes) and are handed to the socket one chunk of at most
+ * {@linkcode CHUNK_BYTES} at a time as it drains. So a client holds at most
+ * one chunk of its own; a client that falls too far behind is disconnected
+ * at once (the stream errors, and the HTTP server resets the connection
+ * without waiting for the client to read).
  *
  * @module
  */
 
 import type { HeartHub } from "./heart_hub.ts";
 import type { LoggedEvent } from "./event_log.ts";
+import { type PingEvent, STREAM_PING_MS } from "../core/api_types.ts";
+import { snapshotCache } from "./snapshot_cache.ts";
 
 /** Stream settings. */
 export interface StreamOptions {
-  /** Interval of `: keep-alive` comments when idle. Default 15 s. */
+  /** Interval of `ping` events when idle. Default {@linkcode STREAM_PING_MS}. */
   keepAliveMs: number;
   /** Reconnection delay suggested to clients (`retry:`). Default 2 s. */
   retryMs: number;
@@ -21,19 +33,26 @@ export interface StreamOptions {
 
 /** Default stream settings. */
 export const DEFAULT_STREAM_OPTIONS: StreamOptions = {
-  keepAliveMs: 15_000,
+  keepAliveMs: STREAM_PING_MS,
   retryMs: 2_000,
+};
+
+/** Most bytes of queued messages copied into one chunk for the socket. */
+export const CHUNK_BYTES = 16 * 1024;
+
+/** Headers of the stream's response. */
+export const STREAM_HEADERS: Readonly<Record<string, string>> = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache, no-transform",
+  "x-accel-buffering": "no",
 };
 
 const encoder = new TextEncoder();
 
-/** Formats one SSE message. */
-export function formatEvent(id: number, event: string, data: string): string {
-  return `id: ${id}\nevent: ${event}\ndata: ${data}\n\n`;
-}
-
-function formatLogged(e: LoggedEvent): string {
-  return formatEvent(e.id, e.event, e.data);
+/** A `ping` event: no id, so a client's `Last-Event-ID` stays its last real event's. */
+function ping(serverMs: number): Uint8Array {
+  const data: PingEvent = { serverTime: new Date(serverMs).toISOString() };
+  return encoder.encode(`event: ping\ndata: ${JSON.stringify(data)}\n\n`);
 }
 
 /**
@@ -48,6 +67,25 @@ export function parseLastEventId(
   return Number(value.trim());
 }
 
+/** One chunk of messages: a shared message as it is, several copied into one. */
+function chunkOf(events: LoggedEvent[]): Uint8Array {
+  if (events.length === 1) return events[0]!.frame;
+  let size = 0;
+  for (const e of events) size += e.frame.byteLength;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const e of events) {
+    out.set(e.frame, at);
+    at += e.frame.byteLength;
+  }
+  return out;
+}
+
+/** The answer to `HEAD /api/v1/stream`: the headers, and no subscription. */
+export function streamHeadResponse(): Response {
+  return new Response(null, { headers: STREAM_HEADERS });
+}
+
 /** Builds the streaming response for one client. */
 export function streamResponse(
   hub: HeartHub,
@@ -57,22 +95,21 @@ export function streamResponse(
   const sub = hub.events.subscribe();
   // Subscribing and reading the backlog or snapshot in the same turn means
   // nothing can fall between them.
-  const backlog = lastEventId === null ? null : hub.events.since(lastEventId);
-  let first = `retry: ${options.retryMs}\n\n`;
-  if (backlog === null) {
-    first += formatEvent(
-      hub.events.lastId,
-      "snapshot",
-      JSON.stringify(hub.snapshot()),
+  const head: Uint8Array[] = [encoder.encode(`retry: ${options.retryMs}\n\n`)];
+  const missed = lastEventId === null ? null : hub.events.since(lastEventId);
+  if (missed === null || !sub.preload(missed)) {
+    const start = snapshotCache(hub).start(
+      hub.clock.now(),
+      (backlog) => sub.fits(backlog),
     );
-  } else {
-    first += backlog.map(formatLogged).join("");
+    head.push(...start.chunks);
+    sub.preload(start.backlog);
   }
-  let sentFirst = false;
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
       sub.signal.addEventListener("abort", () => {
         if (sub.reason === "overflow") {
+          head.length = 0;
           try {
             controller.error(
               new Error(
@@ -83,15 +120,15 @@ export function streamResponse(
             // already closed
           }
         }
-      });
+      }, { once: true });
     },
     async pull(controller) {
-      if (!sentFirst) {
-        sentFirst = true;
-        controller.enqueue(encoder.encode(first));
+      const first = head.shift();
+      if (first) {
+        controller.enqueue(first);
         return;
       }
-      const batch = await sub.take(options.keepAliveMs);
+      const batch = await sub.take(options.keepAliveMs, CHUNK_BYTES);
       if (sub.closed) {
         try {
           controller.close();
@@ -101,20 +138,13 @@ export function streamResponse(
         return;
       }
       controller.enqueue(
-        encoder.encode(
-          batch.length ? batch.map(formatLogged).join("") : ": keep-alive\n\n",
-        ),
+        batch.length ? chunkOf(batch) : ping(hub.clock.now()),
       );
     },
     cancel() {
+      head.length = 0;
       sub.close();
     },
   }, { highWaterMark: 0 });
-  return new Response(body, {
-    headers: {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache, no-transform",
-      "x-accel-buffering": "no",
-    },
-  });
+  return new Response(body, { headers: STREAM_HEADERS });
 }

@@ -11,6 +11,8 @@
 import type { WireExchange } from "../core/api_types.ts";
 import type { WireReport } from "../core/wire_types.ts";
 
+const SIGNALS = new Set(["pending", "retransmit", "reset", "closed"]);
+
 /** Largest accepted body. */
 export const MAX_WIRE_BODY_BYTES = 1 << 20;
 /** Most exchanges in one report. */
@@ -131,6 +133,15 @@ export function parseWireReport(body: unknown): WireReport {
       x.confidence = e.confidence;
     }
     if (e.lease !== undefined) x.lease = str(e.lease, `${path}.lease`, 320);
+    if (e.signal !== undefined) {
+      if (!SIGNALS.has(e.signal as string)) {
+        throw new WireReportError(
+          400,
+          `${path}.signal must be one of ${[...SIGNALS].join(", ")}`,
+        );
+      }
+      x.signal = e.signal as WireExchange["signal"] & string;
+    }
     if (e.resourceVersion !== undefined) {
       x.resourceVersion = str(e.resourceVersion, `${path}.resourceVersion`, 64);
     }

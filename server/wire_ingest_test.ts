@@ -8,16 +8,20 @@ import type {
 import { FakeClock } from "../core/fake_clock.ts";
 import { HeartHub } from "./heart_hub.ts";
 import type { Authenticator } from "../core/wire_types.ts";
+import type { Lease } from "../core/lease_types.ts";
+import { MAX_PENDING_NODES } from "./wire_state.ts";
 import {
   MAX_WIRE_BODY_BYTES,
   parseWireReport,
   WireReportError,
 } from "./wire_ingest.ts";
 
-const authenticate: Authenticator = (token) =>
-  Promise.resolve(
-    token === "agent-token"
-      ? { ok: true, user: "system:serviceaccount:earthworm:earthworm" }
+/** Tokens `agent-<node>` are Earthworm agents' on that node. */
+const authenticate: Authenticator = (token) => {
+  const node = /^agent-(.+)$/.exec(token)?.[1];
+  return Promise.resolve(
+    node
+      ? { ok: true, user: "system:serviceaccount:earthworm:earthworm", node }
       : token === "other-sa"
       ? {
         ok: false,
@@ -27,6 +31,7 @@ const authenticate: Authenticator = (token) =>
       }
       : { ok: false, status: 401, error: "Token rejected by TokenReview" },
   );
+};
 
 function exchange(
   node: string,
@@ -46,6 +51,17 @@ function exchange(
   };
 }
 
+function nodeLease(name: string): Lease {
+  return {
+    metadata: { namespace: "kube-node-lease", name },
+    spec: {
+      holderIdentity: name,
+      leaseDurationSeconds: 40,
+      renewTime: "2026-01-01T00:00:00Z",
+    },
+  };
+}
+
 function setup() {
   const clock = new FakeClock();
   const hub = new HeartHub({
@@ -53,14 +69,7 @@ function setup() {
     source: { kind: "cluster", name: "test" },
   });
   hub.source(true, undefined, clock.now());
-  hub.resync([{
-    metadata: { namespace: "kube-node-lease", name: "n1" },
-    spec: {
-      holderIdentity: "n1",
-      leaseDurationSeconds: 40,
-      renewTime: "2026-01-01T00:00:00Z",
-    },
-  }], clock.now());
+  hub.resync(["n1", "n2"].map(nodeLease), clock.now());
   return { hub, app: createApp({ hub, authenticateAgent: authenticate }) };
 }
 
@@ -73,7 +82,7 @@ function post(
     method: "POST",
     headers: {
       "content-type": "application/json",
-      authorization: "Bearer agent-token",
+      authorization: "Bearer agent-n1",
       ...headers,
     },
     body: typeof body === "string" ? body : JSON.stringify(body),
@@ -106,7 +115,7 @@ Deno.test("a node whose probe cannot load is reported with its reason", async ()
         "eBPF is unavailable (no-btf): /sys/kernel/btf/vmlinux is missing",
     },
     exchanges: [],
-  });
+  }, { authorization: "Bearer agent-n2" });
   const hearts = await (await app.request("/api/v1/hearts"))
     .json() as HeartsResponse;
   assert.equal(hearts.source.wire?.available, true);
@@ -189,4 +198,87 @@ Deno.test("parseWireReport rejects a body that is not an object", () => {
     () => parseWireReport({ node: "n1", probe: {}, exchanges: [] }),
     /boolean available/,
   );
+});
+
+Deno.test("wire signals are accepted by kind, and an unknown kind is refused", () => {
+  const report = (signal: unknown) => ({
+    node: "n1",
+    probe: { available: true, pairing: "exact" },
+    exchanges: [{
+      node: "n1",
+      conn: "a->b",
+      at: "2026-01-01T00:00:00.000Z",
+      latencyMs: 1500,
+      bytesSent: 600,
+      bytesReceived: 0,
+      srttUs: 100,
+      retransmits: 0,
+      resets: 0,
+      confidence: "exact",
+      signal,
+    }],
+  });
+  assert.equal(
+    parseWireReport(report("pending")).exchanges[0]!.signal,
+    "pending",
+  );
+  assert.throws(
+    () => parseWireReport(report("meltdown")),
+    /signal must be one of pending, retransmit, reset, closed/,
+  );
+});
+
+Deno.test("a report must come from the node its token was issued for", async () => {
+  const { app, hub } = setup();
+  const res = await post(app, {
+    node: "n2",
+    probe: { available: true },
+    exchanges: [exchange("n2")],
+  });
+  assert.equal(res.status, 403);
+  assert.match(
+    (await res.json() as ErrorResponse).error,
+    /token was issued for node "n1", not "n2"/,
+  );
+  assert.equal(hub.counters.wireExchanges, 0);
+  assert.deepEqual([...hub.probes().keys()], []);
+});
+
+Deno.test("made-up node names leave the probe map at the cluster's nodes", async () => {
+  const { app, hub } = setup();
+  for (let i = 0; i < 5000; i++) {
+    // Forged by the agent of n1: refused before it reaches the hub.
+    const forged = await post(app, {
+      node: `made-up-${i}`,
+      probe: { available: false, reason: "x" },
+      exchanges: [],
+    });
+    assert.equal(forged.status, 403);
+    await forged.body?.cancel();
+  }
+  assert.deepEqual([...hub.probes().keys()], []);
+  // In process, or from agents whose node's Lease is not seen yet: a few
+  // are kept until their Lease appears.
+  for (let i = 0; i < 5000; i++) {
+    hub.wireReport(`made-up-${i}`, { available: false, reason: "x" }, []);
+  }
+  assert.equal(
+    (await post(app, { node: "n1", probe: { available: true }, exchanges: [] }))
+      .status,
+    204,
+  );
+  hub.wireReport("n2", { available: true }, []);
+  assert.equal(hub.probes().size, 2 + MAX_PENDING_NODES);
+  assert.ok(hub.probes().has("made-up-4999"));
+  assert.ok(!hub.probes().has("made-up-0"));
+  // A pending node whose Lease appears stays; a node that leaves goes.
+  hub.event({ type: "ADDED", object: nodeLease("made-up-4999") }, Date.now());
+  for (let i = 0; i < 100; i++) {
+    hub.wireReport(`later-${i}`, { available: true }, []);
+  }
+  assert.ok(hub.probes().has("made-up-4999"), "adopted with its Lease");
+  assert.equal(hub.probes().size, 3 + MAX_PENDING_NODES);
+  hub.event({ type: "DELETED", object: nodeLease("n2") }, Date.now());
+  assert.ok(!hub.probes().has("n2"));
+  assert.equal(hub.probes().size, 2 + MAX_PENDING_NODES);
 });

@@ -4,12 +4,23 @@
  * carried them. The hub asks it for pairs and for the availability summary
  * it shows in `source.wire`; it publishes nothing itself.
  *
+ * It holds the cluster's nodes only: a node leaves with its Lease, and a
+ * node whose Lease is not known yet (an agent that reports before the
+ * leader has listed the Leases) waits among at most
+ * {@linkcode MAX_PENDING_NODES} others, the least recently heard of leaving
+ * first.
+ *
  * @module
  */
 
 import type { WireExchange, WireSummary } from "../core/api_types.ts";
+import type { NodeWireView } from "./diagnosis.ts";
 import type { ProbeState } from "../core/wire_types.ts";
 import { type Pair, WirePairing } from "../wire/wire_pairing.ts";
+import { LruMap } from "../core/lru.ts";
+
+/** Most nodes kept before their Lease is known. */
+export const MAX_PENDING_NODES = 64;
 
 /** Whether wire data is available across the agents, and why not. */
 export interface WireAvailability {
@@ -27,15 +38,30 @@ export interface NodePair extends Pair {
 /** Agents' probe states and beat–exchange pairing. */
 export class WireState {
   #pairing = new WirePairing();
+  /** Nodes with a Lease. */
   #probes = new Map<string, ProbeState>();
+  /** Recent exchanges and signals per node, for diagnosis. */
+  #records = new Map<string, WireExchange[]>();
+  /** Nodes whose Lease is not known yet. */
+  #pending = new LruMap<string, ProbeState>(
+    MAX_PENDING_NODES,
+    (node) => this.#forgetWire(node),
+  );
 
   /**
-   * Records `node`'s probe state; returns the new summary over all agents
-   * when this changed it, else null.
+   * Records `node`'s probe state (`known`: whether the node's Lease is);
+   * returns the new summary over all agents when this changed it, else null.
    */
-  probe(node: string, state: ProbeState): WireAvailability | null {
-    const before = this.#probes.get(node);
-    this.#probes.set(node, { ...state });
+  probe(
+    node: string,
+    state: ProbeState,
+    known = true,
+  ): WireAvailability | null {
+    const before = this.#probes.get(node) ?? this.#pending.get(node);
+    if (known) {
+      this.#pending.delete(node);
+      this.#probes.set(node, { ...state });
+    } else this.#pending.set(node, { ...state });
     if (state.available) {
       this.#pairing.track(node, state.pairing === "exact");
     }
@@ -45,7 +71,34 @@ export class WireState {
       before?.pairing === state.pairing &&
       before?.pairingReason === state.pairingReason
     ) return null;
-    const all = [...this.#probes.entries()];
+    return this.#summary();
+  }
+
+  /** `node`'s Lease appeared: a state it reported before is kept for good. */
+  nodeAdded(node: string): void {
+    const pending = this.#pending.get(node);
+    if (!pending) return;
+    this.#pending.delete(node);
+    this.#probes.set(node, pending);
+  }
+
+  /**
+   * Forgets `node` (its Lease is gone). Returns the new summary when this
+   * changed it, else null.
+   */
+  forget(node: string): WireAvailability | null {
+    this.#forgetWire(node);
+    const had = this.#probes.delete(node) || this.#pending.delete(node);
+    return had ? this.#summary() : null;
+  }
+
+  #forgetWire(node: string): void {
+    this.#pairing.forget(node);
+    this.#records.delete(node);
+  }
+
+  #summary(): WireAvailability {
+    const all = [...this.#probes.entries(), ...this.#pending.entries()];
     const down = all.filter(([, p]) => !p.available);
     const summary: WireAvailability = { available: down.length < all.length };
     if (down.length > 0) {
@@ -54,6 +107,8 @@ export class WireState {
         `${down.length} of ${all.length} agents run lease-only; ${first}: ${
           p.reason ?? "unknown reason"
         }`;
+    } else if (all.length === 0) {
+      summary.reason = "no agent has reported wire data yet";
     }
     const running = all.filter(([, p]) => p.available && p.pairing);
     const inferred = running.filter(([, p]) => p.pairing === "inferred");
@@ -74,6 +129,7 @@ export class WireState {
   exchanges(exchanges: WireExchange[]): NodePair[] {
     const pairs: NodePair[] = [];
     for (const ex of exchanges) {
+      this.#remember(ex);
       const pair = this.#pairing.addExchange(ex);
       if (pair) pairs.push({ ...pair, node: ex.node });
     }
@@ -99,6 +155,46 @@ export class WireState {
 
   /** Probe state of each node that reported. */
   probes(): Map<string, ProbeState> {
-    return new Map(this.#probes);
+    return new Map([...this.#probes, ...this.#pending.entries()]);
+  }
+
+  /**
+   * What the node's agent saw, for diagnosis: its probe state, its recent
+   * records, and the median RTT of those before `baselineUntil`.
+   */
+  view(node: string, baselineUntil: number): NodeWireView {
+    const records = this.#records.get(node) ?? [];
+    const rtts = records.filter((x) =>
+      x.srttUs > 0 && Date.parse(x.at) < baselineUntil
+    ).map((x) => x.srttUs).sort((a, b) => a - b);
+    return {
+      probe: this.#probes.get(node),
+      records,
+      baselineSrttUs: rtts.length > 0 ? rtts[rtts.length >> 1]! : null,
+    };
+  }
+
+  /** Nodes whose agents reported. */
+  nodes(): string[] {
+    return [...this.#probes.keys()];
+  }
+
+  #remember(ex: WireExchange): void {
+    let list = this.#records.get(ex.node);
+    if (!list) {
+      list = [];
+      this.#records.set(ex.node, list);
+    }
+    list.push(ex);
+    const cutoff = Date.parse(ex.at) - RECORDS_KEPT_MS;
+    while (
+      list.length > RECORDS_PER_NODE ||
+      (list.length > 0 && Date.parse(list[0]!.at) < cutoff)
+    ) list.shift();
   }
 }
+
+/** Records kept per node for diagnosis: at most this many... */
+const RECORDS_PER_NODE = 256;
+/** ...and this recent (a lease duration is 40 s; controllers' up to minutes). */
+const RECORDS_KEPT_MS = 10 * 60 * 1000;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { WireState } from "./wire_state.ts";
+import { MAX_PENDING_NODES, WireState } from "./wire_state.ts";
 
 Deno.test("the availability summary changes only when an agent's probe state does, and names the first lease-only agent", () => {
   const w = new WireState();
@@ -45,4 +45,24 @@ Deno.test("a node whose agent runs a probe pairs a beat with an exchange that co
     confidence: "inferred",
   }]);
   assert.equal(w.summary("n1")?.lastLatencyMs, 5);
+});
+
+Deno.test("nodes whose Lease is not known yet are kept only a few at a time, and nodes that leave are forgotten", () => {
+  const w = new WireState();
+  w.probe("n1", { available: true });
+  for (let i = 0; i < 1000; i++) {
+    w.probe(`unknown-${i}`, { available: false, reason: "x" }, false);
+  }
+  assert.equal(w.probes().size, 1 + MAX_PENDING_NODES);
+  assert.ok(w.probes().has("n1"), "a known node is never pushed out");
+  w.nodeAdded("unknown-999");
+  for (let i = 0; i < 100; i++) {
+    w.probe(`later-${i}`, { available: true }, false);
+  }
+  assert.ok(w.probes().has("unknown-999"), "kept once its Lease came");
+  assert.equal(w.probes().size, 2 + MAX_PENDING_NODES);
+  // The lease-only ones were pushed out by newer ones.
+  assert.deepEqual(w.forget("unknown-999"), { available: true });
+  assert.equal(w.probes().size, 1 + MAX_PENDING_NODES);
+  assert.equal(w.forget("nobody"), null);
 });

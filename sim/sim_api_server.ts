@@ -6,7 +6,10 @@
  * of watch events so a watch can resume from a resourceVersion (older ones
  * get `410 Gone`), ends watches after their server-side timeout, and, while
  * it is down, refuses lists and watches and breaks the watches in progress,
- * so the loop's outage, resume and relist paths all run in mock mode.
+ * so the loop's outage, resume and relist paths all run in mock mode. It can
+ * also be frozen, as a SIGSTOP or a partition leaves a real one: requests
+ * hang until it thaws or their caller gives up, and watches stay open but
+ * silent.
  *
  * @module
  */
@@ -47,6 +50,13 @@ export class SimOutageError extends Error {
   readonly code = "ECONNREFUSED";
 }
 
+/** The error of a write to a frozen simulated API server (its writer timed out). */
+export class SimFrozenError extends Error {
+  override name = "SimFrozenError";
+  /** A network error code, as a request without an answer ends with. */
+  readonly code = "ETIMEDOUT";
+}
+
 /** An in-memory API server holding Leases. */
 export class SimApiServer implements LeaseSource {
   readonly #clock: Clock;
@@ -55,6 +65,7 @@ export class SimApiServer implements LeaseSource {
   #history: Logged[] = [];
   #rv = 0;
   #down: string | null = null;
+  #frozen: PromiseWithResolvers<void> | null = null;
   readonly #watchers = new Set<Watcher>();
 
   /** An empty, reachable server. */
@@ -71,6 +82,11 @@ export class SimApiServer implements LeaseSource {
   /** Whether lists, watches and writes succeed now. */
   get reachable(): boolean {
     return this.#down === null;
+  }
+
+  /** Whether it is frozen: requests wait for {@linkcode SimApiServer.thaw}. */
+  get frozen(): boolean {
+    return this.#frozen !== null;
   }
 
   /** Watches open now. */
@@ -95,6 +111,7 @@ export class SimApiServer implements LeaseSource {
    */
   write(lease: Lease): Lease {
     this.#refuseWhenDown();
+    this.#refuseWhenFrozen();
     const id = `${lease.metadata.namespace}/${lease.metadata.name}`;
     const type: LeaseEventType = this.#objects.has(id) ? "MODIFIED" : "ADDED";
     const stored: Lease = {
@@ -109,6 +126,7 @@ export class SimApiServer implements LeaseSource {
   /** Deletes the Lease `namespace/name`; false when there was none. Throws while down. */
   delete(namespace: string, name: string): boolean {
     this.#refuseWhenDown();
+    this.#refuseWhenFrozen();
     const id = `${namespace}/${name}`;
     const old = this.#objects.get(id);
     if (!old) return false;
@@ -131,19 +149,54 @@ export class SimApiServer implements LeaseSource {
     for (const w of [...this.#watchers]) w.fail(error);
   }
 
+  /**
+   * Freezes the server, as SIGSTOP freezes a real one: lists, watches,
+   * liveness and fresh reads wait until {@linkcode SimApiServer.thaw} (or
+   * until their signal aborts), writes fail as timed out, and the watches in
+   * progress stay open without a word.
+   */
+  freeze(): void {
+    this.#frozen ??= Promise.withResolvers<void>();
+  }
+
+  /** Thaws a frozen server: the requests that waited are answered. */
+  thaw(): void {
+    this.#frozen?.resolve();
+    this.#frozen = null;
+  }
+
   /** LeaseSource: the Leases of `namespace` (all when undefined) and the version to watch from. */
-  list(namespace: string | undefined, signal: AbortSignal): Promise<LeaseList> {
-    signal.throwIfAborted();
-    if (this.#down !== null) {
-      return Promise.reject(new SimOutageError(this.#down));
-    }
+  async list(
+    namespace: string | undefined,
+    signal: AbortSignal,
+  ): Promise<LeaseList> {
+    await this.#answering(signal);
     const items: Lease[] = [];
     for (const lease of this.#objects.values()) {
       if (namespace === undefined || lease.metadata.namespace === namespace) {
         items.push(copy(lease));
       }
     }
-    return Promise.resolve({ items, resourceVersion: String(this.#rv) });
+    return { items, resourceVersion: String(this.#rv) };
+  }
+
+  /** LeaseSource: answers at once while reachable; waits while frozen. */
+  async ping(
+    _namespace: string | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    await this.#answering(signal);
+  }
+
+  /** LeaseSource: the stored Lease `namespace/name`, or null. */
+  async read(
+    namespace: string,
+    name: string,
+    signal: AbortSignal,
+  ): Promise<Lease | null> {
+    await this.#answering(signal);
+    const lease = this.#objects.get(`${namespace}/${name}`);
+    return lease ? copy(lease) : null;
   }
 
   /**
@@ -154,6 +207,12 @@ export class SimApiServer implements LeaseSource {
    */
   watch(request: WatchRequest): Promise<void> {
     if (request.signal.aborted) return Promise.resolve();
+    if (this.#frozen !== null) {
+      return this.#answering(request.signal).then(
+        () => this.watch(request),
+        (err) => request.signal.aborted ? undefined : Promise.reject(err),
+      );
+    }
     if (this.#down !== null) {
       return Promise.reject(new SimOutageError(this.#down));
     }
@@ -206,13 +265,41 @@ export class SimApiServer implements LeaseSource {
       if (ended.signal.aborted) return;
       this.#watchers.add(watcher);
       this.#clock.sleep(request.timeoutSeconds * 1000, ended.signal).then(
-        () => finish(),
+        // A frozen server ends nothing, not even a watch that timed out.
+        () =>
+          this.#frozen ? this.#frozen.promise.then(() => finish()) : finish(),
         () => {},
       );
     });
   }
 
   #refuseWhenDown(): void {
+    if (this.#down !== null) throw new SimOutageError(this.#down);
+  }
+
+  #refuseWhenFrozen(): void {
+    if (this.#frozen !== null) {
+      throw new SimFrozenError("simulated API server is frozen: no answer");
+    }
+  }
+
+  /**
+   * Resolves when the server would answer a request: at once, or after a
+   * thaw; rejects when it is down or when `signal` aborts first.
+   */
+  async #answering(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    while (this.#frozen !== null) {
+      const thawed = this.#frozen.promise;
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(signal.reason);
+        signal.addEventListener("abort", onAbort, { once: true });
+        thawed.then(() => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        });
+      });
+    }
     if (this.#down !== null) throw new SimOutageError(this.#down);
   }
 

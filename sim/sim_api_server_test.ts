@@ -2,7 +2,11 @@ import assert from "node:assert/strict";
 import { FakeClock } from "../core/fake_clock.ts";
 import type { Lease } from "../core/lease_types.ts";
 import type { RawWatchEvent } from "../core/lease_source.ts";
-import { SimApiServer, SimOutageError } from "./sim_api_server.ts";
+import {
+  SimApiServer,
+  SimFrozenError,
+  SimOutageError,
+} from "./sim_api_server.ts";
 
 function lease(name: string, renewTime: string, namespace = "ns"): Lease {
   return {
@@ -128,4 +132,64 @@ Deno.test("an error thrown by the consumer ends the watch with that error", asyn
   server.write(lease("a", "t"));
   await assert.rejects(done, /consumer failed/);
   assert.equal(server.watchers, 0);
+});
+
+Deno.test("reads of one Lease return a copy of the stored object, or null when there is none", async () => {
+  const server = new SimApiServer({ clock: new FakeClock() });
+  server.write(lease("a", "t1"));
+  const signal = new AbortController().signal;
+  const read = await server.read("ns", "a", signal);
+  assert.equal(read?.spec?.renewTime, "t1");
+  assert.equal(read?.metadata.resourceVersion, "1");
+  read!.spec!.renewTime = "changed";
+  assert.equal(server.get("ns", "a")?.spec?.renewTime, "t1");
+  assert.equal(await server.read("ns", "b", signal), null);
+  await server.ping(undefined, signal);
+  server.setDown("maintenance");
+  await assert.rejects(server.read("ns", "a", signal), SimOutageError);
+  await assert.rejects(server.ping("ns", signal), SimOutageError);
+});
+
+Deno.test("a frozen server answers nothing until it thaws: requests wait or end with their signal, writes time out, watches stay open and silent", async () => {
+  const clock = new FakeClock();
+  const server = new SimApiServer({ clock });
+  server.write(lease("a", "t1"));
+  const w = watch(server, server.resourceVersion, { timeoutSeconds: 10 });
+  server.freeze();
+  assert.equal(server.frozen, true);
+  const settled: string[] = [];
+  const never = new AbortController().signal;
+  const ping = server.ping(undefined, never).then(() => settled.push("ping"));
+  const read = server.read("ns", "a", never).then((l) => {
+    settled.push(`read ${l?.spec?.renewTime}`);
+  });
+  const list = server.list(undefined, never).then((l) => {
+    settled.push(`list ${l.items.length}`);
+  });
+  const giveUp = new AbortController();
+  const abandoned = server.ping(undefined, giveUp.signal);
+  const late = watch(server, "0");
+  assert.throws(() => server.write(lease("a", "t2")), SimFrozenError);
+  // Not even a watch's timeout ends anything while frozen.
+  await clock.advance(20_000);
+  assert.deepEqual(settled, []);
+  assert.equal(late.opened(), false);
+  giveUp.abort(new Error("deadline"));
+  await assert.rejects(abandoned, /deadline/);
+  assert.equal(server.watchers, 1);
+
+  server.thaw();
+  await Promise.all([ping, read, list]);
+  assert.deepEqual(settled.sort(), ["list 1", "ping", "read t1"]);
+  await w.done;
+  assert.equal(w.events.length, 0, "the frozen watch delivered nothing");
+  assert.equal(late.opened(), true);
+  assert.deepEqual(
+    late.events.map((e) => (e.object as Lease).spec?.renewTime),
+    ["t1"],
+  );
+  server.write(lease("a", "t3"));
+  late.stop();
+  await late.done;
+  assert.equal(late.events.length, 2);
 });

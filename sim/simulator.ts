@@ -281,8 +281,12 @@ export class Simulator {
       this.#exchange(r, now - 2, 5000 + this.#random() * 2000, 3);
       return;
     }
-    // A kubelet cannot renew while the API server is down.
-    if (!this.server.reachable) return;
+    // A kubelet cannot renew while the API server is down: its request
+    // waits for an answer, as its agent's probe sees it.
+    if (!this.server.reachable) {
+      this.#waiting(r, now);
+      return;
+    }
     const lease = this.server.get(r.namespace, r.name);
     if (!lease?.spec) return;
     const spec = { ...lease.spec };
@@ -305,6 +309,35 @@ export class Simulator {
     );
   }
 
+  /** Reports a renewal that waits for an answer, as the Go TLS probe does. */
+  #waiting(r: Renewer, now: number): void {
+    if (!this.#wire || r.namespace !== NODE_LEASE_NAMESPACE) return;
+    const lease = this.server.get(r.namespace, r.name);
+    this.#wire(r.name, [{
+      node: r.name,
+      conn: this.#conn(r),
+      at: new Date(now).toISOString(),
+      latencyMs: 1000,
+      bytesSent: 640,
+      bytesReceived: 0,
+      srttUs: 200,
+      retransmits: 0,
+      resets: 0,
+      confidence: "exact",
+      lease: `${r.namespace}/${r.name}`,
+      ...(lease?.metadata.resourceVersion !== undefined &&
+        { resourceVersion: lease.metadata.resourceVersion }),
+      signal: "pending",
+    }]);
+  }
+
+  /** The simulated kubelet's connection id. */
+  #conn(r: Renewer): string {
+    const port = 40000 +
+      (r.name.length * 7919 + r.name.charCodeAt(r.name.length - 1)) % 20000;
+    return `10.0.0.${1 + (port % 250)}:${port}->10.0.0.254:6443`;
+  }
+
   /** Reports that a node's agent runs its probe, as an agent does at start. */
   #probeUp(r: Renewer): void {
     if (this.#wire && r.namespace === NODE_LEASE_NAMESPACE) {
@@ -321,11 +354,9 @@ export class Simulator {
     updatedVersion?: string,
   ): void {
     if (!this.#wire || r.namespace !== NODE_LEASE_NAMESPACE) return;
-    const port = 40000 +
-      (r.name.length * 7919 + r.name.charCodeAt(r.name.length - 1)) % 20000;
     this.#wire(r.name, [{
       node: r.name,
-      conn: `10.0.0.${1 + (port % 250)}:${port}->10.0.0.254:6443`,
+      conn: this.#conn(r),
       at: new Date(startedAt + 1).toISOString(),
       latencyMs: Math.round(Math.max(latencyMs, 1) * 1000) / 1000,
       bytesSent: 620 + Math.floor(this.#random() * 40),

@@ -222,7 +222,7 @@ export class StreamFollower {
             lastEventId: this.#lastEventId,
           });
           for await (const msg of readSse(res)) {
-            if (msg.event === "comment") continue;
+            if (msg.event === "comment" || msg.event === "ping") continue;
             const m: StreamMessage = {
               ...msg,
               at: Date.now(),

@@ -214,7 +214,7 @@ Deno.test("the dashboard reads one Prometheus variable and has unique panel ids"
   }
 });
 
-Deno.test("the dashboard and the alert rules query only metrics a running earthworm mock or agent exposes", async () => {
+Deno.test("the dashboard and the alert rules query only metrics a running earthworm mock or agent exposes; the rules only default ones", async () => {
   // An agent with an API server that refuses connections still serves its
   // own metrics (it never leads); the mock's leader serves the hub's.
   const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -237,6 +237,12 @@ Deno.test("the dashboard and the alert rules query only metrics a running earthw
     }),
   );
   const mock = await startEarthworm(["mock", "--port", "0"]);
+  const perHeartMock = await startEarthworm([
+    "mock",
+    "--port",
+    "0",
+    "--per-heart-metrics",
+  ]);
   try {
     const agent = await startEarthworm([
       "agent",
@@ -249,12 +255,20 @@ Deno.test("the dashboard and the alert rules query only metrics a running earthw
       kubeconfig,
     ], { env: { POD_NAME: "metrics-test", NODE_NAME: "metrics-test" } });
     try {
-      const exposed = new Set<string>();
+      const byDefault = new Set<string>();
       for (const url of [mock.url, agent.url]) {
         const res = await fetch(`${url}/metrics`);
         assert.equal(res.status, 200);
-        for (const n of exposedNames(await res.text())) exposed.add(n);
+        for (const n of exposedNames(await res.text())) byDefault.add(n);
       }
+      const exposed = new Set(byDefault);
+      const res = await fetch(`${perHeartMock.url}/metrics`);
+      for (const n of exposedNames(await res.text())) exposed.add(n);
+      const perHeartOnly = [...exposed].filter((n) => !byDefault.has(n));
+      assert.deepEqual(perHeartOnly.sort(), [
+        "earthworm_heart_seconds_since_beat",
+        "earthworm_wire_srtt_seconds",
+      ]);
       assert.ok(exposed.has("earthworm_hearts"), "the mock's hub metrics");
       assert.ok(exposed.has("earthworm_leader"), "the agent's own metrics");
 
@@ -263,6 +277,22 @@ Deno.test("the dashboard and the alert rules query only metrics a running earthw
         [n, where],
       ) => `${n} (${where.join(", ")})`);
       assert.deepEqual(missing, [], "queried but not exposed");
+      // An alert must not depend on a flag; a panel that shows per-heart
+      // series says what turns them on.
+      for (const [n, where] of used) {
+        if (!perHeartOnly.includes(n)) continue;
+        assert.deepEqual(where.filter((w) => w.startsWith("rule ")), [], n);
+      }
+      for (const p of allPanels(loadDashboard().panels)) {
+        const exprs = (p.targets ?? []).map((t) => t.expr).join(" ");
+        if (perHeartOnly.some((n) => metricNames(exprs).includes(n))) {
+          assert.match(
+            (p as { description?: string }).description ?? "",
+            /--per-heart-metrics/,
+            `panel "${p.title}" names the flag its series need`,
+          );
+        }
+      }
       const foreign = [...used.keys()].filter((n) =>
         !n.startsWith("earthworm_")
       );
@@ -275,7 +305,7 @@ Deno.test("the dashboard and the alert rules query only metrics a running earthw
           "earthworm_source_connected",
           "earthworm_leader",
           "earthworm_wire_retransmits_total",
-          "earthworm_wire_srtt_seconds",
+          "earthworm_wire_srtt_max_seconds",
           "earthworm_agent_wire_probe",
         ]
       ) {
@@ -285,6 +315,7 @@ Deno.test("the dashboard and the alert rules query only metrics a running earthw
       assert.equal(await agent.stop(), 0);
     }
   } finally {
+    assert.equal(await perHeartMock.stop(), 0);
     assert.equal(await mock.stop(), 0);
     await Deno.remove(dir, { recursive: true });
   }

@@ -91,16 +91,34 @@ Deno.test({
         const log: Record<string, string[]> = {};
         const blind = { statuses: [] as string[], banner: "" };
         const wireTrouble: string[] = [];
-        Object.assign(globalThis, { statusLog: log, blind, wireTrouble });
+        const causes: Record<string, string[]> = {};
+        Object.assign(globalThis, {
+          statusLog: log,
+          blind,
+          wireTrouble,
+          causes,
+        });
         setInterval(() => {
-          const banner = document.querySelector("[data-source=disconnected]");
+          const banner = document.querySelector<HTMLElement>(
+            "[data-source=disconnected]",
+          );
           if (banner !== null) blind.banner = banner.textContent ?? "";
+          const sourceCause = banner?.dataset.cause;
+          if (sourceCause) {
+            const c = (causes["source"] ??= []);
+            if (!c.includes(sourceCause)) c.push(sourceCause);
+          }
           for (
             const el of document.querySelectorAll<HTMLElement>(
               ".card[data-heart-id]",
             )
           ) {
             const status = el.dataset.status!;
+            const cause = el.dataset.cause;
+            if (cause) {
+              const c = (causes[el.dataset.heartId!] ??= []);
+              if (!c.includes(cause)) c.push(cause);
+            }
             if (
               el.dataset.wireTrouble === "true" &&
               !wireTrouble.includes(el.dataset.heartId!)
@@ -159,6 +177,14 @@ Deno.test({
         },
       );
       assert.ok(story.includes("expired"));
+      const causes = await page.evaluate(() =>
+        (globalThis as unknown as { causes: Record<string, string[]> }).causes
+      );
+      assert.deepEqual(
+        causes[dying],
+        ["kubelet"],
+        "the dead node's card said its kubelet sent no renewal",
+      );
 
       // The scripted API server outage: hearts turn unknown, never expired.
       const blind = await eventually(
@@ -178,6 +204,14 @@ Deno.test({
         `statuses in the outage: ${blind.statuses}`,
       );
       assert.match(blind.banner, /API server unreachable — hearts unknown/);
+      const sourceCauses = await page.evaluate(() =>
+        (globalThis as unknown as { causes: Record<string, string[]> }).causes
+          .source
+      );
+      assert.ok(
+        sourceCauses?.includes("apiserver"),
+        `the outage banner named the API server: ${sourceCauses}`,
+      );
 
       // Search and the kind filter narrow the overview.
       await page.fill("input[type=search]", nodeName(0));
@@ -229,7 +263,7 @@ Deno.test({
       await page.waitForSelector("[data-wire=chart]", { timeout: 15_000 });
       assert.match(
         await page.textContent("[data-wire=chart]") ?? "",
-        /exchanges · last .* retransmits/,
+        /exchanges \(\d+ renewals identified exactly\) · last .* retransmits/,
       );
       await page.click("a.back");
       await page.waitForSelector(".card[data-heart-id]");
@@ -257,12 +291,32 @@ Deno.test({
       await page.waitForSelector(".card[data-heart-id]");
 
       const port = new URL(mock.url).port;
+      const closedAt = Date.now();
       await mock.close();
       await page.waitForSelector(
         "[data-connection=reconnecting], [data-connection=offline]",
         {
           timeout: 10_000,
         },
+      );
+      // Without the stream, no card may keep saying healthy.
+      const blindAt = await eventually(
+        "every card to stop saying healthy",
+        10_000,
+        async () =>
+          (await readCards(page)).every((c) => c.status !== "healthy")
+            ? Date.now()
+            : undefined,
+      );
+      assert.ok(
+        blindAt - closedAt <= 7_000,
+        `cards said healthy for ${
+          blindAt - closedAt
+        } ms after the server went away`,
+      );
+      assert.match(
+        await page.textContent("[data-stream=lost]") ?? "",
+        /stream lost \d+ s ago/,
       );
       mock = await startMock(["--speed", "5", "--port", port]);
       await page.waitForSelector("[data-connection=live]", { timeout: 20_000 });
@@ -277,6 +331,72 @@ Deno.test({
     } finally {
       await browser.close();
       await mock.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "browser: when the server freezes, every card stops saying healthy within a few seconds and says why; live statuses return when it thaws",
+  ignore: chromium.ignore,
+  async fn() {
+    chromium.check();
+    await using mock = await startMock(["--no-incidents"]);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({
+        viewport: { width: 1280, height: 1400 },
+      });
+      await page.goto(`${mock.url}/`);
+      await page.waitForSelector("[data-connection=live]", { timeout: 10_000 });
+      await eventually("healthy cards", 20_000, async () => {
+        const cards = await readCards(page);
+        return cards.length >= 12 && cards.every((c) => c.status === "healthy")
+          ? cards
+          : undefined;
+      });
+
+      // SIGSTOP: the stream stays open but says nothing, as behind a
+      // partition or a hung proxy; the browser sees no error.
+      const frozenAt = Date.now();
+      mock.kill("SIGSTOP");
+      const blindAt = await eventually(
+        "every card to stop saying healthy",
+        20_000,
+        async () => {
+          const cards = await readCards(page);
+          return cards.length > 0 && cards.every((c) => c.status !== "healthy")
+            ? Date.now()
+            : undefined;
+        },
+      );
+      const banner = await page.textContent("[data-stream=lost]") ?? "";
+      const healthyCount = await page.textContent("[data-count=healthy] b");
+      console.log(
+        `frozen server: cards stopped saying healthy after ${
+          blindAt - frozenAt
+        } ms; banner "${banner}"`,
+      );
+      assert.ok(
+        blindAt - frozenAt <= 8_000,
+        `cards said healthy for ${blindAt - frozenAt} ms after the freeze`,
+      );
+      assert.match(banner, /stream lost \d+ s ago/);
+      assert.equal(healthyCount, "0");
+
+      mock.kill("SIGCONT");
+      await page.waitForSelector("[data-connection=live]", { timeout: 20_000 });
+      await eventually("live statuses again", 20_000, async () => {
+        const cards = await readCards(page);
+        return cards.length >= 12 &&
+            cards.every((c) => c.status === "healthy") &&
+            await page.$("[data-stream=lost]") === null
+          ? cards
+          : undefined;
+      });
+    } finally {
+      mock.kill("SIGCONT");
+      await browser.close();
     }
   },
 });

@@ -50,6 +50,11 @@ const CUSTOM_VALUES = {
   watchNamespaces: ["kube-system", "kube-node-lease"],
   perHeartMetrics: true,
   extraCapabilities: ["SYS_RESOURCE", "SYS_ADMIN"],
+  alerts: {
+    webhooks: ["http://am-bridge.monitoring:8080/hook"],
+    jsonWebhooks: ["https://hooks.example.com/earthworm"],
+    externalUrl: "https://earthworm.example.com",
+  },
   extraArgs: ["--retry-period", "4", "--lease-duration", "30"],
   resources: {
     requests: { cpu: "100m", memory: "256Mi" },
@@ -171,6 +176,12 @@ Deno.test({
       "--namespace",
       "kube-node-lease",
       "--per-heart-metrics",
+      "--alert-webhook",
+      "http://am-bridge.monitoring:8080/hook",
+      "--alert-webhook-json",
+      "https://hooks.example.com/earthworm",
+      "--external-url",
+      "https://earthworm.example.com",
       "--retry-period",
       "4",
       "--lease-duration",
@@ -292,6 +303,7 @@ Deno.test({
       [{ port: 70000 }, /\/port/],
       [{ watchNamespaces: ["Kube_System"] }, /watchNamespaces\/0/],
       [{ perHeartMetrics: "yes" }, /perHeartMetrics/],
+      [{ alerts: { webhooks: ["alertmanager:9093"] } }, /webhooks/],
       [{ tolerance: [] }, /additional properties 'tolerance' not allowed/],
       [{ image: { pullPolicy: "Sometimes" } }, /pullPolicy/],
     ];

@@ -61,6 +61,8 @@ Deno.test("the manifest grants exactly the allow-listed RBAC, to Earthworm's Ser
       "DaemonSet",
       "Namespace",
       "Role",
+      "Role",
+      "RoleBinding",
       "RoleBinding",
       "Service",
       "ServiceAccount",
@@ -118,6 +120,10 @@ Deno.test("a widened rule, anywhere in the manifest, fails the allow-list compar
     text.replace(
       'resources: ["tokenreviews"]',
       'resources: ["tokenreviews", "subjectaccessreviews"]',
+    ),
+    text.replace(
+      'resources: ["pods"]\n    verbs: ["get"]',
+      'resources: ["pods"]\n    verbs: ["get", "list"]',
     ),
     `${text}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: extra\nrules:\n  - apiGroups: [""]\n    resources: ["secrets"]\n    verbs: ["get"]\n`,
   ];
@@ -367,6 +373,7 @@ const CAN_I: [
   ["update", "leases/earthworm-leader", "earthworm", "yes"],
   ["watch", "leases/earthworm-leader", "earthworm", "yes"],
   ["create", "tokenreviews.authentication.k8s.io", null, "yes"],
+  ["get", "pods", "earthworm", "yes"],
   // Other Leases: never written.
   ["update", "leases/kwok-node-0", "kube-node-lease", "no"],
   ["update", "leases/kube-controller-manager", "kube-system", "no"],
@@ -382,6 +389,9 @@ const CAN_I: [
   ["list", "secrets", "*", "no"],
   ["get", "configmaps", "kube-system", "no"],
   ["list", "pods", "*", "no"],
+  ["list", "pods", "earthworm", "no"],
+  ["watch", "pods", "earthworm", "no"],
+  ["get", "pods", "kube-system", "no"],
   ["update", "pods", "earthworm", "no"],
   ["create", "pods/exec", "earthworm", "no"],
   ["patch", "daemonsets.apps", "earthworm", "no"],
@@ -621,6 +631,29 @@ Deno.test({
       const apiToken =
         (await kubectl(["create", "token", "earthworm", "-n", "earthworm"]))
           .stdout.trim();
+      // The follower's wire token is its pod's projected token: bound to
+      // the DaemonSet's pod for nodes[1], scheduled there as the scheduler
+      // would, so the TokenReview names that node.
+      const followerPod = await until(
+        `the DaemonSet's pod for ${nodes[1]}`,
+        60_000,
+        async () =>
+          (JSON.parse(
+            (await kubectl(["get", "pods", "-n", "earthworm", "-o", "json"]))
+              .stdout,
+          ).items as K8sObject[]).find((p) =>
+            JSON.stringify(p.spec.affinity ?? {}).includes(`"${nodes[1]}"`)
+          ),
+      );
+      const bound = await kubectl(["create", "-f", "-"], {
+        stdin: JSON.stringify({
+          apiVersion: "v1",
+          kind: "Binding",
+          metadata: { name: followerPod.metadata.name, namespace: "earthworm" },
+          target: { apiVersion: "v1", kind: "Node", name: nodes[1] },
+        }),
+      });
+      assert.equal(bound.code, 0, bound.stderr);
       const wireToken = (await kubectl([
         "create",
         "token",
@@ -629,6 +662,10 @@ Deno.test({
         "earthworm",
         "--audience",
         "earthworm",
+        "--bound-object-kind",
+        "Pod",
+        "--bound-object-name",
+        followerPod.metadata.name,
       ])).stdout.trim();
       assert.ok(apiToken && wireToken, "TokenRequest gave tokens");
       const saKubeconfig = `${work}/earthworm.kubeconfig`;

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import type { HeartsResponse } from "../core/api_types.ts";
+import { INCIDENTS, nodeName } from "../sim/simulator.ts";
 import { runEarthworm, startEarthworm } from "./earthworm_process.ts";
+import { until } from "./wait.ts";
 
 Deno.test("earthworm mock serves a simulated cluster and stops cleanly on SIGTERM", async () => {
   const ew = await startEarthworm([
@@ -153,5 +155,155 @@ Deno.test("mock --replay with a bad file fails before listening, with one line a
     assert.equal(stderr.trim().split("\n").length, 1, stderr);
     assert.match(stderr, message);
     assert.doesNotMatch(stderr, /listening/);
+  }
+});
+
+Deno.test("earthworm mock --alert-webhook posts the dead node's alert, with its cause, and its resolution", async () => {
+  // A receiver on loopback standing in for Alertmanager (and a plain JSON one).
+  const received: { path: string; body: Record<string, unknown> }[] = [];
+  const receiver = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (req) => {
+      received.push({
+        path: new URL(req.url).pathname,
+        body: await req.json(),
+      });
+      return new Response(null, { status: 200 });
+    },
+  );
+  const base = `http://127.0.0.1:${receiver.addr.port}`;
+  const ew = await startEarthworm([
+    "mock",
+    "--port",
+    "0",
+    "--speed",
+    "20",
+    "--alert-webhook",
+    `${base}/alertmanager`,
+    "--alert-webhook-json",
+    `${base}/json`,
+    "--external-url",
+    "http://earthworm.example:8080/",
+  ]);
+  const dead = `kube-node-lease/${nodeName(INCIDENTS.death.node)}`;
+  type Alert = {
+    status: string;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+    generatorURL: string;
+  };
+  const alerts = () =>
+    received.filter((r) => r.path === "/alertmanager").flatMap((r) =>
+      r.body.alerts as Alert[]
+    ).filter((a) => a.labels.heart === dead);
+  try {
+    const firing = await until(
+      "a firing alert for the dead node with its cause",
+      60_000,
+      () => alerts().find((a) => a.status === "firing" && a.annotations.cause),
+    );
+    assert.equal(firing.annotations.cause, "kubelet");
+    assert.equal(firing.labels.severity, "critical");
+    assert.equal(
+      firing.generatorURL,
+      `http://earthworm.example:8080/#/heart/${dead}`,
+    );
+    await until(
+      "the dead node's resolved alert",
+      60_000,
+      () => alerts().some((a) => a.status === "resolved"),
+    );
+    const plain = received.filter((r) => r.path === "/json").map((r) =>
+      r.body as { kind: string; heart: { id: string } }
+    ).filter((n) => n.heart.id === dead).map((n) => n.kind);
+    assert.ok(plain.includes("expired"), `plain JSON kinds: ${plain}`);
+    assert.ok(plain.includes("recovered"), `plain JSON kinds: ${plain}`);
+  } finally {
+    assert.equal(await ew.stop(), 0);
+    await receiver.shutdown();
+  }
+});
+
+Deno.test("a webhook URL that is not http(s) is refused with the flag's name", async () => {
+  const { code, stderr } = await runEarthworm([
+    "mock",
+    "--alert-webhook",
+    "alertmanager:9093",
+  ]);
+  assert.equal(code, 2);
+  assert.match(
+    stderr,
+    /Flag "--alert-webhook" must be an http:\/\/ or https:\/\/ URL, got "alertmanager:9093"/,
+  );
+});
+
+/** Sends `request` on a raw connection and reads until `done(text)` or the end. */
+async function rawExchange(
+  url: string,
+  request: string,
+  done: (text: string) => boolean,
+  onProgress?: (text: string) => void,
+): Promise<string> {
+  const conn = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: Number(new URL(url).port),
+  });
+  let text = "";
+  try {
+    await conn.write(new TextEncoder().encode(request));
+    const buf = new Uint8Array(65536);
+    const decoder = new TextDecoder();
+    while (!done(text)) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) break;
+      text += decoder.decode(buf.subarray(0, n), { stream: true });
+      onProgress?.(text);
+    }
+  } finally {
+    conn.close();
+  }
+  return text;
+}
+
+Deno.test("on SIGTERM an open stream ends with its final chunk, and the process exits 0", async () => {
+  const ew = await startEarthworm(["mock", "--port", "0", "--nodes", "5"]);
+  let stopping: Promise<number> | undefined;
+  const text = await rawExchange(
+    ew.url,
+    "GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    () => false,
+    (t) => {
+      if (!stopping && t.includes("event: snapshot")) stopping = ew.stop();
+    },
+  );
+  assert.ok(stopping, "the snapshot came");
+  assert.equal(await stopping, 0);
+  assert.match(text, /^HTTP\/1\.1 200/);
+  assert.match(text, /\r\ntransfer-encoding: chunked\r\n/i);
+  assert.ok(
+    text.endsWith("\r\n0\r\n\r\n"),
+    `ends with the last chunk: ${JSON.stringify(text.slice(-40))}`,
+  );
+});
+
+Deno.test("mock on loopback answers no other Host, so a rebound DNS name cannot read it", async () => {
+  const ew = await startEarthworm(["mock", "--port", "0", "--nodes", "3"]);
+  try {
+    const ask = (host: string) =>
+      rawExchange(
+        ew.url,
+        `GET /api/v1/hearts HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+        (t) => /\r\n\r\n/.test(t),
+      );
+    assert.match(await ask("attacker.example:8080"), /^HTTP\/1\.1 403/);
+    const ok = await ask(new URL(ew.url).host);
+    assert.match(ok, /^HTTP\/1\.1 200/);
+    assert.match(
+      ok,
+      /\r\ncontent-security-policy: [^\r]*frame-ancestors 'none'/i,
+    );
+    assert.match(ok, /\r\nx-content-type-options: nosniff\r\n/i);
+  } finally {
+    assert.equal(await ew.stop(), 0);
   }
 });

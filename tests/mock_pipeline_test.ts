@@ -29,7 +29,7 @@ function mockPipeline(nodes: number) {
     clock,
     nodes,
     wire: (node, exchanges) =>
-      hub.wireReport(node, { available: true }, exchanges),
+      hub.wireReport(node, { available: true, pairing: "exact" }, exchanges),
   });
   const stats = newWatchStats();
   const ac = new AbortController();
@@ -153,4 +153,33 @@ Deno.test("the mock's API server outage goes through the watch loop: the watch f
   for (const heart of hub.hearts()) {
     assert.notEqual(heart.status, "expired", `${heart.id} after the outage`);
   }
+});
+
+Deno.test("the mock's incidents are diagnosed through the same code: lost packets as network, a dead node as kubelet, a handover, and the outage as the API server", async () => {
+  const { clock, hub, stop } = mockPipeline(12);
+  try {
+    for (let t = 0; t < INCIDENTS.cycleSeconds + 10; t++) {
+      await clock.advance(1000);
+    }
+  } finally {
+    await stop();
+  }
+  const node = (i: number) => `${NODE_LEASE_NAMESPACE}/${nodeName(i)}`;
+  const causes = (id: string) => hub.episodes.list(id).map((e) => e.cause);
+  assert.deepEqual(causes(node(INCIDENTS.late.node)), ["network"]);
+  assert.deepEqual(causes(node(INCIDENTS.death.node)), ["kubelet"]);
+  const dead = hub.episodes.list(node(INCIDENTS.death.node))[0]!;
+  assert.match(dead.summary, /kubelet sent no renewal for \d+ s/);
+  assert.equal(dead.worst, "expired");
+  assert.notEqual(dead.end, null, "the node came back");
+  assert.deepEqual(causes("kube-system/kube-controller-manager"), [
+    "handover",
+  ]);
+  const outage = hub.episodes.list("source");
+  assert.equal(outage.length, 1);
+  assert.equal(outage[0]!.cause, "apiserver");
+  assert.match(outage[0]!.summary, /the API server answers no one/);
+  // Calm nodes were never blamed for anything.
+  assert.deepEqual(causes(node(0)), []);
+  assert.equal(hub.episodes.closed.network, 1);
 });

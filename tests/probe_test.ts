@@ -367,6 +367,39 @@ Deno.test({
 
 Deno.test({
   name:
+    "ebpf: a connection whose packets the probe judged unfollowed is followed once user space adopts it",
+  ignore: env.ignore,
+}, async () => {
+  env.check();
+  await using world = await World.start();
+  const kubelet = await world.client("kubelet", 50);
+  const port = kubelet.ports[0]!;
+  const probe = await openWireProbe({ port: PORT, adoptExisting: false });
+  const rec = new Recorder(probe);
+  try {
+    // Its PUTs now cross the probe, which finds the socket in neither map
+    // and remembers that in the socket.
+    const puts = kubelet.puts(port);
+    await until(
+      "more PUTs",
+      10_000,
+      () => kubelet.puts(port) > puts + 3 || undefined,
+    );
+    assert.equal(rec.events.filter(on(port)).length, 0);
+    assert.equal(await probe.adopt(), 1);
+    const ex = await rec.waitFor(
+      "an exchange on the adopted connection",
+      (ev) => on(port)(ev) && ev.kind === "exchange" && ev.firstRxNs > 0n,
+    );
+    assert.equal(ex.origin, "adopted");
+  } finally {
+    await probe.close();
+    await rec.done;
+  }
+});
+
+Deno.test({
+  name:
     "ebpf: without a port the probe finds the API server port from the kubelet's own connection, and its health says whether it holds one",
   ignore: env.ignore,
 }, async () => {

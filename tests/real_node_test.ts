@@ -14,14 +14,16 @@
 import assert from "node:assert/strict";
 import { launchChromium } from "../ui/dev_browser.ts";
 import type { Beat, HeartsResponse } from "../core/api_types.ts";
+import { run, startCluster } from "./cluster/harness.ts";
 import {
-  type Cluster,
-  clusterBinDir,
-  run,
-  startCluster,
-} from "./cluster/harness.ts";
+  agentPid,
+  cpuTicks,
+  earthwormPrograms,
+  Forward,
+  microsBetween,
+  rssMiB,
+} from "./cluster/earthworm_on_node.ts";
 import { realNodeMissing, startRealNode } from "./cluster/node.ts";
-import { LineProcess } from "./line_process.ts";
 import { executableMissing, onPath, prereq } from "./prereq.ts";
 import { until } from "./wait.ts";
 
@@ -35,110 +37,6 @@ const req = prereq(
     (onPath("bpftool") ? null : '"bpftool" is not installed') ??
     executableMissing("/usr/bin/chromium", "apt-get install chromium"),
 );
-
-/** BPF programs of Earthworm loaded on this machine (names from the two objects). */
-async function earthwormPrograms(): Promise<string[]> {
-  const out = await new Deno.Command("bpftool", {
-    args: ["prog", "list", "--json"],
-    stdout: "piped",
-  }).output();
-  const progs = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    name?: string;
-  }[];
-  return progs.map((p) => p.name ?? "").filter((n) =>
-    n.startsWith("ew_") || n.startsWith("gotls_")
-  );
-}
-
-/** The agent's own process on this host (hostPID), found by its command line. */
-function agentPid(): number | undefined {
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const cmd = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
-      if (cmd.includes("/opt/earthworm/") && cmd.includes("\0agent\0")) {
-        return Number(entry.name);
-      }
-    } catch {
-      // gone
-    }
-  }
-  return undefined;
-}
-
-function rssMiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-function cpuTicks(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]); // utime + stime
-}
-
-/** Microseconds from `a` to `b`, RFC 3339 times with six fraction digits. */
-function microsBetween(a: string, b: string): number {
-  const micros = (s: string) =>
-    Date.parse(s) * 1000 +
-    Number((/\.(\d+)Z$/.exec(s)?.[1] ?? "").padEnd(6, "0").slice(3, 6));
-  return micros(b) - micros(a);
-}
-
-/**
- * `kubectl -n earthworm port-forward daemonset/earthworm`, opened again
- * when it breaks (a new pod, a restarted kubelet: the forward goes through
- * the kubelet's streaming server).
- */
-class Forward implements AsyncDisposable {
-  #proc: LineProcess | null = null;
-  #url: string | null = null;
-  constructor(readonly cluster: Cluster) {}
-
-  async url(): Promise<string> {
-    if (this.#url) return this.#url;
-    await this.#proc?.[Symbol.asyncDispose]();
-    this.#proc = new LineProcess(`${clusterBinDir()}/kubectl`, [
-      "--kubeconfig",
-      this.cluster.kubeconfigPath,
-      "-n",
-      "earthworm",
-      "port-forward",
-      "--address",
-      "127.0.0.1",
-      "daemonset/earthworm",
-      "0:8080",
-    ]);
-    const port = await this.#proc.waitFor(
-      "kubectl port-forward to listen",
-      30_000,
-      (lines) =>
-        lines.map((l) => /Forwarding from 127\.0\.0\.1:(\d+)/.exec(l.text)?.[1])
-          .find((p) => p !== undefined),
-    );
-    this.#url = `http://127.0.0.1:${port}`;
-    return this.#url;
-  }
-
-  /** GETs `path` as JSON; undefined (and a new forward next time) when it fails. */
-  async get<T>(path: string): Promise<T | undefined> {
-    try {
-      const res = await fetch(`${await this.url()}${path}`);
-      if (!res.ok) {
-        await res.body?.cancel();
-        return undefined;
-      }
-      return await res.json() as T;
-    } catch {
-      this.#url = null;
-      return undefined;
-    }
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.#proc?.[Symbol.asyncDispose]();
-  }
-}
 
 Deno.test({
   name:

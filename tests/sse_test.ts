@@ -33,7 +33,7 @@ async function withServer(
   hub.source(true, undefined, Date.now());
   hub.resync([lease("n1", Date.now())], Date.now());
   const ac = new AbortController();
-  const server = serveApp(
+  const server = await serveApp(
     createApp({ hub, stream: { keepAliveMs: opts.keepAliveMs ?? 15_000 } }),
     {
       host: "127.0.0.1",
@@ -139,18 +139,20 @@ Deno.test("a client whose Last-Event-ID is no longer held gets a fresh snapshot"
   }, { events: { capacity: 5 } });
 });
 
-Deno.test("an idle stream sends keep-alive comments", async () => {
+Deno.test("an idle stream sends ping events without an id, so a client can tell quiet from lost", async () => {
   await withServer(async ({ url }) => {
     const res = await fetch(`${url}/api/v1/stream`);
     const msgs = await collectSse(
       res,
-      (m) => m.some((x) => x.event === "comment"),
+      (m) => m.filter((x) => x.event === "ping").length >= 2,
       5000,
     );
-    assert.match(
-      msgs.find((m) => m.event === "comment")!.data,
-      /^: keep-alive/,
-    );
+    const pings = msgs.filter((m) => m.event === "ping");
+    for (const ping of pings) {
+      assert.equal(ping.id, undefined, "a ping moves no Last-Event-ID");
+      assert.ok(Date.parse(JSON.parse(ping.data).serverTime) > 0);
+    }
+    assert.equal(msgs[0]!.event, "snapshot");
   }, { keepAliveMs: 50 });
 });
 
@@ -164,7 +166,7 @@ Deno.test("a stalled client is disconnected instead of buffered without bound", 
     try {
       await conn.write(
         new TextEncoder().encode(
-          "GET /api/v1/stream HTTP/1.1\r\nHost: x\r\n\r\n",
+          "GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
         ),
       );
       await until(() => hub.events.subscribers === 1);
@@ -180,4 +182,137 @@ Deno.test("a stalled client is disconnected instead of buffered without bound", 
       conn.close();
     }
   }, { events: { maxQueue: 200 } });
+});
+
+/**
+ * Server-side TCP sockets of `port` in state ESTABLISHED, read from
+ * /proc/net/tcp{,6} so the test sees what the kernel holds for the server.
+ */
+function establishedOn(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  let n = 0;
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = Deno.readTextFileSync(file);
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[1]?.endsWith(`:${hex}`) && f[3] === "01") n++;
+    }
+  }
+  return n;
+}
+
+Deno.test("HEAD on the stream answers its headers without subscribing", async () => {
+  await withServer(async ({ hub, url }) => {
+    for (let i = 0; i < 50; i++) {
+      const res = await fetch(`${url}/api/v1/stream`, { method: "HEAD" });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get("content-type")!, /text\/event-stream/);
+      assert.equal(await res.text(), "");
+    }
+    // Give a leaked subscription every chance to show.
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(hub.events.subscribers, 0);
+  });
+});
+
+Deno.test("a client dropped for falling behind loses its socket at once, before it reads", async () => {
+  await withServer(async ({ hub, url }) => {
+    const port = Number(new URL(url).port);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await conn.write(
+        new TextEncoder().encode(
+          "GET /api/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        ),
+      );
+      await until(() => hub.events.subscribers === 1);
+      assert.equal(establishedOn(port), 1);
+      // Slowly enough that every buffer on the way fills before the
+      // client's queue overflows, as with a reader that stopped for good.
+      const pad = "x".repeat(4000);
+      for (let i = 0; i < 40_000 && hub.events.subscribers > 0; i++) {
+        beat(hub, "n1", pad);
+        if (i % 50 === 0) await new Promise((r) => setTimeout(r, 2));
+      }
+      await until(() => hub.events.subscribers === 0, 10_000);
+      assert.equal(hub.events.dropped, 1);
+      // The client has not read a byte: the server must not wait for it.
+      await until(() => establishedOn(port) === 0, 2_000);
+    } finally {
+      conn.close();
+    }
+  }, { events: { maxQueue: 1000 } });
+});
+
+Deno.test("a resume backlog larger than a client may queue gets a fresh snapshot instead", async () => {
+  await withServer(async ({ hub, url }) => {
+    const from = hub.events.lastId;
+    for (let i = 0; i < 50; i++) beat(hub);
+    const res = await fetch(`${url}/api/v1/stream`, {
+      headers: { "Last-Event-ID": String(from) },
+    });
+    const msgs = await collectSse(res, (m) => m.length >= 1);
+    assert.equal(msgs[0]!.event, "snapshot", "not 50 events past the limit");
+    assert.equal(Number(msgs[0]!.id), hub.events.lastId);
+  }, { events: { maxQueue: 20 } });
+});
+
+Deno.test("new streams share one serialised snapshot while no event happened", async () => {
+  await withServer(async ({ hub, url }) => {
+    let builds = 0;
+    const hearts = hub.hearts.bind(hub);
+    hub.hearts = (now?: number) => {
+      builds++;
+      return hearts(now);
+    };
+    const first: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const res = await fetch(`${url}/api/v1/stream`);
+      const [snap] = await collectSse(res, (m) => m.length >= 1);
+      assert.equal(snap!.event, "snapshot");
+      first.push(JSON.stringify(JSON.parse(snap!.data).hearts));
+    }
+    assert.equal(builds, 1, "one serialisation for 20 streams");
+    assert.equal(new Set(first).size, 1);
+    beat(hub);
+    const res = await fetch(`${url}/api/v1/stream`);
+    const msgs = await collectSse(res, (m) => m.length >= 1);
+    const snap = JSON.parse(msgs[0]!.data) as SnapshotEvent;
+    // Either a new snapshot, or the cached one followed by the beat.
+    if (Number(msgs[0]!.id) === hub.events.lastId) {
+      assert.equal(snap.hearts[0]!.beats, 1);
+    } else {
+      const more = await collectSse(
+        await fetch(`${url}/api/v1/stream`),
+        (m) => m.some((x) => x.event === "beat"),
+      );
+      assert.equal(more.at(-1)!.id, String(hub.events.lastId));
+    }
+    assert.ok(
+      Date.parse(snap.generatedAt) > Date.now() - 1000,
+      "generatedAt is the time of sending, not of the cached serialisation",
+    );
+  });
+});
+
+Deno.test("clients that leave release their subscriptions and queued bytes", async () => {
+  await withServer(async ({ hub, url }) => {
+    const clients = await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        const ac = new AbortController();
+        const res = await fetch(`${url}/api/v1/stream`, { signal: ac.signal });
+        return { ac, res };
+      }),
+    );
+    await until(() => hub.events.subscribers === 50);
+    for (let i = 0; i < 20; i++) beat(hub, "n1", "y".repeat(2000));
+    for (const c of clients) c.ac.abort();
+    await until(() => hub.events.subscribers === 0);
+    assert.equal(hub.events.queuedBytes, 0);
+  });
 });

@@ -14,7 +14,7 @@ import { useHash, useStoreVersion } from "./hooks.ts";
 import { Overview } from "./Overview.tsx";
 import { countByStatus, type OverviewFilter } from "./overview_filter.ts";
 import { formatRoute, parseRoute } from "./route.ts";
-import type { HeartStore } from "./state.ts";
+import { type HeartStore, staleHeart } from "./state.ts";
 
 const beeper = new Beeper();
 
@@ -30,9 +30,16 @@ export function App({ store }: AppProps) {
   const route = useMemo(() => parseRoute(hash), [hash]);
   const [beep, setBeep] = useState(false);
 
+  // The server's statuses count only while its stream is heard from.
+  const stale = store.staleReason();
   const counts = useMemo(
-    () => countByStatus([...store.hearts.values()].map((e) => e.heart)),
-    [version],
+    () =>
+      countByStatus(
+        [...store.hearts.values()].map((e) =>
+          stale === null ? e.heart : staleHeart(e.heart)
+        ),
+      ),
+    [version, stale === null],
   );
   const filter: OverviewFilter = route.view === "overview"
     ? route.filter
@@ -76,11 +83,25 @@ export function App({ store }: AppProps) {
         beep={beep}
         onBeep={toggleBeep}
       />
-      {source !== null && !source.connected && (
-        <div class="banner" role="alert" data-source="disconnected">
+      {stale !== null && (
+        <div class="banner" role="alert" data-stream="lost">
+          No word from Earthworm's server: {stale}{" "}
+          — statuses unknown until it is back
+        </div>
+      )}
+      {stale === null && source !== null && !source.connected && (
+        <div
+          class="banner"
+          role="alert"
+          data-source="disconnected"
+          data-cause={source.diagnosis?.cause}
+        >
           API server unreachable — hearts unknown
           {source.reason !== undefined && (
             <span class="reason">: {source.reason}</span>
+          )}
+          {source.diagnosis && (
+            <div class="banner-cause">{source.diagnosis.summary}</div>
           )}
         </div>
       )}
@@ -89,6 +110,7 @@ export function App({ store }: AppProps) {
           <Overview
             store={store}
             version={version}
+            stale={stale}
             filter={filter}
             onFilter={setFilter}
           />

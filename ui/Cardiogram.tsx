@@ -55,7 +55,7 @@ export function Cardiogram(props: CardiogramProps) {
         now,
         windowMs,
         spikeMs: windowMs * spikePx / Math.max(50, chart.width),
-        status: h.status,
+        status: store.statusOf(h),
         expectedIntervalMs: h.expectedIntervalSeconds === null
           ? null
           : h.expectedIntervalSeconds * 1000,

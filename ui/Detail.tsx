@@ -7,11 +7,11 @@
 
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Beat } from "../core/api_types.ts";
-import { fetchBeats } from "./api.ts";
+import { fetchBeats, fetchEpisodes } from "./api.ts";
 import { Cardiogram } from "./Cardiogram.tsx";
 import { ago, formatMs, formatSeconds, timeOfDay } from "./format.ts";
 import { IntervalChart } from "./IntervalChart.tsx";
-import { STATUS_LABELS } from "./HeartCard.tsx";
+import { CAUSE_LABELS, STATUS_LABELS } from "./HeartCard.tsx";
 import type { HeartStore } from "./state.ts";
 import { intervalStats, transitionsOf } from "./stats.ts";
 import { WireChart } from "./WireChart.tsx";
@@ -64,6 +64,9 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
         bump();
       }
     });
+    fetchEpisodes(namespace, name, abort.signal)
+      .then((res) => store.mergeEpisodes(id, res.episodes))
+      .catch(() => {}); // the beats request reports errors
     fetchBeats(namespace, name, { limit: MAX_BEATS }, abort.signal)
       .then((res) => {
         for (const beat of res.beats) append(beat);
@@ -104,10 +107,12 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
       </section>
     );
   }
-  const heart = entry.heart;
+  // While the stream is lost the server's status is not current: unknown.
+  const heart = store.shown(entry.heart);
   const now = store.clock.now();
   const recent = beats.slice(-12).reverse();
   const exchanges = store.wire.get(heart.name) ?? [];
+  const episodes = store.episodes.get(id) ?? [];
 
   return (
     <section
@@ -144,6 +149,16 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
           glowBlur={8}
           class="detail-trace"
         />
+        {heart.diagnosis && (
+          <div
+            class={`monitor-cause cause-${heart.diagnosis.cause}`}
+            data-cause={heart.diagnosis.cause}
+          >
+            {STATUS_LABELS[heart.status]} since{" "}
+            {timeOfDay(Date.parse(heart.diagnosis.since))}:{" "}
+            {heart.diagnosis.summary}
+          </div>
+        )}
         <div class="monitor-side">
           <div class="big-number">
             <span class="label">last interval</span>
@@ -182,6 +197,25 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
       </div>
       {error !== null && <p class="error">{error}</p>}
 
+      {heart.diagnosis && (
+        <div class="panel why" data-why={heart.diagnosis.cause}>
+          <h3>
+            Why:{" "}
+            <span class={`cause-label cause-${heart.diagnosis.cause}`}>
+              {CAUSE_LABELS[heart.diagnosis.cause]}
+            </span>
+          </h3>
+          <p>{heart.diagnosis.summary}</p>
+          <ul class="evidence">
+            {heart.diagnosis.evidence.map((e) => (
+              <li key={e.at + e.text}>
+                <time>{timeOfDay(Date.parse(e.at))}</time> {e.text}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+
       <div class="detail-grid">
         <div class="panel">
           <h3>Beat history {loading && <span class="muted">loading…</span>}</h3>
@@ -190,6 +224,7 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
             beats={beats}
             version={beatsVersion + version}
             now={now}
+            episodes={episodes}
           />
         </div>
         <div class="panel">
@@ -209,6 +244,26 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
                     <time>{timeOfDay(Date.parse(t.at))}</time> {t.from ?? "?"} →
                     {" "}
                     <b>{t.to ?? "none"}</b>
+                  </li>
+                ))}
+              </ol>
+            )}
+          <h3>Episodes</h3>
+          {episodes.length === 0
+            ? <p class="note">Never late or expired while Earthworm watched.</p>
+            : (
+              <ol class="episodes" data-episodes={episodes.length}>
+                {[...episodes].reverse().slice(0, 10).map((e) => (
+                  <li key={e.start} data-cause={e.cause}>
+                    <time>{timeOfDay(Date.parse(e.start))}</time>
+                    {" – "}
+                    {e.end === null
+                      ? "now"
+                      : <time>{timeOfDay(Date.parse(e.end))}</time>}{" "}
+                    <span class={`pill pill-${e.worst}`}>{e.worst}</span>{" "}
+                    <b class={`cause-label cause-${e.cause}`}>
+                      {CAUSE_LABELS[e.cause]}
+                    </b>: {e.summary}
                   </li>
                 ))}
               </ol>

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Heart } from "../core/api_types.ts";
+import type { DiagnosisCause, Heart } from "../core/api_types.ts";
 import { Cardiogram } from "./Cardiogram.tsx";
 import { formatSeconds } from "./format.ts";
 import { formatRoute } from "./route.ts";
@@ -17,7 +17,10 @@ export const CARD_WINDOW_MS = 2 * 60_000;
 /** Props of {@linkcode HeartCard}. */
 export interface HeartCardProps {
   store: HeartStore;
+  /** The heart as shown (its status `unknown` while the stream is lost). */
   heart: Heart;
+  /** Why its status is not the server's current one, or null. */
+  stale?: string | null;
 }
 
 /** Labels of statuses as shown on cards. */
@@ -28,8 +31,19 @@ export const STATUS_LABELS: Readonly<Record<Heart["status"], string>> = {
   unknown: "unknown",
 };
 
+/** Plain words for each cause of a late or expired heart. */
+export const CAUSE_LABELS: Readonly<Record<DiagnosisCause, string>> = {
+  kubelet: "kubelet",
+  network: "network",
+  apiserver: "API server",
+  observer: "Earthworm's view",
+  holder: "holder",
+  handover: "handover",
+  unknown: "cause unknown",
+};
+
 /** A card with one heart's live cardiogram. */
-export function HeartCard({ store, heart }: HeartCardProps) {
+export function HeartCard({ store, heart, stale = null }: HeartCardProps) {
   const href = formatRoute({
     view: "heart",
     namespace: heart.namespace,
@@ -43,8 +57,12 @@ export function HeartCard({ store, heart }: HeartCardProps) {
       data-status={heart.status}
       data-beats={heart.beats}
       data-wire-trouble={heart.wire?.trouble ? "true" : undefined}
+      data-cause={heart.diagnosis?.cause}
+      data-stale={stale === null ? undefined : "true"}
       title={`${heart.id} — ${heart.status}${
-        heart.wire?.trouble ? " — wire trouble" : ""
+        stale === null ? "" : ` (${stale})`
+      }${heart.wire?.trouble ? " — wire trouble" : ""}${
+        heart.diagnosis ? ` — ${heart.diagnosis.summary}` : ""
       }`}
     >
       <div class="card-head">
@@ -70,6 +88,14 @@ export function HeartCard({ store, heart }: HeartCardProps) {
           <span class="holder" title="holder">⚑ {heart.holder}</span>
         )}
       </div>
+      {heart.diagnosis && (
+        <div class={`card-cause cause-${heart.diagnosis.cause}`}>
+          <span class="cause-label">
+            {CAUSE_LABELS[heart.diagnosis.cause]}
+          </span>{" "}
+          {heart.diagnosis.summary}
+        </div>
+      )}
       <Cardiogram
         store={store}
         heartId={heart.id}

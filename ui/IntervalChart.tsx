@@ -6,7 +6,7 @@
  */
 
 import { useEffect, useRef } from "preact/hooks";
-import type { Beat, Heart } from "../core/api_types.ts";
+import type { Beat, Episode, Heart } from "../core/api_types.ts";
 import { Chart, COLORS, timeSeriesOptions } from "./charts.ts";
 
 /** Props of {@linkcode IntervalChart}. */
@@ -18,18 +18,24 @@ export interface IntervalChartProps {
   version: number;
   /** Server time now (epoch ms), to show the gap since the last beat; null if unknown. */
   now: number | null;
+  /** The heart's episodes (late or expired, with their cause), drawn as shaded spans. */
+  episodes?: readonly Episode[];
 }
 
 type Point = { x: number; y: number };
 
 /** Intervals between beats over the retained history. */
 export function IntervalChart(
-  { heart, beats, version, now }: IntervalChartProps,
+  { heart, beats, version, now, episodes = [] }: IntervalChartProps,
 ) {
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const chartRef = useRef<Chart<"line", Point[]> | null>(null);
   const heartRef = useRef(heart);
   heartRef.current = heart;
+  const episodesRef = useRef(episodes);
+  episodesRef.current = episodes;
+  const nowRef = useRef(now);
+  nowRef.current = now;
 
   useEffect(() => {
     const canvas = canvasRef.current;
@@ -91,6 +97,33 @@ export function IntervalChart(
         "interval (s)",
         (y) => `${(y ?? 0).toFixed(2)} s`,
       ),
+      plugins: [{
+        id: "episodes",
+        // Each episode as a shaded span with its cause, under the line.
+        beforeDatasetsDraw(c) {
+          const { ctx, chartArea: area, scales } = c;
+          const x = scales["x"];
+          if (!x) return;
+          ctx.save();
+          ctx.font = "10px sans-serif";
+          for (const e of episodesRef.current) {
+            const from = x.getPixelForValue(Date.parse(e.start));
+            const to = x.getPixelForValue(
+              e.end === null ? nowRef.current ?? Date.now() : Date.parse(e.end),
+            );
+            const left = Math.max(area.left, from);
+            const right = Math.min(area.right, to);
+            if (right <= left) continue;
+            ctx.fillStyle = e.worst === "expired"
+              ? "rgba(255, 82, 82, 0.14)"
+              : "rgba(255, 193, 7, 0.14)";
+            ctx.fillRect(left, area.top, right - left, area.bottom - area.top);
+            ctx.fillStyle = COLORS.text;
+            ctx.fillText(e.cause, left + 3, area.top + 11);
+          }
+          ctx.restore();
+        },
+      }],
     });
     chartRef.current = chart;
     return () => {

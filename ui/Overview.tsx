@@ -22,7 +22,7 @@ import {
   type OverviewFilter,
   selectHearts,
 } from "./overview_filter.ts";
-import type { HeartStore } from "./state.ts";
+import { type HeartStore, staleHeart } from "./state.ts";
 
 const CARD_MIN_WIDTH = 290;
 const CARD_HEIGHT = 150;
@@ -34,12 +34,16 @@ const loader = new HistoryLoader(4);
 export interface OverviewProps {
   store: HeartStore;
   version: number;
+  /** Why the server's statuses are not current (all read unknown), or null. */
+  stale: string | null;
   filter: OverviewFilter;
   onFilter: (filter: OverviewFilter) => void;
 }
 
 /** The overview of all hearts. */
-export function Overview({ store, version, filter, onFilter }: OverviewProps) {
+export function Overview(
+  { store, version, stale, filter, onFilter }: OverviewProps,
+) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const [metrics, setMetrics] = useState({
     width: 1200,
@@ -47,9 +51,13 @@ export function Overview({ store, version, filter, onFilter }: OverviewProps) {
     scrollTop: 0,
   });
 
-  const hearts = useMemo(() => [...store.hearts.values()].map((e) => e.heart), [
-    version,
-  ]);
+  const hearts = useMemo(
+    () =>
+      [...store.hearts.values()].map((e) =>
+        stale === null ? e.heart : staleHeart(e.heart)
+      ),
+    [version, stale === null],
+  );
   const namespaces = useMemo(() => namespacesOf(hearts), [hearts]);
   const shown = useMemo(() => selectHearts(hearts, filter), [hearts, filter]);
 
@@ -157,7 +165,12 @@ export function Overview({ store, version, filter, onFilter }: OverviewProps) {
               `grid-auto-rows:${CARD_HEIGHT}px;gap:${GAP}px`}
           >
             {visible.map((heart) => (
-              <HeartCard key={heart.id} store={store} heart={heart} />
+              <HeartCard
+                key={heart.id}
+                store={store}
+                heart={heart}
+                stale={stale}
+              />
             ))}
           </div>
         </div>

@@ -4,7 +4,11 @@
  * @module
  */
 
-import type { BeatsResponse, ErrorResponse } from "../core/api_types.ts";
+import type {
+  BeatsResponse,
+  EpisodesResponse,
+  ErrorResponse,
+} from "../core/api_types.ts";
 
 /** Fetches a heart's beats, oldest first: those after `since` (epoch ms), at most `limit`. */
 export async function fetchBeats(
@@ -34,6 +38,28 @@ export async function fetchBeats(
     );
   }
   return body as BeatsResponse;
+}
+
+/** Fetches a heart's episodes (late or expired, and why), oldest first. */
+export async function fetchEpisodes(
+  namespace: string,
+  name: string,
+  signal?: AbortSignal,
+): Promise<EpisodesResponse> {
+  const res = await fetch(
+    `/api/v1/hearts/${encodeURIComponent(namespace)}/${
+      encodeURIComponent(name)
+    }/episodes`,
+    signal === undefined ? {} : { signal },
+  );
+  const body: unknown = await res.json().catch(() => null);
+  if (!res.ok) {
+    throw new Error(
+      (body as ErrorResponse | null)?.error ??
+        `Cannot load episodes of "${namespace}/${name}": HTTP ${res.status}`,
+    );
+  }
+  return body as EpisodesResponse;
 }
 
 /** Loads the recent history of hearts that appear on screen, a few at a time. */

@@ -19,7 +19,9 @@ export interface MockServer extends AsyncDisposable {
   url: string;
   /** Everything the process wrote to stderr so far. */
   output(): string;
-  /** Stops the process and waits for it. */
+  /** Sends `signal` to the process (SIGSTOP freezes it, SIGCONT thaws it). */
+  kill(signal: Deno.Signal): void;
+  /** Stops the process (thawing it first) and waits for it. */
   close(): Promise<void>;
 }
 
@@ -54,6 +56,7 @@ export async function startMock(
     if (closed) return;
     closed = true;
     try {
+      child.kill("SIGCONT");
       child.kill("SIGTERM");
     } catch {
       // Already exited.
@@ -76,6 +79,7 @@ export async function startMock(
       return {
         url: match[1]!,
         output: () => text,
+        kill: (signal) => child.kill(signal),
         close,
         [Symbol.asyncDispose]: close,
       };

@@ -42,6 +42,11 @@ export class ServerClock {
     if (now === null || serverMs > now) this.reset(serverMs, this.#scale);
   }
 
+  /** Local time in the clock's local milliseconds. */
+  local(): number {
+    return this.#localNow();
+  }
+
   /** Rate of the server clock against the local one. */
   get scale(): number {
     return this.#scale;

@@ -2,7 +2,9 @@
  * The UI's model of the cluster: hearts by id, a short recent beat history
  * per heart for the cardiograms, wire exchanges per node, the source and the
  * connection state. Events from the SSE stream and responses of the REST API
- * are applied here; no I/O.
+ * are applied here; no I/O. The server's statuses are shown only while its
+ * stream is heard from: after {@linkcode STREAM_STALE_AFTER_MS} without a
+ * word, every heart reads `unknown`, with the reason.
  *
  * @module
  */
@@ -10,12 +12,16 @@
 import {
   type Beat,
   type BeatEvent,
+  type DiagnosisEvent,
+  type Episode,
   type Heart,
   type HeartStatus,
   NODE_LEASE_NAMESPACE,
+  type PingEvent,
   type SnapshotEvent,
   type SourceState,
   type StatusEvent,
+  STREAM_PING_MS,
   type WireEvent,
   type WireExchange,
 } from "../core/api_types.ts";
@@ -61,7 +67,41 @@ export const DEFAULT_LIMITS: StoreLimits = {
   maxExchanges: 300,
 };
 
+/** Episodes kept per heart in the browser. */
+const MAX_EPISODES = 20;
 const MAX_OUTAGES = 32;
+
+/**
+ * How long the UI trusts the server's statuses without hearing from its
+ * stream: two and a half ping intervals. After that every heart reads
+ * `unknown` until the stream speaks again.
+ */
+export const STREAM_STALE_AFTER_MS = 2.5 * STREAM_PING_MS;
+
+/**
+ * Why the server's statuses cannot be shown as current at local time `now`,
+ * given when the stream last spoke (`heardAt`, local time; null before it
+ * ever did): null while it was heard from within `staleAfterMs`.
+ */
+export function streamStaleReason(
+  heardAt: number | null,
+  now: number,
+  staleAfterMs: number = STREAM_STALE_AFTER_MS,
+): string | null {
+  if (heardAt === null) return null;
+  const silentMs = now - heardAt;
+  if (silentMs < staleAfterMs) return null;
+  return `stream lost ${Math.floor(silentMs / 1000)} s ago`;
+}
+
+/**
+ * A heart as shown while the stream is lost: its status `unknown` and no
+ * diagnosis, since neither is known to be current.
+ */
+export function staleHeart(heart: Heart): Heart {
+  const { diagnosis: _diagnosis, ...rest } = heart;
+  return { ...rest, status: "unknown" };
+}
 
 /** Holds the hearts and tells subscribers when anything changed. */
 export class HeartStore {
@@ -81,6 +121,11 @@ export class HeartStore {
   snapshots = 0;
   /** Recent periods when the source was disconnected, oldest first. */
   readonly outages: Outage[] = [];
+  /** Recent episodes per heart id (and `source`), oldest first. */
+  readonly episodes = new Map<string, Episode[]>();
+  /** Local time the stream last spoke (an event, a ping, or opening); null before. */
+  heardAt: number | null = null;
+  #staleReason: string | null = null;
   #limits: StoreLimits;
   #listeners = new Set<() => void>();
   #beatListeners = new Set<BeatListener>();
@@ -143,9 +188,40 @@ export class HeartStore {
     this.#changed();
   }
 
-  /** Records wire exchanges by node. */
+  /** Records a heart's (or the source's) new diagnosis, or the end of its episode. */
+  applyDiagnosis(event: DiagnosisEvent): void {
+    const list = this.episodes.get(event.id) ?? [];
+    const i = list.findIndex((e) => e.start === event.episode.start);
+    if (i >= 0) list[i] = event.episode;
+    else list.push(event.episode);
+    if (list.length > MAX_EPISODES) list.splice(0, list.length - MAX_EPISODES);
+    this.episodes.set(event.id, list);
+    const entry = this.hearts.get(event.id);
+    if (entry !== undefined) {
+      const heart = { ...entry.heart };
+      if (event.diagnosis) heart.diagnosis = event.diagnosis;
+      else delete heart.diagnosis;
+      entry.heart = heart;
+    }
+    this.#changed();
+  }
+
+  /** Merges episodes fetched from the API (oldest first) for `id`. */
+  mergeEpisodes(id: string, episodes: readonly Episode[]): void {
+    const list = this.episodes.get(id) ?? [];
+    for (const e of episodes) {
+      if (!list.some((x) => x.start === e.start)) list.push(e);
+    }
+    list.sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+    if (list.length > MAX_EPISODES) list.splice(0, list.length - MAX_EPISODES);
+    this.episodes.set(id, list);
+    this.#changed();
+  }
+
+  /** Records wire exchanges by node (signals are not drawn). */
   applyWire(event: WireEvent): void {
     for (const exchange of event.exchanges) {
+      if (exchange.signal !== undefined) continue;
       let list = this.wire.get(exchange.node);
       if (list === undefined) {
         list = [];
@@ -172,6 +248,47 @@ export class HeartStore {
   setConnection(state: ConnectionState): void {
     if (this.connection === state) return;
     this.connection = state;
+    this.#changed();
+  }
+
+  /** Notes that the stream spoke (or opened) at local time `now`. */
+  heard(now: number = this.clock.local()): void {
+    this.heardAt = now;
+    this.tick(now);
+  }
+
+  /** Takes a `ping`: the stream is alive, and the server's clock is at least there. */
+  applyPing(ping: PingEvent): void {
+    const serverTime = Date.parse(ping.serverTime);
+    if (Number.isFinite(serverTime)) this.clock.observe(serverTime);
+  }
+
+  /**
+   * Why the hearts' statuses are not current at local time `now` (the stream
+   * has been silent too long), or null while they are.
+   */
+  staleReason(now: number = this.clock.local()): string | null {
+    return streamStaleReason(this.heardAt, now);
+  }
+
+  /** The status `heart` is shown with: the server's, or `unknown` while the stream is lost. */
+  statusOf(heart: Heart, now: number = this.clock.local()): HeartStatus {
+    return this.staleReason(now) === null ? heart.status : "unknown";
+  }
+
+  /** `heart` as shown at local time `now`: while the stream is lost, `unknown` and without a diagnosis. */
+  shown(heart: Heart, now: number = this.clock.local()): Heart {
+    return this.staleReason(now) === null ? heart : staleHeart(heart);
+  }
+
+  /**
+   * Re-checks the staleness at local time `now` and tells subscribers when it
+   * changed (every second while stale, as its age moves on).
+   */
+  tick(now: number = this.clock.local()): void {
+    const reason = this.staleReason(now);
+    if (reason === this.#staleReason) return;
+    this.#staleReason = reason;
     this.#changed();
   }
 

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import type { Beat, Heart, SourceState } from "../core/api_types.ts";
-import { HeartStore } from "./state.ts";
+import {
+  HeartStore,
+  staleHeart,
+  STREAM_STALE_AFTER_MS,
+  streamStaleReason,
+} from "./state.ts";
 import { ServerClock } from "./server_clock.ts";
 
 const T0 = Date.parse("2025-01-01T00:00:00Z");
@@ -175,4 +180,89 @@ Deno.test("store remembers when the source was disconnected", () => {
   assert.deepEqual(s.outages, [{ from: T0 + 5_000, to: null }]);
   s.applySource({ ...SOURCE, connected: true, since: at(9_000) });
   assert.deepEqual(s.outages, [{ from: T0 + 5_000, to: T0 + 9_000 }]);
+});
+
+Deno.test("the stream is stale after two and a half ping intervals without a word, with its age as the reason", () => {
+  assert.equal(STREAM_STALE_AFTER_MS, 5_000);
+  assert.equal(streamStaleReason(null, 60_000), null, "never heard: no claim");
+  assert.equal(streamStaleReason(1_000, 5_999), null);
+  assert.equal(streamStaleReason(1_000, 6_000), "stream lost 5 s ago");
+  assert.equal(streamStaleReason(1_000, 8_900), "stream lost 7 s ago");
+});
+
+Deno.test("while the stream is lost every heart reads unknown with the reason; when it speaks again the server's statuses return", () => {
+  const { s, local } = store();
+  s.applyStatus({
+    id: "9",
+    from: "healthy",
+    to: "late",
+    heart: heart("b", { status: "late" }),
+  });
+  s.heard(0);
+  const shown = () =>
+    [...s.hearts.values()].map((e) => `${e.heart.name} ${s.statusOf(e.heart)}`);
+  local.now = 4_900;
+  assert.deepEqual(shown(), ["a healthy", "b late"]);
+  assert.equal(s.staleReason(), null);
+  local.now = 7_200;
+  assert.deepEqual(shown(), ["a unknown", "b unknown"]);
+  assert.equal(s.staleReason(), "stream lost 7 s ago");
+  // The model keeps the server's statuses; only what is shown changes.
+  assert.equal(s.hearts.get("kube-node-lease/a")!.heart.status, "healthy");
+  s.heard(7_300); // any message: an event or a ping
+  assert.deepEqual(shown(), ["a healthy", "b late"]);
+});
+
+Deno.test("the store tells subscribers when the stream turns stale, each second while it stays so, and when it is back", () => {
+  const { s } = store();
+  s.heard(0);
+  let calls = 0;
+  s.subscribe(() => calls++);
+  s.tick(1_000);
+  s.tick(4_999);
+  assert.equal(calls, 0);
+  s.tick(5_000);
+  assert.equal(calls, 1);
+  s.tick(5_500);
+  assert.equal(calls, 1, "same reason, no change");
+  s.tick(6_000);
+  assert.equal(calls, 2, "the age moved on");
+  s.heard(6_100);
+  assert.equal(calls, 3);
+  assert.equal(s.staleReason(6_100), null);
+});
+
+Deno.test("a ping moves the UI's estimate of the server clock forward and changes no heart", () => {
+  const { s, local } = store();
+  local.now = 1_000;
+  const before = s.version;
+  s.applyPing({ serverTime: new Date(T0 + 5_000).toISOString() });
+  assert.equal(s.clock.now(), T0 + 5_000);
+  s.applyPing({ serverTime: "garbage" });
+  assert.equal(s.clock.now(), T0 + 5_000);
+  assert.equal(s.version, before);
+});
+
+Deno.test("a heart shown while the stream is lost is unknown and carries no diagnosis, the stored one unchanged", () => {
+  const { s, local } = store();
+  const late = heart("b", {
+    status: "late",
+    diagnosis: {
+      cause: "kubelet",
+      since: new Date(T0).toISOString(),
+      summary: "kubelet sent no renewal for 24 s",
+      evidence: [],
+    },
+  });
+  s.applyStatus({ id: "9", from: "healthy", to: "late", heart: late });
+  s.heard(0);
+  local.now = 1_000;
+  assert.equal(s.shown(late), late);
+  local.now = 6_000;
+  const shown = s.shown(late);
+  assert.equal(shown.status, "unknown");
+  assert.equal("diagnosis" in shown, false);
+  assert.deepEqual(staleHeart(late), shown);
+  assert.equal(late.status, "late");
+  assert.equal(late.diagnosis?.cause, "kubelet");
 });

@@ -61,8 +61,8 @@ export interface LeaseExchange {
   endNs: bigint | null;
   /** HTTP status, or null when unknown (no answer, or an HPACK dynamic reference). */
   status: number | null;
-  /** How the stream ended. */
-  outcome: "answered" | "reset" | "refused" | "closed";
+  /** How the stream ended; `pending` while it waits for its answer (reported once). */
+  outcome: "answered" | "reset" | "refused" | "closed" | "pending";
   /** RST_STREAM or GOAWAY error code, for `reset` and `refused`. */
   errorCode: number | null;
   /** Frame bytes (9-byte headers included) sent and received on the stream. */
@@ -111,6 +111,8 @@ interface Stream {
   statusBlock: Uint8Array;
   headersFlags: number;
   responseBytes: number;
+  /** Reported once as waiting for its answer. */
+  pendingReported?: boolean;
 }
 
 interface LastFrame {
@@ -149,6 +151,46 @@ export class H2ExchangeTracker {
     let n = 0;
     for (const c of this.#conns.values()) n += c.streams.size;
     return n;
+  }
+
+  /**
+   * Lease requests sent whole at least `minWaitNs` before `nowNs` and not
+   * answered yet (the API server or the network holds them), each reported
+   * once, as exchanges with outcome `pending` and no end.
+   */
+  waiting(nowNs: bigint, minWaitNs: bigint): LeaseExchange[] {
+    const out: LeaseExchange[] = [];
+    for (const [key, c] of this.#conns) {
+      const slash = key.indexOf("/");
+      const pid = Number(key.slice(0, slash));
+      const conn = key.slice(slash + 1);
+      for (const s of c.streams.values()) {
+        if (
+          !s.lease || !s.bodyEnded || s.answerNs !== null ||
+          s.pendingReported ||
+          nowNs - s.startNs < minWaitNs
+        ) continue;
+        s.pendingReported = true;
+        out.push({
+          pid,
+          conn,
+          streamId: s.id,
+          namespace: s.lease.namespace!,
+          name: s.lease.name!,
+          resourceVersion: s.lease.resourceVersion,
+          encoding: s.lease.encoding,
+          startNs: s.startNs,
+          answerNs: null,
+          endNs: null,
+          status: null,
+          outcome: "pending",
+          errorCode: null,
+          requestBytes: s.requestBytes,
+          responseBytes: s.responseBytes,
+        });
+      }
+    }
+    return out;
   }
 
   /** Takes one record in time order; returns the exchanges it completes. */

@@ -26,6 +26,13 @@ import type { OpenedProbe } from "./wire_reporter.ts";
 
 const log = getLogger("wire");
 
+/** At most one retransmit or reset signal per connection this often. */
+const SIGNAL_EVERY_MS = 1000;
+/** How often unanswered renewals are looked for... */
+const PENDING_CHECK_MS = 500;
+/** ...and how long one waits before it is reported as pending. */
+const PENDING_AFTER_NS = 1_000_000_000n;
+
 /** The TCP-level probe (bpf/wire_probe.ts) as the node probe uses it. */
 export interface TcpProbe {
   readonly buffer: "ring" | "perf";
@@ -82,6 +89,8 @@ export class NodeProbe implements OpenedProbe {
   #closing: Promise<void> | null = null;
   /** Latest smoothed RTT per TCP connection, lent to exact exchanges. */
   #srtt = new Map<string, number>();
+  /** Last signal sent per connection and kind, and what happened since. */
+  #signals = new Map<string, { at: number; carry: number }>();
 
   private constructor(opts: NodeProbeOptions) {
     this.#opts = opts;
@@ -150,8 +159,49 @@ export class NodeProbe implements OpenedProbe {
       if (ev.srttUs > 0) this.#srtt.set(ev.conn, ev.srttUs);
       const x = aggregator.add(ev);
       if (x) this.#out.push({ ...x, confidence: "inferred" });
+      const signal = ev.kind === "retransmit"
+        ? "retransmit"
+        : ev.kind === "reset"
+        ? "reset"
+        : ev.kind === "state" && ev.newState === "CLOSE"
+        ? "closed"
+        : null;
+      if (signal) this.#signal(ev, signal, tcp.monoToWallOffsetMs);
     }
     this.#out.close();
+  }
+
+  /**
+   * Reports news of the kubelet's connection for diagnosis: at most one
+   * signal per connection and kind a second, carrying the count since.
+   */
+  #signal(
+    ev: RawWireEvent,
+    signal: "retransmit" | "reset" | "closed",
+    offsetMs: number,
+  ): void {
+    const key = `${ev.conn}|${signal}`;
+    const now = this.#opts.clock.now();
+    const last = this.#signals.get(key) ?? { at: -Infinity, carry: 0 };
+    last.carry++;
+    this.#signals.set(key, last);
+    if (signal !== "closed" && now - last.at < SIGNAL_EVERY_MS) return;
+    const count = last.carry;
+    last.at = now;
+    last.carry = 0;
+    this.#out.push({
+      node: this.#opts.node,
+      conn: ev.conn,
+      at: monoToIso(ev.tsNs, offsetMs),
+      latencyMs: 0,
+      bytesSent: 0,
+      bytesReceived: 0,
+      srttUs: ev.srttUs,
+      retransmits: signal === "retransmit" ? count : 0,
+      resets: signal === "reset" ? count : 0,
+      confidence: "inferred",
+      signal,
+    });
   }
 
   async #attachExact(): Promise<void> {
@@ -226,16 +276,37 @@ export class NodeProbe implements OpenedProbe {
   async #pumpExact(exact: ExactProbe): Promise<void> {
     const tracker = new H2ExchangeTracker();
     const sockets = new Map<string, Promise<string | null>>();
+    const emit = async (lx: LeaseExchange) => {
+      let socket = sockets.get(lx.conn);
+      if (!socket) {
+        socket = exact.socketOf(lx.conn);
+        sockets.set(lx.conn, socket);
+      }
+      this.#out.push(this.#toWire(lx, await socket));
+    };
+    // Renewals sent and not answered within a second: reported as pending,
+    // so the leader knows a request is out even while nothing comes back.
+    const stop = new AbortController();
+    const offset = this.#opts.tcp.monoToWallOffsetMs;
+    const watching = (async () => {
+      while (
+        await sleepUnlessAborted(
+          this.#opts.clock,
+          PENDING_CHECK_MS,
+          stop.signal,
+        )
+      ) {
+        const nowNs = BigInt(
+          Math.round((this.#opts.clock.now() - offset) * 1e6),
+        );
+        for (const lx of tracker.waiting(nowNs, PENDING_AFTER_NS)) {
+          await emit(lx);
+        }
+      }
+    })();
     try {
       for await (const record of exact.records()) {
-        for (const lx of tracker.push(record)) {
-          let socket = sockets.get(lx.conn);
-          if (!socket) {
-            socket = exact.socketOf(lx.conn);
-            sockets.set(lx.conn, socket);
-          }
-          this.#out.push(this.#toWire(lx, await socket));
-        }
+        for (const lx of tracker.push(record)) await emit(lx);
       }
     } catch (err) {
       this.#setMode({
@@ -244,17 +315,25 @@ export class NodeProbe implements OpenedProbe {
           err instanceof Error ? err.message : String(err)
         }`,
       });
+    } finally {
+      stop.abort();
+      await watching;
     }
   }
 
   #toWire(lx: LeaseExchange, socket: string | null): WireExchange {
     const offset = this.#opts.tcp.monoToWallOffsetMs;
     const end = lx.endNs ?? lx.answerNs;
+    const nowNs = BigInt(Math.round((this.#opts.clock.now() - offset) * 1e6));
     const x: WireExchange = {
       node: this.#opts.node,
       conn: socket ?? `tls.Conn ${lx.conn} of pid ${lx.pid}`,
       at: monoToIso(lx.startNs, offset),
-      latencyMs: end === null ? 0 : nsToMs(end - lx.startNs),
+      latencyMs: end !== null
+        ? nsToMs(end - lx.startNs)
+        : lx.outcome === "pending"
+        ? nsToMs(nowNs - lx.startNs)
+        : 0,
       bytesSent: lx.requestBytes,
       bytesReceived: lx.responseBytes,
       srttUs: socket === null ? 0 : this.#srtt.get(socket) ?? 0,
@@ -265,6 +344,7 @@ export class NodeProbe implements OpenedProbe {
     };
     if (lx.resourceVersion !== null) x.resourceVersion = lx.resourceVersion;
     if (lx.status !== null) x.status = lx.status;
+    if (lx.outcome === "pending") x.signal = "pending";
     return x;
   }
 }

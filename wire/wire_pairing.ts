@@ -110,16 +110,22 @@ export class WirePairing {
 
   /** Records an exchange; returns the beat it carried when that beat is already known. */
   addExchange(ex: WireExchange): Pair | null {
+    // A renewal still waiting carries nothing to pair or summarise yet.
+    if (ex.signal === "pending") return null;
     const n = this.#node(ex.node);
     const at = Date.parse(ex.at);
     const exact = ex.confidence === "exact";
     const s = n.summary;
-    s.lastExchangeAt = ex.at;
-    s.lastLatencyMs = ex.latencyMs;
     if (ex.srttUs > 0) s.srttUs = ex.srttUs;
-    s.retransmits += ex.retransmits;
-    s.resets += ex.resets;
-    const renewal = exact || ex.bytesSent >= MIN_CARRIER_BYTES;
+    if (ex.signal === undefined) {
+      // Signals repeat what exchanges count: only exchanges add up.
+      s.lastExchangeAt = ex.at;
+      s.lastLatencyMs = ex.latencyMs;
+      s.retransmits += ex.retransmits;
+      s.resets += ex.resets;
+    }
+    const renewal = ex.signal === undefined &&
+      (exact || ex.bytesSent >= MIN_CARRIER_BYTES);
     const failed = exact &&
       (ex.status === undefined ? ex.bytesReceived === 0 : ex.status >= 500);
     if (
@@ -129,6 +135,8 @@ export class WirePairing {
       n.lastTroubleAt = at;
     }
     s.trouble = at - n.lastTroubleAt <= TROUBLE_WINDOW_MS;
+    // Retransmits, resets and closed connections: news, not exchanges.
+    if (ex.signal !== undefined) return null;
     if (exact) n.lastExactAt = Math.max(n.lastExactAt, at);
     else if (n.exactMode || at - n.lastExactAt <= EXACT_MODE_MS) return null;
     if (!renewal) return null;
@@ -170,6 +178,11 @@ export class WirePairing {
   summary(node: string): WireSummary | undefined {
     const n = this.#nodes.get(node);
     return n && { ...n.summary };
+  }
+
+  /** Forgets `node` (it left the cluster). */
+  forget(node: string): void {
+    this.#nodes.delete(node);
   }
 }
 

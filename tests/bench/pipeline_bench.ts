@@ -89,7 +89,7 @@ async function fanOut(clients: number) {
   hub.source(true, undefined, Date.now());
   hub.resync(leases(Date.now()), Date.now());
   const ac = new AbortController();
-  const server = serveApp(createApp({ hub }), {
+  const server = await serveApp(createApp({ hub }), {
     host: "127.0.0.1",
     port: 0,
     signal: ac.signal,

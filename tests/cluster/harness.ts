@@ -1,8 +1,8 @@
 /**
  * Test harness for the real control plane of `tests/cluster/cluster.sh`:
  * start a private cluster (its own ports and state dir), create kwok nodes,
- * stop one node's renewals, restart kube-apiserver, compact etcd, and stop it
- * all again. Tests gate on {@linkcode clusterPrereq}.
+ * stop one node's renewals, restart, freeze and thaw kube-apiserver, compact
+ * etcd, and stop it all again. Tests gate on {@linkcode clusterPrereq}.
  *
  * @module
  */
@@ -97,6 +97,13 @@ export interface Cluster {
   startApiserver(): Promise<void>;
   /** Stops kube-apiserver, waits `downMs`, starts it again. */
   restartApiserver(downMs?: number): Promise<void>;
+  /**
+   * Freezes kube-apiserver with SIGSTOP: its sockets stay open and new
+   * connections are accepted by the kernel, but nothing answers.
+   */
+  freezeApiserver(): void;
+  /** Thaws a frozen kube-apiserver with SIGCONT. */
+  thawApiserver(): void;
   /** Compacts etcd at its current revision; returns that revision. */
   compactEtcd(): Promise<number>;
   /** Stops every process and removes a temporary state dir. */
@@ -169,7 +176,20 @@ export async function startCluster(
     EARTHWORM_NODE_LEASE_SECONDS: String(opts.nodeLeaseSeconds ?? 40),
   };
   const script = (cmd: string) => run("bash", [SCRIPT, cmd], env);
+  let frozen: number | undefined;
+  const apiserverPid = () =>
+    Number(Deno.readTextFileSync(`${dir}/pids/kube-apiserver.pid`).trim());
+  const thaw = () => {
+    if (frozen === undefined) return;
+    try {
+      Deno.kill(frozen, "SIGCONT");
+    } catch {
+      // it is gone already
+    }
+    frozen = undefined;
+  };
   const stop = async () => {
+    thaw();
     await script("down");
     if (temporary) await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
@@ -231,6 +251,13 @@ export async function startCluster(
       if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
       await script("start-apiserver");
     },
+    freezeApiserver() {
+      if (frozen !== undefined) return;
+      const pid = apiserverPid();
+      Deno.kill(pid, "SIGSTOP");
+      frozen = pid;
+    },
+    thawApiserver: thaw,
     async compactEtcd() {
       return Number((await script("compact")).trim());
     },

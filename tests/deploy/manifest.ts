@@ -102,6 +102,8 @@ export const ALLOWED_GRANTS: readonly string[] = [
   "cluster coordination.k8s.io/leases/* watch",
   // The leader checks agents' wire-report tokens.
   "cluster authentication.k8s.io/tokenreviews/* create",
+  // The node of an agent's pod, where the TokenReview does not name it.
+  "ns:earthworm core/pods/* get",
   // The election Lease: create (cannot be limited by name), then only it;
   // followers watch it by name.
   "ns:earthworm coordination.k8s.io/leases/* create",

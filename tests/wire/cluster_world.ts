@@ -171,9 +171,9 @@ export class WireWorld implements AsyncDisposable {
   /**
    * Starts a cluster, creates the `earthworm` ServiceAccount with RBAC to
    * read and write Leases and create TokenReviews, and writes into `dir`:
-   * `kubeconfig` (that ServiceAccount's credentials), `token` (audience
-   * "earthworm", what agents present to the leader), `token-default-audience`
+   * `kubeconfig` (that ServiceAccount's credentials), `token-default-audience`
    * and `token-other-user` (a different ServiceAccount, right audience).
+   * Each agent gets `token-<node>` (see {@linkcode WireWorld.agent}).
    */
   static async start(): Promise<WireWorld> {
     const dir = await Deno.makeTempDir({ prefix: "earthworm-wire-e2e-" });
@@ -207,7 +207,6 @@ export class WireWorld implements AsyncDisposable {
       ])).trim();
     const write = (name: string, text: string) =>
       Deno.writeTextFile(`${this.dir}/${name}`, text, { mode: 0o644 });
-    await write("token", await token("earthworm", "earthworm"));
     await write("token-default-audience", await token("earthworm"));
     await write("token-other-user", await token("other", "earthworm"));
     const rest = this.cluster.rest;
@@ -235,6 +234,59 @@ export class WireWorld implements AsyncDisposable {
         "current-context": "e2e",
       }),
     );
+  }
+
+  /**
+   * Writes `token-<node>`: what the agent on `node` presents to the leader,
+   * its pod's projected token (audience "earthworm"), bound to a pod
+   * scheduled on that node, as a DaemonSet's pod is, so the TokenReview names
+   * the node.
+   */
+  async nodeToken(node: string): Promise<string> {
+    const file = `${this.dir}/token-${node}`;
+    try {
+      await Deno.stat(file);
+      return file;
+    } catch { /* not yet */ }
+    const k = this.cluster.kubectl;
+    const pod = `earthworm-${node}`;
+    await k(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "List",
+        items: [
+          { apiVersion: "v1", kind: "Node", metadata: { name: node } },
+          {
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name: pod, namespace: "earthworm" },
+            spec: {
+              serviceAccountName: "earthworm",
+              nodeName: node,
+              containers: [{ name: "agent", image: "earthworm:e2e" }],
+            },
+          },
+        ],
+      }),
+    );
+    const token = (await k([
+      "create",
+      "token",
+      "earthworm",
+      "-n",
+      "earthworm",
+      "--duration",
+      "2h",
+      "--audience",
+      "earthworm",
+      "--bound-object-kind",
+      "Pod",
+      "--bound-object-name",
+      pod,
+    ])).trim();
+    await Deno.writeTextFile(file, token, { mode: 0o644 });
+    return file;
   }
 
   /** Reads a file this world wrote into its dir. */
@@ -294,13 +346,15 @@ export class WireWorld implements AsyncDisposable {
       "--identity",
       s.identity,
       "--token-file",
-      `${this.dir}/token`,
+      await this.nodeToken(s.node),
       "--apiserver-port",
       String(this.apiPort),
       "--comm",
       s.comm,
       "--retry-period",
       "1",
+      // The tests read each node's RTT series.
+      "--per-heart-metrics",
       ...(s.extraArgs ?? []),
     ];
     const env = { NODE_NAME: s.node };
@@ -438,8 +492,10 @@ export type ReceivedMessage = SseMessage & {
 
 /** Collects the events of a leader's SSE stream in the background. */
 export class WireStream implements AsyncDisposable {
-  /** Every exchange of every `wire` event. */
+  /** Every exchange of every `wire` event (signals are in `signals`). */
   readonly exchanges: ReceivedExchange[] = [];
+  /** Every signal (`pending`, `retransmit`, `reset`, `closed`) of every `wire` event. */
+  readonly signals: ReceivedExchange[] = [];
   /** Every event, `wire` events included. */
   readonly events: ReceivedMessage[] = [];
   #abort = new AbortController();
@@ -458,7 +514,10 @@ export class WireStream implements AsyncDisposable {
           if (msg.event !== "wire") continue;
           const data = JSON.parse(msg.data) as WireEvent;
           for (const x of data.exchanges) {
-            this.exchanges.push({ ...x, receivedAt });
+            (x.signal ? this.signals : this.exchanges).push({
+              ...x,
+              receivedAt,
+            });
           }
         }
       } catch (err) {

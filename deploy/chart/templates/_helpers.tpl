@@ -19,6 +19,18 @@ deploy/earthworm.yaml.
 {{- if .Values.perHeartMetrics }}
 {{- $args = append $args "--per-heart-metrics" }}
 {{- end }}
+{{- range .Values.alerts.webhooks }}
+{{- $args = append $args "--alert-webhook" }}
+{{- $args = append $args . }}
+{{- end }}
+{{- range .Values.alerts.jsonWebhooks }}
+{{- $args = append $args "--alert-webhook-json" }}
+{{- $args = append $args . }}
+{{- end }}
+{{- with .Values.alerts.externalUrl }}
+{{- $args = append $args "--external-url" }}
+{{- $args = append $args . }}
+{{- end }}
 {{- $args = concat $args .Values.extraArgs }}
 {{- $quoted := list }}
 {{- range $args }}

@@ -1,0 +1,202 @@
+import assert from "node:assert/strict";
+import type { WireExchange } from "../core/api_types.ts";
+import {
+  diagnoseHeart,
+  diagnoseSource,
+  type HeartView,
+  type NodeWireView,
+} from "./diagnosis.ts";
+
+const T = Date.parse("2026-01-01T00:00:00Z");
+const at = (s: number) => new Date(T + s * 1000).toISOString();
+
+const node: HeartView = {
+  kind: "node",
+  name: "n1",
+  holder: "n1",
+  holderAtStart: "n1",
+  silentSince: T,
+  recentIntervals: [10, 10, 10],
+};
+
+function x(s: number, over: Partial<WireExchange> = {}): WireExchange {
+  return {
+    node: "n1",
+    conn: "10.0.0.5:40000->10.0.0.1:6443",
+    at: at(s),
+    latencyMs: 3,
+    bytesSent: 600,
+    bytesReceived: 400,
+    srttUs: 200,
+    retransmits: 0,
+    resets: 0,
+    confidence: "exact",
+    lease: "kube-node-lease/n1",
+    resourceVersion: "10",
+    status: 200,
+    ...over,
+  };
+}
+
+function wire(
+  records: WireExchange[],
+  pairing: "exact" | "inferred" = "exact",
+): NodeWireView {
+  return {
+    probe: { available: true, pairing },
+    records,
+    baselineSrttUs: 200,
+  };
+}
+
+const NOW = T + 25_000;
+
+Deno.test("each kind of evidence points at its cause", () => {
+  const table: [string, NodeWireView | null, string, RegExp][] = [
+    [
+      "no renewal left the node (exact pairing)",
+      wire([x(-10)]),
+      "kubelet",
+      /kubelet sent no renewal for 25 s/,
+    ],
+    [
+      "renewals retransmitted",
+      wire([
+        x(2, { signal: "retransmit", retransmits: 1, confidence: "inferred" }),
+      ]),
+      "network",
+      /retransmitted 1 time since 00:00:02/,
+    ],
+    [
+      "the connection was reset",
+      wire([x(3, { signal: "reset", resets: 1, confidence: "inferred" })]),
+      "network",
+      /reset since/,
+    ],
+    [
+      "the connection died after retransmits",
+      wire([
+        x(2, { signal: "retransmit", retransmits: 4, confidence: "inferred" }),
+        x(3, { signal: "closed", confidence: "inferred" }),
+      ]),
+      "network",
+      /retransmitted 4 times/,
+    ],
+    [
+      "the RTT jumped",
+      wire([x(4, { signal: "pending", srttUs: 250_000 })]),
+      "network",
+      /RTT jump/,
+    ],
+    [
+      "a renewal is still waiting for its answer",
+      wire([x(5, { signal: "pending", latencyMs: 1000 })]),
+      "apiserver",
+      /sent at 00:00:05 has waited 20 s for an answer/,
+    ],
+    [
+      "a renewal answered 503",
+      wire([x(5, { status: 503 })]),
+      "apiserver",
+      /answered the kubelet's renewal with HTTP 503/,
+    ],
+    [
+      "a renewal answered slowly",
+      wire([x(5, { latencyMs: 8000 })]),
+      "apiserver",
+      /took 8 s to answer/,
+    ],
+    [
+      "a renewal accepted but never delivered by the watch",
+      wire([x(5)]),
+      "apiserver",
+      /accepted the kubelet's renewal at 00:00:05 but its watch has not delivered it/,
+    ],
+    [
+      "no wire data for the node",
+      null,
+      "unknown",
+      /no wire data for this node/,
+    ],
+    [
+      "inferred pairing cannot tell a stalled kubelet from an unanswered request",
+      wire([], "inferred"),
+      "unknown",
+      /the wire cannot tell why/,
+    ],
+  ];
+  for (const [what, view, cause, summary] of table) {
+    const got = diagnoseHeart(node, view, NOW);
+    assert.equal(got.cause, cause, what);
+    assert.match(got.summary, summary, what);
+    assert.ok(got.evidence.length > 0, `${what}: evidence`);
+  }
+});
+
+Deno.test("a pending renewal that was answered later is not still waiting", () => {
+  const answered = wire([
+    x(5, { signal: "pending", latencyMs: 1000 }),
+    x(5, { latencyMs: 4 }),
+  ]);
+  assert.equal(
+    diagnoseHeart(node, answered, T + 6000).cause,
+    "kubelet",
+    "answered fast, no beat yet only 1 s later: the beat may still come",
+  );
+});
+
+Deno.test("an observer that cannot see blames nobody", () => {
+  const got = diagnoseHeart(
+    node,
+    wire([x(2, { signal: "retransmit", retransmits: 3 })]),
+    NOW,
+    "watch failed: connection refused",
+  );
+  assert.equal(got.cause, "observer");
+  assert.match(got.evidence[0]!.text, /connection refused/);
+});
+
+Deno.test("a controller Lease: a handover, or a holder that stopped renewing", () => {
+  const lease: HeartView = {
+    ...node,
+    kind: "lease",
+    name: "kube-controller-manager",
+    holder: "cp-1",
+    holderAtStart: "cp-1",
+    recentIntervals: [2, 2, 2, 5],
+  };
+  const stopped = diagnoseHeart(lease, null, T + 20_000);
+  assert.equal(stopped.cause, "holder");
+  assert.match(stopped.summary, /cp-1 has not renewed for 20 s/);
+  assert.match(stopped.evidence[1]!.text, /last renewal came late already/);
+  const handover = diagnoseHeart({ ...lease, holder: "cp-2" }, null, NOW);
+  assert.equal(handover.cause, "handover");
+  assert.match(handover.summary, /moved from cp-1 to cp-2/);
+});
+
+Deno.test("while Earthworm is blind, unanswered renewals on the nodes blame the API server, answered ones the observer", () => {
+  const blind = T;
+  const down = new Map([[
+    "n1",
+    wire([x(3, { signal: "pending", latencyMs: 1000 })]),
+  ]]);
+  const apiserver = diagnoseSource(blind, "liveness read timed out", down, NOW);
+  assert.equal(apiserver.cause, "apiserver");
+  assert.match(apiserver.summary, /answers no one: n1/);
+  const up = new Map([["n1", wire([x(3, { latencyMs: 4 })])]]);
+  const observer = diagnoseSource(blind, "liveness read timed out", up, NOW);
+  assert.equal(observer.cause, "observer");
+  assert.match(observer.summary, /only Earthworm cannot see/);
+  const nothing = diagnoseSource(blind, "cut", new Map(), NOW);
+  assert.equal(nothing.cause, "observer");
+  assert.match(nothing.summary, /nothing is blamed/);
+});
+
+Deno.test("a connection closed cleanly (a kubelet restarting) blames no network", () => {
+  const got = diagnoseHeart(
+    node,
+    wire([x(3, { signal: "closed", confidence: "inferred" })]),
+    NOW,
+  );
+  assert.equal(got.cause, "kubelet");
+});

@@ -1,0 +1,152 @@
+/**
+ * Episodes: the times a heart was late or expired, or Earthworm was blind,
+ * each with its diagnosis as it stood at the end (and live while open).
+ * Bounded per heart by count and age, so history stays small at 5,000 nodes.
+ *
+ * @module
+ */
+
+import type {
+  DiagnosisCause,
+  Episode,
+  HeartStatus,
+} from "../core/api_types.ts";
+import type { Finding } from "./diagnosis.ts";
+
+/** Limits of an {@linkcode EpisodeBook}. */
+export interface EpisodeBookOptions {
+  /** Episodes kept per heart. Default 50. */
+  maxPerHeart: number;
+  /** Closed episodes older than this are dropped. Default one hour. */
+  retentionMs: number;
+}
+
+const WORSE: Record<HeartStatus, number> = {
+  expired: 3,
+  late: 2,
+  unknown: 1,
+  healthy: 0,
+};
+
+/** Every cause, for counters that start at zero. */
+export const CAUSES: readonly DiagnosisCause[] = [
+  "kubelet",
+  "network",
+  "apiserver",
+  "observer",
+  "holder",
+  "handover",
+  "unknown",
+];
+
+/** Open and past episodes per heart. */
+export class EpisodeBook {
+  readonly options: EpisodeBookOptions;
+  /** Episodes closed, by their final cause. */
+  readonly closed: Record<DiagnosisCause, number>;
+  #episodes = new Map<string, Episode[]>();
+  #open = new Map<string, Episode>();
+
+  /** An empty book. */
+  constructor(options: Partial<EpisodeBookOptions> = {}) {
+    this.options = { maxPerHeart: 50, retentionMs: 3_600_000, ...options };
+    this.closed = Object.fromEntries(CAUSES.map((c) => [c, 0])) as Record<
+      DiagnosisCause,
+      number
+    >;
+  }
+
+  /** The open episode of `id`, if any. */
+  current(id: string): Episode | undefined {
+    return this.#open.get(id);
+  }
+
+  /** Open episodes, by their current cause. */
+  openByCause(): Record<DiagnosisCause, number> {
+    const out = Object.fromEntries(CAUSES.map((c) => [c, 0])) as Record<
+      DiagnosisCause,
+      number
+    >;
+    for (const e of this.#open.values()) out[e.cause]++;
+    return out;
+  }
+
+  /**
+   * Opens an episode of `id` at `at` with `finding`, or updates the open
+   * one; returns it when it is new or its finding or worst status changed,
+   * else null.
+   */
+  record(
+    id: string,
+    at: number,
+    worst: HeartStatus,
+    finding: Finding,
+    now: number = at,
+  ): Episode | null {
+    const open = this.#open.get(id);
+    if (!open) {
+      const e: Episode = {
+        id,
+        start: new Date(at).toISOString(),
+        end: null,
+        worst,
+        cause: finding.cause,
+        causeSince: new Date(at).toISOString(),
+        summary: finding.summary,
+        evidence: finding.evidence,
+      };
+      this.#open.set(id, e);
+      this.#push(id, e, at);
+      return e;
+    }
+    const worse = WORSE[worst] > WORSE[open.worst];
+    if (
+      !worse && open.cause === finding.cause &&
+      open.summary === finding.summary
+    ) return null;
+    if (worse) open.worst = worst;
+    if (open.cause !== finding.cause) {
+      open.causeSince = new Date(now).toISOString();
+    }
+    open.cause = finding.cause;
+    open.summary = finding.summary;
+    open.evidence = finding.evidence;
+    return open;
+  }
+
+  /** Closes the open episode of `id` at `at`; returns it, or null when none was open. */
+  close(id: string, at: number): Episode | null {
+    const open = this.#open.get(id);
+    if (!open) return null;
+    this.#open.delete(id);
+    open.end = new Date(at).toISOString();
+    this.closed[open.cause]++;
+    return open;
+  }
+
+  /** Episodes of `id`, oldest first. */
+  list(id: string): Episode[] {
+    return [...(this.#episodes.get(id) ?? [])];
+  }
+
+  /** Forgets a deleted heart (its open episode is closed first by the caller). */
+  delete(id: string): void {
+    this.#episodes.delete(id);
+    this.#open.delete(id);
+  }
+
+  #push(id: string, e: Episode, now: number): void {
+    let list = this.#episodes.get(id);
+    if (!list) {
+      list = [];
+      this.#episodes.set(id, list);
+    }
+    list.push(e);
+    const cutoff = now - this.options.retentionMs;
+    while (
+      list.length > this.options.maxPerHeart ||
+      (list.length > 1 && list[0]!.end !== null &&
+        Date.parse(list[0]!.end) < cutoff)
+    ) list.shift();
+  }
+}
