@@ -76,3 +76,48 @@ export function summary(values: number[], unit = "ms", digits = 1): string {
     f(quantile(s, 0.99))
   } ${unit}, max ${f(s.at(-1) ?? NaN)} ${unit} (n = ${s.length})`;
 }
+
+/**
+ * V8's heap of a Deno process started with `--inspect=<hostport>`, before
+ * and after a full collection (MiB): what the program holds, apart from the
+ * collector's slack and memory outside the heap.
+ */
+export async function heapUsage(
+  hostport: string,
+): Promise<{ before: number; after: number; total: number }> {
+  const targets = await (await fetch(`http://${hostport}/json/list`))
+    .json() as { webSocketDebuggerUrl: string }[];
+  const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = reject;
+  });
+  let next = 0;
+  const waiting = new Map<number, (v: Record<string, number>) => void>();
+  ws.onmessage = (e) => {
+    const m = JSON.parse(e.data) as {
+      id?: number;
+      result?: Record<string, number>;
+    };
+    if (m.id !== undefined) waiting.get(m.id)?.(m.result ?? {});
+  };
+  const call = (method: string) =>
+    new Promise<Record<string, number>>((resolve) => {
+      const id = ++next;
+      waiting.set(id, resolve);
+      ws.send(JSON.stringify({ id, method }));
+    });
+  try {
+    const before = await call("Runtime.getHeapUsage");
+    await call("HeapProfiler.collectGarbage");
+    const after = await call("Runtime.getHeapUsage");
+    const mib = (v: number | undefined) => (v ?? NaN) / 2 ** 20;
+    return {
+      before: mib(before.usedSize),
+      after: mib(after.usedSize),
+      total: mib(after.totalSize),
+    };
+  } finally {
+    ws.close();
+  }
+}

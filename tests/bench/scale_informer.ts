@@ -6,7 +6,7 @@
  *   deno run -A tests/bench/scale_informer.ts [--nodes 5000] [--other 1000]
  *     [--other-every 10] [--window 120] [--warmup 30] [--kwok-workers 256]
  *     [--cluster-dir DIR] [--earthworm MAIN_TS] [--no-live]
- *     [--history] [--history-speed 10] [--history-other-every 2]
+ *     [--history] [--history-speed 10] [--history-other-every 2] [--heap]
  *
  * Live part (unless `--no-live`):
  *
@@ -31,14 +31,17 @@
  *    server's answer to the update arrived (the commit, confirmed).
  * 5. kwok: node Lease renewals a second, and each node's interval between
  *    renewals (10 s nominal, +4 % jitter): on time or late.
- * 6. Resident memory of both.
+ * 6. Resident memory of both; with `--heap` (the leader then runs with
+ *    `--inspect` on loopback) also its V8 heap before and after a full
+ *    collection, what it holds apart from the collector's slack.
  *
  * History part (`--history`): `earthworm mock --nodes 5000 --leases 1000
  * --no-incidents` on a clock running `--history-speed` times faster than
  * wall time (simulated time: the simulator, the hub and the store all run
  * on it), until one hour of simulated time has passed, so the store holds
  * an hour of beats of every heart (node Leases every 10 s, the other Leases
- * every `--history-other-every` s); then its resident memory.
+ * every `--history-other-every` s); then its resident memory (and with
+ * `--heap` its V8 heap, as above).
  *
  * @module
  */
@@ -51,6 +54,7 @@ import type { BeatsResponse, HeartsResponse } from "../../core/api_types.ts";
 import { buildLeasebench, Leasebench } from "./_leasebench.ts";
 import {
   cpuSeconds,
+  heapUsage,
   loadavg,
   LoadSampler,
   quantile,
@@ -73,6 +77,7 @@ const args = parseArgs({
     history: { type: "boolean", default: false },
     "history-speed": { type: "string", default: "10" },
     "history-other-every": { type: "string", default: "2" },
+    heap: { type: "boolean", default: false },
   },
 });
 const NODES = Number(args.values.nodes);
@@ -83,8 +88,24 @@ const WARMUP_S = Number(args.values.warmup);
 const KWOK_WORKERS = args.values["kwok-workers"]!;
 const OTHER_NS = "earthworm-bench";
 const ENTRY = args.values.earthworm;
+const HEAP = args.values.heap!;
 function mib(v: number): string {
   return `${v.toFixed(0)} MiB`;
+}
+
+/** Flags that let {@linkcode heap} read a process's V8 heap (with `--heap`). */
+function inspectFlags(): { denoFlags: string[]; inspect: string } | undefined {
+  if (!HEAP) return undefined;
+  const inspect = `127.0.0.1:${freePorts(1)[0]}`;
+  return { denoFlags: [`--inspect=${inspect}`], inspect };
+}
+
+async function heap(inspect: string | undefined): Promise<string> {
+  if (inspect === undefined) return "";
+  const h = await heapUsage(inspect);
+  return `; V8 heap ${mib(h.before)} used, ${
+    mib(h.after)
+  } after a full collection (of ${mib(h.total)} reserved)`;
 }
 
 function memory(pid: number): string {
@@ -183,9 +204,11 @@ async function ensureNamespace(env: Env, ns: string): Promise<void> {
 async function startLeader(env: Env): Promise<
   EarthwormProcess & {
     address: string;
+    inspect: string | undefined;
   }
 > {
   const [port] = freePorts(1);
+  const inspect = inspectFlags();
   const address = `http://127.0.0.1:${port}`;
   const proc = await startEarthworm([
     "agent",
@@ -204,8 +227,12 @@ async function startLeader(env: Env): Promise<
     "--election-lease",
     "scale-bench-leader",
     "--no-ebpf",
-  ], { timeoutMs: 60_000, ...(ENTRY !== undefined && { entry: ENTRY }) });
-  return { ...proc, address };
+  ], {
+    timeoutMs: 60_000,
+    ...(ENTRY !== undefined && { entry: ENTRY }),
+    ...(inspect && { denoFlags: inspect.denoFlags }),
+  });
+  return { ...proc, address, inspect: inspect?.inspect };
 }
 
 interface Seen {
@@ -450,7 +477,9 @@ async function live(): Promise<void> {
     console.log(
       `resident memory: Earthworm leader ${
         memory(leader.child.pid)
-      }; client-go informer ${memory(informer.pid)}`,
+      }${await heap(
+        leader.inspect,
+      )}; client-go informer ${memory(informer.pid)}`,
     );
   } finally {
     for (const c of children.reverse()) await c.stop().catch(() => {});
@@ -467,6 +496,7 @@ async function history(): Promise<void> {
   const [port] = freePorts(1);
   const load = new LoadSampler();
   const started = Date.now();
+  const inspect = inspectFlags();
   const mock = await startEarthworm([
     "mock",
     "--host",
@@ -482,7 +512,11 @@ async function history(): Promise<void> {
     "--speed",
     String(speed),
     "--no-incidents",
-  ], { timeoutMs: 60_000, ...(ENTRY !== undefined && { entry: ENTRY }) });
+  ], {
+    timeoutMs: 60_000,
+    ...(ENTRY !== undefined && { entry: ENTRY }),
+    ...(inspect && { denoFlags: inspect.denoFlags }),
+  });
   const url = mock.url;
   try {
     const first = await (await fetch(`${url}/api/v1/hearts`))
@@ -527,7 +561,7 @@ async function history(): Promise<void> {
     console.log(
       `resident memory with one hour of history: ${
         memory(mock.child.pid)
-      } (sampled peak ${mib(peak)})`,
+      } (sampled peak ${mib(peak)})${await heap(inspect?.inspect)}`,
     );
   } finally {
     await mock.stop();
