@@ -181,7 +181,16 @@ export class LeaderElector {
     } finally {
       signal.removeEventListener("abort", stop);
       following.abort();
-      await watching;
+      // The watch ends at its abort; a request that ignores its abort must
+      // not keep a new leader from leading, so wait one retry period at most.
+      if (watching) {
+        const waited = new AbortController();
+        await Promise.race([
+          watching,
+          this.#clock.sleep(this.#retryMs, waited.signal).catch(() => {}),
+        ]);
+        waited.abort();
+      }
     }
   }
 
@@ -393,8 +402,10 @@ export class LeaderElector {
         async (s) => {
           if (await this.#renewOptimistically(record, now, s)) return true;
           const old = await this.#lock.get(s);
+          s.throwIfAborted();
           if (!old) {
             await this.#lock.create(record, s);
+            s.throwIfAborted(); // timed out meanwhile: the attempt failed
             this.#setObserved(record, "", now);
             return true;
           }
@@ -413,6 +424,7 @@ export class LeaderElector {
             record.leaseTransitions = old.record.leaseTransitions + 1;
           }
           await this.#lock.update(record, s);
+          s.throwIfAborted();
           this.#setObserved(record, "", now);
           return true;
         },
@@ -455,6 +467,7 @@ export class LeaderElector {
       });
       return false;
     }
+    signal.throwIfAborted();
     this.#setObserved(record, "", now);
     return true;
   }
@@ -533,7 +546,16 @@ async function withTimeout<T>(
     () => {},
   );
   try {
-    return await fn(ctrl.signal);
+    // Settled by the abort itself, not only by `fn` honouring it: a request
+    // that hangs past its abort must not hold the leader past its deadline.
+    return await new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(ctrl.signal.reason);
+      if (ctrl.signal.aborted) onAbort();
+      else ctrl.signal.addEventListener("abort", onAbort, { once: true });
+      fn(ctrl.signal).then(resolve, reject).finally(() =>
+        ctrl.signal.removeEventListener("abort", onAbort)
+      );
+    });
   } finally {
     done.abort();
     outer?.removeEventListener("abort", onOuter);
