@@ -230,7 +230,16 @@ async function measure(
       const stoppedAt = Date.now();
       if (!graceful) leader.lock.kill();
       leader.stop.abort();
-      await leader.run;
+      // Its run ends within the renew deadline (10 s) even if a request hangs.
+      await until(
+        "the stopped leader's run to end",
+        30_000,
+        () =>
+          Promise.race([
+            leader.run.then(() => true),
+            sleep(500).then(() => false),
+          ]),
+      );
       candidates.splice(candidates.indexOf(leader), 1);
       const newAt = await until(
         "a new leader",
