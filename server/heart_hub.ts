@@ -37,6 +37,7 @@ import {
 } from "../core/lease_types.ts";
 import { BeatStore, type BeatStoreOptions, toBeat } from "./beat_store.ts";
 import { type Clock, sleepUnlessAborted } from "../core/clock.ts";
+import { isoTime } from "../core/iso_time.ts";
 import { EventLog, type EventLogOptions } from "./event_log.ts";
 import {
   type ConfirmPolicy,
@@ -52,6 +53,8 @@ import {
   heartStatus,
   judgeRead,
   newHeart,
+  nextStatusChange,
+  type ObservedBeat,
   observeLease,
   type StatusPolicy,
 } from "./heart.ts";
@@ -347,6 +350,9 @@ export class HeartHub implements LeaseSink, WireReportSink {
     }
     if (!connected) this.#diagnoseSource(entry, at, false);
     this.events.publish("source", this.sourceState());
+    // Every heart's status depends on its cluster's source: decide them all
+    // again.
+    for (const id of entry.hearts) this.#hearts.get(id)!.checkAt = -Infinity;
     this.#sweepCluster(entry, at);
   }
 
@@ -375,7 +381,10 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.events.publish("source", this.sourceState());
   }
 
-  /** Re-decides every heart's status at `now`, publishing changes. */
+  /**
+   * Re-decides at `now` the status of every heart whose status may have
+   * changed by time alone since it was last decided, publishing changes.
+   */
   sweep(now: number = this.clock.now()): void {
     for (const entry of this.#clusters.values()) {
       this.#sweepCluster(entry, now);
@@ -385,7 +394,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
   #sweepCluster(entry: ClusterEntry, now: number): void {
     for (const id of entry.hearts) {
       const heart = this.#hearts.get(id)!;
-      this.#updateStatus(heart, now);
+      if (now >= heart.checkAt) this.#updateStatus(heart, now);
       if (
         heart.status !== "healthy" || this.episodes.current(heart.id)
       ) this.#diagnose(heart, now);
@@ -601,44 +610,57 @@ export class HeartHub implements LeaseSink, WireReportSink {
       const paired = heart.kind === "node"
         ? this.#wire.beat(heart.name, observed.renewTime, previousVersion)
         : null;
-      this.store.append(id, {
-        ...observed,
-        ...(paired
+      this.store.append(
+        id,
+        paired
           ? {
+            ...observed,
             wireLatencyMs: paired.latencyMs,
             wireConfidence: paired.confidence,
           }
-          : {}),
-      });
+          : observed,
+      );
       if (paired) this.counters.wirePaired++;
       entry.confirmer?.forget(id);
       const from = heart.status;
       heart.status = this.#decide(heart, observedAt);
-      const publish = (pair?: WirePair) => {
-        const beat = toBeat({
-          ...observed,
-          ...(pair !== undefined
-            ? { wireLatencyMs: pair.latencyMs, wireConfidence: pair.confidence }
-            : {}),
-        });
-        const wireHeart = this.#toHeart(heart, observedAt);
-        this.events.publish("beat", { id, beat, heart: wireHeart });
-        if (from !== heart.status) {
-          this.events.publish("status", {
-            id,
-            from,
-            to: heart.status,
-            heart: wireHeart,
-          });
-        }
-      };
       if (paired || heart.kind !== "node" || !this.#wire.summary(heart.name)) {
-        publish(paired ?? undefined);
+        this.#publishBeat(heart, observed, from, paired ?? undefined);
       } else {
-        this.#hold(id, observed.renewTime, publish);
+        this.#hold(
+          id,
+          observed.renewTime,
+          (pair) => this.#publishBeat(heart, observed, from, pair),
+        );
       }
     } else {
       this.#updateStatus(heart, observedAt);
+    }
+  }
+
+  /** Publishes a beat (with the exchange that carried it, when known) and the status it changed. */
+  #publishBeat(
+    heart: HeartState,
+    observed: ObservedBeat,
+    from: HeartStatus,
+    pair: WirePair | undefined,
+  ): void {
+    const beat = toBeat(
+      pair === undefined ? observed : {
+        ...observed,
+        wireLatencyMs: pair.latencyMs,
+        wireConfidence: pair.confidence,
+      },
+    );
+    const wireHeart = this.#toHeart(heart, observed.observedAt);
+    this.events.publish("beat", { id: heart.id, beat, heart: wireHeart });
+    if (from !== heart.status) {
+      this.events.publish("status", {
+        id: heart.id,
+        from,
+        to: heart.status,
+        heart: wireHeart,
+      });
     }
   }
 
@@ -697,23 +719,28 @@ export class HeartHub implements LeaseSink, WireReportSink {
   /**
    * The heart's status at `now`. A heart past its lease duration is
    * `expired` only once a fresh read confirmed its silence: until then the
-   * read is asked for and the heart stays as it was.
+   * read is asked for and the heart stays as it was. Sets when to look at
+   * the heart again ({@linkcode HeartState.checkAt}).
    */
   #decide(heart: HeartState, now: number): HeartStatus {
     const entry = this.#clusterOf(heart);
-    const decided = heartStatus(heart, now, entry.connected, this.policy);
-    if (decided !== "expired" || !entry.confirmer) return decided;
-    return gateExpiry(
-      decided,
-      heart.status,
-      heart.silenceConfirmed ? "confirmed" : entry.confirmer.request(
-        heart.id,
-        heart.namespace,
-        heart.name,
-        heart.lastRenewTime,
-        now,
-      ),
-    );
+    const connected = entry.connected;
+    const decided = heartStatus(heart, now, connected, this.policy);
+    const status = decided !== "expired" || !entry.confirmer
+      ? decided
+      : gateExpiry(
+        decided,
+        heart.status,
+        heart.silenceConfirmed ? "confirmed" : entry.confirmer.request(
+          heart.id,
+          heart.namespace,
+          heart.name,
+          heart.lastRenewTime,
+          now,
+        ),
+      );
+    heart.checkAt = nextStatusChange(heart, status, connected, this.policy);
+    return status;
   }
 
   /** Acts on a confirmation read of heart `id` of cluster `entry`. */
@@ -1004,7 +1031,7 @@ function sourceKey(entry: ClusterEntry): string {
 }
 
 function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
+  return ms === null ? null : isoTime(ms);
 }
 
 function round3(n: number): number {
