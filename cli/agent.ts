@@ -71,7 +71,10 @@ ${outputHelp(27)}
   --no-ebpf                Do not load the eBPF probe: run lease-only
   --no-uprobes             Do not trace the kubelet's Go TLS layer: infer each
                            renewal's exchange from TCP timing only
-  --wire-flush-ms N        Longest wait before wire exchanges go to the leader (default 1000)
+  --wire-flush-ms N        Longest wait before wire exchanges go to the leader, and the
+                           shortest time between two reports (default 1000)
+  --wire-max-rate N        As leader, wire reports a second accepted from each node;
+                           past that (and a burst of 5) 429 with Retry-After (default 2)
   --token-file FILE        Projected token presented to the leader
                            (default /var/run/secrets/earthworm/token)
   --agent-user NAME        User whose tokens the leader accepts; repeat for several
@@ -98,6 +101,7 @@ export async function agentCommand(args: string[]): Promise<number> {
     "no-ebpf": { type: "boolean" },
     "no-uprobes": { type: "boolean" },
     "wire-flush-ms": { type: "string" },
+    "wire-max-rate": { type: "string" },
     "token-file": { type: "string" },
     "agent-user": { type: "string", multiple: true },
   });
@@ -135,6 +139,10 @@ export async function agentCommand(args: string[]): Promise<number> {
   const wireFlushMs = numberFlag(flags, "wire-flush-ms", 1000, {
     min: 10,
     max: 60_000,
+  });
+  const wireMaxRate = numberFlag(flags, "wire-max-rate", 2, {
+    min: 0.01,
+    max: 1000,
   });
   const tokenFile = stringFlag(
     flags,
@@ -174,6 +182,7 @@ export async function agentCommand(args: string[]): Promise<number> {
   // expired; a read that shows the watch behind makes the watch relist.
   const reader = restLeaseSource(client);
   const control = new WatchControl();
+  const reviews = { accepted: 0, refused: 0, unreachable: 0 };
   const app = createApp({
     perHeartMetrics,
     authenticateAgent: tokenReviewAuthenticator(client, {
@@ -181,7 +190,16 @@ export async function agentCommand(args: string[]): Promise<number> {
       // About two tokens per node (one and its successor while rotating);
       // the hearts count every node Lease and a few more.
       cacheEntries: () => 2 * (hub?.size ?? 0) + 64,
+      onReview: (verdict) =>
+        reviews[
+          verdict.ok
+            ? "accepted"
+            : verdict.status === 503
+            ? "unreachable"
+            : "refused"
+        ]++,
     }),
+    wireRate: { perSecond: wireMaxRate, burst: Math.max(5, 2 * wireMaxRate) },
     loopbackOnly: isLoopbackAddress(host),
     hub: () => (elector?.isLeader() ? hub : undefined),
     forward: () => {
@@ -206,6 +224,15 @@ export async function agentCommand(args: string[]): Promise<number> {
         labels: { identity, node },
         value: elector?.isLeader() ? 1 : 0,
       }],
+    }, {
+      name: "earthworm_token_reviews_total",
+      help:
+        "TokenReviews this agent sent to check agents' wire-report tokens (cached verdicts are not counted), by outcome.",
+      type: "counter",
+      samples: Object.entries(reviews).map(([result, value]) => ({
+        labels: { result },
+        value,
+      })),
     }, {
       name: "earthworm_agent_wire_probe",
       help:
@@ -249,7 +276,12 @@ export async function agentCommand(args: string[]): Promise<number> {
               reader.read(namespace, name, signal),
             onStale: (reason) => control.relist(reason),
           });
-          hub.setWireAvailability(false, "no agent has reported wire data yet");
+          hub.setWireAvailability(
+            false,
+            "no agent has reported wire data yet",
+            undefined,
+            { reasonPhrase: { id: "wire.noAgent", args: {} } },
+          );
         }
         const current = hub;
         current.wireReport(node, probe, []);
@@ -330,9 +362,14 @@ export async function agentCommand(args: string[]): Promise<number> {
     flushIntervalMs: wireFlushMs,
     target: () => {
       if (elector?.isLeader()) return hub ? { sink: hub } : null;
-      return leader?.address && leader.identity !== identity
-        ? { url: leader.address }
-        : null;
+      if (leader?.address && leader.identity !== identity) {
+        return { url: leader.address };
+      }
+      // Leadership lapsed and nobody else took it (the API server is down,
+      // so nobody can): this agent's hub, which it keeps for its next term,
+      // still takes the node's exchanges. A renewal left waiting, or answered
+      // late once the API server is back, is the evidence that blames it.
+      return hub ? { sink: hub } : null;
     },
     token: tokenFileReader(tokenFile, {
       hint: "mount the projected ServiceAccount token there",

@@ -31,6 +31,10 @@ Flags:
   --port N        Port to listen on (default 8080; 0 picks a free one)
   --host ADDR     Address to listen on (default 127.0.0.1)
   --nodes N       Simulated nodes (default 12, at most 10000)
+  --leases N      More controller leader-election Leases (default 0, at most
+                  10000), in namespaces team-0 to team-39
+  --lease-interval S
+                  Seconds between renewals of each of those (default 2)
   --replay FILE   Play a recording instead: Lease YAML/JSON or a timeline
                   written by "earthworm parse-leases"
   --speed N       Run time N times faster (default 1)
@@ -45,6 +49,8 @@ export async function mockCommand(args: string[]): Promise<number> {
   const flags = parseFlags("earthworm mock", args, {
     ...SERVE_FLAGS,
     nodes: { type: "string" },
+    leases: { type: "string" },
+    "lease-interval": { type: "string" },
     replay: { type: "string" },
     speed: { type: "string" },
     "no-incidents": { type: "boolean" },
@@ -58,6 +64,15 @@ export async function mockCommand(args: string[]): Promise<number> {
     min: 0,
     max: 10_000,
     integer: true,
+  });
+  const leases = numberFlag(flags, "leases", 0, {
+    min: 0,
+    max: 10_000,
+    integer: true,
+  });
+  const leaseIntervalSeconds = numberFlag(flags, "lease-interval", 2, {
+    min: 0.1,
+    max: 3600,
   });
   const speed = numberFlag(flags, "speed", 1, { min: 0.01, max: 1000 });
   const replayPath = stringFlag(flags, "replay");
@@ -92,6 +107,8 @@ export async function mockCommand(args: string[]): Promise<number> {
     served.hub.setWireAvailability(
       false,
       "a replay of recorded Leases has no wire data",
+      undefined,
+      { reasonPhrase: { id: "wire.replay", args: {} } },
     );
   }
   const cluster = replay && timeline
@@ -104,6 +121,8 @@ export async function mockCommand(args: string[]): Promise<number> {
     : new Simulator({
       clock,
       nodes,
+      leases,
+      leaseIntervalSeconds,
       server,
       incidents: !flags.values["no-incidents"],
       // The simulated kubelets' PUTs, as their agents' probes would report them.

@@ -34,6 +34,8 @@ export interface ServeHubOptions {
   confirm?: HeartHubOptions["confirm"];
   /** Called when such a read shows the view stale (wire it to the watch loop). */
   onStale?: HeartHubOptions["onStale"];
+  /** The clusters, when several are watched (each with its own reads). */
+  clusters?: HeartHubOptions["clusters"];
   app?: Omit<AppOptions, "hub">;
 }
 
@@ -59,6 +61,7 @@ export async function serveHub(opts: ServeHubOptions): Promise<ServedHub> {
       { store: { retentionMs: opts.retentionMs } }),
     ...(opts.confirm && { confirm: opts.confirm }),
     ...(opts.onStale && { onStale: opts.onStale }),
+    ...(opts.clusters && { clusters: opts.clusters }),
   });
   const app = createApp({
     loopbackOnly: isLoopbackAddress(opts.host),
@@ -87,7 +90,7 @@ export async function serveHub(opts: ServeHubOptions): Promise<ServedHub> {
   });
   controller.signal.addEventListener("abort", () => {
     removeSignals();
-    hub.confirmer?.reset();
+    for (const confirmer of hub.confirmers) confirmer.reset();
     hub.events.closeAll();
   }, { once: true });
   log.info(`listening on ${server.url}/`, { source: opts.source.kind });

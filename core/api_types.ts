@@ -22,10 +22,28 @@ export const STATUS_SEVERITY: Readonly<Record<HeartStatus, number>> = {
   healthy: 3,
 };
 
+/**
+ * Id of the heart of Lease `namespace/name`: `<namespace>/<name>`, or
+ * `<cluster>/<namespace>/<name>` when Earthworm watches several clusters
+ * (namespaces and names never hold a `/`, so the last two parts are always
+ * the namespace and the name, whatever the cluster's name holds).
+ */
+export function heartId(
+  namespace: string,
+  name: string,
+  cluster?: string,
+): string {
+  return cluster === undefined
+    ? `${namespace}/${name}`
+    : `${cluster}/${namespace}/${name}`;
+}
+
 /** One heart (one Lease) as the API reports it. */
 export interface Heart {
-  /** `<namespace>/<name>`. */
+  /** `<namespace>/<name>`, or `<cluster>/<namespace>/<name>` when several clusters are watched. */
   id: string;
+  /** The cluster the heart is in: only when Earthworm watches several clusters. */
+  cluster?: string;
   kind: HeartKind;
   namespace: string;
   name: string;
@@ -77,8 +95,78 @@ export type DiagnosisCause =
 export interface Evidence {
   /** When it was seen, RFC 3339. */
   at: string;
+  /** The fact in English. */
   text: string;
+  /** The same fact as data, for a client that words it in its own language. */
+  phrase?: Phrase;
+  /** The node whose agent saw it, when that is not the heart's own (the source's diagnosis). */
+  node?: string;
 }
+
+/**
+ * A sentence the server composed, as data: which sentence and its values,
+ * so that a client can word it in the reader's language (the UI does, in
+ * English and Spanish) instead of showing the English text beside it.
+ * Durations are milliseconds (arguments named `…Ms`), times RFC 3339
+ * (`…At`), counts plain numbers; null stands for nobody or none. Other
+ * strings (names, connections, reasons reported by agents or the API
+ * server) are data and stay as they are.
+ */
+export interface Phrase {
+  id: PhraseId;
+  args: Record<string, string | number | null>;
+}
+
+/** Every sentence a {@linkcode Phrase} can be. */
+export type PhraseId =
+  // Summaries of a heart's diagnosis.
+  | "network.retransmitted"
+  | "network.reset"
+  | "network.rttJump"
+  | "apiserver.waiting"
+  | "apiserver.failed"
+  | "apiserver.slow"
+  | "apiserver.unwatched"
+  | "observer.blind"
+  | "observer.onlyEarthworm"
+  | "kubelet.noRenewal"
+  | "unknown.noWire"
+  | "unknown.inferred"
+  | "handover.moved"
+  | "holder.silent"
+  // Summaries of the source's diagnosis (Earthworm blind).
+  | "source.waiting"
+  | "source.failed"
+  | "source.slow"
+  // Evidence.
+  | "evidence.retransmits"
+  | "evidence.resets"
+  | "evidence.closed"
+  | "evidence.rttJump"
+  | "evidence.pending"
+  | "evidence.failed"
+  | "evidence.slow"
+  | "evidence.unwatched"
+  | "evidence.lostSight"
+  | "evidence.noAgent"
+  | "evidence.probeDown"
+  | "evidence.noRequest"
+  | "evidence.noRequestIdle"
+  | "evidence.inferred"
+  | "evidence.inferredBecause"
+  | "evidence.holderChanged"
+  | "evidence.lastRenewed"
+  | "evidence.lastRenewedUsual"
+  | "evidence.lateAlready"
+  | "evidence.answered"
+  // The wire data's availability and pairing (SourceState.wire).
+  | "wire.leaseOnly"
+  | "wire.noAgent"
+  | "wire.offCluster"
+  | "wire.replay"
+  | "wire.pairing"
+  | "wire.pairingInferred"
+  | "wire.pairingInferredMore";
 
 /** The likely cause of an episode, with its evidence. */
 export interface Diagnosis {
@@ -87,6 +175,8 @@ export interface Diagnosis {
   since: string;
   /** One sentence for the card, e.g. "kubelet sent no renewal for 24 s". */
   summary: string;
+  /** The summary as data (see {@linkcode Phrase}). */
+  summaryPhrase?: Phrase;
   evidence: Evidence[];
 }
 
@@ -94,6 +184,8 @@ export interface Diagnosis {
 export interface Episode {
   /** The heart's id, or `source` for an episode of Earthworm's own blindness. */
   id: string;
+  /** The cluster of the heart (or of the blind source): only when several clusters are watched. */
+  cluster?: string;
   /** RFC 3339 start, and end (null while open). */
   start: string;
   end: string | null;
@@ -103,6 +195,8 @@ export interface Episode {
   /** When Earthworm concluded this cause, RFC 3339 (how long the diagnosis took). */
   causeSince: string;
   summary: string;
+  /** The summary as data (see {@linkcode Phrase}). */
+  summaryPhrase?: Phrase;
   evidence: Evidence[];
 }
 
@@ -148,10 +242,37 @@ export interface SourceState {
   wire?: {
     available: boolean;
     reason?: string;
+    /** The reason as data (see {@linkcode Phrase}). */
+    reasonPhrase?: Phrase;
     /** How renewals are paired with exchanges across the agents, e.g. "exact on 3 of 4 nodes; …". */
     pairing?: string;
+    /** The pairing as data (see {@linkcode Phrase}). */
+    pairingPhrase?: Phrase;
   };
   /** While Earthworm cannot see the API server: whether it is the API server itself (renewals unanswered on the nodes) or only Earthworm's view. */
+  diagnosis?: Diagnosis;
+  /**
+   * Each cluster's own state, only when Earthworm watches several. The
+   * fields above are then their aggregate: `connected` only while every
+   * cluster is, `reason` naming the clusters that cannot be seen, and
+   * `diagnosis` the first blind cluster's.
+   */
+  clusters?: ClusterState[];
+}
+
+/** One watched cluster and whether Earthworm can see its API server. */
+export interface ClusterState {
+  /** Its name: the kubeconfig context (made unique), shown with its hearts. */
+  name: string;
+  /** Its API server's URL. */
+  server: string;
+  /** False while its API server cannot be reached: its hearts, and only they, are then `unknown`. */
+  connected: boolean;
+  /** Why it cannot be seen, when it cannot. */
+  reason?: string;
+  /** RFC 3339 time of the last change of `connected`. */
+  since: string;
+  /** While it cannot be seen: the API server itself, or only Earthworm's view of it. */
   diagnosis?: Diagnosis;
 }
 
@@ -262,6 +383,8 @@ export interface WireEvent {
 export interface DiagnosisEvent {
   /** A heart id, or `source`. */
   id: string;
+  /** The cluster of the heart (or of the blind source): only when several clusters are watched. */
+  cluster?: string;
   /** The current diagnosis, or null when the episode ended. */
   diagnosis: Diagnosis | null;
   episode: Episode;

@@ -33,9 +33,16 @@ import {
 
 const NODE_PREFIX = `${NODE_LEASE_NAMESPACE}/`;
 
-/** A heart's key in the stream: a node Lease's name alone, else the id. */
+/**
+ * A heart's key in the stream: a node Lease's name alone (single cluster),
+ * else the id (`<cluster>/<namespace>/<name>` when several clusters are
+ * watched, so the key carries the cluster).
+ */
 export function heartKey(id: string): HeartKey {
-  return id.startsWith(NODE_PREFIX) ? id.slice(NODE_PREFIX.length) : id;
+  return id.startsWith(NODE_PREFIX) &&
+      !id.includes("/", NODE_PREFIX.length)
+    ? id.slice(NODE_PREFIX.length)
+    : id;
 }
 
 /** The heart id a key stands for. */
@@ -104,13 +111,17 @@ function encodeWireSummary(w: WireSummary, base: number): WireRow {
 export function decodeHeart(row: HeartRow, base: number): Heart {
   const [key, code, holder, observedRel, renewLag] = row;
   const id = heartIdOf(key);
-  const slash = id.indexOf("/");
-  const namespace = id.slice(0, slash);
+  // Namespaces and names never hold a "/": the last two parts are they,
+  // and whatever comes before is the cluster (several clusters watched).
+  const slash = id.lastIndexOf("/");
+  const nsSlash = id.lastIndexOf("/", slash - 1);
+  const namespace = id.slice(nsSlash + 1, slash);
   const name = id.slice(slash + 1);
   const observed = observedRel === null ? null : base + observedRel;
   const renew = renewLag === null ? null : (observed ?? base) - renewLag;
   const heart: Heart = {
     id,
+    ...(nsSlash >= 0 && { cluster: id.slice(0, nsSlash) }),
     kind: namespace === NODE_LEASE_NAMESPACE ? "node" : "lease",
     namespace,
     name,

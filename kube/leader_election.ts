@@ -8,6 +8,16 @@
  * The leader records its address in the Lease's
  * `earthworm.dev/leader-address` annotation so followers can forward to it.
  *
+ * Followers do not read the Lease every retry period as client-go's
+ * candidates do: they watch it (one long request each) and try to take it
+ * only when it expires or is released, each after a random delay drawn so
+ * that however many followers there are, only about one or two try at once
+ * (see {@linkcode takeoverDelay}). Whenever the watch is down they read the
+ * Lease every retry period instead. The leader renews with one update, read
+ * only when that update fails (client-go's optimistic renewal). So a cluster
+ * of any size costs the API server one renewal per retry period, plus one
+ * request per follower every few hours when its watch times out.
+ *
  * The lock is a small interface (`lease_lock.ts`): an in-memory store backs
  * unit tests, a REST lock talks to a real API server.
  *
@@ -21,14 +31,23 @@ import {
   type LeaderElectionRecord,
   type LeaseLock,
   LockConflictError,
+  type ObservedLock,
 } from "./lease_lock.ts";
 import { microTime } from "../core/lease_types.ts";
+import {
+  POLL_JITTER,
+  takeoverDelay,
+  validateElectionConfig,
+} from "./election_timing.ts";
 
-/** client-go's JitterFactor, used in the timing invariant renewDeadline > retryPeriod × 1.2. */
-export const JITTER_FACTOR = 1.2;
-
-/** Candidates poll every retryPeriod × (1 − rand × POLL_JITTER). */
-export const POLL_JITTER = 0.2;
+export {
+  DEFAULT_TIMINGS,
+  JITTER_FACTOR,
+  POLL_JITTER,
+  TAKEOVER_STEEPNESS,
+  takeoverDelay,
+  validateElectionConfig,
+} from "./election_timing.ts";
 
 /** Callbacks of a {@linkcode LeaderElector}. */
 export interface LeaderCallbacks {
@@ -60,55 +79,6 @@ export interface LeaderElectionConfig {
   random?: () => number;
 }
 
-/** Default timings: client-go's. */
-export const DEFAULT_TIMINGS = {
-  leaseDurationMs: 15_000,
-  renewDeadlineMs: 10_000,
-  retryPeriodMs: 2_000,
-} as const;
-
-/** Checks the timing invariants and identity up front; throws a specific error. */
-export function validateElectionConfig(c: LeaderElectionConfig): {
-  leaseDurationMs: number;
-  renewDeadlineMs: number;
-  retryPeriodMs: number;
-} {
-  const leaseDurationMs = c.leaseDurationMs ?? DEFAULT_TIMINGS.leaseDurationMs;
-  const renewDeadlineMs = c.renewDeadlineMs ?? DEFAULT_TIMINGS.renewDeadlineMs;
-  const retryPeriodMs = c.retryPeriodMs ?? DEFAULT_TIMINGS.retryPeriodMs;
-  for (
-    const [name, v] of [
-      ["lease duration", leaseDurationMs],
-      ["renew deadline", renewDeadlineMs],
-      ["retry period", retryPeriodMs],
-    ] as const
-  ) {
-    if (!Number.isFinite(v) || v <= 0) {
-      throw new RangeError(
-        `Invalid leader election ${name} ${v} ms: it must be greater than zero`,
-      );
-    }
-  }
-  if (leaseDurationMs <= renewDeadlineMs) {
-    throw new RangeError(
-      `Invalid leader election timing: lease duration (${leaseDurationMs} ms) must be greater than renew deadline (${renewDeadlineMs} ms)`,
-    );
-  }
-  if (renewDeadlineMs <= JITTER_FACTOR * retryPeriodMs) {
-    throw new RangeError(
-      `Invalid leader election timing: renew deadline (${renewDeadlineMs} ms) must be greater than retry period × ${JITTER_FACTOR} (${
-        JITTER_FACTOR * retryPeriodMs
-      } ms)`,
-    );
-  }
-  if (c.identity.trim() === "") {
-    throw new TypeError(
-      "Invalid leader election identity: it is empty; set the pod name",
-    );
-  }
-  return { leaseDurationMs, renewDeadlineMs, retryPeriodMs };
-}
-
 const log = getLogger("leader-election");
 
 /** One candidate in a leader election. Call {@linkcode LeaderElector.run} once. */
@@ -123,6 +93,13 @@ export class LeaderElector {
   #observed: LeaderElectionRecord | null = null;
   #observedRaw = "";
   #observedAt = 0;
+  /** The follower's draw for its takeover delay, renewed at each change. */
+  #draw = 1;
+  /** Whether the follower's watch of the Lease is open. */
+  #watchOpen = false;
+  /** Wakes the follower's wait when the Lease or the watch changes. */
+  #wake: (() => void) | undefined;
+  #watchDeniedReported = false;
   #reportedLeader: string | undefined;
   #deniedReported = false;
   /** The failure last reported at warn level, until an attempt succeeds. */
@@ -183,27 +160,159 @@ export class LeaderElector {
     }
   }
 
-  /** Tries every jittered retry period until this candidate holds the Lease. */
+  /**
+   * Tries until this candidate holds the Lease: once at once, then whenever
+   * the watched Lease has expired or was released (after its takeover
+   * delay), or every jittered retry period while the watch is down.
+   */
   async #acquire(signal: AbortSignal): Promise<boolean> {
-    while (!signal.aborted) {
-      const ok = await this.tryAcquireOrRenew(signal, this.#renewMs);
-      this.#reportTransition();
-      if (ok) return true;
-      // client-go waits retryPeriod × (1 + rand × 1.2); jittering downwards
-      // instead keeps candidates spread out while bounding the time between
-      // a holder's last renewal and its observation by one retry period, so
-      // takeover comes within leaseDuration + retryPeriod of the last renewal.
-      let wait = this.#retryMs * (1 - this.#random() * POLL_JITTER);
-      // Wake right when the observed Lease would expire instead of up to a
-      // period later: same rule, faster takeover.
-      const r = this.#observed;
-      if (r && r.holderIdentity !== "") {
-        const expiresIn = this.#observedAt + this.#leaseMs - this.#clock.now();
-        if (expiresIn >= 0) wait = Math.min(wait, expiresIn + 1);
+    const following = new AbortController();
+    const stop = () => following.abort();
+    signal.addEventListener("abort", stop, { once: true });
+    const watching = this.#lock.watch ? this.#follow(following.signal) : null;
+    try {
+      while (!signal.aborted) {
+        const ok = await this.tryAcquireOrRenew(signal, this.#renewMs);
+        this.#reportTransition();
+        if (ok) return true;
+        if (!await this.#awaitChance(signal)) return false;
       }
-      if (!await sleepUnlessAborted(this.#clock, wait, signal)) return false;
+      return false;
+    } finally {
+      signal.removeEventListener("abort", stop);
+      following.abort();
+      // The watch ends at its abort; a request that ignores its abort must
+      // not keep a new leader from leading, so wait one retry period at most.
+      if (watching) {
+        const waited = new AbortController();
+        await Promise.race([
+          watching,
+          this.#clock.sleep(this.#retryMs, waited.signal).catch(() => {}),
+        ]);
+        waited.abort();
+      }
+    }
+  }
+
+  /** Waits until the next attempt is due; false when `signal` aborted. */
+  async #awaitChance(signal: AbortSignal): Promise<boolean> {
+    while (!signal.aborted) {
+      const woken = new AbortController();
+      this.#wake = () => woken.abort();
+      const wait = this.#watchOpen ? this.#untilTakeover() : this.#untilPoll();
+      const due = await sleepUnlessAborted(
+        this.#clock,
+        wait,
+        AbortSignal.any([signal, woken.signal]),
+      );
+      this.#wake = undefined;
+      if (due) return true;
+      // Woken: the Lease or the watch changed; decide again.
     }
     return false;
+  }
+
+  /** Watching: the time until this follower's takeover attempt is due. */
+  #untilTakeover(): number {
+    const r = this.#observed;
+    if (r?.holderIdentity === this.#cfg.identity) return 0;
+    const delay = takeoverDelay(this.#draw, this.#retryMs / 2);
+    const free = !r || r.holderIdentity === "";
+    // One millisecond past expiry: the attempt then sees it expired.
+    const from = this.#observedAt + (free ? 0 : this.#leaseMs + 1);
+    return Math.max(0, from + delay - this.#clock.now());
+  }
+
+  /**
+   * Not watching: client-go waits retryPeriod × (1 + rand × 1.2); jittering
+   * downwards instead keeps candidates spread out while bounding the time
+   * between a holder's last renewal and its observation by one retry
+   * period, so takeover comes within leaseDuration + retryPeriod of the last
+   * renewal.
+   */
+  #untilPoll(): number {
+    let wait = this.#retryMs * (1 - this.#random() * POLL_JITTER);
+    // Wake right when the observed Lease would expire instead of up to a
+    // period later: same rule, faster takeover.
+    const r = this.#observed;
+    if (r && r.holderIdentity !== "") {
+      const expiresIn = this.#observedAt + this.#leaseMs - this.#clock.now();
+      if (expiresIn >= 0) wait = Math.min(wait, expiresIn + 1);
+    }
+    return wait;
+  }
+
+  /**
+   * Keeps a watch of the Lease open until `signal` aborts, noting every
+   * change at the local time it arrives. After a failure it watches again
+   * after a jittered backoff (retry period doubling up to the lease
+   * duration); meanwhile the follower polls.
+   */
+  async #follow(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        await this.#lock.watch!({
+          open: (current) => {
+            this.#watchOpen = true;
+            failures = 0;
+            this.#watched(current);
+            this.#wake?.();
+          },
+          change: (current) => this.#watched(current),
+        }, signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        failures++;
+        this.#reportWatchFailure(err);
+      } finally {
+        this.#watchOpen = false;
+        this.#wake?.();
+      }
+      const cap = Math.min(this.#retryMs * 2 ** failures, this.#leaseMs);
+      const pause = cap * (0.5 + this.#random() / 2);
+      if (!await sleepUnlessAborted(this.#clock, pause, signal)) break;
+    }
+  }
+
+  /** A watched state of the Lease: noted if it changed, and the wait decided again. */
+  #watched(current: ObservedLock | null): void {
+    // A candidate that holds the Lease trusts its own writes: a watch event
+    // still in flight from before its acquisition must not demote it (one
+    // that stepped down and still thinks it holds it tries at once, and
+    // that attempt reads the Lease).
+    if (this.isLeader()) return;
+    const raw = current?.raw ?? "<absent>";
+    if (raw === this.#observedRaw) return;
+    const record = current?.record ?? {
+      holderIdentity: "",
+      leaseDurationSeconds: 0,
+      acquireTime: "",
+      renewTime: "",
+      leaseTransitions: 0,
+    };
+    this.#setObserved(record, raw, this.#clock.now());
+    this.#draw = this.#random();
+    this.#reportTransition();
+    this.#wake?.();
+  }
+
+  /** Logs a failed watch: a denial once at warn level, the rest at debug. */
+  #reportWatchFailure(err: unknown): void {
+    const fields = {
+      lock: this.#lock.describe(),
+      error: err instanceof Error ? err.message : String(err),
+    };
+    if (
+      err instanceof KubeApiError && (err.code === 401 || err.code === 403) &&
+      !this.#watchDeniedReported
+    ) {
+      this.#watchDeniedReported = true;
+      log.warn(
+        "cannot watch the election Lease, so this follower reads it every retry period: allow list and watch of it in the RBAC of the election Lease",
+        fields,
+      );
+    } else log.debug("election Lease watch failed", fields);
   }
 
   /** Renews every retry period; returns when a renewal misses its deadline or `signal` aborts. */
@@ -268,7 +377,9 @@ export class LeaderElector {
   /**
    * One attempt (client-go's tryAcquireOrRenew): read the Lease, note when it
    * last changed by the local clock, and take or renew it when it is ours,
-   * free, or unchanged for a whole lease duration.
+   * free, or unchanged for a whole lease duration. A leader whose lease is
+   * still valid first renews without reading, on the version it wrote last,
+   * and reads only when that fails.
    */
   async tryAcquireOrRenew(
     signal: AbortSignal,
@@ -289,9 +400,12 @@ export class LeaderElector {
         timeoutMs,
         signal,
         async (s) => {
+          if (await this.#renewOptimistically(record, now, s)) return true;
           const old = await this.#lock.get(s);
+          s.throwIfAborted();
           if (!old) {
             await this.#lock.create(record, s);
+            s.throwIfAborted(); // timed out meanwhile: the attempt failed
             this.#setObserved(record, "", now);
             return true;
           }
@@ -310,6 +424,7 @@ export class LeaderElector {
             record.leaseTransitions = old.record.leaseTransitions + 1;
           }
           await this.#lock.update(record, s);
+          s.throwIfAborted();
           this.#setObserved(record, "", now);
           return true;
         },
@@ -325,6 +440,36 @@ export class LeaderElector {
       if (!signal.aborted) this.#reportFailure(err);
       return false;
     }
+  }
+
+  /** The leader's renewal without a read; false when it must read (and try again). */
+  async #renewOptimistically(
+    fresh: LeaderElectionRecord,
+    now: number,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const held = this.#observed;
+    if (
+      !this.isLeader() || !held || this.#observedAt + this.#leaseMs <= now
+    ) return false;
+    const record = {
+      ...fresh,
+      acquireTime: held.acquireTime,
+      leaseTransitions: held.leaseTransitions,
+    };
+    try {
+      await this.#lock.update(record, signal);
+    } catch (err) {
+      if (signal.aborted) throw err;
+      log.debug("optimistic renewal failed: reading the lease", {
+        lock: this.#lock.describe(),
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return false;
+    }
+    signal.throwIfAborted();
+    this.#setObserved(record, "", now);
+    return true;
   }
 
   /**
@@ -401,7 +546,16 @@ async function withTimeout<T>(
     () => {},
   );
   try {
-    return await fn(ctrl.signal);
+    // Settled by the abort itself, not only by `fn` honouring it: a request
+    // that hangs past its abort must not hold the leader past its deadline.
+    return await new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(ctrl.signal.reason);
+      if (ctrl.signal.aborted) onAbort();
+      else ctrl.signal.addEventListener("abort", onAbort, { once: true });
+      fn(ctrl.signal).then(resolve, reject).finally(() =>
+        ctrl.signal.removeEventListener("abort", onAbort)
+      );
+    });
   } finally {
     done.abort();
     outer?.removeEventListener("abort", onOuter);

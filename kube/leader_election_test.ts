@@ -3,10 +3,14 @@ import { FakeClock } from "../core/fake_clock.ts";
 import {
   type LeaderElectionConfig,
   LeaderElector,
+  takeoverDelay,
   validateElectionConfig,
 } from "./leader_election.ts";
 import type { LeaderElectionRecord } from "./lease_lock.ts";
-import { MemoryLeaseStore } from "./_memory_lease_lock.ts";
+import {
+  MemoryLeaseStore,
+  type MemoryLockOptions,
+} from "./_memory_lease_lock.ts";
 import { microTime } from "../core/lease_types.ts";
 import { configureLogger } from "../core/log.ts";
 
@@ -45,8 +49,7 @@ Deno.test("election config: invalid timings and identities are rejected with spe
 });
 
 Deno.test("election config: client-go's defaults are 15 s, 10 s and 2 s", () => {
-  const lock = new MemoryLeaseStore().lock();
-  assert.deepEqual(validateElectionConfig({ lock, identity: "a" }), T);
+  assert.deepEqual(validateElectionConfig({ identity: "a" }), T);
 });
 
 function rec(over: Partial<LeaderElectionRecord>): LeaderElectionRecord {
@@ -192,6 +195,7 @@ function candidates(
   ids: string[],
   release = true,
   startSeed = 1,
+  lockOptions: MemoryLockOptions = {},
 ): Candidate[] {
   let seed = startSeed;
   const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
@@ -203,7 +207,7 @@ function candidates(
       events: [] as string[],
     } as Candidate;
     c.elector = new LeaderElector({
-      lock: store.lock(`lease ${id}`),
+      lock: store.lock(`lease ${id}`, lockOptions),
       identity: id,
       clock,
       random,
@@ -262,67 +266,91 @@ Deno.test("three candidates elect exactly one leader and the others learn who it
   await stopAll(clock, all);
 });
 
-for (const seed of [1, 7, 42, 1234, 99991]) {
-  Deno.test(`an abruptly stopped leader is replaced once its lease expires, and not before (seed ${seed})`, async () => {
-    const clock = new FakeClock();
-    const store = new MemoryLeaseStore();
-    const all = candidates(store, clock, ["a", "b", "c"], false, seed);
-    await advanceChecking(clock, all, 5_000);
-    const leader = all.find((c) => c.leading)!;
-    leader.stop.abort();
-    await leader.run;
-    const stoppedAt = clock.now();
-    assert.equal(
-      store.record?.holderIdentity,
-      leader.id,
-      "an abrupt stop must not release",
-    );
-    const rest = all.filter((c) => c !== leader);
-    let newLeaderAt = 0;
-    for (let t = 0; t < 30_000 && !newLeaderAt; t += 50) {
-      await advanceChecking(clock, all, 50, 50);
-      if (rest.some((c) => c.leading)) newLeaderAt = clock.now();
-    }
-    const failover = newLeaderAt - stoppedAt;
-    assert.ok(
-      failover >= T.leaseDurationMs - T.retryPeriodMs,
-      `failover after ${failover} ms is too early`,
-    );
-    assert.ok(
-      failover <= T.leaseDurationMs + T.retryPeriodMs,
-      `failover after ${failover} ms is too late`,
-    );
-    await stopAll(clock, rest);
-  });
+for (
+  const [seed, watch] of [
+    [1, true],
+    [7, true],
+    [42, true],
+    [1234, true],
+    [99991, true],
+    [1, false],
+    [42, false],
+  ] as const
+) {
+  Deno.test(
+    `an abruptly stopped leader is replaced once its lease expires, and not before (seed ${seed}, ${
+      watch ? "watching" : "polling"
+    })`,
+    async () => {
+      const clock = new FakeClock();
+      const store = new MemoryLeaseStore();
+      const all = candidates(store, clock, ["a", "b", "c"], false, seed, {
+        watch,
+      });
+      await advanceChecking(clock, all, 5_000);
+      const leader = all.find((c) => c.leading)!;
+      leader.stop.abort();
+      await leader.run;
+      const stoppedAt = clock.now();
+      assert.equal(
+        store.record?.holderIdentity,
+        leader.id,
+        "an abrupt stop must not release",
+      );
+      const rest = all.filter((c) => c !== leader);
+      let newLeaderAt = 0;
+      for (let t = 0; t < 30_000 && !newLeaderAt; t += 50) {
+        await advanceChecking(clock, all, 50, 50);
+        if (rest.some((c) => c.leading)) newLeaderAt = clock.now();
+      }
+      const failover = newLeaderAt - stoppedAt;
+      assert.ok(
+        failover >= T.leaseDurationMs - T.retryPeriodMs,
+        `failover after ${failover} ms is too early`,
+      );
+      assert.ok(
+        failover <= T.leaseDurationMs + T.retryPeriodMs,
+        `failover after ${failover} ms is too late`,
+      );
+      await stopAll(clock, rest);
+    },
+  );
 
-  Deno.test(`a gracefully stopped leader releases and a follower takes over within two retry periods (seed ${seed})`, async () => {
-    const clock = new FakeClock();
-    const store = new MemoryLeaseStore();
-    const all = candidates(store, clock, ["a", "b", "c"], true, seed);
-    await advanceChecking(clock, all, 5_000);
-    const leader = all.find((c) => c.leading)!;
-    leader.stop.abort();
-    await clock.advance(0);
-    await leader.run;
-    assert.equal(
-      store.record?.holderIdentity,
-      "",
-      "a graceful stop releases the lease",
-    );
-    assert.ok(leader.events.at(-1)?.startsWith("stop@"));
-    const stoppedAt = clock.now();
-    const rest = all.filter((c) => c !== leader);
-    let newLeaderAt = 0;
-    for (let t = 0; t < 10_000 && !newLeaderAt; t += 50) {
-      await advanceChecking(clock, all, 50, 50);
-      if (rest.some((c) => c.leading)) newLeaderAt = clock.now();
-    }
-    assert.ok(
-      newLeaderAt > 0 && newLeaderAt - stoppedAt <= 2 * T.retryPeriodMs,
-      `took ${newLeaderAt - stoppedAt} ms`,
-    );
-    await stopAll(clock, rest);
-  });
+  Deno.test(
+    `a gracefully stopped leader releases and a follower takes over within two retry periods (seed ${seed}, ${
+      watch ? "watching" : "polling"
+    })`,
+    async () => {
+      const clock = new FakeClock();
+      const store = new MemoryLeaseStore();
+      const all = candidates(store, clock, ["a", "b", "c"], true, seed, {
+        watch,
+      });
+      await advanceChecking(clock, all, 5_000);
+      const leader = all.find((c) => c.leading)!;
+      leader.stop.abort();
+      await clock.advance(0);
+      await leader.run;
+      assert.equal(
+        store.record?.holderIdentity,
+        "",
+        "a graceful stop releases the lease",
+      );
+      assert.ok(leader.events.at(-1)?.startsWith("stop@"));
+      const stoppedAt = clock.now();
+      const rest = all.filter((c) => c !== leader);
+      let newLeaderAt = 0;
+      for (let t = 0; t < 10_000 && !newLeaderAt; t += 50) {
+        await advanceChecking(clock, all, 50, 50);
+        if (rest.some((c) => c.leading)) newLeaderAt = clock.now();
+      }
+      assert.ok(
+        newLeaderAt > 0 && newLeaderAt - stoppedAt <= 2 * T.retryPeriodMs,
+        `took ${newLeaderAt - stoppedAt} ms`,
+      );
+      await stopAll(clock, rest);
+    },
+  );
 }
 
 Deno.test("a leader that cannot renew steps down within the renew deadline, before anyone may take over", async () => {
@@ -367,3 +395,175 @@ for (const takenOver of [false, true]) {
     assert.equal(store.record?.holderIdentity, takenOver ? "other" : "");
   });
 }
+
+Deno.test("takeover delays stay within the spread, and only the first one or two followers of any number try at once", () => {
+  for (const u of [0, 1e-9, 0.001, 0.5, 0.999, 1]) {
+    const d = takeoverDelay(u, 1_000);
+    assert.ok(d >= 0 && d <= 1_000, `delay ${d} for draw ${u}`);
+  }
+  assert.equal(takeoverDelay(1, 1_000), 1_000);
+  let seed = 12345;
+  const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  // Followers see the winner's write about 50 ms after the first attempt.
+  for (const n of [3, 50, 500, 5_000]) {
+    let worst = 0;
+    for (let round = 0; round < 20; round++) {
+      const delays = Array.from(
+        { length: n },
+        () => takeoverDelay(random(), 1_000),
+      );
+      const first = Math.min(...delays);
+      worst = Math.max(worst, delays.filter((d) => d < first + 50).length);
+    }
+    assert.ok(worst <= 5, `${worst} of ${n} followers tried at once`);
+  }
+});
+
+Deno.test("followers watch instead of reading: in steady state only the leader's renewals reach the lock", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryLeaseStore();
+  const ids = Array.from({ length: 50 }, (_, i) => `agent-${i}`);
+  const all = candidates(store, clock, ids);
+  await advanceChecking(clock, all, 10_000, 500);
+  assert.equal(all.filter((c) => c.leading).length, 1);
+  const before = { ...store };
+  await advanceChecking(clock, all, 60_000, 500);
+  assert.equal(store.reads - before.reads, 0, "followers read the Lease");
+  assert.equal(store.watches - before.watches, 0, "watches were reopened");
+  // One optimistic update per retry period and nothing else.
+  assert.equal(store.writes - before.writes, 60_000 / T.retryPeriodMs);
+  await stopAll(clock, all);
+});
+
+Deno.test("without a watch, followers read the Lease every retry period as client-go does", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryLeaseStore();
+  const all = candidates(store, clock, ["a", "b", "c"], true, 1, {
+    watch: false,
+  });
+  await advanceChecking(clock, all, 10_000, 500);
+  const reads = store.reads;
+  await advanceChecking(clock, all, 60_000, 500);
+  const perFollowerPerSecond = (store.reads - reads) / 2 / 60;
+  assert.ok(
+    perFollowerPerSecond >= 0.5 && perFollowerPerSecond <= 0.7,
+    `${perFollowerPerSecond} reads/s per follower`,
+  );
+  await stopAll(clock, all);
+});
+
+Deno.test("when the leader vanishes, only a few of 200 watching followers try to take over", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryLeaseStore();
+  const ids = Array.from({ length: 200 }, (_, i) => `agent-${i}`);
+  const all = candidates(store, clock, ids, false, 7);
+  await advanceChecking(clock, all, 10_000, 500);
+  const leader = all.find((c) => c.leading)!;
+  leader.stop.abort();
+  await leader.run;
+  const stoppedAt = clock.now();
+  const reads = store.reads;
+  const rest = all.filter((c) => c !== leader);
+  let newLeaderAt = 0;
+  for (let t = 0; t < 30_000 && !newLeaderAt; t += 50) {
+    await advanceChecking(clock, all, 50, 50);
+    if (rest.some((c) => c.leading)) newLeaderAt = clock.now();
+  }
+  const failover = newLeaderAt - stoppedAt;
+  assert.ok(
+    failover >= T.leaseDurationMs - T.retryPeriodMs &&
+      failover <= T.leaseDurationMs + T.retryPeriodMs,
+    `failover after ${failover} ms`,
+  );
+  await advanceChecking(clock, all, 5_000, 500);
+  assert.ok(
+    store.reads - reads <= 5,
+    `${store.reads - reads} followers read the Lease to take it over`,
+  );
+  const winner = rest.find((c) => c.leading)!;
+  for (const c of rest) {
+    assert.ok(
+      c.events.includes(`leader=${winner.id}`),
+      `${c.id} did not learn the new leader`,
+    );
+  }
+  await stopAll(clock, rest);
+});
+
+Deno.test("followers learn a new leader the moment it acquires, not at their next read", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryLeaseStore();
+  const all = candidates(store, clock, ["a", "b", "c"], true, 3);
+  const learned = new Map<string, number>();
+  await advanceChecking(clock, all, 5_000);
+  const first = all.find((c) => c.leading)!;
+  first.stop.abort();
+  await clock.advance(0);
+  await first.run;
+  for (let t = 0; t < 5_000; t += 10) {
+    await clock.advance(10);
+    for (const c of all) {
+      const newLeader = c.events.findLast((e) => e.startsWith("leader="));
+      if (c !== first && newLeader && newLeader !== `leader=${first.id}`) {
+        if (newLeader !== "leader=" && !learned.has(c.id)) {
+          learned.set(c.id, clock.now());
+        }
+      }
+    }
+  }
+  const winner = all.find((c) => c.leading)!;
+  const startedAt = Number(winner.events.find((e) => e.startsWith("start@"))!
+    .slice(6));
+  for (const c of all.filter((c) => c !== first && c !== winner)) {
+    assert.ok(
+      learned.get(c.id)! - startedAt <= 10,
+      `${c.id} learned of ${winner.id} ${
+        learned.get(c.id)! - startedAt
+      } ms late`,
+    );
+  }
+  await stopAll(clock, all.filter((c) => c !== first));
+});
+
+Deno.test("a follower whose watch is refused reads every retry period and still takes over in time", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryLeaseStore();
+  store.refuseWatches = true;
+  const all = candidates(store, clock, ["a", "b"], false, 5);
+  await advanceChecking(clock, all, 5_000);
+  const leader = all.find((c) => c.leading)!;
+  const reads = store.reads;
+  await advanceChecking(clock, all, 20_000);
+  assert.ok(store.reads - reads >= 8, `${store.reads - reads} reads in 20 s`);
+  leader.stop.abort();
+  await leader.run;
+  const stoppedAt = clock.now();
+  const other = all.find((c) => c !== leader)!;
+  while (!other.leading && clock.now() - stoppedAt < 30_000) {
+    await advanceChecking(clock, all, 50, 50);
+  }
+  const failover = clock.now() - stoppedAt;
+  assert.ok(
+    failover >= T.leaseDurationMs - T.retryPeriodMs &&
+      failover <= T.leaseDurationMs + T.retryPeriodMs,
+    `failover after ${failover} ms`,
+  );
+  await stopAll(clock, [other]);
+});
+
+Deno.test("a broken watch is replaced after a backoff, and the follower reads the Lease only meanwhile", async () => {
+  const clock = new FakeClock();
+  const store = new MemoryLeaseStore();
+  const all = candidates(store, clock, ["a", "b", "c"], true, 11);
+  await advanceChecking(clock, all, 10_000, 500);
+  const watches = store.watches;
+  let reads = store.reads;
+  store.breakWatches(new Error("API server restarted"));
+  await advanceChecking(clock, all, T.leaseDurationMs, 500);
+  assert.equal(store.watches - watches, 2, "each follower watches again");
+  assert.ok(store.reads - reads <= 4, `${store.reads - reads} reads`);
+  reads = store.reads;
+  await advanceChecking(clock, all, 30_000, 500);
+  assert.equal(store.reads - reads, 0);
+  await stopAll(clock, all);
+});

@@ -67,39 +67,6 @@ Deno.test("rest client turns a Status answer into KubeApiError with code and rea
   );
 });
 
-Deno.test("rest client streams JSON lines split across chunks and resolves when the server ends", async () => {
-  await withServer(
-    () => {
-      const enc = new TextEncoder();
-      const body = new ReadableStream<Uint8Array>({
-        start(c) {
-          c.enqueue(enc.encode('{"type":"ADDED","n":1}\n{"type":"MOD'));
-          c.enqueue(enc.encode('IFIED","n":2}\n\n{"type":"BOOKMARK","n":3}\n'));
-          c.close();
-        },
-      });
-      return new Response(body);
-    },
-    async (client) => {
-      const seen: unknown[] = [];
-      let opened = 0;
-      await client.stream(
-        "/w",
-        (v) => seen.push(v),
-        new AbortController().signal,
-        5_000,
-        () => opened++,
-      );
-      assert.equal(opened, 1);
-      assert.deepEqual(seen, [
-        { type: "ADDED", n: 1 },
-        { type: "MODIFIED", n: 2 },
-        { type: "BOOKMARK", n: 3 },
-      ]);
-    },
-  );
-});
-
 /** A response that sends one line and then nothing until the client goes away. */
 function hangingStream(): Response {
   return new Response(
@@ -111,41 +78,157 @@ function hangingStream(): Response {
   );
 }
 
-Deno.test("rest client fails a stream that stays silent past the idle limit", async () => {
-  await withServer(hangingStream, async (client) => {
-    const err = await client.stream(
-      "/w",
-      () => {},
-      new AbortController().signal,
-      200,
-    )
-      .catch((e) => e);
-    assert.equal(err?.name, "TimeoutError");
+for (const own of [false, true]) {
+  const via = own ? "on a connection of its own" : "through fetch";
+  Deno.test(`rest client streams JSON lines split across chunks and resolves when the server ends (${via})`, async () => {
+    await withServer(
+      () => {
+        const enc = new TextEncoder();
+        const body = new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(enc.encode('{"type":"ADDED","n":1}\n{"type":"MOD'));
+            c.enqueue(
+              enc.encode('IFIED","n":2}\n\n{"type":"BOOKMARK","n":3}\n'),
+            );
+            c.close();
+          },
+        });
+        return new Response(body);
+      },
+      async (client) => {
+        const seen: unknown[] = [];
+        let opened = 0;
+        await client.stream(
+          "/w",
+          (v) => seen.push(v),
+          new AbortController().signal,
+          5_000,
+          () => opened++,
+          own,
+        );
+        assert.equal(opened, 1);
+        assert.deepEqual(seen, [
+          { type: "ADDED", n: 1 },
+          { type: "MODIFIED", n: 2 },
+          { type: "BOOKMARK", n: 3 },
+        ]);
+      },
+    );
   });
-});
 
-Deno.test("rest client stops a stream when its signal aborts or its callback throws", async () => {
-  await withServer(hangingStream, async (client) => {
-    const stop = new AbortController();
-    const run = client.stream(
-      "/w",
-      () => stop.abort(new Error("stopped")),
-      stop.signal,
-      5_000,
-    );
-    await assert.rejects(run, /stopped/);
-    await assert.rejects(
-      client.stream(
+  Deno.test(`rest client fails a stream that stays silent past the idle limit (${via})`, async () => {
+    await withServer(hangingStream, async (client) => {
+      const err = await client.stream(
         "/w",
-        () => {
-          throw new RangeError("bad event");
-        },
+        () => {},
         new AbortController().signal,
+        200,
+        undefined,
+        own,
+      )
+        .catch((e) => e);
+      assert.equal(err?.name, "TimeoutError");
+    });
+  });
+
+  Deno.test(`rest client stops a stream when its signal aborts or its callback throws (${via})`, async () => {
+    await withServer(hangingStream, async (client) => {
+      const stop = new AbortController();
+      const run = client.stream(
+        "/w",
+        () => stop.abort(new Error("stopped")),
+        stop.signal,
         5_000,
-      ),
-      RangeError,
+        undefined,
+        own,
+      );
+      await assert.rejects(run, /stopped/);
+      await assert.rejects(
+        client.stream(
+          "/w",
+          () => {
+            throw new RangeError("bad event");
+          },
+          new AbortController().signal,
+          5_000,
+          undefined,
+          own,
+        ),
+        RangeError,
+      );
+    });
+  });
+
+  Deno.test(`rest client turns a Status answer to a watch into KubeApiError (${via})`, async () => {
+    await withServer(
+      () =>
+        Response.json({
+          kind: "Status",
+          reason: "Forbidden",
+          message: 'leases is forbidden: User "x" cannot watch',
+        }, { status: 403 }),
+      async (client) => {
+        const err = await client.stream(
+          "/w?watch=1",
+          () => {},
+          new AbortController().signal,
+          5_000,
+          () => assert.fail("a refused watch is not open"),
+          own,
+        ).catch((e) => e);
+        assert.ok(err instanceof KubeApiError, String(err));
+        assert.equal(err.code, 403);
+        assert.equal(err.reason, "Forbidden");
+        assert.match(
+          err.message,
+          /GET \/w\?watch=1: HTTP 403: leases is forbidden/,
+        );
+      },
     );
   });
+}
+
+Deno.test("a watch on its own connection sends the auth header under the server's path prefix, and keeps characters split between chunks", async () => {
+  const seenRequests: string[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (req) => {
+      seenRequests.push(
+        `${new URL(req.url).pathname} ${req.headers.get("authorization")}`,
+      );
+      const bytes = new TextEncoder().encode('{"holder":"nœud-7"}\n');
+      const cut = bytes.indexOf(0xc5) + 1; // inside the two bytes of "œ"
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(bytes.subarray(0, cut));
+            c.enqueue(bytes.subarray(cut));
+            c.close();
+          },
+        }),
+      );
+    },
+  );
+  const client = new KubeRestClient({
+    server: `http://127.0.0.1:${server.addr.port}/prefix/`,
+    authHeaders: () => Promise.resolve({ Authorization: "Bearer t0ken" }),
+  });
+  try {
+    const seen: unknown[] = [];
+    await client.stream(
+      "/apis/x?watch=1",
+      (v) => seen.push(v),
+      new AbortController().signal,
+      5_000,
+      undefined,
+      true,
+    );
+    assert.deepEqual(seen, [{ holder: "nœud-7" }]);
+    assert.deepEqual(seenRequests, ["/prefix/apis/x Bearer t0ken"]);
+  } finally {
+    client.close();
+    await server.shutdown();
+  }
 });
 
 Deno.test("in-cluster config reads the service account and the service address", async () => {

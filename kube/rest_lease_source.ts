@@ -64,12 +64,15 @@ export function restLeaseSource(
         allowWatchBookmarks: "true",
         timeoutSeconds: String(req.timeoutSeconds),
       });
+      // Every Lease update of the cluster comes through here: a connection
+      // of its own, read without fetch's per-chunk cost.
       return client.stream(
         `${leasesPath(req.namespace)}?${q}`,
         (v) => req.onEvent(v as RawWatchEvent),
         req.signal,
         idleMs,
         req.onOpen,
+        true,
       );
     },
     async ping(namespace, signal) {

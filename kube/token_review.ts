@@ -7,14 +7,19 @@
  * (Kubernetes 1.30+), or else the node of the pod the token is bound to.
  *
  * Verdicts are cached by token digest in a bounded LRU sized for the
- * cluster, so a report a second costs no review and garbage cannot push a
- * valid agent out; concurrent reviews of one token are merged; a client
- * whose tokens keep failing is refused without a review until its budget
- * refills.
+ * cluster, for one to two minutes (spread at random, never past the token's
+ * expiry), so a token is reviewed about once a minute and a half, not once
+ * per report, and garbage cannot push a valid agent out; concurrent reviews
+ * of one token are merged; a client whose tokens keep failing is refused
+ * without a review until its budget refills; when many unknown tokens arrive at once (every agent meeting a
+ * new leader), a few dozen are reviewed at a time and the rest are asked to
+ * come back in a few seconds.
  *
  * @module
  */
 
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import type { Clock } from "../core/clock.ts";
 import { systemClock } from "../core/clock.ts";
 import { LruMap } from "../core/lru.ts";
@@ -45,8 +50,16 @@ export interface TokenReviewOptions {
   /** Usernames allowed, e.g. `system:serviceaccount:earthworm:earthworm`. */
   allowedUsers: string[];
   audience?: string;
-  /** How long a verdict is cached. Default 60 s. */
+  /**
+   * Longest time a verdict is cached. Each is kept for a random time
+   * between half of this and all of it, so verdicts issued together (all
+   * agents meeting a new leader) are not reviewed again together, and never
+   * past the token's own expiry. Default 120 s, as kube-apiserver's webhook
+   * token cache.
+   */
   cacheMs?: number;
+  /** A number in [0, 1) that spreads the verdicts' lifetimes. Default Math.random. */
+  random?: () => number;
   /**
    * Verdicts kept, asked at each insertion: about two per node (an agent's
    * token and its successor during rotation). Default 1,024.
@@ -57,6 +70,16 @@ export interface TokenReviewOptions {
   /** One more failed review per client is allowed after this. Default 10 s. */
   failureRefillMs?: number;
   clock?: Clock;
+  /**
+   * Tokens under review at once. Past that, a token not yet known is
+   * answered 429 with a `Retry-After` of 1-5 s (at random) instead of
+   * waiting: when every agent meets a new leader at once, they are let in a
+   * few dozen at a time instead of holding thousands of requests (and their
+   * memory) open. Default 64.
+   */
+  maxPendingReviews?: number;
+  /** Hears of each TokenReview sent (not of verdicts answered from the cache). */
+  onReview?: (verdict: AuthVerdict) => void;
 }
 
 /** Fewest verdicts kept, whatever the cluster's size. */
@@ -64,15 +87,29 @@ const MIN_CACHE_ENTRIES = 64;
 /** Clients whose failure budgets are remembered. */
 const MAX_CLIENTS = 4096;
 
-async function digest(token: string): Promise<string> {
-  const hash = await crypto.subtle.digest(
-    "SHA-256",
-    new TextEncoder().encode(token),
-  );
-  return Array.from(
-    new Uint8Array(hash),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
+/** The key a token's verdict is cached under (synchronous: one per report). */
+function digest(token: string): string {
+  return createHash("sha256").update(token).digest("base64");
+}
+
+/**
+ * The expiry (ms since the epoch) a JWT states, unverified: it only ever
+ * shortens how long a verdict the API server gave is kept. Null when the
+ * token is not a JWT with a numeric `exp`.
+ */
+export function tokenExpiry(token: string): number | null {
+  const payload = token.split(".")[1];
+  if (!payload) return null;
+  try {
+    const claims = JSON.parse(
+      Buffer.from(payload, "base64url").toString("utf8"),
+    ) as { exp?: unknown };
+    return typeof claims.exp === "number" && Number.isFinite(claims.exp)
+      ? claims.exp * 1000
+      : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -116,7 +153,9 @@ export function tokenReviewAuthenticator(
   opts: TokenReviewOptions,
 ): Authenticator {
   const audience = opts.audience ?? WIRE_AUDIENCE;
-  const cacheMs = opts.cacheMs ?? 60_000;
+  const cacheMs = opts.cacheMs ?? 120_000;
+  const random = opts.random ?? Math.random;
+  const maxPending = opts.maxPendingReviews ?? 64;
   const clock = opts.clock ?? systemClock;
   const entries = opts.cacheEntries ?? (() => 1024);
   const cache = new LruMap<string, { verdict: AuthVerdict; until: number }>(
@@ -150,7 +189,7 @@ export function tokenReviewAuthenticator(
   };
 
   return async (token, from = "unknown") => {
-    const key = await digest(token);
+    const key = digest(token);
     const hit = cache.get(key);
     if (hit && hit.until > clock.now()) return hit.verdict;
     if (hit) cache.delete(key);
@@ -166,12 +205,30 @@ export function tokenReviewAuthenticator(
       };
     }
     let pending = inflight.get(key);
+    // A token whose verdict just expired is known: it is reviewed again
+    // at once (those reviews are spread over the cache time anyway).
+    if (!pending && !hit && inflight.size >= maxPending) {
+      const seconds = 1 + Math.floor(random() * 5);
+      return {
+        ok: false,
+        status: 429,
+        error:
+          `${inflight.size} agents' tokens are being reviewed: retry in ${seconds} s`,
+        retryAfterSeconds: seconds,
+      };
+    }
     if (!pending) {
       pending = review(token).finally(() => inflight.delete(key));
       inflight.set(key, pending);
       pending.then((verdict) => {
+        opts.onReview?.(verdict);
         if (verdict.ok) {
-          cache.set(key, { verdict, until: clock.now() + cacheMs });
+          const now = clock.now();
+          const until = Math.min(
+            now + cacheMs * (0.5 + random() / 2),
+            tokenExpiry(token) ?? Infinity,
+          );
+          cache.set(key, { verdict, until });
         }
       });
     }

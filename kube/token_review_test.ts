@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { judge, tokenReviewAuthenticator } from "./token_review.ts";
+import {
+  judge,
+  tokenExpiry,
+  tokenReviewAuthenticator,
+} from "./token_review.ts";
 import { KubeApiError } from "./rest_client.ts";
 import { FakeClock } from "../core/fake_clock.ts";
 
@@ -241,4 +245,110 @@ Deno.test("the node comes from the token, or else from the pod it is bound to", 
     assert.equal(!v.ok && v.status, 403, token);
     assert.match(!v.ok ? v.error : "", message, token);
   }
+});
+
+/** A token shaped like a JWT whose payload states `exp` (seconds). */
+function jwt(node: string, exp: number): string {
+  const b64 = (v: unknown) =>
+    btoa(JSON.stringify(v)).replaceAll("+", "-").replaceAll("/", "_")
+      .replaceAll("=", "");
+  return `agent-${node}.${b64({ exp })}.signature`;
+}
+
+Deno.test("a verdict is kept between half and all of the cache time, at random", async () => {
+  for (const [random, keptMs] of [[0, 50_000], [0.999, 99_950]] as const) {
+    const clock = new FakeClock();
+    const { client, calls } = fakeApi();
+    const auth = tokenReviewAuthenticator(client, {
+      allowedUsers: allowed,
+      clock,
+      cacheMs: 100_000,
+      random: () => random,
+    });
+    await auth("agent-n1");
+    await clock.advance(keptMs - 1);
+    await auth("agent-n1");
+    assert.equal(calls.reviews, 1, `still cached after ${keptMs - 1} ms`);
+    await clock.advance(1);
+    await auth("agent-n1");
+    assert.equal(calls.reviews, 2, `reviewed again after ${keptMs} ms`);
+  }
+});
+
+Deno.test("a verdict is never kept past the token's own expiry", async () => {
+  const clock = new FakeClock();
+  const { client, calls } = fakeApi();
+  const auth = tokenReviewAuthenticator(client, {
+    allowedUsers: allowed,
+    clock,
+    cacheMs: 100_000,
+    random: () => 0.999,
+  });
+  const token = jwt("n1", (clock.now() + 10_000) / 1000);
+  assert.equal(tokenExpiry(token), clock.now() + 10_000);
+  assert.equal((await auth(token)).ok, true);
+  await clock.advance(9_999);
+  await auth(token);
+  assert.equal(calls.reviews, 1);
+  await clock.advance(1);
+  await auth(token);
+  assert.equal(calls.reviews, 2, "reviewed again once the token expired");
+  assert.equal(tokenExpiry("not-a-jwt"), null);
+  assert.equal(tokenExpiry("a.bm90IGpzb24.c"), null);
+});
+
+Deno.test("past the reviews in flight, an unknown token is asked to come back in 1-5 s", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  const { client, calls } = fakeApi({ delay: () => gate });
+  const auth = tokenReviewAuthenticator(client, {
+    allowedUsers: allowed,
+    maxPendingReviews: 2,
+    random: () => 0.5,
+  });
+  const first = auth("agent-n1", "10.0.0.1");
+  const second = auth("agent-n2", "10.0.0.2");
+  const again = auth("agent-n1", "10.0.0.1");
+  const third = await auth("agent-n3", "10.0.0.3");
+  assert.deepEqual(third, {
+    ok: false,
+    status: 429,
+    error: "2 agents' tokens are being reviewed: retry in 3 s",
+    retryAfterSeconds: 3,
+  });
+  release();
+  assert.equal((await first).ok, true);
+  assert.equal((await second).ok, true);
+  assert.equal((await again).ok, true, "a token under review waits for it");
+  assert.equal(calls.reviews, 2);
+  assert.equal((await auth("agent-n3", "10.0.0.3")).ok, true);
+  // Being asked to wait is not a failure of the client's.
+  for (let i = 4; i < 12; i++) {
+    assert.equal((await auth(`agent-n${i}`, "10.0.0.3")).ok, true);
+  }
+});
+
+Deno.test("a token whose verdict expired is reviewed again even while the review slots are full", async () => {
+  const clock = new FakeClock();
+  let release!: () => void;
+  let gate: Promise<void> = Promise.resolve();
+  const { client, calls } = fakeApi({ delay: () => gate });
+  const auth = tokenReviewAuthenticator(client, {
+    allowedUsers: allowed,
+    clock,
+    cacheMs: 1000,
+    maxPendingReviews: 1,
+    random: () => 0,
+  });
+  assert.equal((await auth("agent-n1")).ok, true);
+  await clock.advance(1000);
+  gate = new Promise<void>((r) => release = r);
+  const newcomer = auth("agent-n2");
+  const known = auth("agent-n1");
+  const refused = await auth("agent-n3");
+  assert.equal(!refused.ok && refused.status, 429, "n3 is new: it waits");
+  release();
+  assert.equal((await newcomer).ok, true);
+  assert.equal((await known).ok, true, "n1 was known: it was let through");
+  assert.equal(calls.reviews, 3);
 });

@@ -9,15 +9,16 @@
 import { proxy } from "hono/proxy";
 import { Hono } from "hono";
 import type { Context } from "hono";
-import type {
-  BeatsResponse,
-  EpisodesResponse,
-  ErrorResponse,
-  HeartKind,
-  HeartsResponse,
+import {
+  type BeatsResponse,
+  type EpisodesResponse,
+  type ErrorResponse,
+  heartId,
+  type HeartKind,
+  type HeartsResponse,
 } from "../core/api_types.ts";
 import { ASSETS } from "./assets.ts";
-import { type HeartHub, SOURCE } from "./heart_hub.ts";
+import type { HeartHub } from "./heart_hub.ts";
 import { hubMetrics, type MetricSamples, renderMetrics } from "./metrics.ts";
 import type { Authenticator, AuthVerdict } from "../core/wire_types.ts";
 import {
@@ -37,6 +38,7 @@ import {
 import { isLoopbackHost, SECURITY_HEADERS } from "./http_guard.ts";
 import type { ServerEnv } from "./http_server.ts";
 import { parseRfc3339 } from "./rfc3339.ts";
+import { WireRateLimiter, type WireRateOptions } from "./wire_rate.ts";
 
 /** The app: Hono with the server's per-request facts (the peer's address). */
 export type App = Hono<{ Bindings: Partial<ServerEnv> }>;
@@ -65,6 +67,11 @@ export interface AppOptions {
    */
   authenticateAgent?: Authenticator;
   /**
+   * Bound on each node's wire reports (default 2 a second, 5 at once);
+   * excess reports are answered 429 with `Retry-After`.
+   */
+  wireRate?: WireRateOptions;
+  /**
    * True when the server listens on loopback only: requests must then name
    * a loopback or `localhost` Host (no DNS rebinding).
    */
@@ -81,6 +88,40 @@ function fail(
   error: string,
 ): Response {
   return c.json({ error } satisfies ErrorResponse, status);
+}
+
+/**
+ * The id of heart `namespace/name` of the `cluster` query parameter, or a
+ * 400 answer when the parameter does not fit the hub: a hub of several
+ * clusters needs it (its hearts' ids are `<cluster>/<namespace>/<name>`),
+ * a single-cluster hub takes none.
+ */
+function heartIdOf(
+  c: AppContext,
+  hub: HeartHub,
+  namespace: string,
+  name: string,
+): string | Response {
+  const cluster = c.req.query("cluster");
+  const names = hub.clusterNames;
+  if (names.length === 0) {
+    if (cluster === undefined) return heartId(namespace, name);
+    return fail(
+      c,
+      400,
+      `Parameter "cluster" is given, but Earthworm watches one cluster: leave it out`,
+    );
+  }
+  if (cluster === undefined || !names.includes(cluster)) {
+    return fail(
+      c,
+      400,
+      `Parameter "cluster" must name one of the clusters watched (${
+        names.map((n) => `"${n}"`).join(", ")
+      }), got ${cluster === undefined ? "none" : `"${cluster}"`}`,
+    );
+  }
+  return heartId(namespace, name, cluster);
 }
 
 /** The paths served and the methods each takes (others get 405). */
@@ -104,6 +145,11 @@ export function createApp(opts: AppOptions): App {
   const getHub = typeof opts.hub === "function"
     ? opts.hub
     : () => opts.hub as HeartHub | undefined;
+  const wireRate = new WireRateLimiter({
+    nodes: () => 2 * (getHub()?.size ?? 0),
+    ...opts.wireRate,
+  });
+  const wireCounts = { accepted: 0, throttled: 0, refused: 0 };
 
   app.use("*", async (c, next) => {
     const host = c.req.header("host") ?? new URL(c.req.url).host;
@@ -133,6 +179,18 @@ export function createApp(opts: AppOptions): App {
     const families = [
       ...(hub
         ? hubMetrics(hub, { perHeart: opts.perHeartMetrics === true })
+        : []),
+      ...(opts.authenticateAgent
+        ? [{
+          name: "earthworm_wire_reports_total",
+          help:
+            "Wire reports agents posted to this server: accepted, throttled (429: past the per-node rate, or too many tokens under review) or refused (any other 4xx/5xx).",
+          type: "counter" as const,
+          samples: Object.entries(wireCounts).map(([result, value]) => ({
+            labels: { result },
+            value,
+          })),
+        }]
         : []),
       ...(opts.metrics?.() ?? []),
     ];
@@ -177,10 +235,12 @@ export function createApp(opts: AppOptions): App {
       );
     }
     const namespace = c.req.query("namespace");
+    const cluster = c.req.query("cluster");
     const now = hub.clock.now();
     let hearts = hub.hearts(now);
     if (kind) hearts = hearts.filter((h) => h.kind === (kind as HeartKind));
     if (namespace) hearts = hearts.filter((h) => h.namespace === namespace);
+    if (cluster) hearts = hearts.filter((h) => h.cluster === cluster);
     const body: HeartsResponse = {
       generatedAt: new Date(now).toISOString(),
       source: hub.sourceState(),
@@ -192,7 +252,8 @@ export function createApp(opts: AppOptions): App {
   app.get("/api/v1/hearts/:namespace/:name/episodes", (c) => {
     const hub = getHub()!;
     const { namespace, name } = c.req.param();
-    const id = `${namespace}/${name}`;
+    const id = heartIdOf(c, hub, namespace, name);
+    if (id instanceof Response) return id;
     if (!hub.heart(id)) {
       return fail(
         c,
@@ -207,8 +268,21 @@ export function createApp(opts: AppOptions): App {
 
   app.get("/api/v1/source/episodes", (c) => {
     const hub = getHub()!;
+    const cluster = c.req.query("cluster");
+    const names = hub.clusterNames;
+    if (cluster !== undefined && !names.includes(cluster)) {
+      return fail(
+        c,
+        400,
+        names.length === 0
+          ? `Parameter "cluster" is given, but Earthworm watches one cluster: leave it out`
+          : `Parameter "cluster" must name one of the clusters watched (${
+            names.map((n) => `"${n}"`).join(", ")
+          }), got "${cluster}"`,
+      );
+    }
     return c.json(
-      { episodes: hub.episodes.list(SOURCE) } satisfies EpisodesResponse,
+      { episodes: hub.sourceEpisodes(cluster) } satisfies EpisodesResponse,
     );
   });
 
@@ -239,7 +313,8 @@ export function createApp(opts: AppOptions): App {
         );
       }
     }
-    const id = `${namespace}/${name}`;
+    const id = heartIdOf(c, hub, namespace, name);
+    if (id instanceof Response) return id;
     const heart = hub.heart(id);
     const beats = hub.beats(id, {
       ...(since !== undefined && { since }),
@@ -256,13 +331,16 @@ export function createApp(opts: AppOptions): App {
   });
 
   app.get("/api/v1/hearts/:namespace/:name", (c) => {
+    const hub = getHub()!;
     const { namespace, name } = c.req.param();
-    const heart = getHub()!.heart(`${namespace}/${name}`);
+    const id = heartIdOf(c, hub, namespace, name);
+    if (id instanceof Response) return id;
+    const heart = hub.heart(id);
     if (!heart) {
       return fail(
         c,
         404,
-        `No heart "${namespace}/${name}": list the hearts with GET /api/v1/hearts`,
+        `No heart "${id}": list the hearts with GET /api/v1/hearts`,
       );
     }
     return c.json(heart);
@@ -287,20 +365,42 @@ export function createApp(opts: AppOptions): App {
       );
     }
     const agent = await authenticate(c, opts.authenticateAgent);
-    if (agent instanceof Response) return agent;
+    if (agent instanceof Response) {
+      if (agent.status === 429) wireCounts.throttled++;
+      else wireCounts.refused++;
+      return agent;
+    }
+    const hub = getHub()!;
+    const waitMs = wireRate.take(agent.node, hub.clock.now());
+    if (waitMs > 0) {
+      wireCounts.throttled++;
+      // Read, not parsed: the connection stays usable for the next report.
+      await drainBody(c.req.raw);
+      const seconds = Math.ceil(waitMs / 1000);
+      const res = fail(
+        c,
+        429,
+        `Node "${agent.node}" sent more than ${wireRate.perSecond} wire reports a second: hold its exchanges and send them in one batch after ${seconds} s`,
+      );
+      res.headers.set("retry-after", String(seconds));
+      return res;
+    }
     try {
       const report = parseWireReport(await readWireBody(c.req.raw));
       if (report.node !== agent.node) {
+        wireCounts.refused++;
         return fail(
           c,
           403,
           `The token was issued for node "${agent.node}", not "${report.node}": each agent reports only its own node`,
         );
       }
-      getHub()!.wireReport(report.node, report.probe, report.exchanges);
+      hub.wireReport(report.node, report.probe, report.exchanges);
+      wireCounts.accepted++;
       return c.body(null, 204);
     } catch (err) {
       if (err instanceof WireReportError) {
+        wireCounts.refused++;
         return fail(c, err.status, err.message);
       }
       throw err;
@@ -420,6 +520,24 @@ async function forward(c: AppContext, leader: string): Promise<Response> {
       502,
       `Cannot reach the leader at ${leader}: ${message}: retry; a new leader is elected within seconds`,
     );
+  }
+}
+
+/**
+ * Reads a refused report's body to its end (up to the size limit), so the
+ * connection can carry the agent's next report instead of being closed.
+ */
+async function drainBody(req: Request): Promise<void> {
+  const reader = req.body?.getReader();
+  let size = 0;
+  while (reader) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    size += value.length;
+    if (size > MAX_WIRE_BODY_BYTES) {
+      await reader.cancel();
+      return;
+    }
   }
 }
 

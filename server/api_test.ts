@@ -541,3 +541,69 @@ Deno.test("a follower stops reading a forwarded body past the leader's 1 MiB lim
     }
   });
 });
+
+Deno.test("with several clusters, hearts carry their cluster and heart routes take ?cluster=", async () => {
+  const clock = new FakeClock();
+  const hub = new HeartHub({
+    clock,
+    source: { kind: "cluster", name: "a, b" },
+    clusters: [{ name: "a", server: "https://a" }, {
+      name: "b",
+      server: "https://b",
+    }],
+  });
+  const t0 = clock.now();
+  hub.sink("a").source(true, undefined, t0);
+  hub.sink("b").source(true, undefined, t0);
+  hub.sink("a").resync([lease("kube-node-lease", "n1", t0)], t0);
+  hub.sink("b").resync([lease("kube-node-lease", "n1", t0)], t0);
+  hub.sink("b").source(false, "connection refused", t0 + 500);
+  hub.sink("b").source(true, undefined, t0 + 1000);
+  const app = createApp({ hub });
+
+  const all = await (await app.request("/api/v1/hearts"))
+    .json() as HeartsResponse;
+  assert.deepEqual(all.hearts.map((h) => [h.id, h.cluster]).sort(), [
+    ["a/kube-node-lease/n1", "a"],
+    ["b/kube-node-lease/n1", "b"],
+  ]);
+  assert.deepEqual(all.source.clusters!.map((c) => c.name), ["a", "b"]);
+  const onlyB = await (await app.request("/api/v1/hearts?cluster=b"))
+    .json() as HeartsResponse;
+  assert.deepEqual(onlyB.hearts.map((h) => h.id), ["b/kube-node-lease/n1"]);
+
+  const one = await app.request("/api/v1/hearts/kube-node-lease/n1?cluster=b");
+  assert.equal(one.status, 200);
+  assert.equal((await one.json()).id, "b/kube-node-lease/n1");
+  const beats = await app.request(
+    "/api/v1/hearts/kube-node-lease/n1/beats?cluster=a",
+  );
+  assert.equal(beats.status, 200);
+  assert.equal(
+    ((await beats.json()) as BeatsResponse).heart.id,
+    "a/kube-node-lease/n1",
+  );
+  const none = await app.request("/api/v1/hearts/kube-node-lease/n1");
+  assert.equal(none.status, 400);
+  assert.match(
+    ((await none.json()) as ErrorResponse).error,
+    /Parameter "cluster" must name one of the clusters watched \("a", "b"\), got none/,
+  );
+  const episodes = await app.request("/api/v1/source/episodes?cluster=b");
+  assert.equal(episodes.status, 200);
+  const [episode] = (await episodes.json()).episodes;
+  assert.equal(episode.cluster, "b");
+  assert.equal(episode.id, "source");
+  const wrong = await app.request("/api/v1/source/episodes?cluster=c");
+  assert.equal(wrong.status, 400);
+});
+
+Deno.test("a single-cluster server refuses ?cluster= with what to do", async () => {
+  const { app } = setup();
+  const res = await app.request("/api/v1/hearts/kube-node-lease/n1?cluster=a");
+  assert.equal(res.status, 400);
+  assert.match(
+    ((await res.json()) as ErrorResponse).error,
+    /watches one cluster: leave it out/,
+  );
+});

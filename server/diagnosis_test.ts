@@ -130,7 +130,73 @@ Deno.test("each kind of evidence points at its cause", () => {
     assert.equal(got.cause, cause, what);
     assert.match(got.summary, summary, what);
     assert.ok(got.evidence.length > 0, `${what}: evidence`);
+    assert.ok(
+      got.evidence.every((e) => e.phrase !== undefined),
+      `${what}: every piece of evidence as a phrase too`,
+    );
   }
+});
+
+Deno.test("summaries and evidence come as phrases too: durations in milliseconds, times as RFC 3339, nobody as null", () => {
+  const waiting = diagnoseHeart(
+    node,
+    wire([x(5, { signal: "pending", latencyMs: 1000 })]),
+    NOW,
+  );
+  assert.deepEqual(waiting.summaryPhrase, {
+    id: "apiserver.waiting",
+    args: { sentAt: at(5), waitMs: 20_000 },
+  });
+  assert.deepEqual(waiting.evidence[0]!.phrase, {
+    id: "evidence.pending",
+    args: { lease: "kube-node-lease/n1", waitMs: 20_000 },
+  });
+  const retrans = diagnoseHeart(
+    node,
+    wire([
+      x(2, { signal: "retransmit", retransmits: 4, confidence: "inferred" }),
+    ]),
+    NOW,
+  );
+  assert.deepEqual(retrans.summaryPhrase, {
+    id: "network.retransmitted",
+    args: { count: 4, sinceAt: at(2) },
+  });
+  const kubelet = diagnoseHeart(node, wire([x(-10)]), NOW);
+  assert.deepEqual(kubelet.summaryPhrase, {
+    id: "kubelet.noRenewal",
+    args: { silentMs: 25_000 },
+  });
+  assert.equal(kubelet.evidence[0]!.phrase?.id, "evidence.noRequestIdle");
+  const orphan = diagnoseHeart(
+    { ...node, kind: "lease", holder: null, holderAtStart: "cp-1" },
+    null,
+    NOW,
+  );
+  assert.deepEqual(orphan.summaryPhrase, {
+    id: "handover.moved",
+    args: { from: "cp-1", to: null, silentMs: 25_000 },
+  });
+});
+
+Deno.test("an accepted renewal counts as undelivered only while the heart still holds the version it updated", () => {
+  // x() renews version "10": the heart holding "10" never saw that write.
+  const undelivered = diagnoseHeart(
+    { ...node, version: "10" },
+    wire([x(5)]),
+    NOW,
+  );
+  assert.equal(undelivered.cause, "apiserver");
+  assert.match(undelivered.summary, /watch has not delivered it/);
+  // The heart holds "11", the write that renewal made: its beat was seen,
+  // though the two clocks put the exchange a moment after the beat.
+  const delivered = diagnoseHeart(
+    { ...node, version: "11" },
+    wire([x(5)]),
+    NOW,
+  );
+  assert.equal(delivered.cause, "kubelet");
+  assert.match(delivered.summary, /kubelet sent no renewal/);
 });
 
 Deno.test("a pending renewal that was answered later is not still waiting", () => {
@@ -183,6 +249,12 @@ Deno.test("while Earthworm is blind, unanswered renewals on the nodes blame the 
   const apiserver = diagnoseSource(blind, "liveness read timed out", down, NOW);
   assert.equal(apiserver.cause, "apiserver");
   assert.match(apiserver.summary, /answers no one: n1/);
+  assert.deepEqual(apiserver.summaryPhrase, {
+    id: "source.waiting",
+    args: { node: "n1", sentAt: at(3), waitMs: 22_000 },
+  });
+  assert.equal(apiserver.evidence[1]!.node, "n1");
+  assert.equal(apiserver.evidence[1]!.phrase?.id, "evidence.pending");
   const up = new Map([["n1", wire([x(3, { latencyMs: 4 })])]]);
   const observer = diagnoseSource(blind, "liveness read timed out", up, NOW);
   assert.equal(observer.cause, "observer");
@@ -190,6 +262,46 @@ Deno.test("while Earthworm is blind, unanswered renewals on the nodes blame the 
   const nothing = diagnoseSource(blind, "cut", new Map(), NOW);
   assert.equal(nothing.cause, "observer");
   assert.match(nothing.summary, /nothing is blamed/);
+});
+
+Deno.test("a renewal sent in the seconds before Earthworm noticed its blindness still blames the API server; one answered then is no evidence", () => {
+  const blind = T + 4000;
+  /** A renewal the kubelet reset after 10 s without an answer. */
+  const gaveUp = (sec: number) => {
+    const r = x(sec, { latencyMs: 10_000, resets: 1 });
+    delete r.status;
+    return r;
+  };
+  // Sent 3 s before the blindness was noticed; the kubelet gave up after 10 s.
+  const timedOut = new Map([[
+    "n1",
+    wire([gaveUp(1)]),
+  ]]);
+  const apiserver = diagnoseSource(
+    blind,
+    "liveness read timed out",
+    timedOut,
+    NOW,
+  );
+  assert.equal(apiserver.cause, "apiserver");
+  assert.match(apiserver.summary, /took 10 s to answer/);
+  const answeredBefore = new Map([["n1", wire([x(1, { latencyMs: 4 })])]]);
+  const observer = diagnoseSource(
+    blind,
+    "liveness read timed out",
+    answeredBefore,
+    NOW,
+  );
+  assert.equal(observer.cause, "observer");
+  assert.match(observer.summary, /nothing is blamed/);
+  const longBefore = new Map([[
+    "n1",
+    wire([gaveUp(-11)]),
+  ]]);
+  assert.equal(
+    diagnoseSource(blind, "liveness read timed out", longBefore, NOW).cause,
+    "observer",
+  );
 });
 
 Deno.test("a connection closed cleanly (a kubelet restarting) blames no network", () => {

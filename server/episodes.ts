@@ -74,7 +74,8 @@ export class EpisodeBook {
   /**
    * Opens an episode of `id` at `at` with `finding`, or updates the open
    * one; returns it when it is new or its finding or worst status changed,
-   * else null.
+   * else null. A new episode is labelled with `label` when given (the id
+   * the API shows and its cluster), else with `id`.
    */
   record(
     id: string,
@@ -82,17 +83,20 @@ export class EpisodeBook {
     worst: HeartStatus,
     finding: Finding,
     now: number = at,
+    label?: { id: string; cluster?: string },
   ): Episode | null {
     const open = this.#open.get(id);
     if (!open) {
       const e: Episode = {
-        id,
+        id: label?.id ?? id,
+        ...(label?.cluster !== undefined && { cluster: label.cluster }),
         start: new Date(at).toISOString(),
         end: null,
         worst,
         cause: finding.cause,
         causeSince: new Date(at).toISOString(),
         summary: finding.summary,
+        summaryPhrase: finding.summaryPhrase,
         evidence: finding.evidence,
       };
       this.#open.set(id, e);
@@ -110,6 +114,7 @@ export class EpisodeBook {
     }
     open.cause = finding.cause;
     open.summary = finding.summary;
+    open.summaryPhrase = finding.summaryPhrase;
     open.evidence = finding.evidence;
     return open;
   }

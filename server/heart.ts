@@ -9,7 +9,11 @@
  * @module
  */
 
-import type { HeartKind, HeartStatus } from "../core/api_types.ts";
+import {
+  heartId,
+  type HeartKind,
+  type HeartStatus,
+} from "../core/api_types.ts";
 import { type Lease, NODE_LEASE_NAMESPACE } from "../core/lease_types.ts";
 
 /** Tunables of the status decision. */
@@ -32,6 +36,8 @@ export const DEFAULT_POLICY: StatusPolicy = {
 /** Mutable state of one heart, owned by the hub. Times are epoch milliseconds. */
 export interface HeartState {
   id: string;
+  /** Its cluster, when the hub watches several. */
+  cluster?: string;
   kind: HeartKind;
   namespace: string;
   name: string;
@@ -57,6 +63,12 @@ export interface HeartState {
   beats: number;
   transitions: number;
   status: HeartStatus;
+  /**
+   * When the status may change next by time alone (epoch ms; see
+   * {@linkcode nextStatusChange}): the hub's sweep passes the heart over
+   * until then.
+   */
+  checkAt: number;
   /**
    * A fresh read found the Lease unchanged since the last beat, so the
    * silence is the heart's, not a stale view's. Cleared by every beat and
@@ -86,12 +98,20 @@ export function parseTime(value: string | null | undefined): number | null {
   return Number.isNaN(ms) ? null : ms;
 }
 
-/** Creates the state of a heart first seen at `observedAt`: no beat yet. */
-export function newHeart(lease: Lease, observedAt: number): HeartState {
+/**
+ * Creates the state of a heart first seen at `observedAt`: no beat yet.
+ * `cluster` names its cluster when the hub watches several.
+ */
+export function newHeart(
+  lease: Lease,
+  observedAt: number,
+  cluster?: string,
+): HeartState {
   const { namespace, name } = lease.metadata;
   const spec = lease.spec ?? {};
   return {
-    id: `${namespace}/${name}`,
+    id: heartId(namespace, name, cluster),
+    ...(cluster !== undefined && { cluster }),
     kind: heartKind(namespace),
     namespace,
     name,
@@ -108,6 +128,7 @@ export function newHeart(lease: Lease, observedAt: number): HeartState {
     beats: 0,
     transitions: 0,
     status: "unknown",
+    checkAt: -Infinity,
     silenceConfirmed: false,
   };
 }
@@ -171,7 +192,8 @@ export function observeLease(
 /** Median of `values` (not mutated); null when empty. */
 export function median(values: readonly number[]): number | null {
   if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
+  // A typed array sorts numerically, natively: no comparator calls.
+  const sorted = Float64Array.from(values).sort();
   const mid = sorted.length >> 1;
   return sorted.length % 2
     ? sorted[mid]!
@@ -219,6 +241,35 @@ export function heartStatus(
     return "late";
   }
   return heart.lastObservedAt === null ? "unknown" : "healthy";
+}
+
+/**
+ * When {@linkcode heartStatus} may next answer other than `status` without
+ * a new observation: when a healthy (or not yet seen) heart would turn late
+ * or expired, a late one expired; Infinity when waiting changes nothing (an
+ * expired heart, or Earthworm blind). A time already past means "now".
+ */
+export function nextStatusChange(
+  heart: HeartState,
+  status: HeartStatus,
+  sourceConnected: boolean,
+  policy: StatusPolicy = DEFAULT_POLICY,
+): number {
+  if (!sourceConnected || status === "expired") return Infinity;
+  const since = Math.max(
+    heart.lastObservedAt ?? heart.baselineAt,
+    heart.baselineAt,
+  );
+  const duration = heart.leaseDurationSeconds;
+  const expiry = duration !== null && duration > 0
+    ? since + duration * 1000
+    : Infinity;
+  if (status === "late") return expiry;
+  const expected = expectedInterval(heart);
+  const late = expected === null ? Infinity : since +
+    Math.max(policy.lateFactor * expected, expected + policy.toleranceSeconds) *
+      1000;
+  return Math.min(late, expiry);
 }
 
 /** Where the confirmation of a heart's silence stands. */

@@ -7,17 +7,28 @@
  * calls a heart expired only after a read confirmed its silence, and reports
  * its own view stale when a read shows what the watch never delivered.
  *
+ * A hub watches one cluster (it is then the watch loop's sink itself, and
+ * its hearts' ids are `<namespace>/<name>`) or several: each cluster then
+ * has its own sink ({@linkcode HeartHub.sink}), its own view of its API
+ * server and its own confirmation reads, and its hearts' ids are
+ * `<cluster>/<namespace>/<name>`. A cluster that cannot be seen turns only
+ * its own hearts `unknown`.
+ *
  * @module
  */
 
-import type {
-  Beat,
-  Heart,
-  HeartStatus,
-  SnapshotEvent,
-  SourceState,
-  WireExchange,
-  WireSummary,
+import {
+  type Beat,
+  type ClusterState,
+  type Episode,
+  type Heart,
+  heartId,
+  type HeartStatus,
+  type Phrase,
+  type SnapshotEvent,
+  type SourceState,
+  type WireExchange,
+  type WireSummary,
 } from "../core/api_types.ts";
 import {
   type Lease,
@@ -27,6 +38,7 @@ import {
 } from "../core/lease_types.ts";
 import { BeatStore, type BeatStoreOptions, toBeat } from "./beat_store.ts";
 import { type Clock, sleepUnlessAborted, systemClock } from "../core/clock.ts";
+import { isoTime } from "../core/iso_time.ts";
 import { EventLog, type EventLogOptions } from "./event_log.ts";
 import { HubFeed } from "./hub_feed.ts";
 import { StreamBatcher } from "./stream_batcher.ts";
@@ -44,6 +56,8 @@ import {
   heartStatus,
   judgeRead,
   newHeart,
+  nextStatusChange,
+  type ObservedBeat,
   observeLease,
   type StatusPolicy,
 } from "./heart.ts";
@@ -53,9 +67,18 @@ import {
   diagnoseHeart,
   diagnoseSource,
   type Finding,
+  handoverFinding,
   type NodeWireView,
 } from "./diagnosis.ts";
 import { EpisodeBook } from "./episodes.ts";
+import {
+  aggregateSource,
+  apiServerOf,
+  checkClusterNames,
+  type ClusterEntry,
+  clusterState,
+  type HubCluster,
+} from "./hub_clusters.ts";
 import type { Pair } from "../wire/wire_pairing.ts";
 
 /** What a live beat event learns of the exchange that carried it. */
@@ -70,7 +93,14 @@ const log = getLogger("hub");
 /** Settings of a hub. */
 export interface HeartHubOptions {
   clock: Clock;
+  /** What the hub watches: its kind, and its name (a server URL, a file, or the clusters' names). */
   source: Pick<SourceState, "kind" | "name">;
+  /**
+   * The clusters, when the hub watches several (each fed through
+   * {@linkcode HeartHub.sink}); `confirm` and `onStale` below are then
+   * per cluster, given here. Absent: one cluster, fed through the hub.
+   */
+  clusters?: HubCluster[];
   /** Rate of the clock against wall time (mock `--speed`). Default 1. */
   timeScale?: number;
   store?: Partial<BeatStoreOptions>;
@@ -119,6 +149,8 @@ export interface HubCounters {
 export const SOURCE = "source";
 /** How long after Earthworm sees again a late-answered renewal may still name the API server. */
 const LATE_EVIDENCE_MS = 60_000;
+/** Shortest time between two weighings of late evidence. */
+const LATE_DIAGNOSIS_MS = 1000;
 
 /** Hearts, their beats and the event stream. */
 export class HeartHub implements LeaseSink, WireReportSink {
@@ -142,17 +174,22 @@ export class HeartHub implements LeaseSink, WireReportSink {
     confirmedSilences: 0,
     staleViews: 0,
   };
-  /** The confirmation reads, when the hub has a way to read a Lease. */
-  readonly confirmer: ExpiryConfirmer | undefined;
-  readonly #onStale: ((reason: string) => void) | undefined;
+  /** The confirmation reads of each cluster that has a way to read a Lease. */
+  readonly confirmers: readonly ExpiryConfirmer[];
   #hearts = new Map<string, HeartState>();
   /** Why hearts are late: open episodes and their history. */
   readonly episodes: EpisodeBook = new EpisodeBook();
   /** Holders of hearts when their open episode began (a handover shows against it). */
   #holderAtStart = new Map<string, string | null>();
-  /** The last episode of Earthworm's own blindness, and until when late evidence may still change it. */
-  #sourceEpisode: { start: number; end: number | null } | null = null;
-  #source: SourceState;
+  /** What the source is, beside its clusters' views. */
+  #base: Pick<SourceState, "kind" | "name" | "timeScale" | "wire">;
+  /** The clusters by name ("" for the one cluster of a single-cluster hub). */
+  #clusters = new Map<string, ClusterEntry>();
+  /** True when the hub watches several clusters (named, with qualified ids). */
+  readonly #multi: boolean;
+  /** When late wire evidence was last weighed, and whether more came since. */
+  #lateDiagnosedAt = -Infinity;
+  #lateDiagnosisDue = false;
   #wire = new WireState();
   /**
    * Node beats whose carrying exchange has not arrived yet, held for at most
@@ -182,111 +219,215 @@ export class HeartHub implements LeaseSink, WireReportSink {
       ...(options.batchMs !== undefined && { batchMs: options.batchMs }),
     });
     this.feed.listen((e) => this.batcher.add(e));
-    this.#source = {
+    this.#base = {
       ...options.source,
-      connected: false,
-      reason: "not connected yet",
-      since: new Date(options.clock.now()).toISOString(),
       timeScale: options.timeScale ?? 1,
     };
-    this.#onStale = options.onStale;
-    this.confirmer = options.confirm && new ExpiryConfirmer({
-      clock: options.clock,
-      read: options.confirm,
-      ...(options.confirmPolicy && { policy: options.confirmPolicy }),
-      onResult: (id, asked, result) => this.#confirmed(id, asked, result),
-    });
+    this.#multi = options.clusters !== undefined;
+    const clusters: HubCluster[] = options.clusters ?? [{
+      name: "",
+      server: options.source.name,
+      ...(options.confirm && { confirm: options.confirm }),
+      ...(options.onStale && { onStale: options.onStale }),
+    }];
+    if (this.#multi) checkClusterNames(clusters.map((c) => c.name));
+    const confirmers: ExpiryConfirmer[] = [];
+    for (const c of clusters) {
+      const entry: ClusterEntry = {
+        name: this.#multi ? c.name : undefined,
+        server: c.server,
+        connected: false,
+        reason: "not connected yet",
+        since: options.clock.now(),
+        diagnosis: undefined,
+        episode: null,
+        confirmer: c.confirm && new ExpiryConfirmer({
+          clock: options.clock,
+          read: c.confirm,
+          ...(options.confirmPolicy && { policy: options.confirmPolicy }),
+          onResult: (id, asked, result) =>
+            this.#confirmed(entry, id, asked, result),
+        }),
+        onStale: c.onStale,
+        hearts: new Set(),
+      };
+      if (entry.confirmer) confirmers.push(entry.confirmer);
+      this.#clusters.set(c.name, entry);
+    }
+    this.confirmers = confirmers;
   }
 
-  /** LeaseSink: one watch event. */
+  /** The confirmation reads of a single-cluster hub (of its first cluster otherwise). */
+  get confirmer(): ExpiryConfirmer | undefined {
+    return this.confirmers[0];
+  }
+
+  /** Names of the clusters of a hub that watches several; empty for a single-cluster hub. */
+  get clusterNames(): string[] {
+    return this.#multi ? [...this.#clusters.keys()] : [];
+  }
+
+  /**
+   * The sink of cluster `name`'s watch loop, on a hub that watches several
+   * clusters. Throws a RangeError for a cluster the hub does not watch.
+   */
+  sink(name: string): LeaseSink {
+    const entry = this.#multi ? this.#clusters.get(name) : undefined;
+    if (!entry) {
+      throw new RangeError(
+        this.#multi
+          ? `No cluster "${name}": the hub watches ${
+            this.clusterNames.map((n) => `"${n}"`).join(", ")
+          }`
+          : "A single-cluster hub is the sink itself: feed it directly",
+      );
+    }
+    return {
+      event: (event, observedAt) => this.#event(entry, event, observedAt),
+      resync: (leases, observedAt) => this.#resync(entry, leases, observedAt),
+      source: (connected, reason, at) =>
+        this.#sourceChange(entry, connected, reason, at),
+    };
+  }
+
+  /** LeaseSink: one watch event (single-cluster hub). */
   event(event: LeaseEvent, observedAt: number): void {
-    this.counters.leaseEvents++;
-    if (event.type === "DELETED") this.#delete(idOf(event.object), observedAt);
-    else this.#upsert(event.object, observedAt);
+    this.#event(this.#single(), event, observedAt);
   }
 
-  /** LeaseSink: a full list; hearts missing from it are deleted. */
+  /** LeaseSink: a full list; hearts missing from it are deleted (single-cluster hub). */
   resync(leases: Lease[], observedAt: number): void {
+    this.#resync(this.#single(), leases, observedAt);
+  }
+
+  /** LeaseSink: the API server became reachable or unreachable (single-cluster hub). */
+  source(connected: boolean, reason: string | undefined, at: number): void {
+    this.#sourceChange(this.#single(), connected, reason, at);
+  }
+
+  #single(): ClusterEntry {
+    if (this.#multi) {
+      throw new Error(
+        `This hub watches several clusters: feed each through hub.sink(name)`,
+      );
+    }
+    return this.#clusters.get("")!;
+  }
+
+  #event(entry: ClusterEntry, event: LeaseEvent, observedAt: number): void {
+    this.counters.leaseEvents++;
+    if (event.type === "DELETED") {
+      this.#delete(this.#idOf(entry, event.object), observedAt);
+    } else this.#upsert(entry, event.object, observedAt);
+  }
+
+  #resync(entry: ClusterEntry, leases: Lease[], observedAt: number): void {
     this.counters.resyncs++;
     const seen = new Set<string>();
     for (const lease of leases) {
-      seen.add(idOf(lease));
-      this.#upsert(lease, observedAt);
+      seen.add(this.#idOf(entry, lease));
+      this.#upsert(entry, lease, observedAt);
     }
-    for (const id of [...this.#hearts.keys()]) {
+    for (const id of [...entry.hearts]) {
       if (!seen.has(id)) this.#delete(id, observedAt);
     }
   }
 
-  /** LeaseSink: the API server became reachable or unreachable. */
-  source(connected: boolean, reason: string | undefined, at: number): void {
-    if (
-      connected === this.#source.connected && reason === this.#source.reason
-    ) return;
-    const wasConnected = this.#source.connected;
-    this.#source = {
-      ...this.#source,
-      connected,
-      since: new Date(at).toISOString(),
-    };
-    if (reason === undefined || connected) delete this.#source.reason;
-    else this.#source.reason = reason;
+  #sourceChange(
+    entry: ClusterEntry,
+    connected: boolean,
+    reason: string | undefined,
+    at: number,
+  ): void {
+    if (connected === entry.connected && reason === entry.reason) return;
+    const wasConnected = entry.connected;
+    entry.connected = connected;
+    entry.since = at;
+    entry.reason = connected ? undefined : reason;
     if (connected !== wasConnected) {
       // Reads under way belong to the old view; confirmations too.
-      this.confirmer?.reset();
-      for (const heart of this.#hearts.values()) {
+      entry.confirmer?.reset();
+      for (const id of entry.hearts) {
+        const heart = this.#hearts.get(id)!;
         heart.silenceConfirmed = false;
         // Silence is only counted from the moment Earthworm can see again.
         if (connected) heart.baselineAt = at;
       }
     }
     if (!connected && wasConnected) {
-      this.#sourceEpisode = { start: at, end: null };
+      entry.episode = { start: at, end: null };
     }
-    if (connected && this.#sourceEpisode?.end === null) {
-      this.#diagnoseSource(at);
-      this.#sourceEpisode.end = at;
-      const closed = this.episodes.close(SOURCE, at);
-      delete this.#source.diagnosis;
+    if (connected && entry.episode?.end === null) {
+      this.#diagnoseSource(entry, at);
+      entry.episode.end = at;
+      const closed = this.episodes.close(sourceKey(entry), at);
+      entry.diagnosis = undefined;
       if (closed) {
         this.feed.publish("diagnosis", {
           id: SOURCE,
+          ...(entry.name !== undefined && { cluster: entry.name }),
           diagnosis: null,
           episode: closed,
         });
       }
     }
-    if (!connected) this.#diagnoseSource(at, false);
+    if (!connected) this.#diagnoseSource(entry, at, false);
     this.feed.publish("source", this.sourceState());
-    this.sweep(at);
+    // Every heart's status depends on its cluster's source: decide them all
+    // again.
+    for (const id of entry.hearts) this.#hearts.get(id)!.checkAt = -Infinity;
+    this.#sweepCluster(entry, at);
   }
 
-  /** Records why wire (eBPF) data is or is not available. */
+  /**
+   * Records why wire (eBPF) data is or is not available; `phrases` carry
+   * the reason and the pairing as data for the UI's languages.
+   */
   setWireAvailability(
     available: boolean,
     reason?: string,
     pairing?: string,
+    phrases: { reasonPhrase?: Phrase; pairingPhrase?: Phrase } = {},
   ): void {
-    this.#source = {
-      ...this.#source,
+    this.#base = {
+      ...this.#base,
       wire: {
         available,
         ...(reason !== undefined && { reason }),
+        ...(reason !== undefined && phrases.reasonPhrase &&
+          { reasonPhrase: phrases.reasonPhrase }),
         ...(pairing !== undefined && { pairing }),
+        ...(pairing !== undefined && phrases.pairingPhrase &&
+          { pairingPhrase: phrases.pairingPhrase }),
       },
     };
     this.feed.publish("source", this.sourceState());
   }
 
-  /** Re-decides every heart's status at `now`, publishing changes. */
+  /**
+   * Re-decides at `now` the status of every heart whose status may have
+   * changed by time alone since it was last decided, publishing changes.
+   */
   sweep(now: number = this.clock.now()): void {
-    for (const heart of this.#hearts.values()) {
-      this.#updateStatus(heart, now);
+    for (const entry of this.#clusters.values()) {
+      this.#sweepCluster(entry, now);
+    }
+  }
+
+  #sweepCluster(entry: ClusterEntry, now: number): void {
+    for (const id of entry.hearts) {
+      const heart = this.#hearts.get(id)!;
+      if (now >= heart.checkAt) this.#updateStatus(heart, now);
       if (
         heart.status !== "healthy" || this.episodes.current(heart.id)
       ) this.#diagnose(heart, now);
     }
-    if (!this.#source.connected) this.#diagnoseSource(now);
+    if (!entry.connected) this.#diagnoseSource(entry, now);
+    else if (this.#lateDiagnosisDue) {
+      this.#lateDiagnosisDue = false;
+      this.#lateDiagnosedAt = now;
+      this.#diagnoseSource(entry, now);
+    }
   }
 
   /** Sweeps statuses every `intervalMs` until `signal` aborts; prunes old beats each minute. */
@@ -302,12 +443,22 @@ export class HeartHub implements LeaseSink, WireReportSink {
     }
   }
 
-  /** Takes a batch of wire exchanges from a node's agent. */
+  /**
+   * Takes a batch of wire exchanges from a node's agent. Agents report to
+   * the hub of their own cluster: a hub of several clusters takes none.
+   */
   wire(exchanges: WireExchange[]): void {
     if (exchanges.length === 0) return;
-    const late = this.#sourceEpisode;
-    if (late?.end != null && this.clock.now() - late.end < LATE_EVIDENCE_MS) {
-      queueMicrotask(() => this.#diagnoseSource(this.clock.now()));
+    const entry = this.#single();
+    const late = entry.episode;
+    const now = this.clock.now();
+    if (late?.end != null && now - late.end < LATE_EVIDENCE_MS) {
+      // Diagnosing reads every node's wire view: at most once a second
+      // (the sweep takes what came in between), not once per report.
+      if (now - this.#lateDiagnosedAt >= LATE_DIAGNOSIS_MS) {
+        this.#lateDiagnosedAt = now;
+        queueMicrotask(() => this.#diagnoseSource(entry, this.clock.now()));
+      } else this.#lateDiagnosisDue = true;
     }
     this.counters.wireExchanges += exchanges.length;
     for (const pair of this.#wire.exchanges(exchanges)) {
@@ -341,6 +492,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     probe: ProbeState,
     exchanges: WireExchange[],
   ): void {
+    this.#single();
     const known = this.#hearts.has(nodeHeartId(node));
     const changed = this.#wire.probe(node, probe, known);
     if (changed) {
@@ -348,6 +500,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         changed.available,
         changed.reason,
         changed.pairing,
+        changed,
       );
     }
     this.wire(exchanges);
@@ -358,9 +511,44 @@ export class HeartHub implements LeaseSink, WireReportSink {
     return this.#wire.probes();
   }
 
-  /** The source as the API reports it. */
+  /**
+   * The source as the API reports it: a single-cluster hub's own, or the
+   * aggregate of several clusters with each cluster's state.
+   */
   sourceState(): SourceState {
-    return { ...this.#source };
+    if (this.#multi) {
+      return aggregateSource(this.#base, this.clusterStates());
+    }
+    const entry = this.#single();
+    return {
+      ...this.#base,
+      connected: entry.connected,
+      ...(entry.reason !== undefined && !entry.connected &&
+        { reason: entry.reason }),
+      since: new Date(entry.since).toISOString(),
+      ...(entry.diagnosis !== undefined && { diagnosis: entry.diagnosis }),
+    };
+  }
+
+  /** Each cluster's state, on a hub that watches several; empty otherwise. */
+  clusterStates(): ClusterState[] {
+    if (!this.#multi) return [];
+    return [...this.#clusters.values()].map(clusterState);
+  }
+
+  /**
+   * Episodes of Earthworm's blindness to cluster `cluster`'s API server (of
+   * its one API server on a single-cluster hub; of every cluster, oldest
+   * first, when `cluster` is undefined).
+   */
+  sourceEpisodes(cluster?: string): Episode[] {
+    if (!this.#multi || cluster !== undefined) {
+      const entry = this.#clusters.get(this.#multi ? cluster! : "");
+      return entry ? this.episodes.list(sourceKey(entry)) : [];
+    }
+    return [...this.#clusters.values()]
+      .flatMap((entry) => this.episodes.list(sourceKey(entry)))
+      .sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
   }
 
   /** Number of hearts. */
@@ -409,12 +597,21 @@ export class HeartHub implements LeaseSink, WireReportSink {
     };
   }
 
-  #upsert(lease: Lease, observedAt: number): void {
-    const id = idOf(lease);
+  #idOf(entry: ClusterEntry, lease: Lease): string {
+    return heartId(lease.metadata.namespace, lease.metadata.name, entry.name);
+  }
+
+  #clusterOf(heart: HeartState): ClusterEntry {
+    return this.#clusters.get(heart.cluster ?? "")!;
+  }
+
+  #upsert(entry: ClusterEntry, lease: Lease, observedAt: number): void {
+    const id = this.#idOf(entry, lease);
     let heart = this.#hearts.get(id);
     if (!heart) {
-      heart = newHeart(lease, observedAt);
+      heart = newHeart(lease, observedAt, entry.name);
       this.#hearts.set(id, heart);
+      entry.hearts.add(id);
       if (heart.kind === "node") this.#wire.nodeAdded(heart.name);
       heart.status = this.#decide(heart, observedAt);
       this.feed.publish("status", {
@@ -436,44 +633,57 @@ export class HeartHub implements LeaseSink, WireReportSink {
       const paired = heart.kind === "node"
         ? this.#wire.beat(heart.name, observed.renewTime, previousVersion)
         : null;
-      this.store.append(id, {
-        ...observed,
-        ...(paired
+      this.store.append(
+        id,
+        paired
           ? {
+            ...observed,
             wireLatencyMs: paired.latencyMs,
             wireConfidence: paired.confidence,
           }
-          : {}),
-      });
+          : observed,
+      );
       if (paired) this.counters.wirePaired++;
-      this.confirmer?.forget(id);
+      entry.confirmer?.forget(id);
       const from = heart.status;
       heart.status = this.#decide(heart, observedAt);
-      const publish = (pair?: WirePair) => {
-        const beat = toBeat({
-          ...observed,
-          ...(pair !== undefined
-            ? { wireLatencyMs: pair.latencyMs, wireConfidence: pair.confidence }
-            : {}),
-        });
-        const wireHeart = this.#toHeart(heart, observedAt);
-        this.feed.publish("beat", { id, beat, heart: wireHeart });
-        if (from !== heart.status) {
-          this.feed.publish("status", {
-            id,
-            from,
-            to: heart.status,
-            heart: wireHeart,
-          });
-        }
-      };
       if (paired || heart.kind !== "node" || !this.#wire.summary(heart.name)) {
-        publish(paired ?? undefined);
+        this.#publishBeat(heart, observed, from, paired ?? undefined);
       } else {
-        this.#hold(id, observed.renewTime, publish);
+        this.#hold(
+          id,
+          observed.renewTime,
+          (pair) => this.#publishBeat(heart, observed, from, pair),
+        );
       }
     } else {
       this.#updateStatus(heart, observedAt);
+    }
+  }
+
+  /** Publishes a beat (with the exchange that carried it, when known) and the status it changed. */
+  #publishBeat(
+    heart: HeartState,
+    observed: ObservedBeat,
+    from: HeartStatus,
+    pair: WirePair | undefined,
+  ): void {
+    const beat = toBeat(
+      pair === undefined ? observed : {
+        ...observed,
+        wireLatencyMs: pair.latencyMs,
+        wireConfidence: pair.confidence,
+      },
+    );
+    const wireHeart = this.#toHeart(heart, observed.observedAt);
+    this.feed.publish("beat", { id: heart.id, beat, heart: wireHeart });
+    if (from !== heart.status) {
+      this.feed.publish("status", {
+        id: heart.id,
+        from,
+        to: heart.status,
+        heart: wireHeart,
+      });
     }
   }
 
@@ -503,10 +713,12 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.#flushHeld(id);
     const heart = this.#hearts.get(id);
     if (!heart) return;
-    this.#closeEpisode(id, at);
+    const entry = this.#clusterOf(heart);
+    this.#closeEpisode(heart, at);
     this.episodes.delete(id);
     this.#hearts.delete(id);
-    this.confirmer?.forget(id);
+    entry.hearts.delete(id);
+    entry.confirmer?.forget(id);
     this.store.delete(id);
     if (heart.kind === "node") {
       const changed = this.#wire.forget(heart.name);
@@ -515,6 +727,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
           changed.available,
           changed.reason,
           changed.pairing,
+          changed,
         );
       }
     }
@@ -529,33 +742,39 @@ export class HeartHub implements LeaseSink, WireReportSink {
   /**
    * The heart's status at `now`. A heart past its lease duration is
    * `expired` only once a fresh read confirmed its silence: until then the
-   * read is asked for and the heart stays as it was.
+   * read is asked for and the heart stays as it was. Sets when to look at
+   * the heart again ({@linkcode HeartState.checkAt}).
    */
   #decide(heart: HeartState, now: number): HeartStatus {
-    const decided = heartStatus(
-      heart,
-      now,
-      this.#source.connected,
-      this.policy,
-    );
-    if (decided !== "expired" || !this.confirmer) return decided;
-    return gateExpiry(
-      decided,
-      heart.status,
-      heart.silenceConfirmed ? "confirmed" : this.confirmer.request(
-        heart.id,
-        heart.namespace,
-        heart.name,
-        heart.lastRenewTime,
-        now,
-      ),
-    );
+    const entry = this.#clusterOf(heart);
+    const connected = entry.connected;
+    const decided = heartStatus(heart, now, connected, this.policy);
+    const status = decided !== "expired" || !entry.confirmer
+      ? decided
+      : gateExpiry(
+        decided,
+        heart.status,
+        heart.silenceConfirmed ? "confirmed" : entry.confirmer.request(
+          heart.id,
+          heart.namespace,
+          heart.name,
+          heart.lastRenewTime,
+          now,
+        ),
+      );
+    heart.checkAt = nextStatusChange(heart, status, connected, this.policy);
+    return status;
   }
 
-  /** Acts on a confirmation read of heart `id`. */
-  #confirmed(id: string, asked: number | null, result: ReadResult): void {
+  /** Acts on a confirmation read of heart `id` of cluster `entry`. */
+  #confirmed(
+    entry: ClusterEntry,
+    id: string,
+    asked: number | null,
+    result: ReadResult,
+  ): void {
     const heart = this.#hearts.get(id);
-    if (!heart || !this.#source.connected) return;
+    if (!heart || !entry.connected) return;
     const now = this.clock.now();
     if ("error" in result) {
       log.debug("cannot confirm the silence of a heart", {
@@ -569,7 +788,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     }
     const verdict = judgeRead(heart, asked, result.lease);
     if (verdict !== "behind" && verdict !== "gone") {
-      this.confirmer?.forget(id);
+      entry.confirmer?.forget(id);
       if (verdict === "confirmed") {
         heart.silenceConfirmed = true;
         this.counters.confirmedSilences++;
@@ -582,8 +801,8 @@ export class HeartHub implements LeaseSink, WireReportSink {
       ? `Lease ${id} is gone from the API server, but the watch did not say so: rebuilding the view`
       : `Lease ${id} was renewed at ${result.lease?.spec?.renewTime} on the API server, but the watch did not deliver it: rebuilding the view`;
     log.warn("the watch is behind the API server", { id, verdict });
-    this.#onStale?.(reason);
-    this.source(false, reason, now);
+    entry.onStale?.(reason);
+    this.#sourceChange(entry, false, reason, now);
   }
 
   #updateStatus(heart: HeartState, now: number): void {
@@ -613,28 +832,27 @@ export class HeartHub implements LeaseSink, WireReportSink {
       // A Lease that beats again under another holder was handed over.
       const before = this.#holderAtStart.get(heart.id) ?? heart.holder;
       if (heart.kind === "lease" && heart.holder !== before) {
-        this.#publishEpisode(heart.id, now, open.worst, {
-          cause: "handover",
-          summary: `leadership moved from ${before ?? "nobody"} to ${
-            heart.holder ?? "nobody"
-          } after ${
-            Math.round((now - Date.parse(open.start)) / 1000)
-          } s of silence`,
-          evidence: [{
-            at: new Date(now).toISOString(),
-            text: `holder changed from ${before ?? "none"} to ${
-              heart.holder ?? "none"
-            }`,
-          }],
-        });
+        this.#publishEpisode(
+          heart.id,
+          now,
+          open.worst,
+          handoverFinding(
+            before,
+            heart.holder,
+            now - Date.parse(open.start),
+            now,
+          ),
+          heart.cluster,
+        );
       }
-      this.#closeEpisode(heart.id, now);
+      this.#closeEpisode(heart, now);
       return;
     }
     if (!open) this.#holderAtStart.set(heart.id, heart.holder);
-    const blind = this.#source.connected
+    const entry = this.#clusterOf(heart);
+    const blind = entry.connected
       ? undefined
-      : this.#source.reason ?? "the API server cannot be reached";
+      : entry.reason ?? `${apiServerOf(entry)} cannot be reached`;
     const finding = diagnoseHeart(
       {
         kind: heart.kind,
@@ -646,16 +864,19 @@ export class HeartHub implements LeaseSink, WireReportSink {
           heart.baselineAt,
         ),
         recentIntervals: heart.recentIntervals,
+        version: heart.resourceVersion,
       },
       heart.kind === "node" ? this.#nodeView(heart.name, heart) : null,
       now,
       blind,
+      apiServerOf(entry),
     );
     this.#publishEpisode(
       heart.id,
       now,
       bad ? heart.status : "unknown",
       finding,
+      heart.cluster,
     );
   }
 
@@ -666,22 +887,37 @@ export class HeartHub implements LeaseSink, WireReportSink {
     );
   }
 
-  /** Records the episode's finding; true when it is new or changed (and published). */
+  /**
+   * Records the finding of episode `key` (a heart's id, or a cluster's
+   * {@linkcode sourceKey}), shown as `id` of `cluster`; true when it is new
+   * or changed (and published).
+   */
   #publishEpisode(
-    id: string,
+    key: string,
     now: number,
     worst: HeartStatus,
     finding: Finding,
+    cluster: string | undefined,
+    id: string = key,
   ): boolean {
-    const e = this.episodes.record(id, now, worst, finding, this.clock.now());
+    const e = this.episodes.record(
+      key,
+      now,
+      worst,
+      finding,
+      this.clock.now(),
+      { id, ...(cluster !== undefined && { cluster }) },
+    );
     if (!e) return false;
     this.counters.diagnoses++;
     this.feed.publish("diagnosis", {
       id,
+      ...(cluster !== undefined && { cluster }),
       diagnosis: {
         cause: e.cause,
         since: e.start,
         summary: e.summary,
+        ...(e.summaryPhrase && { summaryPhrase: e.summaryPhrase }),
         evidence: e.evidence,
       },
       episode: e,
@@ -689,12 +925,13 @@ export class HeartHub implements LeaseSink, WireReportSink {
     return true;
   }
 
-  #closeEpisode(id: string, now: number): void {
-    this.#holderAtStart.delete(id);
-    const closed = this.episodes.close(id, now);
+  #closeEpisode(heart: HeartState, now: number): void {
+    this.#holderAtStart.delete(heart.id);
+    const closed = this.episodes.close(heart.id, now);
     if (closed) {
       this.feed.publish("diagnosis", {
-        id,
+        id: heart.id,
+        ...(heart.cluster !== undefined && { cluster: heart.cluster }),
         diagnosis: null,
         episode: closed,
       });
@@ -707,8 +944,8 @@ export class HeartHub implements LeaseSink, WireReportSink {
    * arrives just after Earthworm sees again (a renewal answered late) still
    * counts for the episode that just ended.
    */
-  #diagnoseSource(now: number, announce = true): void {
-    const ep = this.#sourceEpisode;
+  #diagnoseSource(entry: ClusterEntry, now: number, announce = true): void {
+    const ep = entry.episode;
     if (!ep) return;
     const nodes = new Map<string, NodeWireView>();
     for (const node of this.#wire.nodes()) {
@@ -716,19 +953,28 @@ export class HeartHub implements LeaseSink, WireReportSink {
     }
     const finding = diagnoseSource(
       ep.start,
-      this.#source.reason ?? "the API server could not be reached",
+      entry.reason ?? `${apiServerOf(entry)} could not be reached`,
       nodes,
       ep.end ?? now,
+      apiServerOf(entry),
     );
     if (ep.end === null) {
-      this.#source.diagnosis = {
+      entry.diagnosis = {
         cause: finding.cause,
         since: new Date(ep.start).toISOString(),
         summary: finding.summary,
+        summaryPhrase: finding.summaryPhrase,
         evidence: finding.evidence,
       };
       if (
-        this.#publishEpisode(SOURCE, ep.start, "unknown", finding) && announce
+        this.#publishEpisode(
+          sourceKey(entry),
+          ep.start,
+          "unknown",
+          finding,
+          entry.name,
+          SOURCE,
+        ) && announce
       ) {
         // The banner reads the source's diagnosis.
         this.feed.publish("source", this.sourceState());
@@ -736,7 +982,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
       return;
     }
     // Closed: late evidence may still name the API server.
-    const closed = this.episodes.list(SOURCE).at(-1);
+    const closed = this.episodes.list(sourceKey(entry)).at(-1);
     if (
       closed && closed.end !== null && finding.cause !== closed.cause &&
       finding.cause === "apiserver"
@@ -746,9 +992,11 @@ export class HeartHub implements LeaseSink, WireReportSink {
       closed.cause = finding.cause;
       closed.causeSince = new Date(now).toISOString();
       closed.summary = finding.summary;
+      closed.summaryPhrase = finding.summaryPhrase;
       closed.evidence = finding.evidence;
       this.feed.publish("diagnosis", {
         id: SOURCE,
+        ...(entry.name !== undefined && { cluster: entry.name }),
         diagnosis: null,
         episode: closed,
       });
@@ -759,6 +1007,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     const expected = expectedInterval(h);
     const heart: Heart = {
       id: h.id,
+      ...(h.cluster !== undefined && { cluster: h.cluster }),
       kind: h.kind,
       namespace: h.namespace,
       name: h.name,
@@ -786,6 +1035,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         cause: e.cause,
         since: e.start,
         summary: e.summary,
+        ...(e.summaryPhrase && { summaryPhrase: e.summaryPhrase }),
         evidence: e.evidence,
       };
     }
@@ -798,12 +1048,13 @@ export function nodeHeartId(node: string): string {
   return `${NODE_LEASE_NAMESPACE}/${node}`;
 }
 
-function idOf(lease: Lease): string {
-  return `${lease.metadata.namespace}/${lease.metadata.name}`;
+/** Key of the episodes of Earthworm's blindness to `entry`'s API server. */
+function sourceKey(entry: ClusterEntry): string {
+  return entry.name === undefined ? SOURCE : `${SOURCE}\u0000${entry.name}`;
 }
 
 function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
+  return ms === null ? null : isoTime(ms);
 }
 
 function round3(n: number): number {

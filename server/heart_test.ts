@@ -10,6 +10,7 @@ import {
   judgeRead,
   median,
   newHeart,
+  nextStatusChange,
   observeLease,
   parseTime,
 } from "./heart.ts";
@@ -266,6 +267,73 @@ Deno.test("silence is counted from the baseline after an observer outage", () =>
   h.baselineAt = T0 + 60_000; // Earthworm saw the API server again at +60 s
   assert.equal(heartStatus(h, T0 + 61_000, true), "healthy");
   assert.equal(heartStatus(h, T0 + 101_000, true), "expired");
+});
+
+Deno.test("nextStatusChange is the first moment heartStatus answers otherwise without a new observation", () => {
+  const cases: [string, Lease, number[]][] = [
+    [
+      "a node",
+      lease("kube-node-lease", "n1", {
+        holderIdentity: "n1",
+        leaseDurationSeconds: 40,
+      }),
+      [10, 20.3],
+    ],
+    [
+      "a controller",
+      lease("kube-system", "kcm", {
+        holderIdentity: "a",
+        leaseDurationSeconds: 15,
+      }),
+      [2, 4, 6.1, 8],
+    ],
+    ["a heart without duration", lease("x", "y", { holderIdentity: "a" }), [
+      5,
+      10,
+    ]],
+    [
+      "a heart never seen beating",
+      lease("kube-node-lease", "n2", {
+        holderIdentity: "n2",
+        leaseDurationSeconds: 40,
+      }),
+      [],
+    ],
+  ];
+  for (const [what, first, beats] of cases) {
+    const h = newHeart(
+      { ...first, spec: { ...first.spec, renewTime: at(0) } },
+      T0,
+    );
+    for (const s of beats) {
+      observeLease(
+        h,
+        { ...first, spec: { ...first.spec, renewTime: at(s) } },
+        T0 + s * 1000,
+      );
+    }
+    const start = T0 + (beats.at(-1) ?? 0) * 1000;
+    let status = heartStatus(h, start, true);
+    let next = nextStatusChange(h, status, true);
+    // Step through a minute: the status changes exactly when predicted.
+    for (let t = start; t < start + 60_000; t += 7) {
+      const now = heartStatus(h, t, true);
+      if (now !== status) {
+        assert.ok(
+          t >= next && t - next <= 7,
+          `${what}: ${status} → ${now} at ${t - T0} ms, predicted ${next - T0}`,
+        );
+        status = now;
+        next = nextStatusChange(h, status, true);
+      } else {
+        assert.ok(
+          t <= next,
+          `${what}: still ${status} at ${t - T0} ms, past ${next - T0}`,
+        );
+      }
+    }
+    assert.equal(nextStatusChange(h, status, false), Infinity);
+  }
 });
 
 Deno.test("expiry waits for its confirmation: expired once confirmed, as it was while pending, unknown when the read failed", () => {

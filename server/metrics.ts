@@ -94,34 +94,53 @@ export function hubMetrics(
   const now = opts.now ?? hub.clock.now();
   const perHeart = opts.perHeart ?? false;
   const hearts = hub.hearts(now);
+  // With several clusters, the heart and source series carry a cluster
+  // label; with one, they stay as they always were.
+  const clusters: (string | undefined)[] = hub.clusterNames.length > 0
+    ? hub.clusterNames
+    : [undefined];
+  const clusterLabel = (cluster: string | undefined) =>
+    cluster === undefined ? {} : { cluster };
+  const key = (...parts: (string | undefined)[]) =>
+    JSON.stringify(parts.map((p) => p ?? null));
   const byKindStatus = new Map<string, number>();
-  for (const kind of ["node", "lease"] as HeartKind[]) {
-    for (
-      const status of ["healthy", "late", "expired", "unknown"] as HeartStatus[]
-    ) {
-      byKindStatus.set(`${kind}|${status}`, 0);
+  const longestSilence = new Map<string, number>();
+  for (const cluster of clusters) {
+    for (const kind of ["node", "lease"] as HeartKind[]) {
+      longestSilence.set(key(cluster, kind), 0);
+      for (
+        const status of [
+          "healthy",
+          "late",
+          "expired",
+          "unknown",
+        ] as HeartStatus[]
+      ) {
+        byKindStatus.set(key(cluster, kind, status), 0);
+      }
     }
   }
   const sinceBeat: Sample[] = [];
-  const longestSilence = new Map<HeartKind, number>([["node", 0], [
-    "lease",
-    0,
-  ]]);
   const leaseTransitions: Sample[] = [];
   const srtt: Sample[] = [];
   let srttMax = 0;
   const retrans: Sample[] = [];
   for (const h of hearts) {
-    const key = `${h.kind}|${h.status}`;
-    byKindStatus.set(key, (byKindStatus.get(key) ?? 0) + 1);
+    const cl = clusterLabel(h.cluster);
+    const ks = key(h.cluster, h.kind, h.status);
+    byKindStatus.set(ks, (byKindStatus.get(ks) ?? 0) + 1);
     if (h.lastObservedAt) {
       const silent = (now - Date.parse(h.lastObservedAt)) / 1000;
-      if (silent > longestSilence.get(h.kind)!) {
-        longestSilence.set(h.kind, silent);
-      }
+      const k = key(h.cluster, h.kind);
+      if (silent > (longestSilence.get(k) ?? 0)) longestSilence.set(k, silent);
       if (perHeart) {
         sinceBeat.push({
-          labels: { namespace: h.namespace, name: h.name, kind: h.kind },
+          labels: {
+            ...cl,
+            namespace: h.namespace,
+            name: h.name,
+            kind: h.kind,
+          },
           value: silent,
         });
       }
@@ -133,7 +152,7 @@ export function hubMetrics(
     // Leases add nothing.
     if (h.kind === "lease" && (perHeart || h.transitions > 0)) {
       leaseTransitions.push({
-        labels: { namespace: h.namespace, name: h.name },
+        labels: { ...cl, namespace: h.namespace, name: h.name },
         value: h.transitions,
       });
     }
@@ -178,8 +197,15 @@ export function hubMetrics(
       help: "Hearts (Leases) by kind and status.",
       type: "gauge",
       samples: [...byKindStatus].map(([k, value]) => {
-        const [kind, status] = k.split("|") as [string, string];
-        return { labels: { kind, status }, value };
+        const [cluster, kind, status] = JSON.parse(k) as [
+          string | null,
+          string,
+          string,
+        ];
+        return {
+          labels: { ...clusterLabel(cluster ?? undefined), kind, status },
+          value,
+        };
       }),
     },
     {
@@ -187,10 +213,13 @@ export function hubMetrics(
       help:
         "Longest time since a heart's last observed beat, by kind, on Earthworm's clock.",
       type: "gauge",
-      samples: [...longestSilence].map(([kind, value]) => ({
-        labels: { kind },
-        value,
-      })),
+      samples: [...longestSilence].map(([k, value]) => {
+        const [cluster, kind] = JSON.parse(k) as [string | null, string];
+        return {
+          labels: { ...clusterLabel(cluster ?? undefined), kind },
+          value,
+        };
+      }),
     },
     ...(perHeart
       ? [{
@@ -225,13 +254,13 @@ export function hubMetrics(
       "earthworm_expiry_reads_total",
       "Fresh reads of a silent heart's Lease before calling it expired.",
       "counter",
-      hub.confirmer?.counters.reads ?? 0,
+      hub.confirmers.reduce((n, c) => n + c.counters.reads, 0),
     ),
     scalar(
       "earthworm_expiry_read_failures_total",
       "Such reads that failed or timed out (the heart showed unknown).",
       "counter",
-      hub.confirmer?.counters.failures ?? 0,
+      hub.confirmers.reduce((n, c) => n + c.counters.failures, 0),
     ),
     scalar(
       "earthworm_stale_views_total",
@@ -247,12 +276,18 @@ export function hubMetrics(
     ),
     {
       name: "earthworm_source_connected",
-      help: "1 while the API server (or simulated source) is reachable.",
+      help:
+        "1 while the API server (or simulated source) is reachable; with several clusters, one series per cluster.",
       type: "gauge",
-      samples: [{
-        labels: { kind: source.kind },
-        value: source.connected ? 1 : 0,
-      }],
+      samples: source.clusters
+        ? source.clusters.map((c) => ({
+          labels: { kind: source.kind, cluster: c.name },
+          value: c.connected ? 1 : 0,
+        }))
+        : [{
+          labels: { kind: source.kind },
+          value: source.connected ? 1 : 0,
+        }],
     },
     {
       name: "earthworm_wire_available",

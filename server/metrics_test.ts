@@ -207,3 +207,48 @@ Deno.test("metrics count the fresh reads of silent hearts, their failures and th
   assert.match(text, /^earthworm_stale_views_total 0$/m);
   hub.confirmer?.reset();
 });
+
+Deno.test("with several clusters the heart and source series carry a cluster label", () => {
+  const clock = new FakeClock();
+  const hub = new HeartHub({
+    clock,
+    source: { kind: "cluster", name: "a, b" },
+    clusters: [{ name: "a", server: "https://a" }, {
+      name: "b",
+      server: "https://b",
+    }],
+  });
+  const t0 = clock.now();
+  hub.sink("a").source(true, undefined, t0);
+  hub.sink("b").source(false, "connection refused", t0);
+  hub.sink("a").resync([lease("kube-node-lease", "n1", "n1", t0, 0)], t0);
+  hub.sink("b").resync([lease("kube-node-lease", "n1", "n1", t0, 0)], t0);
+  hub.sink("a").event({
+    type: "MODIFIED",
+    object: lease("kube-node-lease", "n1", "n1", t0 + 1000, 0),
+  }, t0 + 1000);
+  const text = renderMetrics(
+    hubMetrics(hub, { now: t0 + 1000, perHeart: true }),
+  );
+  assert.match(
+    text,
+    /^earthworm_hearts\{cluster="a",kind="node",status="healthy"\} 1$/m,
+  );
+  assert.match(
+    text,
+    /^earthworm_hearts\{cluster="b",kind="node",status="unknown"\} 1$/m,
+  );
+  assert.match(
+    text,
+    /^earthworm_source_connected\{kind="cluster",cluster="a"\} 1$/m,
+  );
+  assert.match(
+    text,
+    /^earthworm_source_connected\{kind="cluster",cluster="b"\} 0$/m,
+  );
+  assert.match(
+    text,
+    /^earthworm_heart_seconds_since_beat\{cluster="a",namespace="kube-node-lease",name="n1",kind="node"\} 0$/m,
+  );
+  assert.doesNotMatch(text, /^earthworm_hearts\{kind=/m);
+});

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { Lease } from "../core/lease_types.ts";
 import { FakeClock } from "../core/fake_clock.ts";
 import type {
+  Heart,
   StreamBatch,
   StreamSnapshot,
   WireExchange,
@@ -239,4 +240,63 @@ Deno.test("the snapshot of 5,000 node hearts with wire data is under 500 KB", ()
   assert.ok(bytes < 500_000, `snapshot ${bytes} bytes`);
   const full = JSON.stringify(hub.snapshot(t0 + 10_050)).length;
   assert.ok(bytes * 3 < full, `compact ${bytes} B vs full ${full} B`);
+});
+
+Deno.test("with several clusters the compact stream carries each heart's cluster and the clusters' diagnoses", async () => {
+  const clock = new FakeClock();
+  const hub = new HeartHub({
+    clock,
+    batchClock: new FakeClock(),
+    source: { kind: "cluster", name: "east, west" },
+    clusters: [
+      { name: "east", server: "https://east.example:6443" },
+      { name: "west", server: "https://west.example:6443" },
+    ],
+  });
+  const t0 = clock.now();
+  for (const name of ["east", "west"]) {
+    hub.sink(name).source(true, undefined, t0);
+    hub.sink(name).resync([
+      lease("kube-node-lease", "n1", t0 - 1000),
+      lease("kube-system", "kube-scheduler", t0 - 500, "sched-a"),
+    ], t0);
+  }
+  const byId = (hearts: Iterable<Heart>) =>
+    [...hearts].sort((a, b) => a.id < b.id ? -1 : 1);
+  const c = client(hub);
+  assert.deepEqual(byId(c.mirror.hearts.values()), byId(hub.hearts()));
+  assert.deepEqual(
+    byId(c.mirror.hearts.values()).map((h) => [h.id, h.cluster]),
+    [
+      ["east/kube-node-lease/n1", "east"],
+      ["east/kube-system/kube-scheduler", "east"],
+      ["west/kube-node-lease/n1", "west"],
+      ["west/kube-system/kube-scheduler", "west"],
+    ],
+  );
+  assert.deepEqual(
+    c.snapshot.source.clusters?.map((x) => x.name),
+    ["east", "west"],
+  );
+  await clock.advance(10_000);
+  hub.sink("east").event({
+    type: "MODIFIED",
+    object: lease("kube-node-lease", "n1", t0 + 10_000),
+  }, t0 + 10_020);
+  hub.sink("west").source(false, "watch failed: refused", t0 + 10_030);
+  await clock.advance(60_000);
+  hub.sweep(clock.now());
+  await c.read();
+  assert.deepEqual(byId(c.mirror.hearts.values()), byId(hub.hearts()));
+  const west = c.mirror.hearts.get("west/kube-node-lease/n1")!;
+  assert.equal(west.cluster, "west");
+  assert.equal(west.status, "unknown");
+  assert.equal(c.mirror.source?.clusters?.[1]?.connected, false);
+  const entries = c.batches.flatMap((b) => b.e);
+  const diagnoses = entries.filter((e) => e[0] === "d");
+  assert.ok(diagnoses.length > 0, "the blind cluster's diagnosis is sent");
+  for (const [, d] of diagnoses as ["d", { cluster?: string }][]) {
+    assert.ok(d.cluster === "east" || d.cluster === "west");
+  }
+  c.close();
 });

@@ -25,7 +25,7 @@ export interface Notification {
   at: string;
   heart: Pick<
     Heart,
-    "id" | "kind" | "namespace" | "name" | "holder" | "status"
+    "id" | "kind" | "namespace" | "name" | "holder" | "status" | "cluster"
   >;
   /** The diagnosis, when there is one (null when it ended). */
   diagnosis?: DiagnosisEvent["diagnosis"];
@@ -82,6 +82,7 @@ export function notificationsOf(e: HubEvent, at: string): Notification[] {
       at,
       heart: {
         id: d.id,
+        ...(d.cluster !== undefined && { cluster: d.cluster }),
         kind: namespace === "kube-node-lease" ? "node" : "lease",
         namespace,
         name,
@@ -94,14 +95,16 @@ export function notificationsOf(e: HubEvent, at: string): Notification[] {
   return [];
 }
 
+/** Namespace and name of a heart id (`[<cluster>/]<namespace>/<name>`). */
 function splitId(id: string): [string, string] {
-  const i = id.indexOf("/");
-  return [id.slice(0, i), id.slice(i + 1)];
+  const parts = id.split("/");
+  return [parts.at(-2) ?? "", parts.at(-1) ?? ""];
 }
 
 function pick(h: Heart): Notification["heart"] {
   return {
     id: h.id,
+    ...(h.cluster !== undefined && { cluster: h.cluster }),
     kind: h.kind,
     namespace: h.namespace,
     name: h.name,
@@ -119,6 +122,7 @@ export function alertmanagerBody(
   const labels = {
     alertname: "EarthwormHeartbeatLost",
     heart: n.heart.id,
+    ...(n.heart.cluster !== undefined && { cluster: n.heart.cluster }),
     namespace: n.heart.namespace,
     name: n.heart.name,
     kind: n.heart.kind,

@@ -4,7 +4,7 @@ import { FakeClock } from "../core/fake_clock.ts";
 import { configureLogger } from "../core/log.ts";
 import type { Lease } from "../core/lease_types.ts";
 import { HeartHub } from "./heart_hub.ts";
-import { alertmanagerBody, runWebhooks } from "./webhooks.ts";
+import { alertmanagerBody, notificationsOf, runWebhooks } from "./webhooks.ts";
 
 configureLogger({ level: "error" });
 
@@ -175,4 +175,42 @@ Deno.test("the Alertmanager body carries the diagnosis as annotations", () => {
   assert.equal(body.alerts[0]!.annotations.cause, "kubelet");
   assert.match(body.alerts[0]!.annotations.summary!, /kubelet sent no renewal/);
   assert.equal(body.alerts[0]!.startsAt, "2026-01-01T00:00:20.000Z");
+});
+
+Deno.test("with several clusters a heart's alert names its cluster, namespace and name", () => {
+  const [n] = notificationsOf(
+    {
+      event: "diagnosis",
+      data: {
+        id: "prod/kube-node-lease/n1",
+        cluster: "prod",
+        diagnosis: {
+          cause: "kubelet",
+          since: "2026-01-01T00:00:20.000Z",
+          summary: "kubelet sent no renewal for 24 s",
+          evidence: [],
+        },
+        episode: { worst: "late" },
+      },
+    } as unknown as Parameters<typeof notificationsOf>[0],
+    "2026-01-01T00:00:30.000Z",
+  );
+  assert.deepEqual(n!.heart, {
+    id: "prod/kube-node-lease/n1",
+    cluster: "prod",
+    kind: "node",
+    namespace: "kube-node-lease",
+    name: "n1",
+    holder: null,
+    status: "late",
+  });
+  const body = alertmanagerBody(n!, "http://x") as {
+    alerts: { labels: Record<string, string>; generatorURL: string }[];
+  };
+  assert.equal(body.alerts[0]!.labels.cluster, "prod");
+  assert.equal(body.alerts[0]!.labels.heart, "prod/kube-node-lease/n1");
+  assert.equal(
+    body.alerts[0]!.generatorURL,
+    "http://x/#/heart/prod/kube-node-lease/n1",
+  );
 });

@@ -62,7 +62,7 @@ function nodeLease(name: string): Lease {
   };
 }
 
-function setup() {
+function setup(wireRate = { perSecond: 1000, burst: 1000 }) {
   const clock = new FakeClock();
   const hub = new HeartHub({
     clock,
@@ -70,7 +70,15 @@ function setup() {
   });
   hub.source(true, undefined, clock.now());
   hub.resync(["n1", "n2"].map(nodeLease), clock.now());
-  return { hub, app: createApp({ hub, authenticateAgent: authenticate }) };
+  return {
+    hub,
+    app: createApp({
+      hub,
+      authenticateAgent: authenticate,
+      // These tests post many reports at one instant of the fake clock.
+      wireRate,
+    }),
+  };
 }
 
 function post(
@@ -245,7 +253,7 @@ Deno.test("a report must come from the node its token was issued for", async () 
 });
 
 Deno.test("made-up node names leave the probe map at the cluster's nodes", async () => {
-  const { app, hub } = setup();
+  const { app, hub } = setup({ perSecond: 1, burst: 10_000 });
   for (let i = 0; i < 5000; i++) {
     // Forged by the agent of n1: refused before it reaches the hub.
     const forged = await post(app, {
@@ -281,4 +289,38 @@ Deno.test("made-up node names leave the probe map at the cluster's nodes", async
   hub.event({ type: "DELETED", object: nodeLease("n2") }, Date.now());
   assert.ok(!hub.probes().has("n2"));
   assert.equal(hub.probes().size, 2 + MAX_PENDING_NODES);
+});
+
+Deno.test("a node past its report rate gets 429 with Retry-After, and others are not held back", async () => {
+  const clock = new FakeClock();
+  const hub = new HeartHub({ clock, source: { kind: "cluster", name: "t" } });
+  hub.source(true, undefined, clock.now());
+  hub.resync(["n1", "n2"].map(nodeLease), clock.now());
+  const app = createApp({
+    hub,
+    authenticateAgent: authenticate,
+    wireRate: { perSecond: 1, burst: 2 },
+  });
+  const report = (node: string) =>
+    post(app, {
+      node,
+      probe: { available: true },
+      exchanges: [exchange(node)],
+    }, { authorization: `Bearer agent-${node}` });
+  assert.equal((await report("n1")).status, 204);
+  assert.equal((await report("n1")).status, 204);
+  const refused = await report("n1");
+  assert.equal(refused.status, 429);
+  assert.equal(refused.headers.get("retry-after"), "1");
+  assert.match(
+    ((await refused.json()) as ErrorResponse).error,
+    /Node "n1" sent more than 1 wire reports a second: hold its exchanges and send them in one batch after 1 s/,
+  );
+  assert.equal(hub.counters.wireExchanges, 2, "the refused one is not taken");
+  assert.equal((await report("n2")).status, 204);
+  await clock.advance(1000);
+  assert.equal((await report("n1")).status, 204);
+  const metrics = await (await app.request("/metrics")).text();
+  assert.match(metrics, /earthworm_wire_reports_total\{result="accepted"\} 4/);
+  assert.match(metrics, /earthworm_wire_reports_total\{result="throttled"\} 1/);
 });

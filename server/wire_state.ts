@@ -13,8 +13,8 @@
  * @module
  */
 
-import type { WireExchange, WireSummary } from "../core/api_types.ts";
-import type { NodeWireView } from "./diagnosis.ts";
+import type { Phrase, WireExchange, WireSummary } from "../core/api_types.ts";
+import { type NodeWireView, phrase } from "./diagnosis.ts";
 import type { ProbeState } from "../core/wire_types.ts";
 import { type Pair, WirePairing } from "../wire/wire_pairing.ts";
 import { LruMap } from "../core/lru.ts";
@@ -26,8 +26,12 @@ export const MAX_PENDING_NODES = 64;
 export interface WireAvailability {
   available: boolean;
   reason?: string;
+  /** The reason as data, for the UI's languages. */
+  reasonPhrase?: Phrase;
   /** How renewals are paired across the agents that run a probe. */
   pairing?: string;
+  /** The pairing as data, for the UI's languages. */
+  pairingPhrase?: Phrase;
 }
 
 /** A node beat paired with its exchange. */
@@ -107,8 +111,15 @@ export class WireState {
         `${down.length} of ${all.length} agents run lease-only; ${first}: ${
           p.reason ?? "unknown reason"
         }`;
+      summary.reasonPhrase = phrase("wire.leaseOnly", {
+        count: down.length,
+        total: all.length,
+        node: first,
+        reason: p.reason ?? null,
+      });
     } else if (all.length === 0) {
       summary.reason = "no agent has reported wire data yet";
+      summary.reasonPhrase = phrase("wire.noAgent");
     }
     const running = all.filter(([, p]) => p.available && p.pairing);
     const inferred = running.filter(([, p]) => p.pairing === "inferred");
@@ -121,6 +132,20 @@ export class WireState {
             inferred.length > 1 ? ` and ${inferred.length - 1} more` : ""
           }: ${inferred[0]![1].pairingReason ?? "unknown reason"}`
           : "");
+      const counts = { exact, count: running.length };
+      summary.pairingPhrase = inferred.length === 0
+        ? phrase("wire.pairing", counts)
+        : phrase(
+          inferred.length > 1
+            ? "wire.pairingInferredMore"
+            : "wire.pairingInferred",
+          {
+            ...counts,
+            node: inferred[0]![0],
+            more: inferred.length - 1,
+            reason: inferred[0]![1].pairingReason ?? null,
+          },
+        );
     }
     return summary;
   }

@@ -10,6 +10,10 @@ Deno.test("the availability summary changes only when an agent's probe state doe
     {
       available: true,
       reason: "1 of 2 agents run lease-only; b: no BTF",
+      reasonPhrase: {
+        id: "wire.leaseOnly",
+        args: { count: 1, total: 2, node: "b", reason: "no BTF" },
+      },
     },
   );
   assert.deepEqual(
@@ -17,6 +21,10 @@ Deno.test("the availability summary changes only when an agent's probe state doe
     {
       available: false,
       reason: "2 of 2 agents run lease-only; a: no libbpf",
+      reasonPhrase: {
+        id: "wire.leaseOnly",
+        args: { count: 2, total: 2, node: "a", reason: "no libbpf" },
+      },
     },
   );
   assert.equal(w.probes().size, 2);

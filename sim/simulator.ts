@@ -20,6 +20,13 @@ export interface SimulatorOptions {
   clock: Clock;
   /** Number of nodes (kubelets). Default 12. */
   nodes: number;
+  /**
+   * More leader-election Leases, as operators and controllers hold (15 s
+   * duration), in namespaces `team-0` to `team-39`. Default 0.
+   */
+  leases?: number;
+  /** Seconds between renewals of each of those. Default 2, client-go's retry period. */
+  leaseIntervalSeconds?: number;
   /** Seed of the pseudo-random jitter, so a run can be repeated. */
   seed?: number;
   /** Whether to run the incident script. Default true. */
@@ -153,6 +160,18 @@ export class Simulator {
       5,
       0.5,
     );
+    const every = opts.leaseIntervalSeconds ?? 2;
+    for (let i = 0; i < (opts.leases ?? 0); i++) {
+      const name = `controller-${i}`;
+      this.#add(
+        `team-${i % 40}`,
+        name,
+        [`${name}-7c9d_0`],
+        15,
+        every,
+        every / 10,
+      );
+    }
   }
 
   /** Number of renewing Leases. */

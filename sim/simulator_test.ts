@@ -40,6 +40,34 @@ Deno.test("simulated kubelets renew every 10 s with jitter and increasing resour
   assert.match(n1[0]!.lease.spec!.renewTime!, /\.\d{6}Z$/);
 });
 
+Deno.test("more controller Leases renew at the interval asked for, spread over forty namespaces", async () => {
+  const clock = new FakeClock();
+  const sim = new Simulator({
+    clock,
+    nodes: 0,
+    leases: 100,
+    leaseIntervalSeconds: 2,
+    incidents: false,
+  });
+  const extra = sim.server.leases().filter((l) =>
+    l.metadata.namespace.startsWith("team-")
+  );
+  assert.equal(extra.length, 100);
+  assert.equal(new Set(extra.map((l) => l.metadata.namespace)).size, 40);
+  const watch = recordWatch(sim.server, clock, sim.server.resourceVersion);
+  const ac = new AbortController();
+  const running = sim.run(ac.signal);
+  await clock.advance(60_000);
+  ac.abort();
+  await running;
+  await watch.stop();
+  const one = watch.seen.filter((e) =>
+    e.lease.metadata.name === "controller-7"
+  );
+  assert.ok(one.length >= 28 && one.length <= 32, `${one.length} renewals`);
+  assert.equal(one[0]!.lease.spec!.leaseDurationSeconds, 15);
+});
+
 Deno.test("the incident script takes the API server down for its window and nobody renews meanwhile", async () => {
   const clock = new FakeClock();
   const sim = new Simulator({ clock, nodes: 3 });

@@ -67,6 +67,7 @@ function stats(values: number[]): string {
 /** A lock that stops working on kill(), like a process that vanished. */
 function killable(lock: LeaseLock): LeaseLock & { kill(): void } {
   let dead = false;
+  const killed = new AbortController();
   const check = () => {
     if (dead) throw new Error("candidate was killed");
   };
@@ -74,8 +75,16 @@ function killable(lock: LeaseLock): LeaseLock & { kill(): void } {
     get: (s) => (check(), lock.get(s)),
     create: (r, s) => (check(), lock.create(r, s)),
     update: (r, s) => (check(), lock.update(r, s)),
+    // Followers watch the Lease; a killed candidate's watch ends with it.
+    watch: (
+      w,
+      s,
+    ) => (check(), lock.watch!(w, AbortSignal.any([s, killed.signal]))),
     describe: () => lock.describe(),
-    kill: () => dead = true,
+    kill: () => {
+      dead = true;
+      killed.abort();
+    },
   };
 }
 

@@ -113,8 +113,8 @@ Deno.test("a widened rule, anywhere in the manifest, fails the allow-list compar
   const text = Deno.readTextFileSync(MANIFEST_PATH);
   const widenings = [
     text.replace(
-      'verbs: ["get", "update", "patch"]',
-      'verbs: ["get", "update", "patch", "delete"]',
+      'verbs: ["get", "list", "watch", "update", "patch"]',
+      'verbs: ["get", "list", "watch", "update", "patch", "delete"]',
     ),
     text.replace('    resourceNames: ["earthworm-leader"]\n', ""),
     text.replace(
@@ -371,6 +371,7 @@ const CAN_I: [
   ["create", "leases", "earthworm", "yes"],
   ["get", "leases/earthworm-leader", "earthworm", "yes"],
   ["update", "leases/earthworm-leader", "earthworm", "yes"],
+  ["watch", "leases/earthworm-leader", "earthworm", "yes"],
   ["create", "tokenreviews.authentication.k8s.io", null, "yes"],
   ["get", "pods", "earthworm", "yes"],
   // Other Leases: never written.

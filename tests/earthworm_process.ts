@@ -27,6 +27,8 @@ export async function startEarthworm(
   args: string[],
   opts: {
     entry?: string;
+    /** Flags of `deno run` itself, before the entry (`--inspect=…`). */
+    denoFlags?: string[];
     cwd?: string;
     env?: Record<string, string>;
     timeoutMs?: number;
@@ -34,7 +36,13 @@ export async function startEarthworm(
 ): Promise<EarthwormProcess> {
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", opts.entry ?? `${ROOT}main.ts`, ...args],
+    args: [
+      "run",
+      "-A",
+      ...opts.denoFlags ?? [],
+      opts.entry ?? `${ROOT}main.ts`,
+      ...args,
+    ],
     cwd: opts.cwd ?? ROOT,
     env: { NO_COLOR: "1", ...opts.env },
     stdin: "null",
@@ -108,7 +116,12 @@ export async function runEarthworm(
   { code: number; stdout: string; stderr: string; timedOut: boolean }
 > {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", opts.entry ?? `${ROOT}main.ts`, ...args],
+    args: [
+      "run",
+      "-A",
+      opts.entry ?? `${ROOT}main.ts`,
+      ...args,
+    ],
     cwd: opts.cwd ?? ROOT,
     env: { NO_COLOR: "1", ...opts.env },
     stdin: "null",

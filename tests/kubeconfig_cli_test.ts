@@ -17,6 +17,7 @@ import {
 } from "./earthworm_process.ts";
 import { assertOneLineError } from "./one_line_error.ts";
 import { onPath, prereq } from "./prereq.ts";
+import { until } from "./wait.ts";
 
 const TIMEOUT_MS = 30_000;
 
@@ -220,6 +221,76 @@ Deno.test("a listen address that is not an IP address or host name names the --h
     r.stderr,
     /^earthworm: Cannot listen on no-such-host\.invalid:0: the host name does not resolve: check --host\n$/,
   );
+});
+
+Deno.test("watch of several kubeconfigs refuses a context none of them defines with one line naming them", async () => {
+  await withDir(async (dir) => {
+    const server = { server: `https://127.0.0.1:${closedPort()}` };
+    await Deno.writeTextFile(`${dir}/a`, kubeconfig(server));
+    await Deno.writeTextFile(`${dir}/b`, kubeconfig(server));
+    const r = await runEarthworm([
+      "watch",
+      "--port",
+      "0",
+      "--kubeconfig",
+      `${dir}/a`,
+      "--kubeconfig",
+      `${dir}/b`,
+      "--context",
+      "nope",
+    ], { timeoutMs: TIMEOUT_MS });
+    assertOneLineError(
+      r,
+      `Context "nope" is defined in none of the kubeconfigs (${dir}/a, ${dir}/b)`,
+      "kubectl config get-contexts",
+    );
+  });
+});
+
+Deno.test("watch of two unreachable kubeconfigs with the same context name shows each cluster down under its own name", async () => {
+  await withDir(async (dir) => {
+    const ports = [closedPort(), closedPort()];
+    for (const [i, port] of ports.entries()) {
+      await Deno.writeTextFile(
+        `${dir}/${i}`,
+        kubeconfig({ server: `https://127.0.0.1:${port}` }),
+      );
+    }
+    const ew = await startEarthworm([
+      "watch",
+      "--port",
+      "0",
+      "--kubeconfig",
+      `${dir}/0`,
+      "--kubeconfig",
+      `${dir}/1`,
+    ]);
+    try {
+      const body = await until(
+        "both clusters down with a reason",
+        20_000,
+        async () => {
+          const b = await (await fetch(`${ew.url}/api/v1/hearts`))
+            .json() as HeartsResponse;
+          return b.source.clusters?.every((c) => c.reason) && b;
+        },
+      );
+      assert.deepEqual(
+        body.source.clusters!.map((c) => [c.name, c.server, c.connected]),
+        ports.map((port, i) => [
+          i === 0 ? "main" : "main-2",
+          `https://127.0.0.1:${port}`,
+          false,
+        ]),
+      );
+      assert.match(
+        body.source.reason!,
+        /cluster "main": .*refused.*cluster "main-2": /i,
+      );
+    } finally {
+      assert.equal(await ew.stop(), 0, ew.stderr());
+    }
+  });
 });
 
 Deno.test("watch with a kubeconfig whose server is unreachable still starts and shows the source as down", async () => {

@@ -9,6 +9,7 @@
 
 import { useEffect, useRef } from "preact/hooks";
 import { CardiogramChart } from "./charts.ts";
+import { t } from "./i18n.ts";
 import type { HeartStore } from "./state.ts";
 import { sweepTrace } from "./trace.ts";
 import { onFrame } from "./ticker.ts";
@@ -63,7 +64,7 @@ export function Cardiogram(props: CardiogramProps) {
         leaseDurationMs: h.leaseDurationSeconds === null
           ? null
           : h.leaseDurationSeconds * 1000,
-        outages: store.outages,
+        outages: store.outagesOf(h),
       });
       chart.draw(trace);
       draws++;
@@ -90,7 +91,7 @@ export function Cardiogram(props: CardiogramProps) {
       <canvas
         ref={canvasRef}
         role="img"
-        aria-label={`Cardiogram of ${heartId}`}
+        aria-label={t("cardiogram.label", { id: heartId })}
       />
     </div>
   );

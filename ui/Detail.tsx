@@ -6,14 +6,16 @@
  */
 
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import type { Beat } from "../core/api_types.ts";
-import { fetchBeats, fetchEpisodes } from "./api.ts";
+import { type Beat, heartId } from "../core/api_types.ts";
+import { fetchBeats, fetchEpisodes, LoadError } from "./api.ts";
 import { Cardiogram } from "./Cardiogram.tsx";
 import { ago, formatMs, formatSeconds, timeOfDay } from "./format.ts";
 import { IntervalChart } from "./IntervalChart.tsx";
-import { CAUSE_LABELS, STATUS_LABELS } from "./HeartCard.tsx";
+import { t } from "./i18n.ts";
+import { evidenceText, phraseText } from "./phrases.ts";
 import type { HeartStore } from "./state.ts";
 import { intervalStats, transitionsOf } from "./stats.ts";
+import { TimeRuler, TraceLegend } from "./TraceLegend.tsx";
 import { WireChart } from "./WireChart.tsx";
 
 /** Sweep of the detail view's cardiogram, in server milliseconds. */
@@ -27,14 +29,20 @@ export interface DetailProps {
   version: number;
   namespace: string;
   name: string;
+  /** Its cluster, when several are watched. */
+  cluster?: string | undefined;
 }
 
 /** The detail view of one heart. */
-export function Detail({ store, version, namespace, name }: DetailProps) {
-  const id = `${namespace}/${name}`;
+export function Detail(
+  { store, version, namespace, name, cluster }: DetailProps,
+) {
+  const id = heartId(namespace, name, cluster);
   const beatsRef = useRef<Beat[]>([]);
   const [beatsVersion, setBeatsVersion] = useState(0);
-  const [error, setError] = useState<string | null>(null);
+  // The failed request's HTTP status, or 0 when the server was unreachable.
+  const [error, setError] = useState<number | null>(null);
+  const titleRef = useRef<HTMLHeadingElement>(null);
   const [loading, setLoading] = useState(true);
 
   useEffect(() => {
@@ -64,17 +72,17 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
         bump();
       }
     });
-    fetchEpisodes(namespace, name, abort.signal)
+    fetchEpisodes(namespace, name, cluster, abort.signal)
       .then((res) => store.mergeEpisodes(id, res.episodes))
       .catch(() => {}); // the beats request reports errors
-    fetchBeats(namespace, name, { limit: MAX_BEATS }, abort.signal)
+    fetchBeats(namespace, name, { limit: MAX_BEATS, cluster }, abort.signal)
       .then((res) => {
         for (const beat of res.beats) append(beat);
         store.mergeHistory(id, res.beats.slice(-200));
       })
       .catch((err: unknown) => {
         if (!abort.signal.aborted) {
-          setError(err instanceof Error ? err.message : String(err));
+          setError(err instanceof LoadError ? err.status : 0);
         }
       })
       .finally(() => {
@@ -90,6 +98,12 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
     };
   }, [store, id, store.snapshots]);
 
+  // Keyboard focus starts at the heart's name, not at the top of the page.
+  const hasEntry = store.hearts.has(id);
+  useEffect(() => {
+    if (hasEntry) titleRef.current?.focus({ preventScroll: true });
+  }, [id, hasEntry]);
+
   const entry = store.hearts.get(id);
   const beats = beatsRef.current;
   const stats = useMemo(() => intervalStats(beats), [beatsVersion, id]);
@@ -98,11 +112,11 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
   if (entry === undefined) {
     return (
       <section class="detail" data-detail={id}>
-        <a class="back" href="#/">← all hearts</a>
+        <BackLink />
         <p class="note">
           {store.snapshots === 0
-            ? "Waiting for the first snapshot…"
-            : `No heart "${id}": it was deleted or never existed.`}
+            ? t("detail.waiting")
+            : t("detail.missing", { id })}
         </p>
       </section>
     );
@@ -113,6 +127,8 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
   const recent = beats.slice(-12).reverse();
   const exchanges = store.wire.get(heart.name) ?? [];
   const episodes = store.episodes.get(id) ?? [];
+  const status = t(`status.${heart.status}`);
+  const silent = heart.status === "late" || heart.status === "expired";
 
   return (
     <section
@@ -121,17 +137,22 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
       data-status={heart.status}
     >
       <div class="detail-head">
-        <a class="back" href="#/">← all hearts</a>
-        <h2>
+        <BackLink />
+        <h2 ref={titleRef} tabIndex={-1}>
+          {heart.cluster !== undefined && (
+            <span class="cluster" title={t("cluster.title")}>
+              {heart.cluster}
+            </span>
+          )}
           <span class="ns">{heart.namespace} /</span> {heart.name}
         </h2>
-        <span class={`pill pill-${heart.status}`}>
-          {STATUS_LABELS[heart.status]}
+        <span class={`pill pill-${heart.status}`}>{status}</span>
+        <span class="kind">{t(`kind.${heart.kind}`)}</span>
+        <span class="holder">
+          {heart.holder === null
+            ? t("detail.noHolder")
+            : t("detail.holder", { holder: heart.holder })}
         </span>
-        <span class="kind">
-          {heart.kind === "node" ? "node lease" : "lease"}
-        </span>
-        <span class="holder">holder {heart.holder ?? "none"}</span>
       </div>
       <div
         class="monitor"
@@ -139,77 +160,110 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
         data-status={heart.status}
         data-beats={heart.beats}
       >
-        <Cardiogram
-          store={store}
-          heartId={heart.id}
-          windowMs={DETAIL_WINDOW_MS}
-          fps={24}
-          spikePx={3.4}
-          lineWidth={2.2}
-          glowBlur={8}
-          class="detail-trace"
-        />
+        <div class="monitor-trace">
+          <Cardiogram
+            store={store}
+            heartId={heart.id}
+            windowMs={DETAIL_WINDOW_MS}
+            fps={24}
+            spikePx={3.4}
+            lineWidth={2.2}
+            glowBlur={8}
+            class="detail-trace"
+          />
+          <TimeRuler windowMs={DETAIL_WINDOW_MS} labelEveryMs={60_000} />
+        </div>
         {heart.diagnosis && (
           <div
             class={`monitor-cause cause-${heart.diagnosis.cause}`}
             data-cause={heart.diagnosis.cause}
           >
-            {STATUS_LABELS[heart.status]} since{" "}
-            {timeOfDay(Date.parse(heart.diagnosis.since))}:{" "}
-            {heart.diagnosis.summary}
+            {t("detail.since", {
+              status,
+              time: timeOfDay(Date.parse(heart.diagnosis.since)),
+              summary: phraseText(
+                heart.diagnosis.summaryPhrase,
+                heart.diagnosis.summary,
+              ),
+            })}
           </div>
         )}
         <div class="monitor-side">
           <div class="big-number">
-            <span class="label">last interval</span>
+            <span class="label">{t("detail.lastInterval")}</span>
             <span class="value">
               {formatSeconds(heart.lastIntervalSeconds)}
             </span>
           </div>
           <div class="big-number">
-            <span class="label">last beat</span>
-            <span class="value small">{ago(heart.lastObservedAt, now)}</span>
+            <span class="label">
+              {silent ? t("detail.silentFor") : t("detail.lastBeat")}
+            </span>
+            <span class="value small" data-last-beat>
+              {silent && heart.lastObservedAt !== null && now !== null
+                ? formatSeconds((now - Date.parse(heart.lastObservedAt)) / 1000)
+                : ago(heart.lastObservedAt, now)}
+            </span>
           </div>
           <div class="big-number">
-            <span class="label">skew + delay</span>
+            <span class="label">{t("detail.lag")}</span>
             <span class="value small">{formatSeconds(heart.skewSeconds)}</span>
           </div>
         </div>
       </div>
+      <TraceLegend windowMs={DETAIL_WINDOW_MS} />
 
       <div class="stats" data-stats>
-        <Stat label="beats" value={String(heart.beats)} />
-        <Stat label="intervals" value={String(stats.intervals)} />
-        <Stat label="min" value={formatSeconds(stats.min)} />
-        <Stat label="median" value={formatSeconds(stats.median)} />
-        <Stat label="p95" value={formatSeconds(stats.p95)} />
-        <Stat label="max" value={formatSeconds(stats.max)} />
+        <Stat label={t("stat.beats")} value={String(heart.beats)} />
+        <Stat label={t("stat.intervals")} value={String(stats.intervals)} />
+        <Stat label={t("stat.min")} value={formatSeconds(stats.min)} />
+        <Stat label={t("stat.median")} value={formatSeconds(stats.median)} />
+        <Stat label={t("stat.p95")} value={formatSeconds(stats.p95)} />
+        <Stat label={t("stat.max")} value={formatSeconds(stats.max)} />
         <Stat
-          label="expected"
+          label={t("stat.expected")}
           value={formatSeconds(heart.expectedIntervalSeconds)}
         />
         <Stat
-          label="lease duration"
+          label={t("stat.leaseDuration")}
           value={formatSeconds(heart.leaseDurationSeconds)}
         />
-        <Stat label="last skew" value={formatSeconds(heart.skewSeconds)} />
-        <Stat label="transitions" value={String(heart.transitions)} />
+        <Stat
+          label={t("detail.lag")}
+          value={formatSeconds(heart.skewSeconds)}
+        />
+        <Stat label={t("stat.transitions")} value={String(heart.transitions)} />
       </div>
-      {error !== null && <p class="error">{error}</p>}
+      <p class="note lag-note">{t("detail.lagNote")}</p>
+      {error !== null && (
+        <p class="error">
+          {t("detail.beatsFailed", {
+            id,
+            reason: error === 0
+              ? t("detail.unreachable")
+              : t("detail.httpStatus", { status: error }),
+          })}
+        </p>
+      )}
 
       {heart.diagnosis && (
         <div class="panel why" data-why={heart.diagnosis.cause}>
           <h3>
-            Why:{" "}
+            {t("why.title")}{" "}
             <span class={`cause-label cause-${heart.diagnosis.cause}`}>
-              {CAUSE_LABELS[heart.diagnosis.cause]}
+              {t(`cause.${heart.diagnosis.cause}`)}
             </span>
           </h3>
-          <p>{heart.diagnosis.summary}</p>
+          <p>
+            {phraseText(
+              heart.diagnosis.summaryPhrase,
+              heart.diagnosis.summary,
+            )}
+          </p>
           <ul class="evidence">
             {heart.diagnosis.evidence.map((e) => (
               <li key={e.at + e.text}>
-                <time>{timeOfDay(Date.parse(e.at))}</time> {e.text}
+                <time>{timeOfDay(Date.parse(e.at))}</time> {evidenceText(e)}
               </li>
             ))}
           </ul>
@@ -218,7 +272,10 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
 
       <div class="detail-grid">
         <div class="panel">
-          <h3>Beat history {loading && <span class="muted">loading…</span>}</h3>
+          <h3>
+            {t("history.title")}{" "}
+            {loading && <span class="muted">{t("history.loading")}</span>}
+          </h3>
           <IntervalChart
             heart={heart}
             beats={beats}
@@ -228,29 +285,29 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
           />
         </div>
         <div class="panel">
-          <h3>Transitions</h3>
+          <h3>{t("transitions.title")}</h3>
           {transitions.length === 0
             ? (
               <p class="note">
-                No holder change seen{heart.holder
-                  ? `: ${heart.holder} holds it`
-                  : ""}.
+                {heart.holder
+                  ? t("transitions.noneHeld", { holder: heart.holder })
+                  : t("transitions.none")}
               </p>
             )
             : (
               <ol class="transitions">
-                {transitions.slice(0, 20).map((t) => (
-                  <li key={t.at}>
-                    <time>{timeOfDay(Date.parse(t.at))}</time> {t.from ?? "?"} →
-                    {" "}
-                    <b>{t.to ?? "none"}</b>
+                {transitions.slice(0, 20).map((tr) => (
+                  <li key={tr.at}>
+                    <time>{timeOfDay(Date.parse(tr.at))}</time>{" "}
+                    {tr.from ?? t("transitions.unknownHolder")} →{" "}
+                    <b>{tr.to ?? t("null.none")}</b>
                   </li>
                 ))}
               </ol>
             )}
-          <h3>Episodes</h3>
+          <h3>{t("episodes.title")}</h3>
           {episodes.length === 0
-            ? <p class="note">Never late or expired while Earthworm watched.</p>
+            ? <p class="note">{t("episodes.none")}</p>
             : (
               <ol class="episodes" data-episodes={episodes.length}>
                 {[...episodes].reverse().slice(0, 10).map((e) => (
@@ -258,25 +315,27 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
                     <time>{timeOfDay(Date.parse(e.start))}</time>
                     {" – "}
                     {e.end === null
-                      ? "now"
+                      ? t("episodes.now")
                       : <time>{timeOfDay(Date.parse(e.end))}</time>}{" "}
-                    <span class={`pill pill-${e.worst}`}>{e.worst}</span>{" "}
+                    <span class={`pill pill-${e.worst}`}>
+                      {t(`status.${e.worst}`)}
+                    </span>{" "}
                     <b class={`cause-label cause-${e.cause}`}>
-                      {CAUSE_LABELS[e.cause]}
-                    </b>: {e.summary}
+                      {t(`cause.${e.cause}`)}
+                    </b>: {phraseText(e.summaryPhrase, e.summary)}
                   </li>
                 ))}
               </ol>
             )}
-          <h3>Recent beats</h3>
+          <h3>{t("recent.title")}</h3>
           <table class="beats">
             <thead>
               <tr>
-                <th>observed</th>
-                <th>interval</th>
-                <th>skew</th>
-                <th>wire</th>
-                <th>holder</th>
+                <th>{t("recent.observed")}</th>
+                <th>{t("recent.interval")}</th>
+                <th>{t("detail.lag")}</th>
+                <th>{t("recent.wire")}</th>
+                <th>{t("recent.holder")}</th>
               </tr>
             </thead>
             <tbody>
@@ -293,15 +352,17 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
                   <td
                     data-confidence={b.wireConfidence}
                     title={b.wireConfidence === "exact"
-                      ? "This renewal's own request and response on the wire"
+                      ? t("recent.exactTitle")
                       : b.wireConfidence === "inferred"
-                      ? "Inferred from TCP timing: the kubelet's TLS layer could not be traced"
+                      ? t("recent.inferredTitle")
                       : undefined}
                   >
                     {b.wireLatencyMs === undefined
                       ? "—"
                       : `${formatMs(b.wireLatencyMs)} ${
-                        b.wireConfidence === "exact" ? "exact" : "inferred"
+                        b.wireConfidence === "exact"
+                          ? t("recent.exact")
+                          : t("recent.inferred")
                       }`}
                   </td>
                   <td>{b.holder ?? "—"}</td>
@@ -313,7 +374,7 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
       </div>
 
       <div class="panel">
-        <h3>Wire trace</h3>
+        <h3>{t("wire.title")}</h3>
         <WireChart
           heart={heart}
           exchanges={exchanges}
@@ -322,6 +383,15 @@ export function Detail({ store, version, namespace, name }: DetailProps) {
         />
       </div>
     </section>
+  );
+}
+
+/** The way back to the overview; Escape does the same. */
+function BackLink() {
+  return (
+    <a class="back" href="#/">
+      {t("detail.back")} <kbd>{t("detail.backHint")}</kbd>
+    </a>
   );
 }
 

@@ -5,9 +5,12 @@
  * @module
  */
 
-import type { DiagnosisCause, Heart } from "../core/api_types.ts";
+import type { Heart } from "../core/api_types.ts";
 import { Cardiogram } from "./Cardiogram.tsx";
-import { formatSeconds } from "./format.ts";
+import { formatMs, formatSeconds } from "./format.ts";
+import { useTick } from "./hooks.ts";
+import { t } from "./i18n.ts";
+import { phraseText } from "./phrases.ts";
 import { formatRoute } from "./route.ts";
 import type { HeartStore } from "./state.ts";
 
@@ -23,24 +26,20 @@ export interface HeartCardProps {
   stale?: string | null;
 }
 
-/** Labels of statuses as shown on cards. */
-export const STATUS_LABELS: Readonly<Record<Heart["status"], string>> = {
-  healthy: "healthy",
-  late: "late",
-  expired: "expired",
-  unknown: "unknown",
-};
-
-/** Plain words for each cause of a late or expired heart. */
-export const CAUSE_LABELS: Readonly<Record<DiagnosisCause, string>> = {
-  kubelet: "kubelet",
-  network: "network",
-  apiserver: "API server",
-  observer: "Earthworm's view",
-  holder: "holder",
-  handover: "handover",
-  unknown: "cause unknown",
-};
+/** How long a late or expired heart has been silent, ticking every second. */
+export function SilentFor(
+  { store, heart }: { store: HeartStore; heart: Heart },
+) {
+  useTick(1000);
+  const now = store.clock.now();
+  if (heart.lastObservedAt === null || now === null) return null;
+  const seconds = Math.max(0, (now - Date.parse(heart.lastObservedAt)) / 1000);
+  return (
+    <b class="silent" data-silent-seconds={Math.floor(seconds)}>
+      {t("card.silent", { duration: formatSeconds(seconds) })}
+    </b>
+  );
+}
 
 /** A card with one heart's live cardiogram. */
 export function HeartCard({ store, heart, stale = null }: HeartCardProps) {
@@ -48,7 +47,20 @@ export function HeartCard({ store, heart, stale = null }: HeartCardProps) {
     view: "heart",
     namespace: heart.namespace,
     name: heart.name,
+    ...(heart.cluster !== undefined && { cluster: heart.cluster }),
   });
+  const status = t(`status.${heart.status}`);
+  const summary = heart.diagnosis
+    ? phraseText(heart.diagnosis.summaryPhrase, heart.diagnosis.summary)
+    : null;
+  const wireDetail = heart.wire?.trouble
+    ? t("card.wireDetail", {
+      retransmits: heart.wire.retransmits,
+      resets: heart.wire.resets,
+      latency: formatMs(heart.wire.lastLatencyMs ?? 0),
+    })
+    : null;
+  const silent = heart.status === "expired" || heart.status === "late";
   return (
     <a
       class={`card status-${heart.status}`}
@@ -59,41 +71,42 @@ export function HeartCard({ store, heart, stale = null }: HeartCardProps) {
       data-wire-trouble={heart.wire?.trouble ? "true" : undefined}
       data-cause={heart.diagnosis?.cause}
       data-stale={stale === null ? undefined : "true"}
-      title={`${heart.id} — ${heart.status}${
-        stale === null ? "" : ` (${stale})`
-      }${heart.wire?.trouble ? " — wire trouble" : ""}${
-        heart.diagnosis ? ` — ${heart.diagnosis.summary}` : ""
-      }`}
+      title={[
+        `${heart.id} — ${status}`,
+        stale === null ? "" : ` ${t("card.stale", { reason: stale })}`,
+        wireDetail === null ? "" : ` — ${wireDetail}`,
+        summary === null ? "" : ` — ${summary}`,
+      ].join("")}
     >
       <div class="card-head">
         <span class="card-name">{heart.name}</span>
-        {heart.wire?.trouble && (
-          <span
-            class="pill pill-wire"
-            title={`Wire trouble: ${heart.wire.retransmits} retransmits, ${heart.wire.resets} resets, last exchange ${
-              formatSeconds((heart.wire.lastLatencyMs ?? 0) / 1000)
-            }`}
-          >
-            wire
+        {wireDetail !== null && (
+          <span class="pill pill-wire" title={wireDetail}>
+            {t("card.wire")}
           </span>
         )}
-        <span class={`pill pill-${heart.status}`}>
-          {STATUS_LABELS[heart.status]}
-        </span>
+        <span class={`pill pill-${heart.status}`}>{status}</span>
       </div>
       <div class="card-sub">
-        <span class="kind">{heart.kind}</span>
+        {heart.cluster !== undefined && (
+          <span class="cluster" title={t("cluster.title")}>
+            {heart.cluster}
+          </span>
+        )}
+        <span class="kind">{t(`kind.${heart.kind}`)}</span>
         <span class="ns">{heart.namespace}</span>
         {heart.kind === "lease" && heart.holder !== null && (
-          <span class="holder" title="holder">⚑ {heart.holder}</span>
+          <span class="holder">
+            ⚑ {t("card.holder", { holder: heart.holder })}
+          </span>
         )}
       </div>
       {heart.diagnosis && (
         <div class={`card-cause cause-${heart.diagnosis.cause}`}>
           <span class="cause-label">
-            {CAUSE_LABELS[heart.diagnosis.cause]}
+            {t(`cause.${heart.diagnosis.cause}`)}
           </span>{" "}
-          {heart.diagnosis.summary}
+          {summary}
         </div>
       )}
       <Cardiogram
@@ -107,13 +120,19 @@ export function HeartCard({ store, heart, stale = null }: HeartCardProps) {
         class="card-trace"
       />
       <div class="card-foot">
-        <span title="last interval">
-          <b>{formatSeconds(heart.lastIntervalSeconds)}</b> last
+        {silent ? <SilentFor store={store} heart={heart} /> : (
+          <span>
+            {t("card.lastInterval", {
+              interval: formatSeconds(heart.lastIntervalSeconds),
+            })}
+          </span>
+        )}
+        <span>
+          {t("card.expected", {
+            interval: formatSeconds(heart.expectedIntervalSeconds),
+          })}
         </span>
-        <span title="expected interval">
-          exp {formatSeconds(heart.expectedIntervalSeconds)}
-        </span>
-        <span title="beats seen">{heart.beats} beats</span>
+        <span>{t("card.beats", { count: heart.beats })}</span>
       </div>
     </a>
   );

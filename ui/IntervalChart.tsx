@@ -1,13 +1,17 @@
 /**
  * A heart's beat history as a Chart.js line of intervals over time, with the
- * expected interval, the late threshold and the lease duration as guides.
+ * expected interval, the late threshold and the lease duration as guides. A
+ * silence is a gap in the line followed by the late beat's point, not a ramp.
  *
  * @module
  */
 
-import { useEffect, useRef } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { Beat, Episode, Heart } from "../core/api_types.ts";
 import { Chart, COLORS, timeSeriesOptions } from "./charts.ts";
+import { useLang } from "./hooks.ts";
+import { t } from "./i18n.ts";
+import { intervalPoints } from "./stats.ts";
 
 /** Props of {@linkcode IntervalChart}. */
 export interface IntervalChartProps {
@@ -22,7 +26,7 @@ export interface IntervalChartProps {
   episodes?: readonly Episode[];
 }
 
-type Point = { x: number; y: number };
+type Point = { x: number; y: number | null };
 
 /** Intervals between beats over the retained history. */
 export function IntervalChart(
@@ -36,6 +40,9 @@ export function IntervalChart(
   episodesRef.current = episodes;
   const nowRef = useRef(now);
   nowRef.current = now;
+  const lang = useLang();
+  const boxRef = useRef<HTMLDivElement>(null);
+  const [gapNote, setGapNote] = useState(0);
 
   useEffect(() => {
     const canvas = canvasRef.current;
@@ -53,7 +60,7 @@ export function IntervalChart(
       data: {
         datasets: [
           {
-            label: "interval",
+            label: t("history.interval"),
             data: [],
             borderColor: COLORS.ok,
             backgroundColor: COLORS.ok,
@@ -68,13 +75,13 @@ export function IntervalChart(
             },
             pointBackgroundColor: (ctx) => {
               const y = (ctx.raw as Point | undefined)?.y;
-              return y === undefined
+              return y === undefined || y === null
                 ? COLORS.ok
                 : toneOf(y, heartRef.current) ?? COLORS.ok;
             },
           },
           {
-            label: "since last beat",
+            label: t("history.sinceLast"),
             data: [],
             borderColor: COLORS.text,
             borderWidth: 1,
@@ -83,18 +90,18 @@ export function IntervalChart(
             pointStyle: "rectRot",
             pointBackgroundColor: (ctx) => {
               const y = (ctx.raw as Point | undefined)?.y;
-              return y === undefined
+              return y === undefined || y === null
                 ? COLORS.ok
                 : toneOf(y, heartRef.current) ?? COLORS.ok;
             },
           },
-          guide(COLORS.ok, "expected"),
-          guide(COLORS.late, "late after"),
-          guide(COLORS.expired, "lease duration"),
+          guide(COLORS.ok, t("history.expected")),
+          guide(COLORS.late, t("history.lateAfter")),
+          guide(COLORS.expired, t("history.leaseDuration")),
         ],
       },
       options: timeSeriesOptions(
-        "interval (s)",
+        t("history.axis"),
         (y) => `${(y ?? 0).toFixed(2)} s`,
       ),
       plugins: [{
@@ -119,7 +126,7 @@ export function IntervalChart(
               : "rgba(255, 193, 7, 0.14)";
             ctx.fillRect(left, area.top, right - left, area.bottom - area.top);
             ctx.fillStyle = COLORS.text;
-            ctx.fillText(e.cause, left + 3, area.top + 11);
+            ctx.fillText(t(`cause.${e.cause}`), left + 3, area.top + 11);
           }
           ctx.restore();
         },
@@ -130,27 +137,22 @@ export function IntervalChart(
       chart.destroy();
       chartRef.current = null;
     };
-  }, [heart.id]);
+  }, [heart.id, lang]);
 
   useEffect(() => {
     const chart = chartRef.current;
     if (chart === null) return;
     const [line, pending, expected, late, duration] = chart.data.datasets;
     if (!line || !pending || !expected || !late || !duration) return;
-    // Append only what is new; rebuild when the history was replaced.
+    // Rebuilt in place: a few thousand points once a second.
+    const { points, gaps } = intervalPoints(
+      beats,
+      heart.expectedIntervalSeconds,
+    );
     const data = line.data;
-    const points = beats.filter((b) => b.intervalSeconds !== null);
-    const first = points[0];
-    if (
-      data.length > points.length ||
-      (first && data[0] && data[0].x !== Date.parse(first.observedAt))
-    ) {
-      data.length = 0;
-    }
-    for (let i = data.length; i < points.length; i++) {
-      const b = points[i]!;
-      data.push({ x: Date.parse(b.observedAt), y: b.intervalSeconds! });
-    }
+    data.length = 0;
+    for (const p of points) data.push(p);
+    if (boxRef.current) boxRef.current.dataset.gaps = String(gaps);
     // The gap since the last beat, growing until the next one arrives.
     const lastBeat = beats[beats.length - 1];
     pending.data = [];
@@ -161,11 +163,12 @@ export function IntervalChart(
       }
     }
     const xs = [...data.map((p) => p.x), ...pending.data.map((p) => p.x)];
+    setGapNote(gaps);
     let xMin = Math.min(...xs);
     let xMax = Math.max(...xs);
     if (xs.length === 0) xMin = xMax = now ?? Date.now();
     if (xMax - xMin < 60_000) xMin = xMax - 60_000;
-    const span = (y: number | null): Point[] =>
+    const span = (y: number | null): { x: number; y: number }[] =>
       y === null ? [] : [{ x: xMin, y }, { x: xMax, y }];
     const exp = heart.expectedIntervalSeconds;
     expected.data = span(exp);
@@ -177,16 +180,21 @@ export function IntervalChart(
       x.max = xMax;
     }
     chart.update("none");
-  }, [version, heart.id, now !== null && Math.floor(now / 1000)]);
+  }, [version, heart.id, lang, now !== null && Math.floor(now / 1000)]);
 
   return (
-    <div class="chart-box interval-chart">
-      <canvas
-        ref={canvasRef}
-        role="img"
-        aria-label={`Beat intervals of ${heart.id}`}
-      />
-    </div>
+    <>
+      <div class="chart-box interval-chart" ref={boxRef} data-gaps="0">
+        <canvas
+          ref={canvasRef}
+          role="img"
+          aria-label={t("history.label", { id: heart.id })}
+        />
+      </div>
+      {gapNote > 0 && (
+        <p class="note">{t("history.gaps", { count: gapNote })}</p>
+      )}
+    </>
   );
 }
 

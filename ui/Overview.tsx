@@ -18,11 +18,14 @@ import { fetchBeats, HistoryLoader } from "./api.ts";
 import { gridWindow } from "./grid_layout.ts";
 import { CARD_WINDOW_MS, HeartCard } from "./HeartCard.tsx";
 import {
+  clustersOf,
   namespacesOf,
   type OverviewFilter,
   selectHearts,
 } from "./overview_filter.ts";
+import { t } from "./i18n.ts";
 import { type HeartStore, staleHeart } from "./state.ts";
+import { TraceLegend } from "./TraceLegend.tsx";
 
 const CARD_MIN_WIDTH = 290;
 const CARD_HEIGHT = 150;
@@ -40,17 +43,24 @@ export interface OverviewProps {
   stale: string | null;
   filter: OverviewFilter;
   onFilter: (filter: OverviewFilter) => void;
+  /** A heart whose card should take the keyboard focus once shown, or null. */
+  focusId?: string | null;
+  /** Called when the card of `focusId` took the focus. */
+  onFocused?: () => void;
 }
 
 /** The overview of all hearts. */
 export function Overview(
-  { store, version, stale, filter, onFilter }: OverviewProps,
+  { store, version, stale, filter, onFilter, focusId = null, onFocused }:
+    OverviewProps,
 ) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const [metrics, setMetrics] = useState({
     width: 1200,
     height: 800,
     scrollTop: 0,
+    /** Whether the sizes above are measured, not the first guess. */
+    measured: false,
   });
 
   const hearts = useMemo(
@@ -61,6 +71,7 @@ export function Overview(
     [version, stale === null],
   );
   const namespaces = useMemo(() => namespacesOf(hearts), [hearts]);
+  const clusters = useMemo(() => clustersOf(hearts), [hearts]);
   const shown = useMemo(() => selectHearts(hearts, filter), [hearts, filter]);
 
   useLayoutEffect(() => {
@@ -71,6 +82,7 @@ export function Overview(
         width: el.clientWidth,
         height: el.clientHeight,
         scrollTop: el.scrollTop,
+        measured: true,
       });
     measure();
     const observer = new ResizeObserver(measure);
@@ -98,6 +110,42 @@ export function Overview(
     for (const heart of visible) loadHistory(store, heart);
   }, [visible.map((h) => h.id).join(","), store.snapshots]);
 
+  // Cards move as statuses change, and a moved element loses the keyboard
+  // focus: the card that had it before this render gets it back.
+  const focusedBefore = (document.activeElement as HTMLElement | null)
+    ?.closest<HTMLElement>(".card[data-heart-id]")?.dataset.heartId;
+  useLayoutEffect(() => {
+    if (focusedBefore === undefined) return;
+    if (document.activeElement !== document.body) return;
+    scrollRef.current?.querySelector<HTMLElement>(
+      `.card[data-heart-id="${CSS.escape(focusedBefore)}"]`,
+    )?.focus({ preventScroll: true });
+  });
+
+  // Back from a detail view: its card takes the focus (scrolled to if needed).
+  useEffect(() => {
+    // The window of rendered cards is only right once the grid is measured.
+    if (focusId === null || !metrics.measured) return;
+    const index = shown.findIndex((h) => h.id === focusId);
+    const el = scrollRef.current;
+    if (index < 0 || el === null) {
+      onFocused?.();
+      return;
+    }
+    const card = el.querySelector<HTMLElement>(
+      `.card[data-heart-id="${CSS.escape(focusId)}"]`,
+    );
+    if (card === null) {
+      // Not rendered yet: scroll its row into the window, then try again.
+      el.scrollTop = Math.floor(index / win.columns) * (CARD_HEIGHT + GAP);
+      return;
+    }
+    // Already scrolled into the window: a scroll by the browser would move
+    // the window and unmount the card again.
+    card.focus({ preventScroll: true });
+    onFocused?.();
+  });
+
   const set = (patch: Partial<OverviewFilter>) =>
     onFilter({ ...filter, ...patch });
 
@@ -106,18 +154,29 @@ export function Overview(
       <div class="filters" role="search">
         <input
           type="search"
-          placeholder="Search name, namespace or holder"
+          placeholder={t("overview.search")}
           value={filter.search}
           onInput={(e) => set({ search: (e.target as HTMLInputElement).value })}
-          aria-label="Search hearts"
+          aria-label={t("overview.searchLabel")}
         />
+        {clusters.length > 1 && (
+          <select
+            value={filter.cluster}
+            onChange={(e) =>
+              set({ cluster: (e.target as HTMLSelectElement).value })}
+            aria-label={t("overview.cluster")}
+          >
+            <option value="">{t("overview.allClusters")}</option>
+            {clusters.map((c) => <option key={c} value={c}>{c}</option>)}
+          </select>
+        )}
         <select
           value={filter.namespace}
           onChange={(e) =>
             set({ namespace: (e.target as HTMLSelectElement).value })}
-          aria-label="Namespace"
+          aria-label={t("overview.namespace")}
         >
-          <option value="">all namespaces</option>
+          <option value="">{t("overview.allNamespaces")}</option>
           {namespaces.map((ns) => <option key={ns} value={ns}>{ns}</option>)}
         </select>
         <select
@@ -126,11 +185,11 @@ export function Overview(
             set({
               kind: (e.target as HTMLSelectElement).value as HeartKind | "",
             })}
-          aria-label="Kind"
+          aria-label={t("overview.kind")}
         >
-          <option value="">all kinds</option>
-          <option value="node">node leases</option>
-          <option value="lease">other leases</option>
+          <option value="">{t("overview.allKinds")}</option>
+          <option value="node">{t("overview.nodeLeases")}</option>
+          <option value="lease">{t("overview.otherLeases")}</option>
         </select>
         <select
           value={filter.status}
@@ -138,26 +197,29 @@ export function Overview(
             set({
               status: (e.target as HTMLSelectElement).value as HeartStatus | "",
             })}
-          aria-label="Status"
+          aria-label={t("overview.status")}
         >
-          <option value="">any status</option>
-          <option value="expired">expired</option>
-          <option value="late">late</option>
-          <option value="unknown">unknown</option>
-          <option value="healthy">healthy</option>
+          <option value="">{t("overview.anyStatus")}</option>
+          {(["expired", "late", "unknown", "healthy"] as const).map((s) => (
+            <option key={s} value={s}>{t(`status.${s}`)}</option>
+          ))}
         </select>
         <span class="shown" data-shown={shown.length}>
           {shown.length === hearts.length
-            ? `${hearts.length} hearts`
-            : `${shown.length} of ${hearts.length} hearts`}
+            ? t("overview.hearts", { count: hearts.length })
+            : t("overview.heartsOf", {
+              shown: shown.length,
+              count: hearts.length,
+            })}
         </span>
       </div>
+      <TraceLegend windowMs={CARD_WINDOW_MS} />
       <div class="grid-scroll" ref={scrollRef}>
         {shown.length === 0 && (
           <p class="empty">
             {hearts.length === 0
-              ? "No hearts yet: waiting for the first snapshot."
-              : "No heart matches this filter."}
+              ? t("overview.noHearts")
+              : t("overview.noMatch")}
           </p>
         )}
         <div class="grid-space" style={`height:${win.totalHeight}px`}>
@@ -191,6 +253,7 @@ function loadHistory(store: HeartStore, heart: Heart): void {
     const res = await fetchBeats(heart.namespace, heart.name, {
       ...(since !== undefined && { since }),
       limit: 200,
+      cluster: heart.cluster,
     });
     store.mergeHistory(heart.id, res.beats);
   }, () => onScreen.has(heart.id));

@@ -10,6 +10,9 @@ import { useEffect, useRef } from "preact/hooks";
 import type { Heart, SourceState, WireExchange } from "../core/api_types.ts";
 import { Chart, COLORS, timeSeriesOptions } from "./charts.ts";
 import { formatMs } from "./format.ts";
+import { useLang } from "./hooks.ts";
+import { t } from "./i18n.ts";
+import { phraseText } from "./phrases.ts";
 
 /** Props of {@linkcode WireChart}. */
 export interface WireChartProps {
@@ -23,15 +26,14 @@ type Point = { x: number; y: number };
 
 /** Why a heart shows no wire trace. */
 export function noWireReason(heart: Heart, source: SourceState | null): string {
-  if (heart.kind !== "node") {
-    return "Wire data is recorded for node leases only: the eBPF probe watches kubelets.";
-  }
+  if (heart.kind !== "node") return t("wire.nodeOnly");
   if (source?.wire?.available === false) {
-    return `No wire data: ${
-      source.wire.reason ?? "the eBPF probe is not running"
-    }.`;
+    const reason = source.wire.reason === undefined
+      ? t("wire.notRunning")
+      : phraseText(source.wire.reasonPhrase, source.wire.reason);
+    return t("wire.none", { reason });
   }
-  return "No wire exchanges reported for this node yet.";
+  return t("wire.noneYet");
 }
 
 /** Latency and RTT of the node's exchanges with the API server. */
@@ -41,6 +43,7 @@ export function WireChart(
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const chartRef = useRef<Chart<"line", Point[]> | null>(null);
   const hasData = exchanges.length > 0;
+  const lang = useLang();
 
   useEffect(() => {
     const canvas = canvasRef.current;
@@ -50,7 +53,7 @@ export function WireChart(
       data: {
         datasets: [
           {
-            label: "renewal latency (exact)",
+            label: t("wire.exact"),
             data: [],
             borderColor: COLORS.ok,
             backgroundColor: COLORS.ok,
@@ -59,7 +62,7 @@ export function WireChart(
             tension: 0,
           },
           {
-            label: "exchange latency (inferred)",
+            label: t("wire.inferred"),
             data: [],
             borderColor: "#8a9a8f",
             backgroundColor: "#8a9a8f",
@@ -69,7 +72,7 @@ export function WireChart(
             tension: 0,
           },
           {
-            label: "smoothed RTT",
+            label: t("wire.rtt"),
             data: [],
             borderColor: "#4fc3ff",
             backgroundColor: "#4fc3ff",
@@ -79,14 +82,14 @@ export function WireChart(
           },
         ],
       },
-      options: timeSeriesOptions("ms", formatMs),
+      options: timeSeriesOptions(t("wire.axis"), formatMs),
     });
     chartRef.current = chart;
     return () => {
       chart.destroy();
       chartRef.current = null;
     };
-  }, [heart.id, hasData]);
+  }, [heart.id, hasData, lang]);
 
   useEffect(() => {
     const chart = chartRef.current;
@@ -105,7 +108,7 @@ export function WireChart(
       if (ex.srttUs > 0) rtt.data.push({ x, y: ex.srttUs / 1000 });
     }
     chart.update("none");
-  }, [version, heart.id, hasData]);
+  }, [version, heart.id, hasData, lang]);
 
   if (!hasData) {
     return (
@@ -122,17 +125,25 @@ export function WireChart(
         <canvas
           ref={canvasRef}
           role="img"
-          aria-label={`Wire latency of ${heart.name}`}
+          aria-label={t("wire.label", { node: heart.name })}
         />
       </div>
       <p class="note">
-        {exchanges.length} exchanges ({exactCount}{" "}
-        renewals identified exactly) · last {formatMs(last.latencyMs)} on{" "}
-        {last.conn} · RTT {formatMs(last.srttUs / 1000)} · {last.retransmits}
-        {" "}
-        retransmits · {last.resets} resets
+        {t("wire.summary", {
+          count: exchanges.length,
+          exact: exactCount,
+          latency: formatMs(last.latencyMs),
+          conn: last.conn,
+          rtt: formatMs(last.srttUs / 1000),
+          retransmits: last.retransmits,
+          resets: last.resets,
+        })}
       </p>
-      {source?.wire?.pairing && <p class="note">{source.wire.pairing}</p>}
+      {source?.wire?.pairing && (
+        <p class="note">
+          {phraseText(source.wire.pairingPhrase, source.wire.pairing)}
+        </p>
+      )}
     </div>
   );
 }

@@ -10,14 +10,31 @@ import type {
   ErrorResponse,
 } from "../core/api_types.ts";
 
-/** Fetches a heart's beats, oldest first: those after `since` (epoch ms), at most `limit`. */
+/** A request the server answered with an error status. */
+export class LoadError extends Error {
+  /** The HTTP status. */
+  readonly status: number;
+
+  /** `message` is the server's own (English) explanation. */
+  constructor(message: string, status: number) {
+    super(message);
+    this.name = "LoadError";
+    this.status = status;
+  }
+}
+
+/**
+ * Fetches a heart's beats, oldest first: those after `since` (epoch ms), at
+ * most `limit`; `cluster` names its cluster when several are watched.
+ */
 export async function fetchBeats(
   namespace: string,
   name: string,
-  query: { since?: number; limit?: number },
+  query: { since?: number; limit?: number; cluster?: string | undefined },
   signal?: AbortSignal,
 ): Promise<BeatsResponse> {
   const params = new URLSearchParams();
+  if (query.cluster !== undefined) params.set("cluster", query.cluster);
   if (query.since !== undefined) {
     params.set("since", new Date(query.since).toISOString());
   }
@@ -32,9 +49,10 @@ export async function fetchBeats(
   const body: unknown = await res.json().catch(() => null);
   if (!res.ok) {
     const error = (body as ErrorResponse | null)?.error;
-    throw new Error(
+    throw new LoadError(
       error ??
         `Cannot load beats of "${namespace}/${name}": HTTP ${res.status}`,
+      res.status,
     );
   }
   return body as BeatsResponse;
@@ -44,19 +62,24 @@ export async function fetchBeats(
 export async function fetchEpisodes(
   namespace: string,
   name: string,
+  cluster: string | undefined,
   signal?: AbortSignal,
 ): Promise<EpisodesResponse> {
+  const query = cluster === undefined
+    ? ""
+    : `?cluster=${encodeURIComponent(cluster)}`;
   const res = await fetch(
     `/api/v1/hearts/${encodeURIComponent(namespace)}/${
       encodeURIComponent(name)
-    }/episodes`,
+    }/episodes${query}`,
     signal === undefined ? {} : { signal },
   );
   const body: unknown = await res.json().catch(() => null);
   if (!res.ok) {
-    throw new Error(
+    throw new LoadError(
       (body as ErrorResponse | null)?.error ??
         `Cannot load episodes of "${namespace}/${name}": HTTP ${res.status}`,
+      res.status,
     );
   }
   return body as EpisodesResponse;

@@ -5,6 +5,7 @@
  */
 
 import { useEffect, useState } from "preact/hooks";
+import { type Lang, lang, onLangChange } from "./i18n.ts";
 import type { HeartStore } from "./state.ts";
 
 /**
@@ -44,4 +45,21 @@ export function useHash(): string {
     return () => removeEventListener("hashchange", onChange);
   }, []);
   return hash;
+}
+
+/** The UI's language; the component re-renders when it changes. */
+export function useLang(): Lang {
+  const [current, setCurrent] = useState(lang());
+  useEffect(() => onLangChange(setCurrent), []);
+  return current;
+}
+
+/** A number that changes every `ms` milliseconds, to re-render a ticking text. */
+export function useTick(ms: number): number {
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    const timer = setInterval(() => setTick((n) => n + 1), ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+  return tick;
 }

@@ -1,6 +1,6 @@
 /**
  * Which hearts the overview shows and in what order: worst status first,
- * filtered by namespace, kind, status and a name search.
+ * filtered by cluster, namespace, kind, status and a name search.
  *
  * @module
  */
@@ -16,6 +16,8 @@ import {
 export interface OverviewFilter {
   /** Case-insensitive substring of the name, namespace or holder. */
   search: string;
+  /** Cluster to show, or "" for all (several clusters watched only). */
+  cluster: string;
   /** Namespace to show, or "" for all. */
   namespace: string;
   /** Kind to show, or "" for all. */
@@ -27,12 +29,13 @@ export interface OverviewFilter {
 /** The filter that shows everything. */
 export const NO_FILTER: OverviewFilter = {
   search: "",
+  cluster: "",
   namespace: "",
   kind: "",
   status: "",
 };
 
-/** Hearts matching `filter`, worst status first, then by namespace and name. */
+/** Hearts matching `filter`, worst status first, then by cluster, namespace and name. */
 export function selectHearts(
   hearts: Iterable<Heart>,
   filter: OverviewFilter,
@@ -40,6 +43,7 @@ export function selectHearts(
   const needle = filter.search.trim().toLowerCase();
   const out: Heart[] = [];
   for (const heart of hearts) {
+    if (filter.cluster !== "" && heart.cluster !== filter.cluster) continue;
     if (filter.namespace !== "" && heart.namespace !== filter.namespace) {
       continue;
     }
@@ -57,25 +61,30 @@ export function selectHearts(
   );
 }
 
-/** Order by namespace and name of every heart ranked so far, by id. */
+/** Order by cluster, namespace and name of every heart ranked so far, by id. */
 let ranks = new Map<string, number>();
 
 function nameRanks(hearts: readonly Heart[]): Map<string, number> {
   if (hearts.every((h) => ranks.has(h.id))) return ranks;
-  const byName = (a: Heart, b: Heart) =>
-    a.namespace !== b.namespace
+  const byName = (a: Heart, b: Heart) => {
+    const ca = a.cluster ?? "", cb = b.cluster ?? "";
+    if (ca !== cb) return ca < cb ? -1 : 1;
+    return a.namespace !== b.namespace
       ? (a.namespace < b.namespace ? -1 : 1)
       : naturalCompare(a.name, b.name);
+  };
   ranks = new Map(
     [...hearts].sort(byName).map((h, i) => [h.id, i] as [string, number]),
   );
   return ranks;
 }
 
-/** Orders hearts worst status first, then by namespace and name. */
+/** Orders hearts worst status first, then by cluster, namespace and name. */
 export function compareHearts(a: Heart, b: Heart): number {
   const bySeverity = STATUS_SEVERITY[a.status] - STATUS_SEVERITY[b.status];
   if (bySeverity !== 0) return bySeverity;
+  const ca = a.cluster ?? "", cb = b.cluster ?? "";
+  if (ca !== cb) return ca < cb ? -1 : 1;
   if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
   return naturalCompare(a.name, b.name);
 }
@@ -84,6 +93,15 @@ export function compareHearts(a: Heart, b: Heart): number {
 export function namespacesOf(hearts: Iterable<Heart>): string[] {
   const set = new Set<string>();
   for (const heart of hearts) set.add(heart.namespace);
+  return [...set].sort();
+}
+
+/** Sorted clusters of `hearts` (empty when one cluster is watched). */
+export function clustersOf(hearts: Iterable<Heart>): string[] {
+  const set = new Set<string>();
+  for (const heart of hearts) {
+    if (heart.cluster !== undefined) set.add(heart.cluster);
+  }
   return [...set].sort();
 }
 
@@ -104,6 +122,7 @@ export function countByStatus(
 function matches(heart: Heart, needle: string): boolean {
   return heart.name.toLowerCase().includes(needle) ||
     heart.namespace.toLowerCase().includes(needle) ||
+    (heart.cluster?.toLowerCase().includes(needle) ?? false) ||
     (heart.holder?.toLowerCase().includes(needle) ?? false);
 }
 

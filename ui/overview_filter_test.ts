@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { Heart } from "../core/api_types.ts";
 import {
+  clustersOf,
   countByStatus,
   namespacesOf,
   NO_FILTER,
@@ -91,4 +92,29 @@ Deno.test("overview keeps natural name order as hearts come and go", () => {
   const more = [...nodes, heart("kube-node-lease", "node-10")];
   assert.deepEqual(names(more), ["node-1", "node-9", "node-10", "node-11"]);
   assert.deepEqual(names(more.slice(1)), ["node-1", "node-10", "node-11"]);
+});
+
+Deno.test("overview filters by cluster, searches it, and lists clusters only when several are watched", () => {
+  const a = heart("kube-node-lease", "n1", {
+    id: "east/kube-node-lease/n1",
+    cluster: "east",
+  });
+  const b = heart("kube-node-lease", "n1", {
+    id: "west/kube-node-lease/n1",
+    cluster: "west",
+  });
+  assert.deepEqual(clustersOf([b, a]), ["east", "west"]);
+  assert.deepEqual(clustersOf([heart("kube-node-lease", "n1")]), []);
+  assert.deepEqual(
+    selectHearts([b, a], NO_FILTER).map((h) => h.id),
+    ["east/kube-node-lease/n1", "west/kube-node-lease/n1"],
+  );
+  assert.deepEqual(
+    selectHearts([a, b], { ...NO_FILTER, cluster: "west" }).map((h) => h.id),
+    ["west/kube-node-lease/n1"],
+  );
+  assert.deepEqual(
+    selectHearts([a, b], { ...NO_FILTER, search: "WEST" }).map((h) => h.id),
+    ["west/kube-node-lease/n1"],
+  );
 });

@@ -25,6 +25,7 @@ Deno.test("route round-trips the overview filter and ignores invalid values", ()
     view: "overview" as const,
     filter: {
       search: "node 1",
+      cluster: "prod",
       namespace: "kube-system",
       kind: "lease" as const,
       status: "late" as const,
@@ -42,4 +43,19 @@ Deno.test("route encodes names in a heart's path", () => {
   const route = { view: "heart" as const, namespace: "ns", name: "a/b c" };
   assert.equal(formatRoute(route), "#/heart/ns/a%2Fb%20c");
   assert.deepEqual(parseRoute(formatRoute(route)), route);
+});
+
+Deno.test("route carries a heart's cluster, and the overview's cluster filter, when several clusters are watched", () => {
+  const route = {
+    view: "heart" as const,
+    cluster: "prod eu",
+    namespace: "kube-node-lease",
+    name: "n1",
+  };
+  assert.equal(formatRoute(route), "#/heart/prod%20eu/kube-node-lease/n1");
+  assert.deepEqual(parseRoute(formatRoute(route)), route);
+  assert.deepEqual(parseRoute("#/?cluster=b"), {
+    view: "overview",
+    filter: { ...NO_FILTER, cluster: "b" },
+  });
 });

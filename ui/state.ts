@@ -34,6 +34,7 @@ import {
   heartAfterBeat,
   wireSummaryAfter,
 } from "../core/stream_codec.ts";
+import { t } from "./i18n.ts";
 import { ServerClock } from "./server_clock.ts";
 import type { Outage, TraceBeat } from "./trace.ts";
 
@@ -80,6 +81,17 @@ export const DEFAULT_LIMITS: StoreLimits = {
 const MAX_EPISODES = 20;
 const MAX_OUTAGES = 32;
 
+/** Opens or closes the last outage of `list` as `connected` says. */
+function noteOutage(list: Outage[], connected: boolean, since: number): void {
+  const open = list[list.length - 1];
+  if (!connected && (open === undefined || open.to !== null)) {
+    list.push({ from: since, to: null });
+    if (list.length > MAX_OUTAGES) list.shift();
+  } else if (connected && open !== undefined && open.to === null) {
+    open.to = Math.max(open.from, since);
+  }
+}
+
 /**
  * How long the UI trusts the server's statuses without hearing from its
  * stream: two and a half ping intervals. After that every heart reads
@@ -100,7 +112,7 @@ export function streamStaleReason(
   if (heardAt === null) return null;
   const silentMs = now - heardAt;
   if (silentMs < staleAfterMs) return null;
-  return `stream lost ${Math.floor(silentMs / 1000)} s ago`;
+  return t("stream.lost", { seconds: Math.floor(silentMs / 1000) });
 }
 
 /**
@@ -138,6 +150,8 @@ export class HeartStore {
   heardAt: number | null = null;
   #staleReason: string | null = null;
   #wireTrimmedAt = -Infinity;
+  /** Outages of each cluster, when several are watched. */
+  #clusterOutages = new Map<string, Outage[]>();
   #limits: StoreLimits;
   #listeners = new Set<() => void>();
   #beatListeners = new Set<BeatListener>();
@@ -422,15 +436,22 @@ export class HeartStore {
     return () => this.#beatListeners.delete(listener);
   }
 
+  /**
+   * Periods when `heart`'s source was disconnected: its own cluster's when
+   * several clusters are watched, else the source's.
+   */
+  outagesOf(heart: Heart): readonly Outage[] {
+    if (heart.cluster === undefined) return this.outages;
+    return this.#clusterOutages.get(heart.cluster) ?? [];
+  }
+
   #noteSource(source: SourceState): void {
     this.source = source;
-    const since = Date.parse(source.since);
-    const open = this.outages[this.outages.length - 1];
-    if (!source.connected && (open === undefined || open.to !== null)) {
-      this.outages.push({ from: since, to: null });
-      if (this.outages.length > MAX_OUTAGES) this.outages.shift();
-    } else if (source.connected && open !== undefined && open.to === null) {
-      open.to = Math.max(open.from, since);
+    noteOutage(this.outages, source.connected, Date.parse(source.since));
+    for (const c of source.clusters ?? []) {
+      let list = this.#clusterOutages.get(c.name);
+      if (list === undefined) this.#clusterOutages.set(c.name, list = []);
+      noteOutage(list, c.connected, Date.parse(c.since));
     }
   }
 

@@ -182,6 +182,35 @@ Deno.test("store remembers when the source was disconnected", () => {
   assert.deepEqual(s.outages, [{ from: T0 + 5_000, to: T0 + 9_000 }]);
 });
 
+Deno.test("with several clusters each heart's cardiogram shows only its own cluster's outages", () => {
+  const { s } = store();
+  const at = (ms: number) => new Date(T0 + ms).toISOString();
+  const east = heart("n1", { id: "east/kube-node-lease/n1", cluster: "east" });
+  const west = heart("n1", { id: "west/kube-node-lease/n1", cluster: "west" });
+  const clusters = (westUp: boolean, since: number) => [
+    { name: "east", server: "e", connected: true, since: at(0) },
+    { name: "west", server: "w", connected: westUp, since: at(since) },
+  ];
+  s.applySource({
+    ...SOURCE,
+    connected: false,
+    since: at(5_000),
+    clusters: clusters(false, 5_000),
+  });
+  assert.deepEqual(s.outagesOf(west), [{ from: T0 + 5_000, to: null }]);
+  assert.deepEqual(s.outagesOf(east), []);
+  s.applySource({
+    ...SOURCE,
+    connected: true,
+    since: at(9_000),
+    clusters: clusters(true, 9_000),
+  });
+  assert.deepEqual(s.outagesOf(west), [{ from: T0 + 5_000, to: T0 + 9_000 }]);
+  assert.deepEqual(s.outagesOf(east), []);
+  // A single-cluster heart shows the source's outages.
+  assert.deepEqual(s.outagesOf(heart("n2")), s.outages);
+});
+
 Deno.test("the stream is stale after two and a half ping intervals without a word, with its age as the reason", () => {
   assert.equal(STREAM_STALE_AFTER_MS, 5_000);
   assert.equal(streamStaleReason(null, 60_000), null, "never heard: no claim");
@@ -343,4 +372,92 @@ Deno.test("store keeps a node's exchanges no longer than keepMs", () => {
   local.now = 200_000;
   s.applyWire({ exchanges: [] });
   assert.equal(s.wire.has("a"), false, "a node's exchanges all aged out");
+});
+
+Deno.test("from the compact stream the store keeps each heart's cluster and the phrases of diagnoses, episodes and the source", () => {
+  const { s } = store();
+  const at = (ms: number) => new Date(T0 + ms).toISOString();
+  const source: SourceState = {
+    ...SOURCE,
+    kind: "cluster",
+    connected: false,
+    reason: 'cluster "west": watch failed',
+    since: at(0),
+    wire: {
+      available: false,
+      reason: "no agent reported",
+      reasonPhrase: { id: "source.waiting", args: {} },
+      pairing: "none",
+      pairingPhrase: { id: "source.slow", args: {} },
+    },
+    clusters: [
+      { name: "east", server: "e", connected: true, since: at(0) },
+      { name: "west", server: "w", connected: false, since: at(0) },
+    ],
+  };
+  s.applyStreamSnapshot({
+    v: 2,
+    generatedAt: at(0),
+    t: T0,
+    source,
+    hearts: [
+      ["east/kube-node-lease/n1", 0, 0, -10_000, 40, 40, 10, 10, 3, 0, null],
+      ["west/kube-node-lease/n1", 3, 0, -10_000, 40, 40, 10, 10, 3, 0, null],
+    ],
+  });
+  const east = s.hearts.get("east/kube-node-lease/n1")!.heart;
+  assert.equal(east.cluster, "east");
+  assert.equal(east.namespace, "kube-node-lease");
+  assert.equal(east.name, "n1");
+  assert.equal(s.hearts.get("west/kube-node-lease/n1")?.heart.cluster, "west");
+  assert.deepEqual(s.source?.wire, source.wire);
+  const diagnosis = {
+    cause: "kubelet" as const,
+    since: at(1_000),
+    summary: "kubelet sent no renewal for 24 s",
+    summaryPhrase: {
+      id: "kubelet.noRenewal" as const,
+      args: { silentMs: 24_000 },
+    },
+    evidence: [{
+      at: at(1_000),
+      text: "no renewal for 24 s",
+      phrase: {
+        id: "kubelet.noRenewal" as const,
+        args: { silentMs: 24_000 },
+      },
+    }],
+  };
+  s.applyBatch({
+    t: T0 + 1000,
+    e: [
+      ["b", "east/kube-node-lease/n1", 0, 40, 10, 4],
+      ["s", "east/kube-node-lease/n1", 1],
+      ["d", {
+        id: "east/kube-node-lease/n1",
+        cluster: "east",
+        diagnosis,
+        episode: {
+          id: "east/kube-node-lease/n1",
+          cluster: "east",
+          start: at(1_000),
+          end: null,
+          worst: "late",
+          cause: "kubelet",
+          causeSince: at(1_000),
+          summary: diagnosis.summary,
+          summaryPhrase: diagnosis.summaryPhrase,
+          evidence: diagnosis.evidence,
+        },
+      }],
+    ],
+  });
+  const after = s.hearts.get("east/kube-node-lease/n1")!.heart;
+  assert.equal(after.cluster, "east");
+  assert.equal(after.beats, 4);
+  assert.equal(after.status, "late");
+  assert.deepEqual(after.diagnosis, diagnosis);
+  const episode = s.episodes.get("east/kube-node-lease/n1")?.[0];
+  assert.equal(episode?.cluster, "east");
+  assert.deepEqual(episode?.summaryPhrase, diagnosis.summaryPhrase);
 });

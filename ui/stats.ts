@@ -64,3 +64,52 @@ export function transitionsOf(beats: readonly Beat[]): Transition[] {
   }
   return out.reverse();
 }
+
+/** A point of the beat-history chart; a null `y` breaks the line (a gap). */
+export interface IntervalPoint {
+  /** When the beat was observed, epoch ms. */
+  x: number;
+  /** Its interval in seconds, or null for a break. */
+  y: number | null;
+}
+
+/**
+ * The beat-history line: one point per beat with an interval, broken where
+ * no beat came for longer than the late threshold (twice `expectedSeconds`,
+ * or twice the median interval when the expected one is unknown) or where
+ * the history has a beat without an interval (Earthworm was not watching).
+ * A silence is drawn as a gap followed by the late beat's own point, never as
+ * a ramp from the beat before it. `gaps` counts the breaks.
+ */
+export function intervalPoints(
+  beats: readonly Beat[],
+  expectedSeconds: number | null,
+): { points: IntervalPoint[]; gaps: number } {
+  const usual = expectedSeconds ?? intervalStats(beats).median;
+  const thresholdMs = usual === null ? Infinity : 2 * usual * 1000;
+  const points: IntervalPoint[] = [];
+  let gaps = 0;
+  let prevX: number | null = null;
+  let broken = false;
+  for (const beat of beats) {
+    const x = Date.parse(beat.observedAt);
+    if (
+      beat.intervalSeconds === null || !Number.isFinite(beat.intervalSeconds)
+    ) {
+      broken = prevX !== null;
+      prevX = x;
+      continue;
+    }
+    if (prevX !== null && (broken || x - prevX > thresholdMs)) {
+      const last = points[points.length - 1];
+      if (last !== undefined && last.y !== null) {
+        points.push({ x: (prevX + x) / 2, y: null });
+        gaps++;
+      }
+    }
+    broken = false;
+    points.push({ x, y: beat.intervalSeconds });
+    prevX = x;
+  }
+  return { points, gaps };
+}

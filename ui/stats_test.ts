@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import type { Beat } from "../core/api_types.ts";
-import { intervalStats, quantile, transitionsOf } from "./stats.ts";
+import {
+  intervalPoints,
+  intervalStats,
+  quantile,
+  transitionsOf,
+} from "./stats.ts";
 
 function beat(interval: number | null, holder = "a", transition = false): Beat {
   return {
@@ -53,4 +58,45 @@ Deno.test("transitions list holder changes newest first with the previous holder
     ["b", "c"],
     ["a", "b"],
   ]);
+});
+
+function beatAt(seconds: number, interval: number | null): Beat {
+  const at = new Date(Date.UTC(2025, 0, 1) + seconds * 1000).toISOString();
+  return {
+    renewTime: at,
+    observedAt: at,
+    intervalSeconds: interval,
+    holder: "a",
+    transition: false,
+  };
+}
+
+Deno.test("the beat-history line breaks at a silence instead of ramping across it", () => {
+  const t0 = Date.UTC(2025, 0, 1);
+  const { points, gaps } = intervalPoints([
+    beatAt(0, null),
+    beatAt(10, 10),
+    beatAt(20, 10),
+    beatAt(80, 60), // a minute of silence
+    beatAt(90, 10),
+  ], 10);
+  assert.equal(gaps, 1);
+  assert.deepEqual(points, [
+    { x: t0 + 10_000, y: 10 },
+    { x: t0 + 20_000, y: 10 },
+    { x: t0 + 50_000, y: null },
+    { x: t0 + 80_000, y: 60 },
+    { x: t0 + 90_000, y: 10 },
+  ]);
+});
+
+Deno.test("a beat without an interval inside the history (Earthworm restarted) breaks the line too", () => {
+  const { points, gaps } = intervalPoints([
+    beatAt(0, null),
+    beatAt(10, 10),
+    beatAt(15, null),
+    beatAt(25, 10),
+  ], null);
+  assert.equal(gaps, 1);
+  assert.deepEqual(points.map((p) => p.y), [10, null, 10]);
 });

@@ -2,9 +2,13 @@
  * The agent's wire side: opens the eBPF probe through the opener it is given
  * (or records why it cannot), and hands batches of exchanges, plus the
  * probe's state, to the current leader: in process when this agent leads,
- * else by an authenticated `POST /api/v1/wire`. A failed delivery drops the
- * batch: wire data is a live view, and a backlog would only grow while the
- * leader is away.
+ * else by an authenticated `POST /api/v1/wire`. Batches leave at most once
+ * per flush interval (the feed coalesces what comes in between). A failed
+ * delivery drops the batch: wire data is a live view, and a backlog would
+ * only grow while the leader is away. A leader that answers 429 (past its
+ * per-node bound) with `Retry-After` is left alone until then: the batches
+ * meanwhile are held (the newest {@linkcode MAX_HELD_EXCHANGES}) and go in
+ * one report when the wait is over.
  *
  * @module
  */
@@ -18,6 +22,12 @@ import { sleepUnlessAborted } from "../core/clock.ts";
 import { feedWireExchanges, type WireEventSource } from "./wire_feed.ts";
 
 const log = getLogger("wire");
+
+/** Most exchanges held while a leader asks the agent to wait. */
+export const MAX_HELD_EXCHANGES = 2000;
+
+/** Longest `Retry-After` honoured, in seconds (a longer one is cut to this). */
+const MAX_RETRY_AFTER_S = 60;
 
 /** Where reports go right now. */
 export type WireTarget = { sink: WireReportSink } | { url: string } | null;
@@ -74,14 +84,38 @@ export async function runWireReporter(
     reason: "the probe is starting",
   };
   let failures = 0;
+  /** Exchanges held while the leader asked to wait, and until when. */
+  let held: WireExchange[] = [];
+  let holdUntil = 0;
+  let resend: Promise<void> | undefined;
+  const hold = (exchanges: WireExchange[]): void => {
+    held = held.length === 0 ? exchanges : held.concat(exchanges);
+    if (held.length > MAX_HELD_EXCHANGES) {
+      held = held.slice(held.length - MAX_HELD_EXCHANGES);
+    }
+    // One report with the state and what was held goes when the wait ends.
+    resend ??= (async () => {
+      const wait = holdUntil - opts.clock.now();
+      const slept = await sleepUnlessAborted(opts.clock, wait, opts.signal);
+      resend = undefined;
+      if (slept) await send([]);
+    })();
+  };
   /** Resolves true when the report reached a leader. */
-  const send = async (exchanges: WireExchange[]): Promise<boolean> => {
+  const send = async (fresh: WireExchange[]): Promise<boolean> => {
     const target = opts.target();
     if (target === null) return false;
     if ("sink" in target) {
-      target.sink.wireReport(opts.node, state, exchanges);
+      target.sink.wireReport(opts.node, state, held.concat(fresh));
+      held = [];
       return true;
     }
+    if (opts.clock.now() < holdUntil) {
+      hold(fresh);
+      return false;
+    }
+    const exchanges = held.length === 0 ? fresh : held.concat(fresh);
+    held = [];
     try {
       const res = await fetch(new URL("/api/v1/wire", target.url), {
         method: "POST",
@@ -96,6 +130,19 @@ export async function runWireReporter(
         ]),
       });
       await res.body?.cancel();
+      const retryAfter = Number(res.headers.get("retry-after"));
+      if (res.status === 429 && retryAfter > 0) {
+        holdUntil = opts.clock.now() +
+          Math.min(retryAfter, MAX_RETRY_AFTER_S) * 1000;
+        if (failures++ === 0) {
+          log.warn(
+            "the leader asks this agent to send fewer wire reports: holding exchanges until it allows",
+            { leader: target.url, retryAfterSeconds: retryAfter },
+          );
+        }
+        hold(exchanges);
+        return false;
+      }
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       if (failures > 0) {
         log.info("wire reports reach the leader again", { leader: target.url });
@@ -159,6 +206,7 @@ export async function runWireReporter(
       reason: opts.disabledReason ?? "eBPF disabled",
     });
     await status;
+    await resend;
     return;
   }
   try {
@@ -199,6 +247,7 @@ export async function runWireReporter(
     }
   } finally {
     await status;
+    await resend;
   }
 
   /**

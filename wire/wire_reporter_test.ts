@@ -353,3 +353,72 @@ Deno.test("a probe that follows no kubelet connection says why, and is reopened 
     await running;
   }
 });
+
+Deno.test("a leader's 429 with Retry-After holds the exchanges until then, and they go in one report", async () => {
+  const posts: { at: number; body: WireReport; status: number }[] = [];
+  let throttle = true;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (req) => {
+      const body = await req.json() as WireReport;
+      const refuse = throttle && body.exchanges.length > 0;
+      posts.push({ at: Date.now(), body, status: refuse ? 429 : 204 });
+      if (refuse) {
+        throttle = false;
+        return new Response('{"error":"slow down"}', {
+          status: 429,
+          headers: { "retry-after": "1" },
+        });
+      }
+      return new Response(null, { status: 204 });
+    },
+  );
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  const probe = new FakeProbe();
+  const controller = new AbortController();
+  const running = runWireReporter({
+    node: "node-7",
+    openProbe: () => Promise.resolve(probe),
+    target: () => ({ url }),
+    token: () => Promise.resolve("t"),
+    clock: systemClock,
+    signal: controller.signal,
+    flushIntervalMs: 20,
+  });
+  try {
+    await until("the probe state", () => posts.length > 0);
+    probe.exchange(1, 1000);
+    await until(
+      "the throttled report",
+      () => posts.some((p) => p.status === 429),
+    );
+    const refusedAt = posts.find((p) => p.status === 429)!.at;
+    probe.exchange(1, 2000);
+    probe.exchange(1, 3000);
+    await until(
+      "the held exchanges",
+      () => posts.some((p) => p.status === 204 && p.body.exchanges.length > 0),
+    );
+    const after = posts.filter((p) => p.at > refusedAt);
+    const delivered = after.filter((p) => p.body.exchanges.length > 0);
+    assert.equal(delivered.length, 1, "one report carries what was held");
+    assert.deepEqual(
+      delivered[0]!.body.exchanges.map((x) => x.at),
+      [
+        "2026-01-01T00:00:01.000Z",
+        "2026-01-01T00:00:02.000Z",
+        "2026-01-01T00:00:03.000Z",
+      ],
+    );
+    assert.ok(
+      after[0]!.at - refusedAt >= 900,
+      `nothing is posted during the wait (the next post came after ${
+        after[0]!.at - refusedAt
+      } ms)`,
+    );
+  } finally {
+    controller.abort();
+    await running;
+    await server.shutdown();
+  }
+});

@@ -15,7 +15,9 @@
 # Settings (environment): EARTHWORM_CLUSTER_PORT (apiserver port, 16443),
 # EARTHWORM_CLUSTER_DIR (state, /tmp/earthworm-cluster-<port>),
 # EARTHWORM_NODE_GRACE (node-monitor-grace-period, 40s),
-# EARTHWORM_NODE_LEASE_SECONDS (kwok node lease duration, 40).
+# EARTHWORM_NODE_LEASE_SECONDS (kwok node lease duration, 40),
+# EARTHWORM_KWOK_LEASE_WORKERS (kwok's parallel Lease renewals, 256),
+# EARTHWORM_AUDIT_ALL (1: the audit log records every request but kwok's).
 # Ports used: PORT (apiserver), PORT+1 and PORT+2 (etcd), PORT+3 (controller manager);
 # node.sh (a real kubelet, containerd and kube-scheduler) adds PORT+4 to PORT+6.
 set -euo pipefail
@@ -28,6 +30,8 @@ ETCD_PEER_PORT=$((PORT + 2))
 KCM_PORT=$((PORT + 3))
 NODE_GRACE="${EARTHWORM_NODE_GRACE:-40s}"
 NODE_LEASE_SECONDS="${EARTHWORM_NODE_LEASE_SECONDS:-40}"
+KWOK_LEASE_WORKERS="${EARTHWORM_KWOK_LEASE_WORKERS:-256}"
+AUDIT_ALL="${EARTHWORM_AUDIT_ALL:-0}"
 SERVER="https://127.0.0.1:$PORT"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kwok)
 
@@ -161,9 +165,20 @@ apiserver_ready() {
 
 # Node Lease writes (not kwok's: thousands of them in the scale tests) go to
 # $S/audit.log with the API server's own receive and completion times, so
-# tests can compare the wire latency of a renewal with the server's.
+# tests can compare the wire latency of a renewal with the server's; so do
+# TokenReviews, which the wire-ingest bench counts. With EARTHWORM_AUDIT_ALL=1
+# every request but kwok's and the control plane's own is recorded
+# (benchmarks count Earthworm's requests with it).
 write_audit_policy() {
-  cat > "$S/audit-policy.yaml" <<'YAML'
+  local all=""
+  if [ "$AUDIT_ALL" = 1 ]; then
+    all='  - level: None
+    users: [system:kube-controller-manager, system:apiserver]
+  - level: None
+    userGroups: [system:serviceaccounts:kube-system]
+  - level: Metadata'
+  fi
+  cat > "$S/audit-policy.yaml" <<YAML
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
@@ -176,6 +191,13 @@ rules:
     resources:
       - group: coordination.k8s.io
         resources: [leases]
+  # TokenReviews, counted by tests/bench/wire_ingest.ts.
+  - level: Metadata
+    verbs: [create]
+    resources:
+      - group: authentication.k8s.io
+        resources: [tokenreviews]
+$all
   - level: None
 YAML
 }
@@ -244,10 +266,31 @@ up() {
     --node-monitor-grace-period="$NODE_GRACE" --node-monitor-period=2s \
     --allocate-node-cidrs=false --profiling=false
 
-  cp "$here/kwok-stages.yaml" "$S/kwok-stages.yaml"
-  start_one kwok "$BIN/kwok" --kubeconfig="$S/kwok.kubeconfig" --config="$S/kwok-stages.yaml" \
+  # kwok renews each node's Lease in one of its lease workers, one Update at
+  # a time, and schedules the next renewal after the answer: 4 workers (its
+  # default) manage about 135-200 renewals a second on 2 cores, short of the
+  # 500 a second that 5,000 nodes need. Its per-renewal info log line goes
+  # too (warnings and errors stay). A KwokConfiguration read from a file gets
+  # no defaults, so kwok's own are repeated here.
+  {
+    cat <<YAML
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  cidr: 10.0.0.0/24
+  nodeLeaseParallelism: $KWOK_LEASE_WORKERS
+  nodePlayStageParallelism: 4
+  podPlayStageParallelism: 4
+  podsOnNodeSyncParallelism: 1
+  enablePodsOnNodeSyncListPager: true
+  enablePodsOnNodeSyncStreamWatch: false
+---
+YAML
+    cat "$here/kwok-stages.yaml"
+  } >"$S/kwok-config.yaml"
+  start_one kwok "$BIN/kwok" --kubeconfig="$S/kwok.kubeconfig" --config="$S/kwok-config.yaml" \
     --manage-nodes-with-label-selector=earthworm.dev/kwok=true \
-    --node-lease-duration-seconds="$NODE_LEASE_SECONDS"
+    --node-lease-duration-seconds="$NODE_LEASE_SECONDS" -v=WARN
 
   sleep 0.5
   for name in kube-controller-manager kwok; do

@@ -29,6 +29,8 @@ export interface IncidentResult {
   seconds: number | null;
   /** The diagnosis' summary. */
   summary: string;
+  /** Its evidence, `hh:mm:ss.mmm text`, to read when it is wrong. */
+  evidence: string[];
 }
 
 /** What the incidents act on. */
@@ -104,6 +106,7 @@ function result(
     got: e?.cause ?? null,
     seconds: e ? Math.round((Date.parse(e.causeSince) - t0) / 100) / 10 : null,
     summary: e?.summary ?? "no diagnosis",
+    evidence: (e?.evidence ?? []).map((x) => `${x.at.slice(11, 23)} ${x.text}`),
   };
 }
 
@@ -166,34 +169,54 @@ export const INCIDENTS: {
       if (conns.length === 0) {
         throw new Error("the kubelet holds no connection");
       }
-      const rules = conns.flatMap((c) => [
+      // Dropped where they arrive, as a blackhole on the path would: a drop
+      // in OUTPUT fails the send itself (EPERM), and the kernel counts no
+      // retransmit for a segment that never left. New connections on the
+      // loopback are refused too: a kubelet whose renewal fails closes its
+      // connections and dials again (the control plane's components keep
+      // theirs; Earthworm's pods come over the node's bridge).
+      const rules = [
         [
-          "OUTPUT",
-          "-o",
+          "INPUT",
+          "-i",
           "lo",
           "-p",
           "tcp",
-          "--sport",
-          String(c.lport),
           "--dport",
           port,
+          "--syn",
           "-j",
           "DROP",
         ],
-        [
-          "OUTPUT",
-          "-o",
-          "lo",
-          "-p",
-          "tcp",
-          "--sport",
-          port,
-          "--dport",
-          String(c.lport),
-          "-j",
-          "DROP",
-        ],
-      ]);
+        ...conns.flatMap((c) => [
+          [
+            "INPUT",
+            "-i",
+            "lo",
+            "-p",
+            "tcp",
+            "--sport",
+            String(c.lport),
+            "--dport",
+            port,
+            "-j",
+            "DROP",
+          ],
+          [
+            "INPUT",
+            "-i",
+            "lo",
+            "-p",
+            "tcp",
+            "--sport",
+            port,
+            "--dport",
+            String(c.lport),
+            "-j",
+            "DROP",
+          ],
+        ]),
+      ];
       const t0 = Date.now();
       for (const r of rules) await sh("iptables", ["-w", "-I", ...r]);
       try {

@@ -104,9 +104,12 @@ export const ALLOWED_GRANTS: readonly string[] = [
   "cluster authentication.k8s.io/tokenreviews/* create",
   // The node of an agent's pod, where the TokenReview does not name it.
   "ns:earthworm core/pods/* get",
-  // The election Lease: create (cannot be limited by name), then only it.
+  // The election Lease: create (cannot be limited by name), then only it;
+  // followers watch it by name.
   "ns:earthworm coordination.k8s.io/leases/* create",
   "ns:earthworm coordination.k8s.io/leases/earthworm-leader get",
+  "ns:earthworm coordination.k8s.io/leases/earthworm-leader list",
+  "ns:earthworm coordination.k8s.io/leases/earthworm-leader watch",
   "ns:earthworm coordination.k8s.io/leases/earthworm-leader patch",
   "ns:earthworm coordination.k8s.io/leases/earthworm-leader update",
 ].sort();

@@ -1,0 +1,123 @@
+/**
+ * What the scale benchmarks read from `/proc`: a process's CPU time and
+ * resident memory, the machine's load average, and percentile summaries.
+ *
+ * @module
+ */
+
+/** Clock ticks per second of `/proc/<pid>/stat` (USER_HZ, 100 on Linux). */
+const TICKS = 100;
+
+/** User plus system CPU seconds a process has used so far (all its threads). */
+export function cpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // Fields after the command name, which sits in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+
+/** Resident memory of a process, in MiB: total, anonymous and file-backed, and the peak. */
+export function rss(
+  pid: number,
+): { rss: number; anon: number; file: number; peak: number } {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const mib = (field: string) =>
+    Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024;
+  return {
+    rss: mib("VmRSS"),
+    anon: mib("RssAnon"),
+    file: mib("RssFile"),
+    peak: mib("VmHWM"),
+  };
+}
+
+/** The 1-, 5- and 15-minute load averages. */
+export function loadavg(): [number, number, number] {
+  const [a, b, c] = Deno.readTextFileSync("/proc/loadavg").split(" ").map(
+    Number,
+  );
+  return [a ?? NaN, b ?? NaN, c ?? NaN];
+}
+
+/** Samples the 1-minute load average every `everyMs` until stopped; reports mean and range. */
+export class LoadSampler {
+  readonly #samples: number[] = [];
+  readonly #timer: ReturnType<typeof setInterval>;
+  constructor(everyMs = 5_000) {
+    this.#samples.push(loadavg()[0]);
+    this.#timer = setInterval(
+      () => this.#samples.push(loadavg()[0]),
+      everyMs,
+    );
+  }
+  /** Stops sampling and describes the load during the run. */
+  stop(): string {
+    clearInterval(this.#timer);
+    this.#samples.push(loadavg()[0]);
+    const s = this.#samples;
+    const mean = s.reduce((a, b) => a + b, 0) / s.length;
+    return `load average ${mean.toFixed(1)} (1-min, ${
+      Math.min(...s).toFixed(1)
+    }–${Math.max(...s).toFixed(1)}) on ${navigator.hardwareConcurrency} cores`;
+  }
+}
+
+/** The `p`-quantile (0..1) of sorted values. */
+export function quantile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+/** `p50 x, p99 y, max z (n = …)` in `unit`. */
+export function summary(values: number[], unit = "ms", digits = 1): string {
+  const s = [...values].sort((a, b) => a - b);
+  const f = (v: number) => v.toFixed(digits);
+  return `p50 ${f(quantile(s, 0.5))} ${unit}, p99 ${
+    f(quantile(s, 0.99))
+  } ${unit}, max ${f(s.at(-1) ?? NaN)} ${unit} (n = ${s.length})`;
+}
+
+/**
+ * V8's heap of a Deno process started with `--inspect=<hostport>`, before
+ * and after a full collection (MiB): what the program holds, apart from the
+ * collector's slack and memory outside the heap.
+ */
+export async function heapUsage(
+  hostport: string,
+): Promise<{ before: number; after: number; total: number }> {
+  const targets = await (await fetch(`http://${hostport}/json/list`))
+    .json() as { webSocketDebuggerUrl: string }[];
+  const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = reject;
+  });
+  let next = 0;
+  const waiting = new Map<number, (v: Record<string, number>) => void>();
+  ws.onmessage = (e) => {
+    const m = JSON.parse(e.data) as {
+      id?: number;
+      result?: Record<string, number>;
+    };
+    if (m.id !== undefined) waiting.get(m.id)?.(m.result ?? {});
+  };
+  const call = (method: string) =>
+    new Promise<Record<string, number>>((resolve) => {
+      const id = ++next;
+      waiting.set(id, resolve);
+      ws.send(JSON.stringify({ id, method }));
+    });
+  try {
+    const before = await call("Runtime.getHeapUsage");
+    await call("HeapProfiler.collectGarbage");
+    const after = await call("Runtime.getHeapUsage");
+    const mib = (v: number | undefined) => (v ?? NaN) / 2 ** 20;
+    return {
+      before: mib(before.usedSize),
+      after: mib(after.usedSize),
+      total: mib(after.totalSize),
+    };
+  } finally {
+    ws.close();
+  }
+}
