@@ -10,6 +10,7 @@ import type { Page } from "playwright-core";
 import { INCIDENTS, nodeName } from "../sim/simulator.ts";
 import { CHROMIUM, launchChromium, startMock } from "../ui/dev_browser.ts";
 import { executableMissing, prereq } from "./prereq.ts";
+import { eventually } from "./wait.ts";
 
 const chromium = prereq(
   "Chromium",
@@ -41,30 +42,6 @@ function readCards(page: Page): Promise<CardState[]> {
         draws: Number(trace?.dataset.draws ?? 0),
       };
     }));
-}
-
-/** Polls `check` every 200 ms until it returns a value, or fails after `timeoutMs`. */
-async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`, {
-        cause: last,
-      });
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 Deno.test({

@@ -16,6 +16,7 @@ import { CHROMIUM, launchChromium, startMock } from "../ui/dev_browser.ts";
 import { CATALOGUE } from "../ui/i18n.ts";
 import type { Message, MessageKey } from "../ui/messages_en.ts";
 import { executableMissing, prereq } from "./prereq.ts";
+import { eventually } from "./wait.ts";
 
 const chromium = prereq(
   "Chromium",
@@ -80,30 +81,6 @@ function visibleText(page: Page): Promise<string> {
     );
     return [document.title, document.body.innerText, ...attrs].join("\n");
   });
-}
-
-/** Polls `check` every 200 ms until it returns a value, or fails after `timeoutMs`. */
-async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`, {
-        cause: last,
-      });
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 async function screenshot(page: Page, name: string): Promise<string> {

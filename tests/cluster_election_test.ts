@@ -8,6 +8,7 @@ import { clusterPrereq, startCluster } from "./cluster/harness.ts";
 import { KubeRestClient } from "../kube/rest_client.ts";
 import { LeaderElector } from "../kube/leader_election.ts";
 import { type LeaseLock, RestLeaseLock } from "../kube/lease_lock.ts";
+import { killable } from "./cluster/killable_lock.ts";
 import { configureLogger } from "../core/log.ts";
 
 configureLogger({ level: "error" });
@@ -62,30 +63,6 @@ function stats(values: number[]): string {
   return `min ${s[0]} ms, median ${s[Math.floor(s.length / 2)]} ms, max ${
     s.at(-1)
   } ms over ${s.length}`;
-}
-
-/** A lock that stops working on kill(), like a process that vanished. */
-function killable(lock: LeaseLock): LeaseLock & { kill(): void } {
-  let dead = false;
-  const killed = new AbortController();
-  const check = () => {
-    if (dead) throw new Error("candidate was killed");
-  };
-  return {
-    get: (s) => (check(), lock.get(s)),
-    create: (r, s) => (check(), lock.create(r, s)),
-    update: (r, s) => (check(), lock.update(r, s)),
-    // Followers watch the Lease; a killed candidate's watch ends with it.
-    watch: (
-      w,
-      s,
-    ) => (check(), lock.watch!(w, AbortSignal.any([s, killed.signal]))),
-    describe: () => lock.describe(),
-    kill: () => {
-      dead = true;
-      killed.abort();
-    },
-  };
 }
 
 interface Candidate {

@@ -41,3 +41,31 @@ export function freePorts(n: number): number[] {
   for (const l of listeners) l.close();
   return ports;
 }
+
+/**
+ * Polls `check` every 200 ms until it returns a value, or fails after
+ * `timeoutMs`; unlike {@linkcode until}, a check that throws (a page
+ * navigating under it) is tried again, and the last error is the cause.
+ */
+export async function eventually<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`, {
+        cause: last,
+      });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -35,6 +35,7 @@ import { startCluster } from "../cluster/harness.ts";
 import { KubeRestClient } from "../../kube/rest_client.ts";
 import { LeaderElector } from "../../kube/leader_election.ts";
 import { type LeaseLock, RestLeaseLock } from "../../kube/lease_lock.ts";
+import { killable } from "../cluster/killable_lock.ts";
 import { configureLogger } from "../../core/log.ts";
 import { sleep, until } from "../wait.ts";
 import { LoadSampler } from "./_measure.ts";
@@ -115,29 +116,6 @@ function byVerb(events: AuditEvent[], seconds: number): string {
   return `${events.length} (${(events.length / seconds).toFixed(3)}/s${
     parts.length ? `: ${parts.join(", ")}` : ""
   })`;
-}
-
-/** A lock that stops working on kill(), like a process that vanished. */
-function killable(lock: LeaseLock): LeaseLock & { kill(): void } {
-  let dead = false;
-  const killed = new AbortController();
-  const check = () => {
-    if (dead) throw new Error("candidate was killed");
-  };
-  return {
-    get: (s) => (check(), lock.get(s)),
-    create: (r, s) => (check(), lock.create(r, s)),
-    update: (r, s) => (check(), lock.update(r, s)),
-    watch: (
-      w,
-      s,
-    ) => (check(), lock.watch!(w, AbortSignal.any([s, killed.signal]))),
-    describe: () => lock.describe(),
-    kill: () => {
-      dead = true;
-      killed.abort();
-    },
-  };
 }
 
 interface Candidate {

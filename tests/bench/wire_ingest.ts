@@ -34,7 +34,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { startCluster } from "../cluster/harness.ts";
+import { kwokNode, startCluster } from "../cluster/harness.ts";
 import { startAgent } from "../agent_observers.ts";
 import { KubeRestClient } from "../../kube/rest_client.ts";
 import { until } from "../wait.ts";
@@ -286,22 +286,7 @@ async function main() {
       const node = await api.request<{ metadata: { uid: string } }>(
         "POST",
         "/api/v1/nodes",
-        {
-          apiVersion: "v1",
-          kind: "Node",
-          metadata: {
-            name,
-            labels: { "earthworm.dev/kwok": "true", type: "kwok" },
-            annotations: { "kwok.x-k8s.io/node": "fake" },
-          },
-          spec: {
-            taints: [{
-              key: "kwok.x-k8s.io/node",
-              value: "fake",
-              effect: "NoSchedule",
-            }],
-          },
-        },
+        kwokNode(name),
       );
       uids.set(name, node.metadata.uid);
     });

@@ -161,6 +161,26 @@ export async function run(
   return stdout;
 }
 
+/** The manifest of a Node that kwok manages (renews its Lease, fakes its status). */
+export function kwokNode(name: string) {
+  return {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: {
+      name,
+      labels: { "earthworm.dev/kwok": "true", type: "kwok" },
+      annotations: { "kwok.x-k8s.io/node": "fake" },
+    },
+    spec: {
+      taints: [{
+        key: "kwok.x-k8s.io/node",
+        value: "fake",
+        effect: "NoSchedule",
+      }],
+    },
+  };
+}
+
 /** Starts a private control plane; call stop() when done (even on failure). */
 export async function startCluster(
   opts: ClusterOptions = {},
@@ -217,22 +237,7 @@ export async function startCluster(
     kubectl,
     async createNodes(n, prefix = "kwok-node") {
       const names = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
-      const items = names.map((name) => ({
-        apiVersion: "v1",
-        kind: "Node",
-        metadata: {
-          name,
-          labels: { "earthworm.dev/kwok": "true", type: "kwok" },
-          annotations: { "kwok.x-k8s.io/node": "fake" },
-        },
-        spec: {
-          taints: [{
-            key: "kwok.x-k8s.io/node",
-            value: "fake",
-            effect: "NoSchedule",
-          }],
-        },
-      }));
+      const items = names.map(kwokNode);
       await kubectl(
         ["create", "-f", "-"],
         JSON.stringify({ apiVersion: "v1", kind: "List", items }),
