@@ -291,7 +291,7 @@ export async function agentCommand(args: string[]): Promise<number> {
           // old one's state, so it alerts on what it sees expire from now.
           runWebhooks({
             targets: webhooks,
-            events: current.events,
+            feed: current.feed,
             clock: systemClock,
             signal: leading,
             externalUrl: externalUrl ?? address,

@@ -78,7 +78,7 @@ export async function serveHub(opts: ServeHubOptions): Promise<ServedHub> {
   const webhooks = opts.webhooks?.length
     ? runWebhooks({
       targets: opts.webhooks,
-      events: hub.events,
+      feed: hub.feed,
       clock: opts.clock,
       signal: controller.signal,
       externalUrl: opts.externalUrl ?? server.url,

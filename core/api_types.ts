@@ -348,21 +348,21 @@ export interface WireSummary {
   trouble: boolean;
 }
 
-/** `snapshot` SSE event data. */
+/** A snapshot of every heart, in full: what `GET /api/v1/hearts` answers and the UI holds. */
 export interface SnapshotEvent {
   generatedAt: string;
   source: SourceState;
   hearts: Heart[];
 }
 
-/** `beat` SSE event data. */
+/** A beat of one heart, in full (inside the server, and decoded in the UI). */
 export interface BeatEvent {
   id: string;
   beat: Beat;
   heart: Heart;
 }
 
-/** `status` SSE event data: a heart changed status (or appeared / disappeared). */
+/** A heart changed status (or appeared / disappeared), in full (inside the server). */
 export interface StatusEvent {
   id: string;
   from: HeartStatus | null;
@@ -371,15 +371,15 @@ export interface StatusEvent {
   heart: Heart;
 }
 
-/** `source` SSE event data. */
+/** The source's state. */
 export type SourceEvent = SourceState;
 
-/** `wire` SSE event data. */
+/** Wire exchanges of a node's agent. */
 export interface WireEvent {
   exchanges: WireExchange[];
 }
 
-/** `diagnosis` SSE event data: a heart's (or the source's) diagnosis changed, or its episode ended. */
+/** A heart's (or the source's) diagnosis changed, or its episode ended. */
 export interface DiagnosisEvent {
   /** A heart id, or `source`. */
   id: string;
@@ -403,14 +403,150 @@ export interface PingEvent {
 /** Longest a live stream stays silent: idle streams get a `ping` this often. */
 export const STREAM_PING_MS = 2_000;
 
-/** Map of SSE event names to their data. */
-export interface StreamEvents {
-  snapshot: SnapshotEvent;
+/**
+ * The hub's events, by name: what happens inside the server (webhooks and
+ * tests listen to them in full). The stream sends them compactly, in
+ * batches: see {@linkcode StreamBatch}.
+ */
+export interface HubEvents {
   beat: BeatEvent;
   status: StatusEvent;
   source: SourceEvent;
   wire: WireEvent;
   diagnosis: DiagnosisEvent;
+}
+
+/** Name of a hub event. */
+export type HubEventName = keyof HubEvents;
+
+// ---------------------------------------------------------------------------
+// The stream, protocol 2: `snapshot`, then `batch` messages, and `ping`.
+// Encoders and decoders are in `stream_codec.ts`.
+
+/** Version of the stream's protocol (`v` of a snapshot). */
+export const STREAM_PROTOCOL = 2;
+
+/** How long the server gathers events into one `batch` message. */
+export const STREAM_BATCH_MS = 100;
+
+/**
+ * Statuses by their code in the stream: `0` healthy, `1` late, `2`
+ * expired, `3` unknown.
+ */
+export const STATUS_CODES: readonly HeartStatus[] = [
+  "healthy",
+  "late",
+  "expired",
+  "unknown",
+];
+
+/**
+ * A heart's key in the stream: the Lease name alone for a node heart
+ * (namespace `kube-node-lease`: a name has no `/`), else its full id
+ * `namespace/name`.
+ */
+export type HeartKey = string;
+
+/** How a wire summary travels: `[lastExchangeAt (ms from t), lastLatencyMs, srttUs, retransmits, resets, trouble (0|1)]`. */
+export type WireRow = [
+  number | null,
+  number | null,
+  number | null,
+  number,
+  number,
+  0 | 1,
+];
+
+/**
+ * How a heart travels in a snapshot and in `h` entries. Times are
+ * milliseconds relative to the message's `t`; absent trailing elements
+ * mean none.
+ *
+ * `[key, status code, holder (0: the Lease's own name), lastObservedAt
+ * (ms from t), lastRenewTime (ms before lastObservedAt, or before t when
+ * never observed), leaseDurationSeconds, expectedIntervalSeconds,
+ * lastIntervalSeconds, beats, transitions, leaseTransitions, wire (0:
+ * none), diagnosis]`. `kind` follows from the key and `skewSeconds` from
+ * the two times.
+ */
+export type HeartRow = [
+  key: HeartKey,
+  status: number,
+  holder: string | null | 0,
+  observed: number | null,
+  renewLag: number | null,
+  leaseDurationSeconds: number | null,
+  expectedIntervalSeconds: number | null,
+  lastIntervalSeconds: number | null,
+  beats: number,
+  transitions: number,
+  leaseTransitions: number | null,
+  wire?: WireRow | 0,
+  diagnosis?: Diagnosis,
+];
+
+/**
+ * One event of a batch, tagged by its first element; times in milliseconds
+ * relative to the batch's `t`, trailing optional elements left out:
+ *
+ * - `["b", key, observedAt, renewLag, intervalSeconds, beats, wireLatencyMs?,
+ *   "e"|"i" (exact, inferred)?, 1 (the holder changed)?]`: a beat (the
+ *   heart's last times, interval and count follow from it; `renewLag` is
+ *   how long before `observedAt` the holder stamped `renewTime`);
+ * - `["s", key, status code]`: a heart changed status;
+ * - `["h", HeartRow]`: a heart appeared, or changed beyond what beats say
+ *   (holder, expected interval, wire trouble);
+ * - `["x", key]`: a heart was deleted;
+ * - `["d", DiagnosisEvent]`: a heart's or the source's (`id: "source"`)
+ *   diagnosis changed, or its episode ended;
+ * - `["src", SourceState]`: the source changed;
+ * - `["w", node, conn, at, latencyMs, bytesSent, bytesReceived, srttUs,
+ *   retransmits, resets, "e"|"i"|null, httpStatus|null,
+ *   resourceVersion|null, lease (0: the node's own Lease)|null,
+ *   signal|null]`: one wire exchange (or signal).
+ */
+export type BatchEntry =
+  | [
+    "b",
+    HeartKey,
+    number,
+    number,
+    number | null,
+    number,
+    (number | null)?,
+    ("e" | "i" | null)?,
+    1?,
+  ]
+  | ["s", HeartKey, number]
+  | ["h", HeartRow]
+  | ["x", HeartKey]
+  | ["d", DiagnosisEvent]
+  | ["src", SourceState]
+  | ["w", string, string, number, number, ...unknown[]];
+
+/** `batch` SSE event data: the events of about {@linkcode STREAM_BATCH_MS}, in order. */
+export interface StreamBatch {
+  /** Server time the entries' times are relative to, epoch milliseconds. */
+  t: number;
+  e: BatchEntry[];
+}
+
+/** `snapshot` SSE event data: every heart, compactly. */
+export interface StreamSnapshot {
+  /** {@linkcode STREAM_PROTOCOL}. */
+  v: number;
+  /** Server time of sending, RFC 3339: the UI's clock is set from it. */
+  generatedAt: string;
+  /** Server time the rows' times are relative to, epoch milliseconds. */
+  t: number;
+  source: SourceState;
+  hearts: HeartRow[];
+}
+
+/** Map of SSE event names to their data. */
+export interface StreamEvents {
+  snapshot: StreamSnapshot;
+  batch: StreamBatch;
   ping: PingEvent;
 }
 

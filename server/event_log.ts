@@ -12,7 +12,7 @@
  * is left behind when it goes.
  *
  * Sizes are counted in the bytes of the serialised messages, so whatever a
- * message holds (one event today, perhaps a batch of compact ones later),
+ * message holds (a `batch` of compact events, see `stream_batcher.ts`),
  * the ring and the subscribers are bounded by what they would send.
  *
  * @module
@@ -49,13 +49,20 @@ export function serialiseEvent(
   event: StreamEventName,
   data: unknown,
 ): LoggedEvent {
+  return serialiseJson(id, event, JSON.stringify(data));
+}
+
+/** Wraps an event's JSON text (one line) into its SSE message. */
+export function serialiseJson(
+  id: number,
+  event: StreamEventName,
+  json: string,
+): LoggedEvent {
   // JSON text has no raw line breaks, so the data fits on one `data:` line.
   return new LoggedEvent(
     id,
     event,
-    encoder.encode(
-      `id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`,
-    ),
+    encoder.encode(`id: ${id}\nevent: ${event}\ndata: ${json}\n\n`),
   );
 }
 
@@ -103,6 +110,18 @@ export class Subscription {
   #cursorEnd: number;
   #wake: (() => void) | null = null;
   #closed = false;
+  #lagged = false;
+  /**
+   * Whether falling too far behind skips to a fresh snapshot (see
+   * {@linkcode lagged}) rather than ending the subscription. Once only: a
+   * subscriber that falls behind again before it took its snapshot is
+   * dropped.
+   */
+  resync = false;
+  /** Times it fell behind and was owed a snapshot. */
+  lags = 0;
+  /** Called when it falls behind and is owed a snapshot. */
+  onLag: ((s: Subscription) => void) | null = null;
   /** Why the subscription ended, when it did. */
   reason: "closed" | "overflow" | null = null;
   #ended = new AbortController();
@@ -171,10 +190,38 @@ export class Subscription {
       this.queuedBytes > this.limits.maxQueueBytes ||
       this.#cursor < this.ring.oldestId - 1
     ) {
-      this.close("overflow");
-      return;
+      if (!this.resync || this.#lagged) {
+        // Not one that resyncs, or it did not even take the resync it was
+        // owed: it is stalled, not slow.
+        this.close("overflow");
+        return;
+      }
+      // Skip what it is behind on: it is owed a fresh snapshot instead.
+      this.#lagged = true;
+      this.lags++;
+      this.#cursor = this.ring.lastId;
+      this.#cursorEnd = this.ring.totalBytes;
+      this.onLag?.(this);
     }
     this.#wake?.();
+  }
+
+  /**
+   * True when the subscriber fell too far behind and its missed events were
+   * skipped: it must be sent a fresh snapshot, then {@linkcode resume}.
+   */
+  get lagged(): boolean {
+    return this.#lagged;
+  }
+
+  /**
+   * Ends a lag: the subscriber continues after the newest event (the
+   * caller sends it a snapshot and may {@linkcode preload} what followed).
+   */
+  resume(): void {
+    this.#lagged = false;
+    this.#cursor = this.ring.lastId;
+    this.#cursorEnd = this.ring.totalBytes;
   }
 
   /**
@@ -183,7 +230,7 @@ export class Subscription {
    * `maxBytes` (at least one; the last may pass it).
    */
   async take(timeoutMs: number, maxBytes = Infinity): Promise<LoggedEvent[]> {
-    if (!this.#closed && this.queued === 0) {
+    if (!this.#closed && !this.#lagged && this.queued === 0) {
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
@@ -197,7 +244,7 @@ export class Subscription {
       });
     }
     const out: LoggedEvent[] = [];
-    if (this.#closed) return out;
+    if (this.#closed || this.#lagged) return out;
     let bytes = 0;
     while (this.#cursor < this.ring.lastId && bytes < maxBytes) {
       const next = this.ring.at(this.#cursor + 1);
@@ -232,6 +279,8 @@ export class EventLog implements Ring {
   #subscribers = new Set<Subscription>();
   /** Subscribers dropped for falling behind. */
   dropped = 0;
+  /** Times a subscriber fell behind and was sent a fresh snapshot instead. */
+  lagged = 0;
 
   /** Creates a log with the given limits. */
   constructor(options: Partial<EventLogOptions> = {}) {
@@ -291,7 +340,12 @@ export class EventLog implements Ring {
     event: K,
     data: StreamEvents[K],
   ): LoggedEvent {
-    const logged = serialiseEvent(this.#nextId++, event, data);
+    return this.publishJson(event, JSON.stringify(data));
+  }
+
+  /** Appends an event given as its JSON text (one line) and tells every subscriber. */
+  publishJson(event: StreamEventName, json: string): LoggedEvent {
+    const logged = serialiseJson(this.#nextId++, event, json);
     this.#totalBytes += logged.frame.byteLength;
     logged.end = this.#totalBytes;
     const cap = this.options.capacity;
@@ -326,16 +380,26 @@ export class EventLog implements Ring {
     return out;
   }
 
-  /** Registers a subscriber that receives every event published from now on. */
-  subscribe(): Subscription {
+  /**
+   * Registers a subscriber that receives every event published from now on;
+   * with `resync`, one that falls behind is owed a snapshot rather than
+   * dropped (see {@linkcode Subscription.lagged}).
+   */
+  subscribe(options: { resync?: boolean } = {}): Subscription {
     const sub = new Subscription(this, this.options, (s) => {
-      if (this.#subscribers.delete(s) && s.reason === "overflow") {
-        this.dropped++;
-      }
+      if (!this.#subscribers.delete(s)) return;
+      if (s.reason === "overflow") this.dropped++;
+      this.onSubscribers?.(this.#subscribers.size);
     });
+    sub.resync = options.resync ?? false;
+    sub.onLag = () => this.lagged++;
     this.#subscribers.add(sub);
+    this.onSubscribers?.(this.#subscribers.size);
     return sub;
   }
+
+  /** Called whenever the number of subscribers changes (the batcher stops its timer at 0). */
+  onSubscribers: ((count: number) => void) | null = null;
 
   /** Ends every subscription (on shutdown). */
   closeAll(): void {

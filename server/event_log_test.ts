@@ -13,15 +13,15 @@ const source: SourceState = {
 Deno.test("event ids increase from the first id", () => {
   const log = new EventLog({ firstId: 100 });
   assert.equal(log.lastId, 99);
-  assert.equal(log.publish("source", source).id, 100);
-  assert.equal(log.publish("source", source).id, 101);
+  assert.equal(log.publishJson("batch", JSON.stringify(source)).id, 100);
+  assert.equal(log.publishJson("batch", JSON.stringify(source)).id, 101);
   assert.equal(log.lastId, 101);
 });
 
 Deno.test("since returns what a client missed while it is still held", () => {
   const log = new EventLog({ firstId: 1, capacity: 5 });
   for (let i = 0; i < 8; i++) {
-    log.publish("source", { ...source, name: `e${i}` });
+    log.publishJson("batch", JSON.stringify({ ...source, name: `e${i}` }));
   }
   // Held: ids 4..8.
   assert.deepEqual(log.since(5)!.map((e) => e.id), [6, 7, 8]);
@@ -37,9 +37,9 @@ Deno.test("since returns what a client missed while it is still held", () => {
 
 Deno.test("subscribers receive events published after they subscribed", async () => {
   const log = new EventLog({ firstId: 1 });
-  log.publish("source", source);
+  log.publishJson("batch", JSON.stringify(source));
   const sub = log.subscribe();
-  log.publish("source", { ...source, name: "x" });
+  log.publishJson("batch", JSON.stringify({ ...source, name: "x" }));
   const got = await sub.take(1000);
   assert.deepEqual(got.map((e) => e.id), [2]);
   assert.equal(JSON.parse(got[0]!.data).name, "x");
@@ -52,7 +52,7 @@ Deno.test("take waits for the next event and returns empty on timeout", async ()
   const sub = log.subscribe();
   assert.deepEqual(await sub.take(5), []);
   const pending = sub.take(10_000);
-  log.publish("source", source);
+  log.publishJson("batch", JSON.stringify(source));
   assert.equal((await pending).length, 1);
   sub.close();
 });
@@ -60,7 +60,7 @@ Deno.test("take waits for the next event and returns empty on timeout", async ()
 Deno.test("a subscriber that falls behind is dropped, not buffered", () => {
   const log = new EventLog({ firstId: 1, maxQueue: 10 });
   const slow = log.subscribe();
-  for (let i = 0; i < 11; i++) log.publish("source", source);
+  for (let i = 0; i < 11; i++) log.publishJson("batch", JSON.stringify(source));
   assert.equal(slow.closed, true);
   assert.equal(slow.reason, "overflow");
   assert.equal(slow.signal.aborted, true);
@@ -82,12 +82,12 @@ Deno.test("closeAll ends every subscription and wakes waiting takers", async () 
 Deno.test("an event is serialised once: every subscriber is handed the same bytes", async () => {
   const log = new EventLog({ firstId: 7 });
   const subs = [log.subscribe(), log.subscribe(), log.subscribe()];
-  const published = log.publish("source", source);
+  const published = log.publishJson("batch", JSON.stringify(source));
   const got = await Promise.all(subs.map((s) => s.take(1000)));
   for (const [e] of got) assert.equal(e!.frame, published.frame);
   assert.equal(
     new TextDecoder().decode(published.frame),
-    `id: 7\nevent: source\ndata: ${JSON.stringify(source)}\n\n`,
+    `id: 7\nevent: batch\ndata: ${JSON.stringify(source)}\n\n`,
   );
   assert.deepEqual(JSON.parse(published.data), source);
   log.closeAll();
@@ -97,11 +97,11 @@ Deno.test("a subscriber is dropped when its queued bytes pass the limit, whateve
   const log = new EventLog({ firstId: 1, maxQueue: 1000, maxQueueBytes: 4096 });
   const slow = log.subscribe();
   const big = { ...source, name: "x".repeat(1500) };
-  log.publish("source", big);
-  log.publish("source", big);
+  log.publishJson("batch", JSON.stringify(big));
+  log.publishJson("batch", JSON.stringify(big));
   assert.equal(slow.closed, false);
   assert.ok(slow.queuedBytes > 3000 && slow.queuedBytes <= 4096);
-  log.publish("source", big);
+  log.publishJson("batch", JSON.stringify(big));
   assert.equal(slow.reason, "overflow");
   assert.equal(slow.queuedBytes, 0);
   assert.equal(log.queuedBytes, 0);
@@ -111,7 +111,7 @@ Deno.test("a subscriber is dropped when its queued bytes pass the limit, whateve
 Deno.test("take hands over at most a chunk's worth of bytes and keeps the rest queued", async () => {
   const log = new EventLog({ firstId: 100 }); // ids of one length: one size
   const sub = log.subscribe();
-  for (let i = 0; i < 10; i++) log.publish("source", source);
+  for (let i = 0; i < 10; i++) log.publishJson("batch", JSON.stringify(source));
   const size = sub.queuedBytes / 10;
   const first = await sub.take(0, size * 3);
   assert.equal(first.length, 3);
@@ -125,7 +125,7 @@ Deno.test("take hands over at most a chunk's worth of bytes and keeps the rest q
 Deno.test("the resumption ring is bounded in bytes as well as events", () => {
   const log = new EventLog({ firstId: 1, capacity: 100, capacityBytes: 2000 });
   const big = { ...source, name: "y".repeat(400) };
-  for (let i = 0; i < 50; i++) log.publish("source", big);
+  for (let i = 0; i < 50; i++) log.publishJson("batch", JSON.stringify(big));
   assert.ok(log.heldBytes <= 2000, `${log.heldBytes} bytes held`);
   const held = log.since(log.lastId - 3);
   assert.deepEqual(held!.map((e) => e.id), [48, 49, 50]);
@@ -134,7 +134,7 @@ Deno.test("the resumption ring is bounded in bytes as well as events", () => {
 
 Deno.test("preload refuses a backlog that would not fit, without dropping the subscriber", () => {
   const log = new EventLog({ firstId: 1, maxQueue: 5 });
-  for (let i = 0; i < 8; i++) log.publish("source", source);
+  for (let i = 0; i < 8; i++) log.publishJson("batch", JSON.stringify(source));
   const sub = log.subscribe();
   assert.equal(sub.preload(log.since(0)!), false);
   assert.equal(sub.closed, false);
@@ -142,4 +142,28 @@ Deno.test("preload refuses a backlog that would not fit, without dropping the su
   assert.equal(sub.preload(log.since(4)!), true);
   assert.equal(sub.queued, 4);
   sub.close();
+});
+
+Deno.test("a resyncing subscriber that falls behind skips to the newest event and is owed a snapshot, once", async () => {
+  const log = new EventLog({ firstId: 1, maxQueue: 3 });
+  const sub = log.subscribe({ resync: true });
+  for (let i = 0; i < 4; i++) log.publishJson("batch", JSON.stringify(i));
+  assert.equal(sub.closed, false, "not dropped");
+  assert.equal(sub.lagged, true);
+  assert.equal(log.lagged, 1);
+  assert.equal(sub.queued, 0, "what it missed is skipped");
+  assert.deepEqual(await sub.take(1000), [], "nothing until it resumes");
+  // It resumes (after a snapshot of the state at event 4) and goes on.
+  sub.resume();
+  assert.equal(sub.lagged, false);
+  log.publishJson("batch", JSON.stringify("next"));
+  assert.deepEqual((await sub.take(1000)).map((e) => e.id), [5]);
+  // Falling behind again is a new lag; but falling as far behind while
+  // still owed a snapshot means it is stalled: dropped.
+  for (let i = 0; i < 4; i++) log.publishJson("batch", JSON.stringify(i));
+  assert.equal(sub.lagged, true);
+  assert.equal(log.lagged, 2);
+  for (let i = 0; i < 4; i++) log.publishJson("batch", JSON.stringify(i));
+  assert.equal(sub.reason, "overflow");
+  assert.equal(log.dropped, 1);
 });

@@ -42,6 +42,7 @@ function setup(opts: { concurrency?: number } = {}) {
     },
     onStale: (reason) => stale.push(reason),
   });
+  const feed = hub.feed.record();
   hub.source(true, undefined, clock.now());
   const stop = new AbortController();
   const sweeper = hub.runSweeper(stop.signal, 1000);
@@ -60,9 +61,9 @@ function setup(opts: { concurrency?: number } = {}) {
     t0: clock.now(),
     renew,
     statuses: (id: string) =>
-      (hub.events.since(hub.events.options.firstId - 1) ?? [])
+      feed
         .filter((e) => e.event === "status")
-        .map((e) => JSON.parse(e.data) as StatusEvent)
+        .map((e) => e.data as StatusEvent)
         .filter((s) => s.id === id)
         .map((s) => s.to),
     async close() {

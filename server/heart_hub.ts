@@ -1,8 +1,9 @@
 /**
  * The heart hub: where every lease source (simulator, replay, real watcher)
  * delivers Lease events. It keeps the hearts, stores their beats, decides
- * statuses on Earthworm's clock and publishes `beat`, `status`, `source` and
- * `wire` events to the stream's log. Given a way to read one Lease fresh, it
+ * statuses on Earthworm's clock and publishes `beat`, `status`, `source`,
+ * `wire` and `diagnosis` events on its feed, which the stream's batcher
+ * sends to clients in compact batches. Given a way to read one Lease fresh, it
  * calls a heart expired only after a read confirmed its silence, and reports
  * its own view stale when a read shows what the watch never delivered.
  *
@@ -36,9 +37,11 @@ import {
   NODE_LEASE_NAMESPACE,
 } from "../core/lease_types.ts";
 import { BeatStore, type BeatStoreOptions, toBeat } from "./beat_store.ts";
-import { type Clock, sleepUnlessAborted } from "../core/clock.ts";
+import { type Clock, sleepUnlessAborted, systemClock } from "../core/clock.ts";
 import { isoTime } from "../core/iso_time.ts";
 import { EventLog, type EventLogOptions } from "./event_log.ts";
+import { HubFeed } from "./hub_feed.ts";
+import { StreamBatcher } from "./stream_batcher.ts";
 import {
   type ConfirmPolicy,
   ExpiryConfirmer,
@@ -102,6 +105,13 @@ export interface HeartHubOptions {
   timeScale?: number;
   store?: Partial<BeatStoreOptions>;
   events?: Partial<EventLogOptions>;
+  /**
+   * Clock of the stream's batch window: wall time (the default), whatever
+   * the speed of `clock`.
+   */
+  batchClock?: Clock;
+  /** Length of the stream's batch window. Default `STREAM_BATCH_MS`. */
+  batchMs?: number;
   policy?: StatusPolicy;
   /**
    * Reads one Lease fresh (a quorum read). With it, a heart becomes
@@ -146,7 +156,12 @@ const LATE_DIAGNOSIS_MS = 1000;
 export class HeartHub implements LeaseSink, WireReportSink {
   readonly clock: Clock;
   readonly store: BeatStore;
+  /** The hub's events in full, as they happen (webhooks, the batcher, tests). */
+  readonly feed: HubFeed = new HubFeed();
+  /** The stream's messages: `batch`es of the feed's events, compactly. */
   readonly events: EventLog;
+  /** Gathers the feed's events into the stream's batches. */
+  readonly batcher: StreamBatcher;
   readonly policy: StatusPolicy;
   readonly counters: HubCounters = {
     beats: 0,
@@ -196,6 +211,14 @@ export class HeartHub implements LeaseSink, WireReportSink {
       firstId: options.clock.now() * 1000,
       ...options.events,
     });
+    this.batcher = new StreamBatcher({
+      log: this.events,
+      now: () => this.clock.now(),
+      timer: options.batchClock ?? systemClock,
+      heartOf: (id) => this.heart(id),
+      ...(options.batchMs !== undefined && { batchMs: options.batchMs }),
+    });
+    this.feed.listen((e) => this.batcher.add(e));
     this.#base = {
       ...options.source,
       timeScale: options.timeScale ?? 1,
@@ -340,7 +363,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
       const closed = this.episodes.close(sourceKey(entry), at);
       entry.diagnosis = undefined;
       if (closed) {
-        this.events.publish("diagnosis", {
+        this.feed.publish("diagnosis", {
           id: SOURCE,
           ...(entry.name !== undefined && { cluster: entry.name }),
           diagnosis: null,
@@ -349,7 +372,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
       }
     }
     if (!connected) this.#diagnoseSource(entry, at, false);
-    this.events.publish("source", this.sourceState());
+    this.feed.publish("source", this.sourceState());
     // Every heart's status depends on its cluster's source: decide them all
     // again.
     for (const id of entry.hearts) this.#hearts.get(id)!.checkAt = -Infinity;
@@ -378,7 +401,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
           { pairingPhrase: phrases.pairingPhrase }),
       },
     };
-    this.events.publish("source", this.sourceState());
+    this.feed.publish("source", this.sourceState());
   }
 
   /**
@@ -456,7 +479,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         }
       }
     }
-    this.events.publish("wire", { exchanges });
+    this.feed.publish("wire", { exchanges });
   }
 
   /**
@@ -591,7 +614,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
       entry.hearts.add(id);
       if (heart.kind === "node") this.#wire.nodeAdded(heart.name);
       heart.status = this.#decide(heart, observedAt);
-      this.events.publish("status", {
+      this.feed.publish("status", {
         id,
         from: null,
         to: heart.status,
@@ -653,9 +676,9 @@ export class HeartHub implements LeaseSink, WireReportSink {
       },
     );
     const wireHeart = this.#toHeart(heart, observed.observedAt);
-    this.events.publish("beat", { id: heart.id, beat, heart: wireHeart });
+    this.feed.publish("beat", { id: heart.id, beat, heart: wireHeart });
     if (from !== heart.status) {
-      this.events.publish("status", {
+      this.feed.publish("status", {
         id: heart.id,
         from,
         to: heart.status,
@@ -708,7 +731,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         );
       }
     }
-    this.events.publish("status", {
+    this.feed.publish("status", {
       id,
       from: heart.status,
       to: null,
@@ -788,7 +811,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     const from = heart.status;
     heart.status = status;
     this.#diagnose(heart, now);
-    this.events.publish("status", {
+    this.feed.publish("status", {
       id: heart.id,
       from,
       to: status,
@@ -887,7 +910,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     );
     if (!e) return false;
     this.counters.diagnoses++;
-    this.events.publish("diagnosis", {
+    this.feed.publish("diagnosis", {
       id,
       ...(cluster !== undefined && { cluster }),
       diagnosis: {
@@ -906,7 +929,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.#holderAtStart.delete(heart.id);
     const closed = this.episodes.close(heart.id, now);
     if (closed) {
-      this.events.publish("diagnosis", {
+      this.feed.publish("diagnosis", {
         id: heart.id,
         ...(heart.cluster !== undefined && { cluster: heart.cluster }),
         diagnosis: null,
@@ -954,7 +977,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         ) && announce
       ) {
         // The banner reads the source's diagnosis.
-        this.events.publish("source", this.sourceState());
+        this.feed.publish("source", this.sourceState());
       }
       return;
     }
@@ -971,7 +994,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
       closed.summary = finding.summary;
       closed.summaryPhrase = finding.summaryPhrase;
       closed.evidence = finding.evidence;
-      this.events.publish("diagnosis", {
+      this.feed.publish("diagnosis", {
         id: SOURCE,
         ...(entry.name !== undefined && { cluster: entry.name }),
         diagnosis: null,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { Lease } from "../core/lease_types.ts";
 import { FakeClock } from "../core/fake_clock.ts";
+import type { HubEvent } from "./hub_feed.ts";
 import { HeartHub, WIRE_GRACE_MS } from "./heart_hub.ts";
 import type { StatusEvent, WireExchange } from "../core/api_types.ts";
 
@@ -30,16 +31,21 @@ function exchange(atMs: number, latencyMs: number): WireExchange {
   };
 }
 
+/** Every event each test hub published on its feed. */
+const recorded = new WeakMap<HeartHub, HubEvent[]>();
+
 function setup() {
   const clock = new FakeClock();
   const hub = new HeartHub({ clock, source: { kind: "mock", name: "test" } });
+  recorded.set(hub, hub.feed.record());
   hub.source(true, undefined, clock.now());
   return { clock, hub, t0: clock.now() };
 }
 
 function events(hub: HeartHub, name?: string) {
-  const all = hub.events.since(hub.events.options.firstId - 1) ?? [];
-  return all.filter((e) => !name || e.event === name);
+  return recorded.get(hub)!
+    .filter((e) => !name || e.event === name)
+    .map((e) => ({ event: e.event, data: JSON.stringify(e.data) }));
 }
 
 Deno.test("hub turns lease updates into beats and stream events", () => {

@@ -346,6 +346,18 @@ export function hubMetrics(
       hub.events.dropped,
     ),
     scalar(
+      "earthworm_stream_resyncs_total",
+      "Times an SSE client fell too far behind, skipped what it missed and was sent a fresh snapshot instead.",
+      "counter",
+      hub.events.lagged,
+    ),
+    scalar(
+      "earthworm_stream_batches_total",
+      "Batches of compact events sent on the stream.",
+      "counter",
+      hub.batcher.batches,
+    ),
+    scalar(
       "earthworm_stream_queued_bytes",
       "Bytes of events queued for SSE clients (each client's queue counted).",
       "gauge",

@@ -1,5 +1,6 @@
 /**
- * The `snapshot` a new stream starts with, serialised once per event id and
+ * The `snapshot` a new stream starts with (compact: a row of numbers per
+ * heart, see `core/stream_codec.ts`), serialised once per event id and
  * shared by every client that starts while it is current. A cached snapshot
  * stays current while the events published since it are fewer bytes than
  * half the snapshot: a new client then gets it followed by those events,
@@ -11,13 +12,15 @@
 
 import type { HeartHub } from "./heart_hub.ts";
 import { byteSize, type LoggedEvent } from "./event_log.ts";
+import { STREAM_PROTOCOL } from "../core/api_types.ts";
+import { encodeHeart } from "../core/stream_codec.ts";
 
 const encoder = new TextEncoder();
 
 interface Serialised {
   /** Id of the last event the snapshot reflects. */
   id: number;
-  /** `,"source":…,"hearts":[…]}` and the message's end: all but generatedAt. */
+  /** `,"t":…,"source":…,"hearts":[…]}` and the message's end: all but generatedAt. */
   body: Uint8Array;
 }
 
@@ -40,7 +43,8 @@ export class SnapshotCache {
   /**
    * The start of a new stream at `now`. `fits` says whether a backlog fits
    * the client's queue; when the cached snapshot's does not, a new one is
-   * serialised.
+   * serialised. The caller flushes the hub's batcher first (in the same
+   * turn), so no event waits outside the log.
    */
   start(
     now: number,
@@ -58,15 +62,22 @@ export class SnapshotCache {
       } else cached = null;
     }
     if (!cached) {
-      const { generatedAt: _, ...rest } = this.hub.snapshot(now);
+      const t = Math.round(now);
+      const hearts = this.hub.hearts(now).map((h) =>
+        JSON.stringify(encodeHeart(h, t))
+      );
       cached = this.#cached = {
         id: log.lastId,
-        body: encoder.encode(`,${JSON.stringify(rest).slice(1)}\n\n`),
+        body: encoder.encode(
+          `,"t":${t},"source":${
+            JSON.stringify(this.hub.sourceState())
+          },"hearts":[${hearts.join(",")}]}\n\n`,
+        ),
       };
       this.builds++;
     }
     const head = encoder.encode(
-      `id: ${cached.id}\nevent: snapshot\ndata: {"generatedAt":${
+      `id: ${cached.id}\nevent: snapshot\ndata: {"v":${STREAM_PROTOCOL},"generatedAt":${
         JSON.stringify(new Date(now).toISOString())
       }`,
     );

@@ -1,7 +1,9 @@
 /**
- * `GET /api/v1/stream`: Server-Sent Events from the hub's event log. A new
- * client gets a `snapshot` (shared with the other clients starting at the
- * same event, see `snapshot_cache.ts`); a client that reconnects with
+ * `GET /api/v1/stream`: Server-Sent Events from the hub's event log
+ * (protocol 2: a compact `snapshot`, then `batch` messages of about 100 ms
+ * of events each, see `stream_batcher.ts`). A new client gets a `snapshot`
+ * (shared with the other clients starting at the same event, see
+ * `snapshot_cache.ts`); a client that reconnects with
  * `Last-Event-ID` gets the events it missed when they are still held and
  * fit its queue, else a fresh snapshot. An idle stream gets a `ping` (no id)
  * every few seconds: browsers hide SSE comments, and the UI must tell a quiet
@@ -11,9 +13,11 @@
  * the log's shared ring (the client holds only its place there, bounded in
  * events and bytes) and are handed to the socket one chunk of at most
  * {@linkcode CHUNK_BYTES} at a time as it drains. So a client holds at most
- * one chunk of its own; a client that falls too far behind is disconnected
- * at once (the stream errors, and the HTTP server resets the connection
- * without waiting for the client to read).
+ * one chunk of its own. A client that falls too far behind skips what it
+ * missed and gets a fresh snapshot on the same connection when it next
+ * reads; one that falls as far behind again before it read that snapshot is
+ * stalled, and is disconnected at once (the stream errors, and the HTTP
+ * server resets the connection without waiting for the client to read).
  *
  * @module
  */
@@ -81,6 +85,18 @@ function chunkOf(events: LoggedEvent[]): Uint8Array {
   return out;
 }
 
+function concat(parts: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of parts) size += p.byteLength;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
 /** The answer to `HEAD /api/v1/stream`: the headers, and no subscription. */
 export function streamHeadResponse(): Response {
   return new Response(null, { headers: STREAM_HEADERS });
@@ -92,7 +108,10 @@ export function streamResponse(
   lastEventId: number | null,
   options: StreamOptions = DEFAULT_STREAM_OPTIONS,
 ): Response {
-  const sub = hub.events.subscribe();
+  // Events still gathering in a batch go out first, so the backlog or the
+  // snapshot below accounts for every event so far.
+  hub.batcher.flush();
+  const sub = hub.events.subscribe({ resync: true });
   // Subscribing and reading the backlog or snapshot in the same turn means
   // nothing can fall between them.
   const head: Uint8Array[] = [encoder.encode(`retry: ${options.retryMs}\n\n`)];
@@ -135,6 +154,20 @@ export function streamResponse(
         } catch {
           // errored on overflow already
         }
+        return;
+      }
+      if (sub.lagged) {
+        // It fell too far behind: what it missed was skipped; a fresh
+        // snapshot on the same connection catches it up (no reconnection,
+        // and no reload of the page).
+        hub.batcher.flush();
+        sub.resume();
+        const start = snapshotCache(hub).start(
+          hub.clock.now(),
+          (backlog) => sub.fits(backlog),
+        );
+        sub.preload(start.backlog);
+        controller.enqueue(concat(start.chunks));
         return;
       }
       controller.enqueue(

@@ -3,8 +3,8 @@
  * changes, Earthworm posts a notification to each `--alert-webhook` URL, in
  * Alertmanager's webhook format (so receivers built for Alertmanager take
  * it as is), or as plain JSON events to each `--alert-webhook-json` URL.
- * Notifications come from the event log like any stream client's, wait in a
- * bounded queue per URL (the oldest goes first when it is full), and are
+ * Notifications come from the hub's feed of events, wait in a bounded queue
+ * per URL (the oldest goes first when it is full), and are
  * retried with capped backoff: a slow or dead receiver never blocks the
  * pipeline and never grows memory.
  *
@@ -14,7 +14,7 @@
 import type { DiagnosisEvent, Heart, StatusEvent } from "../core/api_types.ts";
 import { type Clock, sleepUnlessAborted } from "../core/clock.ts";
 import { getLogger } from "../core/log.ts";
-import type { EventLog, LoggedEvent } from "./event_log.ts";
+import type { HubEvent, HubFeed } from "./hub_feed.ts";
 
 const log = getLogger("webhook");
 
@@ -40,7 +40,8 @@ export interface WebhookTarget {
 /** Settings of {@linkcode runWebhooks}. */
 export interface WebhookOptions {
   targets: WebhookTarget[];
-  events: EventLog;
+  /** The hub's events (`HeartHub.feed`). */
+  feed: HubFeed;
   clock: Clock;
   signal: AbortSignal;
   /** Notifications waiting per receiver at most. Default 1,000. */
@@ -60,10 +61,10 @@ export interface WebhookStats {
   dropped: number;
 }
 
-/** The notifications a logged event makes (none for most). */
-export function notificationsOf(e: LoggedEvent, at: string): Notification[] {
+/** The notifications a hub event makes (none for most). */
+export function notificationsOf(e: HubEvent, at: string): Notification[] {
   if (e.event === "status") {
-    const s = JSON.parse(e.data) as StatusEvent;
+    const s: StatusEvent = e.data;
     if (s.to === "expired") {
       return [{ kind: "expired", at, heart: pick(s.heart) }];
     }
@@ -73,7 +74,7 @@ export function notificationsOf(e: LoggedEvent, at: string): Notification[] {
     return [];
   }
   if (e.event === "diagnosis") {
-    const d = JSON.parse(e.data) as DiagnosisEvent;
+    const d: DiagnosisEvent = e.data;
     if (d.id === "source" || d.diagnosis === null) return [];
     const [namespace = "", name = ""] = splitId(d.id);
     return [{
@@ -173,7 +174,7 @@ function fingerprint(id: string): string {
 }
 
 /**
- * Follows the event log and delivers notifications to every target until
+ * Follows the hub's feed and delivers notifications to every target until
  * `signal` aborts; returns its counters when it stops.
  */
 export async function runWebhooks(opts: WebhookOptions): Promise<WebhookStats> {
@@ -194,23 +195,17 @@ export async function runWebhooks(opts: WebhookOptions): Promise<WebhookStats> {
   const senders = opts.targets.map((t, i) =>
     deliver(t, queues[i]!, (w) => wakes[i] = w, opts, stats)
   );
-  // A subscriber that falls behind is closed by the log: subscribe again.
-  while (!opts.signal.aborted) {
-    const sub = opts.events.subscribe();
-    const onAbort = () => sub.close();
-    opts.signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      while (!sub.closed) {
-        for (const e of await sub.take(1000)) {
-          const at = new Date(opts.clock.now()).toISOString();
-          for (const n of notificationsOf(e, at)) enqueue(n);
-        }
-      }
-    } finally {
-      opts.signal.removeEventListener("abort", onAbort);
-      sub.close();
-    }
+  // Listening costs the hub a call per event; the queues bound the rest.
+  const stop = opts.feed.listen((e) => {
+    const ns = notificationsOf(e, new Date(opts.clock.now()).toISOString());
+    for (const n of ns) enqueue(n);
+  });
+  if (!opts.signal.aborted) {
+    await new Promise<void>((resolve) =>
+      opts.signal.addEventListener("abort", () => resolve(), { once: true })
+    );
   }
+  stop();
   for (const w of wakes) w();
   await Promise.all(senders);
   return stats;

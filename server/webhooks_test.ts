@@ -63,7 +63,7 @@ Deno.test("an expired heart and its recovery reach an Alertmanager receiver, ret
       { url: am.url, format: "alertmanager" },
       { url: plain.url, format: "json" },
     ],
-    events: hub.events,
+    feed: hub.feed,
     clock: systemClock,
     signal: controller.signal,
     retryMs: { initial: 10, max: 40 },
@@ -124,7 +124,7 @@ Deno.test("a dead receiver never holds more than the queue limit and never block
   const controller = new AbortController();
   const running = runWebhooks({
     targets: [{ url: "http://127.0.0.1:9/closed", format: "json" }],
-    events: hub.events,
+    feed: hub.feed,
     clock: systemClock,
     signal: controller.signal,
     queueLimit: 5,
@@ -180,9 +180,8 @@ Deno.test("the Alertmanager body carries the diagnosis as annotations", () => {
 Deno.test("with several clusters a heart's alert names its cluster, namespace and name", () => {
   const [n] = notificationsOf(
     {
-      id: 1,
       event: "diagnosis",
-      data: JSON.stringify({
+      data: {
         id: "prod/kube-node-lease/n1",
         cluster: "prod",
         diagnosis: {
@@ -192,8 +191,8 @@ Deno.test("with several clusters a heart's alert names its cluster, namespace an
           evidence: [],
         },
         episode: { worst: "late" },
-      }),
-    } as Parameters<typeof notificationsOf>[0],
+      },
+    } as unknown as Parameters<typeof notificationsOf>[0],
     "2026-01-01T00:00:30.000Z",
   );
   assert.deepEqual(n!.heart, {

@@ -10,7 +10,8 @@
 
 import type { Cluster } from "./cluster/harness.ts";
 import { type EarthwormProcess, startEarthworm } from "./earthworm_process.ts";
-import { readSse, type SseMessage } from "./sse_client.ts";
+import { readFullSse, type SseMessage } from "./sse_client.ts";
+import { StreamMirror } from "../core/stream_codec.ts";
 import { freePorts } from "./wait.ts";
 
 /** One reading of an agent's `earthworm_leader` gauge. */
@@ -184,6 +185,7 @@ export class StreamFollower {
   readonly #stop = new AbortController();
   #current = new AbortController();
   #lastEventId: string | undefined;
+  #mirror = new StreamMirror();
   readonly #done: Promise<void>;
 
   /** Connects to `url` right away. */
@@ -221,7 +223,7 @@ export class StreamFollower {
             servedBy: res.headers.get("x-earthworm-served-by"),
             lastEventId: this.#lastEventId,
           });
-          for await (const msg of readSse(res)) {
+          for await (const msg of readFullSse(res, this.#mirror)) {
             if (msg.event === "comment" || msg.event === "ping") continue;
             const m: StreamMessage = {
               ...msg,

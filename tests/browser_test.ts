@@ -168,12 +168,19 @@ Deno.test({
         "the API server outage",
         60_000,
         async () => {
-          const seen = await page.evaluate(() =>
-            (globalThis as unknown as {
+          // The banner's cause comes in its own diagnosis event, which may
+          // land a frame after the first card turns unknown: wait for both.
+          const seen = await page.evaluate(() => {
+            const g = globalThis as unknown as {
               blind: { statuses: string[]; banner: string };
-            }).blind
-          );
-          return seen.statuses.includes("unknown") ? seen : undefined;
+              causes: Record<string, string[]>;
+            };
+            return { ...g.blind, sourceCauses: g.causes.source ?? [] };
+          });
+          return seen.statuses.includes("unknown") &&
+              seen.sourceCauses.length > 0
+            ? seen
+            : undefined;
         },
       );
       assert.ok(
@@ -181,10 +188,7 @@ Deno.test({
         `statuses in the outage: ${blind.statuses}`,
       );
       assert.match(blind.banner, /API server unreachable — hearts unknown/);
-      const sourceCauses = await page.evaluate(() =>
-        (globalThis as unknown as { causes: Record<string, string[]> }).causes
-          .source
-      );
+      const sourceCauses = blind.sourceCauses;
       assert.ok(
         sourceCauses?.includes("apiserver"),
         `the outage banner named the API server: ${sourceCauses}`,

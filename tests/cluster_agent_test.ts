@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { clusterPrereq, startCluster } from "./cluster/harness.ts";
 import type { Cluster } from "./cluster/harness.ts";
 import { startEarthworm } from "./earthworm_process.ts";
-import { collectSse } from "./sse_client.ts";
+import { collectFullSse } from "./sse_client.ts";
 import {
   type AgentProcess,
   leaderIntervals,
@@ -22,6 +22,7 @@ import {
 } from "./agent_observers.ts";
 import type {
   BeatEvent,
+  Heart,
   HeartsResponse,
   SnapshotEvent,
 } from "../core/api_types.ts";
@@ -187,7 +188,7 @@ async function watchStep(cluster: Cluster, nodeIds: string[]): Promise<void> {
     // The stream: a snapshot of the same hearts, then beats of real Leases.
     const res = await fetch(`${watch.url}/api/v1/stream`);
     assert.equal(res.status, 200);
-    const msgs = await collectSse(
+    const msgs = await collectFullSse(
       res,
       (m) => m.filter((x) => x.event === "beat").length >= 5,
       30_000,
@@ -381,10 +382,23 @@ async function agentsStep(cluster: Cluster, nodeIds: string[]): Promise<void> {
         "served by the new leader",
       );
       assert.equal(conn.lastEventId !== undefined, true, "resumed with an id");
-      const snapData = JSON.parse(snap.data) as SnapshotEvent;
-      for (const id of nodeIds) {
-        assert.ok(snapData.hearts.some((h) => h.id === id), id);
-      }
+      // The view after it holds every node: a new leader that has not
+      // listed yet sends a snapshot without them, then each as a heart event.
+      const viewIds = (): Set<string> => {
+        const ids = new Set(
+          (JSON.parse(snap.data) as SnapshotEvent).hearts.map((h) => h.id),
+        );
+        for (const m of s.received.slice(fresh + 1)) {
+          if (m.connection !== snap.connection) break;
+          if (m.event === "heart") ids.add((JSON.parse(m.data) as Heart).id);
+        }
+        return ids;
+      };
+      await until(
+        `every node heart in the stream after ${signal}`,
+        30_000,
+        () => nodeIds.every((id) => viewIds().has(id)),
+      );
       const after = s.received.slice(fresh);
       const ids = after.map((m) => Number(m.id));
       assert.deepEqual(ids, [...ids].sort((a, b) => a - b), "ids increase");

@@ -72,24 +72,18 @@ async function renew(
 
 /** Records every `status` and `source` event the hub publishes, with its wall time. */
 function recordHub(hub: HeartHub) {
-  const sub = hub.events.subscribe();
   const statuses: (StatusEvent & { at: number })[] = [];
   const sources: { connected: boolean; reason?: string; at: number }[] = [];
-  const done = (async () => {
-    while (!sub.closed) {
-      for (const e of await sub.take(200)) {
-        const data = JSON.parse(e.data);
-        if (e.event === "status") statuses.push({ ...data, at: Date.now() });
-        if (e.event === "source") sources.push({ ...data, at: Date.now() });
-      }
-    }
-  })();
+  const stop = hub.feed.listen((e) => {
+    if (e.event === "status") statuses.push({ ...e.data, at: Date.now() });
+    if (e.event === "source") sources.push({ ...e.data, at: Date.now() });
+  });
   return {
     statuses,
     sources,
-    async close() {
-      sub.close();
-      await done;
+    close() {
+      stop();
+      return Promise.resolve();
     },
   };
 }

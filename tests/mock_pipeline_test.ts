@@ -60,24 +60,22 @@ Deno.test("the incident script makes a node late, kills one and brings it back, 
   const { clock, hub, stop } = mockPipeline(12);
   const seen = new Map<string, Set<string | null>>();
   const sources: boolean[] = [];
-  const sub = hub.events.subscribe();
+  const sub = hub.feed.listen((e) => {
+    if (e.event === "status") {
+      const set = seen.get(e.data.id) ?? new Set();
+      set.add(e.data.to);
+      seen.set(e.data.id, set);
+    }
+    if (e.event === "source" && sources.at(-1) !== e.data.connected) {
+      sources.push(e.data.connected);
+    }
+  });
   try {
     for (let t = 0; t < INCIDENTS.cycleSeconds + 10; t++) {
       await clock.advance(1000);
-      for (const e of await sub.take(0)) {
-        const data = JSON.parse(e.data);
-        if (e.event === "status") {
-          const set = seen.get(data.id) ?? new Set();
-          set.add(data.to);
-          seen.set(data.id, set);
-        }
-        if (e.event === "source" && sources.at(-1) !== data.connected) {
-          sources.push(data.connected);
-        }
-      }
     }
   } finally {
-    sub.close();
+    sub();
     await stop();
   }
   const node = (i: number) => `${NODE_LEASE_NAMESPACE}/${nodeName(i)}`;
@@ -116,25 +114,24 @@ Deno.test("the incident script makes a node late, kills one and brings it back, 
 
 Deno.test("the mock's API server outage goes through the watch loop: the watch fails, hearts turn unknown, the loop resumes from its resourceVersion", async () => {
   const { clock, hub, stats, stop } = mockPipeline(4);
-  const sub = hub.events.subscribe();
   const sources: { connected: boolean; reason?: string; at: number }[] = [];
   const start = clock.now();
+  const sub = hub.feed.listen((e) => {
+    if (e.event !== "source") return;
+    const data = e.data;
+    if (sources.at(-1)?.connected === data.connected) return;
+    sources.push({
+      connected: data.connected,
+      ...(data.reason !== undefined && { reason: data.reason }),
+      at: (clock.now() - start) / 1000,
+    });
+  });
   try {
     for (let t = 0; t < INCIDENTS.outage.at + 60; t++) {
       await clock.advance(1000);
-      for (const e of await sub.take(0)) {
-        if (e.event !== "source") continue;
-        const data = JSON.parse(e.data);
-        if (sources.at(-1)?.connected === data.connected) continue;
-        sources.push({
-          connected: data.connected,
-          reason: data.reason,
-          at: (clock.now() - start) / 1000,
-        });
-      }
     }
   } finally {
-    sub.close();
+    sub();
     await stop();
   }
   const down = sources.find((s) => !s.connected)!;

@@ -1,9 +1,14 @@
 /**
  * A small SSE reader for tests: parses `text/event-stream` from a fetch
- * response into messages.
+ * response into messages, and (with {@linkcode readFullSse}) expands the
+ * compact stream into its events in full, as a client keeping the hearts
+ * sees them.
  *
  * @module
  */
+
+import type { StreamBatch, StreamSnapshot } from "../core/api_types.ts";
+import { StreamMirror } from "../core/stream_codec.ts";
 
 /** One parsed SSE message. */
 export interface SseMessage {
@@ -44,14 +49,67 @@ export async function* readSse(res: Response): AsyncGenerator<SseMessage> {
   }
 }
 
+/**
+ * Expands a stream's messages into its events in full: a `snapshot` (its
+ * data decoded into full hearts), then each `batch`'s events as `beat`,
+ * `status` (`from: null` for a new heart, `to: null` for a deleted one),
+ * `heart` (a heart changed beyond its status), `source`, `wire` and
+ * `diagnosis` messages, each with the id of the batch that carried it;
+ * `ping`s and comments pass as they are. A client that resumes with
+ * `Last-Event-ID` passes the `mirror` of its previous connection.
+ */
+export async function* expandSse(
+  messages: AsyncIterable<SseMessage>,
+  mirror: StreamMirror = new StreamMirror(),
+): AsyncGenerator<SseMessage> {
+  for await (const m of messages) {
+    if (m.event === "snapshot") {
+      const snap = mirror.applySnapshot(JSON.parse(m.data) as StreamSnapshot);
+      yield { ...m, data: JSON.stringify(snap) };
+    } else if (m.event === "batch") {
+      for (const e of mirror.applyBatch(JSON.parse(m.data) as StreamBatch)) {
+        yield {
+          ...(m.id !== undefined && { id: m.id }),
+          event: e.event,
+          data: JSON.stringify(e.data),
+        };
+      }
+    } else yield m;
+  }
+}
+
+/** {@linkcode readSse} expanded by {@linkcode expandSse}. */
+export function readFullSse(
+  res: Response,
+  mirror?: StreamMirror,
+): AsyncGenerator<SseMessage> {
+  return expandSse(readSse(res), mirror);
+}
+
 /** Collects messages until `stop` returns true or `timeoutMs` passes. */
-export async function collectSse(
+export function collectSse(
   res: Response,
   stop: (msgs: SseMessage[]) => boolean,
   timeoutMs = 10_000,
 ): Promise<SseMessage[]> {
+  return collectFrom(readSse(res), stop, timeoutMs);
+}
+
+/** {@linkcode collectSse} of the stream's events in full (see {@linkcode expandSse}). */
+export function collectFullSse(
+  res: Response,
+  stop: (msgs: SseMessage[]) => boolean,
+  timeoutMs = 10_000,
+): Promise<SseMessage[]> {
+  return collectFrom(readFullSse(res), stop, timeoutMs);
+}
+
+async function collectFrom(
+  it: AsyncGenerator<SseMessage>,
+  stop: (msgs: SseMessage[]) => boolean,
+  timeoutMs: number,
+): Promise<SseMessage[]> {
   const msgs: SseMessage[] = [];
-  const it = readSse(res);
   const deadline = Date.now() + timeoutMs;
   try {
     while (!stop(msgs)) {

@@ -90,24 +90,32 @@ function post(
  * handshake runs between the stamp and the PUT (as in a real kubelet): the
  * probe never reports handshake legs, so none can pass for the PUT.
  */
-function assertPairsMatchTheWire(
+async function assertPairsMatchTheWire(
   paired: Beat[],
   kubelet: FakeKubelet,
   stream: WireStream,
   apiserver: string,
-): void {
+): Promise<void> {
   const renewals = new Map(kubelet.renewals.map((r) => [r.renewTime, r]));
   for (const beat of paired) {
     const renewTime = Date.parse(beat.renewTime);
     const renewal = renewals.get(renewTime);
     assert.ok(renewal, `beat ${beat.renewTime} was stamped by the kubelet`);
     const conn = `127.0.0.1:${renewal.port}->${apiserver}`;
-    const carrier = stream.exchanges.find((x) =>
-      x.conn === conn &&
-      Date.parse(x.at) >= renewTime - 50 &&
-      Date.parse(x.at) <= renewTime + 2000 &&
-      x.latencyMs === beat.wireLatencyMs
-    );
+    const find = () =>
+      stream.exchanges.find((x) =>
+        x.conn === conn &&
+        Date.parse(x.at) >= renewTime - 50 &&
+        Date.parse(x.at) <= renewTime + 2000 &&
+        x.latencyMs === beat.wireLatencyMs
+      );
+    // The beat can be read before the stream's batch with its exchange
+    // (about 100 ms later) has arrived: wait a little for it.
+    const carrier = await until(
+      `the exchange of ${beat.renewTime} on the stream`,
+      5_000,
+      find,
+    ).catch(() => undefined);
     assert.ok(
       carrier,
       `an exchange on ${conn} starting just after ${beat.renewTime} took ${beat.wireLatencyMs} ms; near it: ${
@@ -243,8 +251,8 @@ Deno.test({
   // process for the leader's node, through POST /api/v1/wire for the other.
   const pairedA = await pairedBeats(leader, "wire-node-a", 5);
   const pairedB = await pairedBeats(leader, "wire-node-b", 5);
-  assertPairsMatchTheWire(pairedA, kubeletA, stream, apiserver);
-  assertPairsMatchTheWire(pairedB, kubeletB, stream, apiserver);
+  await assertPairsMatchTheWire(pairedA, kubeletA, stream, apiserver);
+  await assertPairsMatchTheWire(pairedB, kubeletB, stream, apiserver);
   const second = await until(
     "two renewals on the new connection",
     10_000,
@@ -261,12 +269,12 @@ Deno.test({
       return later.length >= 2 ? later : undefined;
     },
   );
-  assertPairsMatchTheWire(pairedOnNew, kubeletA, stream, apiserver);
+  await assertPairsMatchTheWire(pairedOnNew, kubeletA, stream, apiserver);
   // Its first renewal too, unless its PUT left right behind the TLS
   // Finished and joined the handshake leg (then it is not paired at all).
   const firstOnNew = kubeletA.renewals.find((r) => r.port === newPort)!;
   const all = await beats(leader, "wire-node-a");
-  assertPairsMatchTheWire(
+  await assertPairsMatchTheWire(
     all.filter((b) =>
       Date.parse(b.renewTime) === firstOnNew.renewTime &&
       b.wireLatencyMs !== undefined

@@ -156,7 +156,13 @@ export function App({ store }: AppProps) {
 
   const source = store.source;
   return (
-    <div class="app" data-view={route.view} data-lang={lang}>
+    <div
+      class="app"
+      data-view={route.view}
+      data-lang={lang}
+      data-snapshots={store.snapshots}
+      data-batches={store.batches}
+    >
       <Header
         source={source}
         connection={store.connection}

@@ -1,7 +1,8 @@
 /**
- * A heart's live sweeping cardiogram. Chart.js owns the canvas: the chart is
- * created in an effect on the canvas ref, redrawn in place on every animation
- * tick from the store, and destroyed in the effect's cleanup.
+ * A heart's live sweeping cardiogram, drawn on a plain canvas
+ * (`CardiogramChart`): created in an effect on the canvas ref, redrawn in
+ * place from the store by the one animation loop every card shares
+ * (`ticker.ts`), and let go in the effect's cleanup.
  *
  * @module
  */

@@ -32,6 +32,8 @@ const CARD_HEIGHT = 150;
 const GAP = 10;
 
 const loader = new HistoryLoader(4);
+/** Ids of the hearts whose cards are rendered now. */
+let onScreen = new Set<string>();
 
 /** Props of {@linkcode Overview}. */
 export interface OverviewProps {
@@ -102,6 +104,7 @@ export function Overview(
     overscan: 1,
   });
   const visible = shown.slice(win.start, win.end);
+  onScreen = new Set(visible.map((h) => h.id));
 
   useEffect(() => {
     for (const heart of visible) loadHistory(store, heart);
@@ -253,5 +256,5 @@ function loadHistory(store: HeartStore, heart: Heart): void {
       cluster: heart.cluster,
     });
     store.mergeHistory(heart.id, res.beats);
-  });
+  }, () => onScreen.has(heart.id));
 }

@@ -85,29 +85,38 @@ export async function fetchEpisodes(
   return body as EpisodesResponse;
 }
 
-/** Loads the recent history of hearts that appear on screen, a few at a time. */
+/**
+ * Loads the recent history of hearts that appear on screen, a few at a
+ * time; a heart that left the screen before its turn came is skipped (a
+ * fast scroll past thousands of hearts asks for none of them).
+ */
 export class HistoryLoader {
-  #pending: Array<() => Promise<void>> = [];
+  #pending: Array<
+    { key: string; run: () => Promise<void>; wanted: () => boolean }
+  > = [];
   #inFlight = 0;
   #requested = new Set<string>();
   #concurrency: number;
+  /** Requests skipped because their heart had left the screen. */
+  skipped = 0;
 
   /** At most `concurrency` requests run at once. */
   constructor(concurrency = 4) {
     this.#concurrency = concurrency;
   }
 
-  /** Queues `load` for `key` unless it is queued or running already. */
-  request(key: string, load: () => Promise<void>): void {
+  /**
+   * Queues `load` for `key` unless it is queued or running already; when
+   * its turn comes it runs only if `wanted()` still says so.
+   */
+  request(
+    key: string,
+    load: () => Promise<void>,
+    wanted: () => boolean = () => true,
+  ): void {
     if (this.#requested.has(key)) return;
     this.#requested.add(key);
-    this.#pending.push(async () => {
-      try {
-        await load();
-      } finally {
-        this.#requested.delete(key);
-      }
-    });
+    this.#pending.push({ key, run: load, wanted });
     this.#pump();
   }
 
@@ -115,8 +124,14 @@ export class HistoryLoader {
     while (this.#inFlight < this.#concurrency) {
       const next = this.#pending.shift();
       if (next === undefined) return;
+      if (!next.wanted()) {
+        this.#requested.delete(next.key);
+        this.skipped++;
+        continue;
+      }
       this.#inFlight++;
-      next().catch(() => {}).finally(() => {
+      next.run().catch(() => {}).finally(() => {
+        this.#requested.delete(next.key);
         this.#inFlight--;
         this.#pump();
       });

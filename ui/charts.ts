@@ -1,6 +1,7 @@
 /**
- * Chart.js set-up shared by the UI: the tree-shaken registrations, the
- * monitor palette and the sweeping cardiogram chart.
+ * Charts of the UI: the Chart.js set-up of the detail view's charts (the
+ * tree-shaken registrations), the monitor palette, and the sweeping
+ * cardiogram, drawn on a plain canvas.
  *
  * @module
  */
@@ -12,7 +13,6 @@ import {
   LinearScale,
   LineController,
   LineElement,
-  type Plugin,
   PointElement,
   Tooltip,
 } from "chart.js";
@@ -50,133 +50,153 @@ export const TONE_COLORS: Readonly<Record<Tone, string>> = {
   unknown: COLORS.unknown,
 };
 
-/** A phosphor glow under the datasets, like a CRT monitor. */
-const glow: Plugin<"line"> = {
-  id: "earthwormGlow",
-  beforeDatasetsDraw(chart) {
-    const ctx = chart.ctx;
-    ctx.save();
-    ctx.shadowBlur =
-      (chart.options.plugins as { earthwormGlow?: { blur?: number } })
-        .earthwormGlow?.blur ?? 0;
-    ctx.shadowColor = "rgba(57, 255, 122, 0.55)";
-  },
-  afterDatasetsDraw(chart) {
-    chart.ctx.restore();
-  },
-};
-
 /** Options of a cardiogram chart. */
 export interface CardiogramOptions {
   windowMs: number;
   lineWidth: number;
+  /** Width of the phosphor glow around the line in CSS pixels (0: none). */
   glowBlur: number;
   /** Vertical grid divisions across the window. */
   divisions: number;
 }
 
-/** A sweeping cardiogram drawn by Chart.js on one canvas, updated in place. */
-export class CardiogramChart {
-  readonly #chart: Chart<"line", { x: number; y: number }[]>;
-  readonly #line: { x: number; y: number }[] = [];
-  readonly #cursor: { x: number; y: number }[] = [{ x: 0, y: 0 }];
-  #tones: Tone[] = [];
-  #cursorTone: Tone = "ok";
+/** Vertical range of a cardiogram: the complex's trough to above its peak. */
+const Y_MIN = -0.55;
+const Y_MAX = 1.2;
+/** Horizontal grid lines: every this much from Y_MIN. */
+const Y_STEP = 0.35;
 
-  /** Creates the chart on `canvas`; call {@linkcode destroy} when done. */
+/**
+ * A sweeping cardiogram drawn straight onto one canvas with the 2D context:
+ * a grid, the trace in segments coloured by tone (a NaN y breaks it) with a
+ * cheap glow (the same path, wider and faint, underneath) and the cursor.
+ * Hundreds of these redraw within a frame, where a Chart.js update each
+ * did not. The canvas follows its box's size (and the device pixel ratio)
+ * through a ResizeObserver.
+ */
+export class CardiogramChart {
+  readonly #canvas: HTMLCanvasElement;
+  readonly #ctx: CanvasRenderingContext2D;
+  readonly #options: CardiogramOptions;
+  readonly #observer: ResizeObserver;
+  #width = 0;
+  #height = 0;
+  #last: Trace | null = null;
+
+  /** Draws on `canvas`; call {@linkcode destroy} when done. */
   constructor(canvas: HTMLCanvasElement, options: CardiogramOptions) {
-    const tones = () => this.#tones;
-    const step = options.windowMs / options.divisions;
-    const config: ChartConfiguration<"line", { x: number; y: number }[]> = {
-      type: "line",
-      data: {
-        datasets: [
-          {
-            data: this.#line,
-            borderWidth: options.lineWidth,
-            borderColor: COLORS.ok,
-            borderJoinStyle: "round",
-            pointRadius: 0,
-            tension: 0,
-            spanGaps: false,
-            segment: {
-              borderColor: (ctx) =>
-                TONE_COLORS[tones()[ctx.p0DataIndex] ?? "ok"],
-            },
-          },
-          {
-            data: this.#cursor,
-            showLine: false,
-            pointRadius: options.lineWidth + 1.5,
-            pointBorderWidth: 0,
-            pointBackgroundColor: () =>
-              this.#cursorTone === "ok"
-                ? COLORS.cursor
-                : TONE_COLORS[this.#cursorTone],
-          },
-        ],
-      },
-      options: {
-        parsing: false,
-        normalized: true,
-        animation: false,
-        responsive: true,
-        maintainAspectRatio: false,
-        events: [],
-        layout: { padding: 0 },
-        plugins: {
-          legend: { display: false },
-          tooltip: { enabled: false },
-          ...{ earthwormGlow: { blur: options.glowBlur } },
-        },
-        scales: {
-          x: {
-            type: "linear",
-            min: 0,
-            max: options.windowMs,
-            display: true,
-            border: { display: false },
-            ticks: { display: false, stepSize: step },
-            grid: { color: COLORS.grid, drawTicks: false },
-          },
-          y: {
-            type: "linear",
-            min: -0.55,
-            max: 1.2,
-            display: true,
-            border: { display: false },
-            ticks: { display: false, stepSize: 0.35 },
-            grid: { color: COLORS.grid, drawTicks: false },
-          },
-        },
-      },
-      plugins: [glow],
-    };
-    this.#chart = new Chart(canvas, config);
+    this.#canvas = canvas;
+    this.#ctx = canvas.getContext("2d", { alpha: true })!;
+    this.#options = options;
+    this.#resize();
+    this.#observer = new ResizeObserver(() => {
+      if (this.#resize() && this.#last) this.draw(this.#last);
+    });
+    this.#observer.observe(canvas.parentElement ?? canvas);
   }
 
   /** Width of the plotting area in CSS pixels. */
   get width(): number {
-    return this.#chart.chartArea?.width ?? this.#chart.width;
+    return this.#width;
   }
 
-  /** Replaces the trace and redraws without animation. */
+  /** Matches the canvas to its box; true when the size changed. */
+  #resize(): boolean {
+    const box = this.#canvas.parentElement ?? this.#canvas;
+    const width = Math.max(1, box.clientWidth);
+    const height = Math.max(1, box.clientHeight);
+    const ratio = globalThis.devicePixelRatio || 1;
+    if (
+      width === this.#width && height === this.#height &&
+      this.#canvas.width === Math.round(width * ratio)
+    ) return false;
+    this.#width = width;
+    this.#height = height;
+    this.#canvas.width = Math.round(width * ratio);
+    this.#canvas.height = Math.round(height * ratio);
+    this.#canvas.style.width = `${width}px`;
+    this.#canvas.style.height = `${height}px`;
+    this.#ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    return true;
+  }
+
+  /** Replaces the trace and redraws. */
   draw(trace: Trace): void {
-    this.#line.length = 0;
-    for (let i = 0; i < trace.xs.length; i++) {
-      this.#line.push({ x: trace.xs[i]!, y: trace.ys[i]! });
+    this.#last = trace;
+    const ctx = this.#ctx;
+    const w = this.#width;
+    const h = this.#height;
+    const { windowMs, lineWidth, glowBlur, divisions } = this.#options;
+    const px = (x: number) => x / windowMs * w;
+    const py = (y: number) => h - (y - Y_MIN) / (Y_MAX - Y_MIN) * h;
+    ctx.clearRect(0, 0, w, h);
+    // The grid.
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = COLORS.grid;
+    ctx.beginPath();
+    for (let i = 0; i <= divisions; i++) {
+      const x = Math.round(px(i * windowMs / divisions)) + 0.5;
+      ctx.moveTo(x, 0);
+      ctx.lineTo(x, h);
     }
-    this.#tones = trace.tones;
-    const breakAt = trace.ys.findIndex((y) => Number.isNaN(y));
-    const end = breakAt < 0 ? trace.tones.length : breakAt;
-    this.#cursorTone = trace.tones[end - 1] ?? "ok";
-    this.#cursor[0] = { x: trace.cursorX, y: trace.cursorY };
-    this.#chart.update("none");
+    for (let y = Y_MIN; y <= Y_MAX + 1e-9; y += Y_STEP) {
+      const yy = Math.round(py(y)) + 0.5;
+      ctx.moveTo(0, yy);
+      ctx.lineTo(w, yy);
+    }
+    ctx.stroke();
+    // The trace: one path per run of points of the same tone.
+    const { xs, ys, tones } = trace;
+    ctx.lineJoin = "round";
+    ctx.lineCap = "round";
+    const passes = glowBlur > 0 ? 2 : 1;
+    for (let pass = 0; pass < passes; pass++) {
+      const glow = passes === 2 && pass === 0;
+      ctx.lineWidth = glow ? lineWidth + glowBlur : lineWidth;
+      ctx.globalAlpha = glow ? 0.18 : 1;
+      let i = 0;
+      while (i < xs.length - 1) {
+        const tone = tones[i] ?? "ok";
+        ctx.strokeStyle = TONE_COLORS[tone];
+        ctx.beginPath();
+        let open = false;
+        for (; i < xs.length - 1 && (tones[i] ?? "ok") === tone; i++) {
+          const y0 = ys[i]!;
+          const y1 = ys[i + 1]!;
+          if (Number.isNaN(y0) || Number.isNaN(y1)) {
+            open = false;
+            continue;
+          }
+          if (!open) {
+            ctx.moveTo(px(xs[i]!), py(y0));
+            open = true;
+          }
+          ctx.lineTo(px(xs[i + 1]!), py(y1));
+        }
+        ctx.stroke();
+      }
+    }
+    ctx.globalAlpha = 1;
+    // The cursor, in the tone of the trace where it ends.
+    const breakAt = ys.findIndex((y) => Number.isNaN(y));
+    const end = breakAt < 0 ? tones.length : breakAt;
+    const tone = tones[end - 1] ?? "ok";
+    ctx.fillStyle = tone === "ok" ? COLORS.cursor : TONE_COLORS[tone];
+    ctx.beginPath();
+    ctx.arc(
+      px(trace.cursorX),
+      py(trace.cursorY),
+      lineWidth + 1.5,
+      0,
+      2 * Math.PI,
+    );
+    ctx.fill();
   }
 
-  /** Frees the chart and its canvas listeners. */
+  /** Stops following the canvas's size. */
   destroy(): void {
-    this.#chart.destroy();
+    this.#observer.disconnect();
+    this.#last = null;
   }
 }
 

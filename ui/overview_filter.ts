@@ -35,7 +35,7 @@ export const NO_FILTER: OverviewFilter = {
   status: "",
 };
 
-/** Hearts matching `filter`, worst status first, then by namespace and name. */
+/** Hearts matching `filter`, worst status first, then by cluster, namespace and name. */
 export function selectHearts(
   hearts: Iterable<Heart>,
   filter: OverviewFilter,
@@ -52,7 +52,31 @@ export function selectHearts(
     if (needle !== "" && !matches(heart, needle)) continue;
     out.push(heart);
   }
-  return out.sort(compareHearts);
+  // Names never change: their order is worked out once per set of hearts
+  // (the collator is slow), and each re-sort compares numbers.
+  const rank = nameRanks(out);
+  return out.sort((a, b) =>
+    STATUS_SEVERITY[a.status] - STATUS_SEVERITY[b.status] ||
+    rank.get(a.id)! - rank.get(b.id)!
+  );
+}
+
+/** Order by cluster, namespace and name of every heart ranked so far, by id. */
+let ranks = new Map<string, number>();
+
+function nameRanks(hearts: readonly Heart[]): Map<string, number> {
+  if (hearts.every((h) => ranks.has(h.id))) return ranks;
+  const byName = (a: Heart, b: Heart) => {
+    const ca = a.cluster ?? "", cb = b.cluster ?? "";
+    if (ca !== cb) return ca < cb ? -1 : 1;
+    return a.namespace !== b.namespace
+      ? (a.namespace < b.namespace ? -1 : 1)
+      : naturalCompare(a.name, b.name);
+  };
+  ranks = new Map(
+    [...hearts].sort(byName).map((h, i) => [h.id, i] as [string, number]),
+  );
+  return ranks;
 }
 
 /** Orders hearts worst status first, then by cluster, namespace and name. */

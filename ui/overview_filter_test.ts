@@ -82,6 +82,18 @@ Deno.test("overview lists namespaces and counts hearts by status", () => {
   });
 });
 
+Deno.test("overview keeps natural name order as hearts come and go", () => {
+  const names = (hearts: Heart[]) =>
+    selectHearts(hearts, NO_FILTER).map((h) => h.name);
+  const nodes = ["node-9", "node-11", "node-1"].map((n) =>
+    heart("kube-node-lease", n)
+  );
+  assert.deepEqual(names(nodes), ["node-1", "node-9", "node-11"]);
+  const more = [...nodes, heart("kube-node-lease", "node-10")];
+  assert.deepEqual(names(more), ["node-1", "node-9", "node-10", "node-11"]);
+  assert.deepEqual(names(more.slice(1)), ["node-1", "node-10", "node-11"]);
+});
+
 Deno.test("overview filters by cluster, searches it, and lists clusters only when several are watched", () => {
   const a = heart("kube-node-lease", "n1", {
     id: "east/kube-node-lease/n1",

@@ -1,8 +1,9 @@
 /**
  * The UI's model of the cluster: hearts by id, a short recent beat history
  * per heart for the cardiograms, wire exchanges per node, the source and the
- * connection state. Events from the SSE stream and responses of the REST API
- * are applied here; no I/O. The server's statuses are shown only while its
+ * connection state. The SSE stream's compact snapshots and batches (decoded
+ * with `core/stream_codec.ts`) and responses of the REST API are applied
+ * here; no I/O. The server's statuses are shown only while its
  * stream is heard from: after {@linkcode STREAM_STALE_AFTER_MS} without a
  * word, every heart reads `unknown`, with the reason.
  *
@@ -22,9 +23,17 @@ import {
   type SourceState,
   type StatusEvent,
   STREAM_PING_MS,
+  type StreamBatch,
+  type StreamSnapshot,
   type WireEvent,
   type WireExchange,
 } from "../core/api_types.ts";
+import {
+  decodeBatch,
+  decodeSnapshot,
+  heartAfterBeat,
+  wireSummaryAfter,
+} from "../core/stream_codec.ts";
 import { t } from "./i18n.ts";
 import { ServerClock } from "./server_clock.ts";
 import type { Outage, TraceBeat } from "./trace.ts";
@@ -131,6 +140,8 @@ export class HeartStore {
   version = 0;
   /** Number of snapshots applied. */
   snapshots = 0;
+  /** Number of stream batches applied. */
+  batches = 0;
   /** Recent periods when the source was disconnected, oldest first. */
   readonly outages: Outage[] = [];
   /** Recent episodes per heart id (and `source`), oldest first. */
@@ -138,6 +149,7 @@ export class HeartStore {
   /** Local time the stream last spoke (an event, a ping, or opening); null before. */
   heardAt: number | null = null;
   #staleReason: string | null = null;
+  #wireTrimmedAt = -Infinity;
   /** Outages of each cluster, when several are watched. */
   #clusterOutages = new Map<string, Outage[]>();
   #limits: StoreLimits;
@@ -174,15 +186,84 @@ export class HeartStore {
     this.#changed();
   }
 
+  /** Takes the stream's compact `snapshot`. */
+  applyStreamSnapshot(snapshot: StreamSnapshot): void {
+    this.applySnapshot(decodeSnapshot(snapshot));
+  }
+
+  /**
+   * Takes one of the stream's `batch`es: every event in order, and one
+   * change for subscribers.
+   */
+  applyBatch(batch: StreamBatch): void {
+    for (const d of decodeBatch(batch)) {
+      switch (d.type) {
+        case "beat": {
+          const entry = this.hearts.get(d.id);
+          if (entry === undefined) break;
+          const before = entry.heart.status;
+          entry.heart = heartAfterBeat(entry.heart, d);
+          this.#beat(
+            { id: d.id, beat: { ...d.beat, holder: entry.heart.holder } },
+            entry,
+            before,
+          );
+          break;
+        }
+        case "status": {
+          const entry = this.hearts.get(d.id);
+          if (entry !== undefined) {
+            entry.heart = { ...entry.heart, status: d.status };
+          }
+          break;
+        }
+        case "heart":
+          this.#entry(d.heart);
+          break;
+        case "deleted":
+          this.hearts.delete(d.id);
+          break;
+        case "diagnosis":
+          this.#diagnosis(d.event);
+          break;
+        case "source":
+          this.#noteSource(d.source);
+          this.clock.setScale(d.source.timeScale);
+          break;
+        case "wire": {
+          const entry = this.hearts.get(
+            `${NODE_LEASE_NAMESPACE}/${d.exchange.node}`,
+          );
+          const wire = entry && wireSummaryAfter(entry.heart.wire, d.exchange);
+          if (entry && wire) entry.heart = { ...entry.heart, wire };
+          this.#exchange(d.exchange);
+          break;
+        }
+      }
+    }
+    this.#trimWire();
+    this.batches++;
+    this.#changed();
+  }
+
   /** Records a beat and the heart's new state. */
   applyBeat(event: BeatEvent): void {
+    const before = this.hearts.get(event.heart.id)?.heart.status ?? "unknown";
+    this.#beat(event, this.#entry(event.heart), before);
+    this.#changed();
+  }
+
+  #beat(
+    event: { id: string; beat: Beat },
+    entry: HeartEntry,
+    before: HeartStatus,
+  ): void {
     const observed = Date.parse(event.beat.observedAt);
     this.clock.observe(observed);
-    const before = this.hearts.get(event.heart.id)?.heart.status ?? "unknown";
-    const entry = this.#entry(event.heart);
     this.#insert(entry.beats, toTraceBeat(event.beat));
-    for (const listener of this.#beatListeners) listener(event, before);
-    this.#changed();
+    if (this.#beatListeners.size === 0) return;
+    const full: BeatEvent = { ...event, heart: entry.heart };
+    for (const listener of this.#beatListeners) listener(full, before);
   }
 
   /** Records a status change; `to: null` removes the heart. */
@@ -204,6 +285,11 @@ export class HeartStore {
 
   /** Records a heart's (or the source's) new diagnosis, or the end of its episode. */
   applyDiagnosis(event: DiagnosisEvent): void {
+    this.#diagnosis(event);
+    this.#changed();
+  }
+
+  #diagnosis(event: DiagnosisEvent): void {
     const list = this.episodes.get(event.id) ?? [];
     const i = list.findIndex((e) => e.start === event.episode.start);
     if (i >= 0) list[i] = event.episode;
@@ -217,7 +303,6 @@ export class HeartStore {
       else delete heart.diagnosis;
       entry.heart = heart;
     }
-    this.#changed();
   }
 
   /** Merges episodes fetched from the API (oldest first) for `id`. */
@@ -232,21 +317,54 @@ export class HeartStore {
     this.#changed();
   }
 
-  /** Records wire exchanges by node (signals are not drawn). */
+  /**
+   * Records wire exchanges by node (signals are not drawn); each node keeps
+   * its last `maxExchanges`, none older than `keepMs`, and none of a node
+   * that has no heart.
+   */
   applyWire(event: WireEvent): void {
-    for (const exchange of event.exchanges) {
-      if (exchange.signal !== undefined) continue;
-      let list = this.wire.get(exchange.node);
-      if (list === undefined) {
-        list = [];
-        this.wire.set(exchange.node, list);
-      }
-      list.push(exchange);
-      if (list.length > this.#limits.maxExchanges) {
-        list.splice(0, list.length - this.#limits.maxExchanges);
-      }
-    }
+    for (const exchange of event.exchanges) this.#exchange(exchange);
+    this.#trimWire();
     this.#changed();
+  }
+
+  #exchange(exchange: WireExchange): void {
+    if (exchange.signal !== undefined) return;
+    let list = this.wire.get(exchange.node);
+    if (list === undefined) {
+      if (!this.hearts.has(`${NODE_LEASE_NAMESPACE}/${exchange.node}`)) return;
+      list = [];
+      this.wire.set(exchange.node, list);
+    }
+    list.push(exchange);
+    if (list.length > this.#limits.maxExchanges) {
+      list.splice(0, list.length - this.#limits.maxExchanges);
+    }
+  }
+
+  /**
+   * Drops exchanges older than `keepMs` and nodes gone, at most once a
+   * second of local time (it walks every node).
+   */
+  #trimWire(): void {
+    const local = this.clock.local();
+    if (local - this.#wireTrimmedAt < 1_000) return;
+    this.#wireTrimmedAt = local;
+    const now = this.clock.now();
+    for (const [node, list] of this.wire) {
+      if (!this.hearts.has(`${NODE_LEASE_NAMESPACE}/${node}`)) {
+        this.wire.delete(node);
+        continue;
+      }
+      if (now === null) continue;
+      let drop = 0;
+      while (
+        drop < list.length &&
+        Date.parse(list[drop]!.at) < now - this.#limits.keepMs
+      ) drop++;
+      if (drop === list.length) this.wire.delete(node);
+      else if (drop > 0) list.splice(0, drop);
+    }
   }
 
   /** Merges beats fetched from the API into a heart's recent history. */

@@ -295,3 +295,169 @@ Deno.test("a heart shown while the stream is lost is unknown and carries no diag
   assert.equal(late.status, "late");
   assert.equal(late.diagnosis?.cause, "kubelet");
 });
+
+Deno.test("store takes the stream's compact snapshot and batches: one change per batch, beats to listeners with their hearts", () => {
+  const { s } = store();
+  s.applyStreamSnapshot({
+    v: 2,
+    generatedAt: new Date(T0).toISOString(),
+    t: T0,
+    source: SOURCE,
+    hearts: [
+      ["a", 0, 0, -10_000, 40, 40, 10, 10, 3, 0, null],
+      ["b", 0, 0, -10_000, 40, 40, 10, 10, 3, 0, null],
+    ],
+  });
+  assert.equal(s.hearts.get("kube-node-lease/a")?.heart.beats, 3);
+  let changes = 0;
+  s.subscribe(() => changes++);
+  const beats: [string, number, string][] = [];
+  s.onBeat((e, before) => beats.push([e.heart.id, e.heart.beats, before]));
+  s.applyBatch({
+    t: T0 + 1000,
+    e: [
+      ["b", "a", 0, 40, 10, 4],
+      ["s", "b", 1],
+      ["b", "a", 500, 40, 0.5, 5, 3.5, "e"],
+      ["x", "b"],
+      ["w", "a", "c1", 490, 3.5, 600, 500, 250, 0, 0, "e", 200],
+      ["w", "zz", "c1", 490, 3.5, 600, 500, 250, 0, 0],
+    ],
+  });
+  assert.equal(changes, 1, "one change for the whole batch");
+  assert.deepEqual(beats, [
+    ["kube-node-lease/a", 4, "healthy"],
+    ["kube-node-lease/a", 5, "healthy"],
+  ]);
+  const a = s.hearts.get("kube-node-lease/a")!;
+  assert.equal(a.heart.lastObservedAt, new Date(T0 + 1500).toISOString());
+  assert.equal(a.heart.lastRenewTime, new Date(T0 + 1460).toISOString());
+  assert.equal(a.heart.lastIntervalSeconds, 0.5);
+  assert.equal(a.heart.wire?.lastLatencyMs, 3.5);
+  assert.equal(a.beats.length, 2);
+  assert.equal(s.hearts.has("kube-node-lease/b"), false);
+  assert.equal(s.wire.get("a")?.length, 1);
+  assert.equal(
+    s.wire.has("zz"),
+    false,
+    "no exchanges kept for a node without a heart",
+  );
+});
+
+Deno.test("store keeps a node's exchanges no longer than keepMs", () => {
+  const { s, local } = store({
+    keepMs: 60_000,
+    maxBeats: 100,
+    maxExchanges: 50,
+  });
+  const x = (atMs: number) => ({
+    node: "a",
+    conn: "c",
+    at: new Date(atMs).toISOString(),
+    latencyMs: 1,
+    bytesSent: 600,
+    bytesReceived: 500,
+    srttUs: 100,
+    retransmits: 0,
+    resets: 0,
+  });
+  s.applyWire({ exchanges: [x(T0), x(T0 + 10_000)] });
+  assert.equal(s.wire.get("a")?.length, 2);
+  local.now = 65_000; // server time T0 + 65 s
+  s.applyWire({ exchanges: [x(T0 + 65_000)] });
+  assert.deepEqual(
+    s.wire.get("a")?.map((e) => Date.parse(e.at) - T0),
+    [10_000, 65_000],
+  );
+  local.now = 200_000;
+  s.applyWire({ exchanges: [] });
+  assert.equal(s.wire.has("a"), false, "a node's exchanges all aged out");
+});
+
+Deno.test("from the compact stream the store keeps each heart's cluster and the phrases of diagnoses, episodes and the source", () => {
+  const { s } = store();
+  const at = (ms: number) => new Date(T0 + ms).toISOString();
+  const source: SourceState = {
+    ...SOURCE,
+    kind: "cluster",
+    connected: false,
+    reason: 'cluster "west": watch failed',
+    since: at(0),
+    wire: {
+      available: false,
+      reason: "no agent reported",
+      reasonPhrase: { id: "source.waiting", args: {} },
+      pairing: "none",
+      pairingPhrase: { id: "source.slow", args: {} },
+    },
+    clusters: [
+      { name: "east", server: "e", connected: true, since: at(0) },
+      { name: "west", server: "w", connected: false, since: at(0) },
+    ],
+  };
+  s.applyStreamSnapshot({
+    v: 2,
+    generatedAt: at(0),
+    t: T0,
+    source,
+    hearts: [
+      ["east/kube-node-lease/n1", 0, 0, -10_000, 40, 40, 10, 10, 3, 0, null],
+      ["west/kube-node-lease/n1", 3, 0, -10_000, 40, 40, 10, 10, 3, 0, null],
+    ],
+  });
+  const east = s.hearts.get("east/kube-node-lease/n1")!.heart;
+  assert.equal(east.cluster, "east");
+  assert.equal(east.namespace, "kube-node-lease");
+  assert.equal(east.name, "n1");
+  assert.equal(s.hearts.get("west/kube-node-lease/n1")?.heart.cluster, "west");
+  assert.deepEqual(s.source?.wire, source.wire);
+  const diagnosis = {
+    cause: "kubelet" as const,
+    since: at(1_000),
+    summary: "kubelet sent no renewal for 24 s",
+    summaryPhrase: {
+      id: "kubelet.noRenewal" as const,
+      args: { silentMs: 24_000 },
+    },
+    evidence: [{
+      at: at(1_000),
+      text: "no renewal for 24 s",
+      phrase: {
+        id: "kubelet.noRenewal" as const,
+        args: { silentMs: 24_000 },
+      },
+    }],
+  };
+  s.applyBatch({
+    t: T0 + 1000,
+    e: [
+      ["b", "east/kube-node-lease/n1", 0, 40, 10, 4],
+      ["s", "east/kube-node-lease/n1", 1],
+      ["d", {
+        id: "east/kube-node-lease/n1",
+        cluster: "east",
+        diagnosis,
+        episode: {
+          id: "east/kube-node-lease/n1",
+          cluster: "east",
+          start: at(1_000),
+          end: null,
+          worst: "late",
+          cause: "kubelet",
+          causeSince: at(1_000),
+          summary: diagnosis.summary,
+          summaryPhrase: diagnosis.summaryPhrase,
+          evidence: diagnosis.evidence,
+        },
+      }],
+    ],
+  });
+  const after = s.hearts.get("east/kube-node-lease/n1")!.heart;
+  assert.equal(after.cluster, "east");
+  assert.equal(after.beats, 4);
+  assert.equal(after.status, "late");
+  assert.deepEqual(after.diagnosis, diagnosis);
+  const episode = s.episodes.get("east/kube-node-lease/n1")?.[0];
+  assert.equal(episode?.cluster, "east");
+  assert.deepEqual(episode?.summaryPhrase, diagnosis.summaryPhrase);
+});

@@ -41,12 +41,8 @@ export function connectStream({ url, store, signal }: StreamOptions): void {
 
   const handlers: { [K in StreamEventName]: (data: StreamEvents[K]) => void } =
     {
-      snapshot: (d) => store.applySnapshot(d),
-      beat: (d) => store.applyBeat(d),
-      status: (d) => store.applyStatus(d),
-      source: (d) => store.applySource(d),
-      wire: (d) => store.applyWire(d),
-      diagnosis: (d) => store.applyDiagnosis(d),
+      snapshot: (d) => store.applyStreamSnapshot(d),
+      batch: (d) => store.applyBatch(d),
       ping: (d) => store.applyPing(d),
     };
 

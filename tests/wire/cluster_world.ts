@@ -10,7 +10,7 @@
  */
 
 import { type Cluster, startCluster } from "../cluster/harness.ts";
-import { readSse, type SseMessage } from "../sse_client.ts";
+import { readFullSse, type SseMessage } from "../sse_client.ts";
 import { collectLines } from "../earthworm_process.ts";
 import type { WireEvent, WireExchange } from "../../core/api_types.ts";
 
@@ -508,7 +508,7 @@ export class WireStream implements AsyncDisposable {
           signal: this.#abort.signal,
         });
         if (!res.ok) throw new Error(`GET /api/v1/stream: ${res.status}`);
-        for await (const msg of readSse(res)) {
+        for await (const msg of readFullSse(res)) {
           const receivedAt = Date.now();
           this.events.push({ ...msg, receivedAt });
           if (msg.event !== "wire") continue;
