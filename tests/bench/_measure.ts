@@ -77,14 +77,14 @@ export function summary(values: number[], unit = "ms", digits = 1): string {
   } ${unit}, max ${f(s.at(-1) ?? NaN)} ${unit} (n = ${s.length})`;
 }
 
-/**
- * V8's heap of a Deno process started with `--inspect=<hostport>`, before
- * and after a full collection (MiB): what the program holds, apart from the
- * collector's slack and memory outside the heap.
- */
-export async function heapUsage(
-  hostport: string,
-): Promise<{ before: number; after: number; total: number }> {
+/** A DevTools protocol session with a Deno process started with `--inspect=<hostport>`. */
+async function inspector(hostport: string): Promise<{
+  call: (
+    method: string,
+    params?: Record<string, unknown>,
+  ) => Promise<Record<string, unknown>>;
+  close: () => void;
+}> {
   const targets = await (await fetch(`http://${hostport}/json/list`))
     .json() as { webSocketDebuggerUrl: string }[];
   const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
@@ -93,31 +93,96 @@ export async function heapUsage(
     ws.onerror = reject;
   });
   let next = 0;
-  const waiting = new Map<number, (v: Record<string, number>) => void>();
+  const waiting = new Map<number, (v: Record<string, unknown>) => void>();
   ws.onmessage = (e) => {
     const m = JSON.parse(e.data) as {
       id?: number;
-      result?: Record<string, number>;
+      result?: Record<string, unknown>;
     };
     if (m.id !== undefined) waiting.get(m.id)?.(m.result ?? {});
   };
-  const call = (method: string) =>
-    new Promise<Record<string, number>>((resolve) => {
-      const id = ++next;
-      waiting.set(id, resolve);
-      ws.send(JSON.stringify({ id, method }));
-    });
+  return {
+    call: (method, params = {}) =>
+      new Promise((resolve) => {
+        const id = ++next;
+        waiting.set(id, resolve);
+        ws.send(JSON.stringify({ id, method, params }));
+      }),
+    close: () => ws.close(),
+  };
+}
+
+/**
+ * V8's heap of a Deno process started with `--inspect=<hostport>`, before
+ * and after a full collection (MiB): what the program holds, apart from the
+ * collector's slack and memory outside the heap.
+ */
+export async function heapUsage(
+  hostport: string,
+): Promise<{ before: number; after: number; total: number }> {
+  const session = await inspector(hostport);
   try {
-    const before = await call("Runtime.getHeapUsage");
-    await call("HeapProfiler.collectGarbage");
-    const after = await call("Runtime.getHeapUsage");
-    const mib = (v: number | undefined) => (v ?? NaN) / 2 ** 20;
+    const before = await session.call("Runtime.getHeapUsage");
+    await session.call("HeapProfiler.collectGarbage");
+    const after = await session.call("Runtime.getHeapUsage");
+    const mib = (v: unknown) => (typeof v === "number" ? v : NaN) / 2 ** 20;
     return {
       before: mib(before.usedSize),
       after: mib(after.usedSize),
       total: mib(after.totalSize),
     };
   } finally {
-    ws.close();
+    session.close();
   }
+}
+
+/** A V8 CPU profile (the DevTools `Profiler.Profile`), as much of it as is read here. */
+export interface CpuProfile {
+  nodes: {
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+  }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/**
+ * Starts V8's sampling profiler in a process started with
+ * `--inspect=<hostport>`; the function returned stops it and gives the
+ * profile (to save as `.cpuprofile`, or to sum with {@linkcode topSelf}).
+ */
+export async function startCpuProfile(
+  hostport: string,
+  intervalUs = 500,
+): Promise<() => Promise<CpuProfile>> {
+  const session = await inspector(hostport);
+  await session.call("Profiler.enable");
+  await session.call("Profiler.setSamplingInterval", { interval: intervalUs });
+  await session.call("Profiler.start");
+  return async () => {
+    try {
+      const { profile } = await session.call("Profiler.stop");
+      return profile as CpuProfile;
+    } finally {
+      session.close();
+    }
+  };
+}
+
+/** The functions with the most samples of their own, as "share name file:line" lines. */
+export function topSelf(profile: CpuProfile, n = 15): string[] {
+  const byNode = new Map(profile.nodes.map((x) => [x.id, x]));
+  const counts = new Map<string, number>();
+  for (const id of profile.samples) {
+    const f = byNode.get(id)!.callFrame;
+    const file = f.url.replace(/^.*\/(?=[^/]+\/[^/]+$)/, "");
+    const key = `${f.functionName || "(anonymous)"} ${file}:${
+      f.lineNumber + 1
+    }`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const total = profile.samples.length;
+  return [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map((
+    [k, c],
+  ) => `${(100 * c / total).toFixed(1).padStart(5)} %  ${k}`);
 }

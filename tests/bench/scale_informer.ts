@@ -7,6 +7,7 @@
  *     [--other-every 10] [--window 120] [--warmup 30] [--kwok-workers 256]
  *     [--cluster-dir DIR] [--earthworm MAIN_TS] [--no-live]
  *     [--history] [--history-speed 10] [--history-other-every 2] [--heap]
+ *     [--profile FILE]
  *
  * Live part (unless `--no-live`):
  *
@@ -34,6 +35,10 @@
  * 6. Resident memory of both; with `--heap` (the leader then runs with
  *    `--inspect` on loopback) also its V8 heap before and after a full
  *    collection, what it holds apart from the collector's slack.
+ * 7. With `--profile FILE`, a V8 CPU profile of the leader over the window
+ *    (written to FILE, a `.cpuprofile` for DevTools) and its functions with
+ *    the most samples of their own. The profiler costs CPU: the ratio of a
+ *    run with it is not the one to quote.
  *
  * History part (`--history`): `earthworm mock --nodes 5000 --leases 1000
  * --no-incidents` on a clock running `--history-speed` times faster than
@@ -59,7 +64,9 @@ import {
   LoadSampler,
   quantile,
   rss,
+  startCpuProfile,
   summary,
+  topSelf,
 } from "./_measure.ts";
 
 const args = parseArgs({
@@ -78,6 +85,7 @@ const args = parseArgs({
     "history-speed": { type: "string", default: "10" },
     "history-other-every": { type: "string", default: "2" },
     heap: { type: "boolean", default: false },
+    profile: { type: "string" },
   },
 });
 const NODES = Number(args.values.nodes);
@@ -88,7 +96,8 @@ const WARMUP_S = Number(args.values.warmup);
 const KWOK_WORKERS = args.values["kwok-workers"]!;
 const OTHER_NS = "earthworm-bench";
 const ENTRY = args.values.earthworm;
-const HEAP = args.values.heap!;
+const PROFILE = args.values.profile;
+const HEAP = args.values.heap! || PROFILE !== undefined;
 function mib(v: number): string {
   return `${v.toFixed(0)} MiB`;
 }
@@ -352,7 +361,11 @@ async function live(): Promise<void> {
       ...await informer.stats<Counts>(),
     };
     const rn0 = await renewer.stats<{ renewals: number }>();
+    const stopProfile = PROFILE !== undefined && leader.inspect !== undefined
+      ? await startCpuProfile(leader.inspect)
+      : undefined;
     await sleep(WINDOW_S * 1000);
+    const profile = await stopProfile?.();
     const ew1 = {
       cpu: cpuSeconds(leader.child.pid),
       events: await metric(leader.address, "earthworm_lease_events_total"),
@@ -474,6 +487,14 @@ async function live(): Promise<void> {
         (late / Math.max(1, intervals.length) * 100).toFixed(1)
       } %) over 12 s, ${expired} over the 40 s lease`,
     );
+    if (profile && PROFILE !== undefined) {
+      await Deno.writeTextFile(PROFILE, JSON.stringify(profile));
+      console.log(
+        `CPU profile of the leader over the window: ${PROFILE}; most samples of their own:\n${
+          topSelf(profile, 25).join("\n")
+        }`,
+      );
+    }
     console.log(
       `resident memory: Earthworm leader ${
         memory(leader.child.pid)
