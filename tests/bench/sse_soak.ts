@@ -5,7 +5,7 @@
  *
  *   deno run -A tests/bench/sse_soak.ts [--minutes 10] [--clients 1000]
  *     [--stalled 100] [--churn 20] [--nodes 2000] [--speed 10]
- *     [--baseline main | --baseline none]
+ *     [--baseline main | --baseline none] [--heap]
  *
  * 1. Starts `earthworm mock --nodes 2000 --speed 10` (about 2,000 beat
  *    events a second, far more than 1,000 clients can be sent on two cores:
@@ -24,13 +24,18 @@
  *    peak (largest sample and VmHWM), and the same for the code of
  *    `--baseline` (a git ref, default `main`, exported with `git archive`
  *    and run the same way) with the ratios.
+ * 5. With `--heap` (the mock then runs with `--inspect` on loopback), once
+ *    every client left: the V8 heap before and after a full collection, and
+ *    VmRSS after it, which tells what of the memory left is the program's
+ *    and what is the collector's or the allocator's.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import { type EarthwormProcess, startEarthworm } from "../earthworm_process.ts";
-import { sleep } from "../wait.ts";
+import { freePorts, sleep } from "../wait.ts";
+import { heapUsage } from "./_measure.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -45,6 +50,7 @@ const args = parseArgs({
     speed: { type: "string", default: "10" },
     baseline: { type: "string", default: "main" },
     "sample-s": { type: "string", default: "5" },
+    heap: { type: "boolean", default: false },
   },
 });
 const MINUTES = Number(args.values.minutes);
@@ -296,6 +302,7 @@ async function soak(label: string, ew: EarthwormProcess): Promise<Result> {
 }
 
 async function run(label: string, dir: string): Promise<Result> {
+  const inspect = args.values.heap ? `127.0.0.1:${freePorts(1)[0]}` : undefined;
   const ew = await startEarthworm([
     "mock",
     "--port",
@@ -304,7 +311,12 @@ async function run(label: string, dir: string): Promise<Result> {
     args.values.nodes,
     "--speed",
     args.values.speed,
-  ], { cwd: dir, entry: `${dir}/main.ts`, timeoutMs: 120_000 });
+  ], {
+    cwd: dir,
+    entry: `${dir}/main.ts`,
+    timeoutMs: 120_000,
+    ...(inspect && { denoFlags: [`--inspect=${inspect}`] }),
+  });
   try {
     // Let the simulated cluster reach its steady beat before the clients.
     await sleep(10_000);
@@ -313,7 +325,21 @@ async function run(label: string, dir: string): Promise<Result> {
         status(ew.child.pid).rss.toFixed(0)
       } MiB before any client`,
     );
-    return await soak(label, ew);
+    const result = await soak(label, ew);
+    if (inspect) {
+      const h = await heapUsage(inspect);
+      await sleep(5000);
+      console.error(
+        `${label} after every client left: V8 heap ${
+          h.before.toFixed(0)
+        } MiB used, ${h.after.toFixed(0)} MiB after a full collection (of ${
+          h.total.toFixed(0)
+        } MiB reserved); VmRSS 5 s after it ${
+          status(ew.child.pid).rss.toFixed(0)
+        } MiB`,
+      );
+    }
+    return result;
   } finally {
     await ew.stop();
   }
