@@ -119,17 +119,37 @@ async function inspector(hostport: string): Promise<{
  */
 export async function heapUsage(
   hostport: string,
-): Promise<{ before: number; after: number; total: number }> {
+): Promise<
+  {
+    before: number;
+    after: number;
+    total: number;
+    externalBefore: number;
+    externalAfter: number;
+  }
+> {
   const session = await inspector(hostport);
+  // Memory outside the heap that V8 knows of (ArrayBuffers' contents).
+  const external = async () => {
+    const r = await session.call("Runtime.evaluate", {
+      expression: "Deno.memoryUsage().external",
+      returnByValue: true,
+    }) as { result?: { value?: number } };
+    return r.result?.value;
+  };
   try {
     const before = await session.call("Runtime.getHeapUsage");
+    const externalBefore = await external();
     await session.call("HeapProfiler.collectGarbage");
     const after = await session.call("Runtime.getHeapUsage");
+    const externalAfter = await external();
     const mib = (v: unknown) => (typeof v === "number" ? v : NaN) / 2 ** 20;
     return {
       before: mib(before.usedSize),
       after: mib(after.usedSize),
       total: mib(after.totalSize),
+      externalBefore: mib(externalBefore),
+      externalAfter: mib(externalAfter),
     };
   } finally {
     session.close();

@@ -334,7 +334,9 @@ async function run(label: string, dir: string): Promise<Result> {
           h.before.toFixed(0)
         } MiB used, ${h.after.toFixed(0)} MiB after a full collection (of ${
           h.total.toFixed(0)
-        } MiB reserved); VmRSS 5 s after it ${
+        } MiB reserved), external ${h.externalBefore.toFixed(0)} MiB, ${
+          h.externalAfter.toFixed(0)
+        } MiB after; VmRSS 5 s after it ${
           status(ew.child.pid).rss.toFixed(0)
         } MiB`,
       );
