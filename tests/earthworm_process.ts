@@ -29,8 +29,8 @@ export interface EarthwormProcess {
 export const V8_FLAGS = "--v8-flags=--heap-growing-percent=50";
 
 /**
- * Starts `deno run -A V8_FLAGS <entry> <args>` (entry defaults to main.ts) and resolves
- * once it logs `listening on http://...`.
+ * Starts `deno run -A V8_FLAGS <entry> <args>` (entry defaults to main.ts)
+ * and resolves once it logs `listening on http://...`.
  */
 export async function startEarthworm(
   args: string[],
