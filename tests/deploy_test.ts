@@ -28,6 +28,7 @@ import {
   startCluster,
 } from "./cluster/harness.ts";
 import { type EarthwormProcess, startEarthworm } from "./earthworm_process.ts";
+import { eventually } from "./wait.ts";
 import type { HeartsResponse } from "../core/api_types.ts";
 import { LEADER_ADDRESS_ANNOTATION } from "../kube/lease_lock.ts";
 import { inClusterMissing, startInClusterAgent } from "./deploy/in_cluster.ts";
@@ -288,29 +289,6 @@ async function kubectlRun(
   };
 }
 
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(
-    `Timed out after ${timeoutMs} ms waiting for ${what}${
-      last ? `: ${last instanceof Error ? last.message : String(last)}` : ""
-    }`,
-  );
-}
-
 /** Average CPU use of a process since it started, in millicores. */
 function cpuMillicores(pid: number): number {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -557,7 +535,7 @@ Deno.test({
           ]);
           assert.equal(labelled.code, 0, labelled.stderr);
           const total = nodes.length + extra.length;
-          const status = await until(
+          const status = await eventually(
             "the DaemonSet to want every node",
             60_000,
             async () => {
@@ -634,7 +612,7 @@ Deno.test({
       // The follower's wire token is its pod's projected token: bound to
       // the DaemonSet's pod for nodes[1], scheduled there as the scheduler
       // would, so the TokenReview names that node.
-      const followerPod = await until(
+      const followerPod = await eventually(
         `the DaemonSet's pod for ${nodes[1]}`,
         60_000,
         async () =>
@@ -701,7 +679,7 @@ Deno.test({
             runDirs[0]!,
           );
           agents.push(leader);
-          const hearts = await until(
+          const hearts = await eventually(
             "the leader to see every node's Lease",
             60_000,
             async () => {
@@ -784,7 +762,7 @@ Deno.test({
             })
             : await startAgent(env.POD_NAME, env.NODE_NAME, runDirs[1]!);
           agents.push(follower);
-          const viaFollower = await until(
+          const viaFollower = await eventually(
             "the follower to answer for the leader",
             30_000,
             async () => {
@@ -799,7 +777,7 @@ Deno.test({
           assert.ok(viaFollower.hearts.length > nodes.length);
           // Reports are re-sent every 30 s; the first one the follower can
           // address reaches the leader within that.
-          const wire = await until(
+          const wire = await eventually(
             "the follower's wire report to pass TokenReview",
             45_000,
             async () => {
@@ -858,7 +836,7 @@ Deno.test({
               ])).stdout,
             );
           const exitMs = await stopTimed(leader);
-          const takeover = await until(
+          const takeover = await eventually(
             "the follower to take over",
             20_000,
             async () => {
@@ -874,16 +852,20 @@ Deno.test({
           );
           // The new leader lists and watches every Lease itself.
           const label = `leader (${followerMode})`;
-          await until("the new leader to see every node", 60_000, async () => {
-            sample(label, follower);
-            const h = await getJson<HeartsResponse>(
-              `${follower.url}/api/v1/hearts`,
-            );
-            return h.hearts.filter((x) => x.kind === "node").length >=
-                nodes.length
-              ? h
-              : undefined;
-          });
+          await eventually(
+            "the new leader to see every node",
+            60_000,
+            async () => {
+              sample(label, follower);
+              const h = await getJson<HeartsResponse>(
+                `${follower.url}/api/v1/hearts`,
+              );
+              return h.hearts.filter((x) => x.kind === "node").length >=
+                  nodes.length
+                ? h
+                : undefined;
+            },
+          );
           for (let i = 0; i < 40; i++) {
             sample(label, follower);
             await new Promise((r) => setTimeout(r, 250));

@@ -52,7 +52,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { startCluster } from "../cluster/harness.ts";
+import { kwokNode, startCluster } from "../cluster/harness.ts";
 import { type EarthwormProcess, startEarthworm } from "../earthworm_process.ts";
 import { freePorts, sleep, until } from "../wait.ts";
 import type { BeatsResponse, HeartsResponse } from "../../core/api_types.ts";
@@ -176,22 +176,7 @@ async function ensureNodes(env: Env, n: number): Promise<void> {
     for (let b = batches.shift(); b; b = batches.shift()) {
       const items = [];
       for (let i = b[0]; i < b[1]; i++) {
-        items.push({
-          apiVersion: "v1",
-          kind: "Node",
-          metadata: {
-            name: `kwok-node-${i}`,
-            labels: { "earthworm.dev/kwok": "true", type: "kwok" },
-            annotations: { "kwok.x-k8s.io/node": "fake" },
-          },
-          spec: {
-            taints: [{
-              key: "kwok.x-k8s.io/node",
-              value: "fake",
-              effect: "NoSchedule",
-            }],
-          },
-        });
+        items.push(kwokNode(`kwok-node-${i}`));
       }
       await env.kubectl(
         ["create", "-f", "-"],
