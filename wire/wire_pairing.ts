@@ -49,6 +49,11 @@ const TROUBLE_WINDOW_MS = 5 * 60 * 1000;
 /** A node that sent an exact exchange this recently pairs only exactly. */
 const EXACT_MODE_MS = 60_000;
 
+interface Tally {
+  retransmits: number;
+  resets: number;
+}
+
 interface NodeWire {
   exchanges: { at: number; ex: WireExchange; paired: boolean }[];
   beats: {
@@ -59,6 +64,8 @@ interface NodeWire {
   summary: WireSummary;
   lastTroubleAt: number;
   lastExactAt: number;
+  /** Retransmits and resets the exchanges carried, and those the signals reported. */
+  counted: { exchanges: Tally; signals: Tally };
   /** The node's agent says it identifies renewals exactly. */
   exactMode: boolean;
 }
@@ -90,6 +97,10 @@ export class WirePairing {
         },
         lastTroubleAt: -Infinity,
         lastExactAt: -Infinity,
+        counted: {
+          exchanges: { retransmits: 0, resets: 0 },
+          signals: { retransmits: 0, resets: 0 },
+        },
         exactMode: false,
       };
       this.#nodes.set(name, n);
@@ -118,12 +129,23 @@ export class WirePairing {
     const s = n.summary;
     if (ex.srttUs > 0) s.srttUs = ex.srttUs;
     if (ex.signal === undefined) {
-      // Signals repeat what exchanges count: only exchanges add up.
       s.lastExchangeAt = ex.at;
       s.lastLatencyMs = ex.latencyMs;
-      s.retransmits += ex.retransmits;
-      s.resets += ex.resets;
     }
+    // A probe's signals count every retransmit and reset on the kubelet's
+    // connection, its exchanges those within them (a simulated node sends
+    // exchanges only): the summary shows the larger count, so the trouble a
+    // signal marks always has its count beside it.
+    const tally = ex.signal === undefined
+      ? n.counted.exchanges
+      : n.counted.signals;
+    tally.retransmits += ex.retransmits;
+    tally.resets += ex.resets;
+    s.retransmits = Math.max(
+      n.counted.exchanges.retransmits,
+      n.counted.signals.retransmits,
+    );
+    s.resets = Math.max(n.counted.exchanges.resets, n.counted.signals.resets);
     const renewal = ex.signal === undefined &&
       (exact || ex.bytesSent >= MIN_CARRIER_BYTES);
     const failed = exact &&

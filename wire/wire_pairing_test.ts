@@ -132,3 +132,37 @@ Deno.test("a failed exact renewal (5xx or no answer) marks trouble", () => {
   unanswered.addExchange(x);
   assert.equal(unanswered.summary("n1")?.trouble, true);
 });
+
+Deno.test("trouble from a retransmit or reset signal shows its count in the summary, counted once", () => {
+  const p = new WirePairing();
+  p.track("n1", true);
+  const signal = (atMs: number, kind: "retransmit" | "reset", n: number) => ({
+    ...exchange(atMs, 0, 0),
+    bytesReceived: 0,
+    retransmits: kind === "retransmit" ? n : 0,
+    resets: kind === "reset" ? n : 0,
+    signal: kind,
+  } satisfies WireExchange);
+  p.addExchange(exact(T, "1", 3));
+  // A tail loss probe on a watch-data record: no exchange carries it.
+  p.addExchange(signal(T + 100, "retransmit", 1));
+  assert.deepEqual(
+    [p.summary("n1")?.trouble, p.summary("n1")?.retransmits],
+    [true, 1],
+  );
+  // An inferred exchange that carried the same retransmit adds nothing.
+  p.addExchange({ ...exchange(T + 90, 700, 4), retransmits: 1 });
+  p.addExchange(signal(T + 200, "reset", 2));
+  assert.deepEqual(
+    [p.summary("n1")?.retransmits, p.summary("n1")?.resets],
+    [1, 2],
+  );
+});
+
+Deno.test("a simulated node's exchanges count their own retransmits", () => {
+  const p = new WirePairing();
+  p.addExchange({ ...exchange(T, 700, 4), retransmits: 2 });
+  p.addExchange({ ...exchange(T + 10_000, 700, 4), retransmits: 1 });
+  assert.equal(p.summary("n1")?.retransmits, 3);
+  assert.equal(p.summary("n1")?.trouble, true);
+});

@@ -17,10 +17,14 @@
  * - the JS heap (after a forced GC) every minute for `--heap-minutes`, and
  *   its growth per minute.
  *
+ * With `--profile FILE`, the page's CPU profile over the scroll is written
+ * to FILE (a `.cpuprofile` for DevTools) and its functions with the most
+ * samples of their own are printed.
+ *
  * Figures only: nothing here asserts a time.
  *
  *     deno run -A tests/bench/ui_scale.ts [--nodes 5000] [--speed 10]
- *       [--seconds 30] [--heap-minutes 10]
+ *       [--seconds 30] [--heap-minutes 10] [--profile FILE]
  *
  * @module
  */
@@ -29,6 +33,7 @@ import { parseArgs } from "node:util";
 import type { Page } from "playwright-core";
 import { launchChromium, startMock } from "../../ui/dev_browser.ts";
 import { nodeName } from "../../sim/simulator.ts";
+import { type CpuProfile, topSelf } from "./_measure.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -37,6 +42,7 @@ const { values } = parseArgs({
     speed: { type: "string", default: "10" },
     seconds: { type: "string", default: "30" },
     "heap-minutes": { type: "string", default: "10" },
+    profile: { type: "string" },
   },
 });
 const nodes = Number(values.nodes);
@@ -301,10 +307,24 @@ try {
     }; scrolling`,
   );
 
+  if (values.profile !== undefined) {
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.start");
+  }
   report.scroll = await scrollThrough(
     page,
     `kube-node-lease/${nodeName(nodes - 1)}`,
   );
+  if (values.profile !== undefined) {
+    const { profile } = await cdp.send("Profiler.stop");
+    await Deno.writeTextFile(values.profile, JSON.stringify(profile));
+    console.error(
+      `ui_scale: the page's CPU profile over the scroll: ${values.profile}; ` +
+        `most samples of their own:\n${
+          topSelf(profile as unknown as CpuProfile, 25).join("\n")
+        }`,
+    );
+  }
   await page.evaluate(() => {
     document.querySelector<HTMLElement>(".grid-scroll")!.scrollTop = 0;
   });
