@@ -1,7 +1,11 @@
 /**
  * The overview: every heart at once, worst first, with filters. Only the
  * rows on screen are rendered (a virtual grid), so only visible cards own a
- * chart, and only their recent history is fetched.
+ * chart, and only their recent history is fetched. Cards are keyed by their
+ * slot in the window, not by heart: scrolling hands a card that left the
+ * screen, canvas and chart included, to a heart that came onto it, so a
+ * screenful of new hearts costs new text and one draw each, not new
+ * elements.
  *
  * @module
  */
@@ -110,16 +114,23 @@ export function Overview(
     for (const heart of visible) loadHistory(store, heart);
   }, [visible.map((h) => h.id).join(","), store.snapshots]);
 
-  // Cards move as statuses change, and a moved element loses the keyboard
-  // focus: the card that had it before this render gets it back.
+  // Hearts move between cards as statuses change (and a moved element
+  // loses the keyboard focus): the heart that had the focus before this
+  // render keeps it, and a card now showing another heart gives it up.
   const focusedBefore = (document.activeElement as HTMLElement | null)
     ?.closest<HTMLElement>(".card[data-heart-id]")?.dataset.heartId;
   useLayoutEffect(() => {
     if (focusedBefore === undefined) return;
-    if (document.activeElement !== document.body) return;
-    scrollRef.current?.querySelector<HTMLElement>(
+    const active = document.activeElement as HTMLElement | null;
+    const activeCard = active?.closest<HTMLElement>(".card[data-heart-id]");
+    if (activeCard?.dataset.heartId === focusedBefore) return;
+    // The focus went somewhere else on purpose (a filter, say).
+    if (activeCard == null && active !== document.body) return;
+    const card = scrollRef.current?.querySelector<HTMLElement>(
       `.card[data-heart-id="${CSS.escape(focusedBefore)}"]`,
-    )?.focus({ preventScroll: true });
+    );
+    if (card) card.focus({ preventScroll: true });
+    else activeCard?.blur();
   });
 
   // Back from a detail view: its card takes the focus (scrolled to if needed).
@@ -229,9 +240,9 @@ export function Overview(
               `grid-template-columns:repeat(${win.columns},minmax(0,1fr));` +
               `grid-auto-rows:${CARD_HEIGHT}px;gap:${GAP}px`}
           >
-            {visible.map((heart) => (
+            {visible.map((heart, i) => (
               <HeartCard
-                key={heart.id}
+                key={(win.start + i) % win.capacity}
                 store={store}
                 heart={heart}
                 stale={stale}

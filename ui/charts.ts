@@ -58,6 +58,11 @@ export interface CardiogramOptions {
   glowBlur: number;
   /** Vertical grid divisions across the window. */
   divisions: number;
+  /**
+   * Called when the canvas got a new size, to draw a trace computed for it;
+   * without it the last trace is drawn again.
+   */
+  onResize?: () => void;
 }
 
 /** Vertical range of a cardiogram: the complex's trough to above its peak. */
@@ -72,7 +77,9 @@ const Y_STEP = 0.35;
  * cheap glow (the same path, wider and faint, underneath) and the cursor.
  * Hundreds of these redraw within a frame, where a Chart.js update each
  * did not. The canvas follows its box's size (and the device pixel ratio)
- * through a ResizeObserver.
+ * through a ResizeObserver, whose first report sizes it: nothing reads the
+ * layout synchronously, so a screenful of new charts costs one layout, not
+ * one each.
  */
 export class CardiogramChart {
   readonly #canvas: HTMLCanvasElement;
@@ -88,23 +95,24 @@ export class CardiogramChart {
     this.#canvas = canvas;
     this.#ctx = canvas.getContext("2d", { alpha: true })!;
     this.#options = options;
-    this.#resize();
-    this.#observer = new ResizeObserver(() => {
-      if (this.#resize() && this.#last) this.draw(this.#last);
+    this.#observer = new ResizeObserver((entries) => {
+      const box = entries.at(-1)!.contentRect;
+      if (!this.#resize(box.width, box.height)) return;
+      if (this.#options.onResize) this.#options.onResize();
+      else if (this.#last) this.draw(this.#last);
     });
     this.#observer.observe(canvas.parentElement ?? canvas);
   }
 
-  /** Width of the plotting area in CSS pixels. */
+  /** Width of the plotting area in CSS pixels (0 until the first layout). */
   get width(): number {
     return this.#width;
   }
 
-  /** Matches the canvas to its box; true when the size changed. */
-  #resize(): boolean {
-    const box = this.#canvas.parentElement ?? this.#canvas;
-    const width = Math.max(1, box.clientWidth);
-    const height = Math.max(1, box.clientHeight);
+  /** Matches the canvas to its box's size; true when the size changed. */
+  #resize(boxWidth: number, boxHeight: number): boolean {
+    const width = Math.max(1, Math.round(boxWidth));
+    const height = Math.max(1, Math.round(boxHeight));
     const ratio = globalThis.devicePixelRatio || 1;
     if (
       width === this.#width && height === this.#height &&
@@ -120,9 +128,13 @@ export class CardiogramChart {
     return true;
   }
 
-  /** Replaces the trace and redraws. */
-  draw(trace: Trace): void {
+  /**
+   * Replaces the trace and redraws; false when the canvas has no size yet
+   * (it is drawn once the layout gives it one).
+   */
+  draw(trace: Trace): boolean {
     this.#last = trace;
+    if (this.#width === 0) return false;
     const ctx = this.#ctx;
     const w = this.#width;
     const h = this.#height;
@@ -191,6 +203,7 @@ export class CardiogramChart {
       2 * Math.PI,
     );
     ctx.fill();
+    return true;
   }
 
   /** Stops following the canvas's size. */

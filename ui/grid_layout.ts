@@ -29,6 +29,12 @@ export interface GridWindow {
   /** Offset of the first rendered row from the top of the grid. */
   offsetTop: number;
   totalHeight: number;
+  /**
+   * The most items a window of these sizes holds, wherever it is scrolled:
+   * item `i` can render in slot `i % capacity`, and no two rendered items
+   * share a slot.
+   */
+  capacity: number;
 }
 
 /** Computes the visible window of a grid of `count` items. */
@@ -51,5 +57,7 @@ export function gridWindow(count: number, m: GridMetrics): GridWindow {
     end: Math.min(count, lastRow * columns),
     offsetTop: firstRow * pitch,
     totalHeight: Math.max(0, rows * pitch - m.gap),
+    capacity: (Math.ceil(m.viewportHeight / pitch) + 1 + 2 * m.overscan) *
+      columns,
   };
 }

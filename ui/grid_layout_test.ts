@@ -36,5 +36,25 @@ Deno.test("grid window never runs past the last item", () => {
     end: 0,
     offsetTop: 0,
     totalHeight: 0,
+    // 600 px show 5 rows of 150 px at most (4 + a partial one each end) and
+    // 1 more above and below.
+    capacity: 7 * 3,
   });
+});
+
+Deno.test("the rendered items of any scroll position have distinct slots", () => {
+  const base = {
+    width: 1260,
+    viewportHeight: 713,
+    minCardWidth: 290,
+    rowHeight: 150,
+    gap: 10,
+    overscan: 1,
+  };
+  for (let scrollTop = 0; scrollTop < 9000; scrollTop += 37) {
+    const w = gridWindow(5000, { ...base, scrollTop });
+    const slots = new Set<number>();
+    for (let i = w.start; i < w.end; i++) slots.add(i % w.capacity);
+    assert.equal(slots.size, w.end - w.start, `at scrollTop ${scrollTop}`);
+  }
 });

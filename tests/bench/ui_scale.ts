@@ -13,7 +13,12 @@
  * - stream volume: bytes per second on a second, raw SSE connection, and the
  *   snapshot's size;
  * - scrolling the whole grid top to bottom, one viewport a frame, until the
- *   last heart's card is drawn;
+ *   last heart's card is drawn (the page's main thread per step: what one
+ *   screenful of other hearts costs);
+ * - scrolling top to bottom as a user dragging the scrollbar does: the
+ *   position follows the clock from top to bottom over `--drag-ms`, each
+ *   frame showing where the thumb is by then; the time until the last
+ *   heart's card is drawn, and the frames drawn on the way;
  * - the JS heap (after a forced GC) every minute for `--heap-minutes`, and
  *   its growth per minute.
  *
@@ -43,12 +48,14 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "30" },
     "heap-minutes": { type: "string", default: "10" },
     profile: { type: "string" },
+    "drag-ms": { type: "string", default: "2000" },
   },
 });
 const nodes = Number(values.nodes);
 const speed = Number(values.speed);
 const seconds = Number(values.seconds);
 const heapMinutes = Number(values["heap-minutes"]);
+const dragMs = Number(values["drag-ms"]);
 
 function load(): string {
   return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(
@@ -144,18 +151,13 @@ async function appCounters(page: Page) {
 /** Frames and cardiogram redraws a second over `ms`, and the longest frame. */
 async function frameRate(page: Page, ms: number) {
   return await page.evaluate(async (ms) => {
-    // Redraws of each card on screen, by heart (cards come and go as the
-    // order changes: only those there throughout count).
+    // Redraws of each card on screen (a card shows whichever heart its
+    // slot holds: the order changes as statuses do; only cards there
+    // throughout count).
     const draws = () =>
       new Map(
-        [...document.querySelectorAll<HTMLElement>(".card[data-heart-id]")]
-          .map((card) => [
-            card.dataset.heartId!,
-            Number(
-              card.querySelector<HTMLElement>(".cardiogram")?.dataset.draws ??
-                0,
-            ),
-          ]),
+        [...document.querySelectorAll<HTMLElement>(".card .cardiogram")]
+          .map((el) => [el, Number(el.dataset.drawsTotal ?? 0)]),
       );
     const d0 = draws();
     let frames = 0;
@@ -175,8 +177,8 @@ async function frameRate(page: Page, ms: number) {
     const s = (performance.now() - t0) / 1000;
     let kept = 0;
     let redraws = 0;
-    for (const [id, n] of draws()) {
-      const n0 = d0.get(id);
+    for (const [card, n] of draws()) {
+      const n0 = d0.get(card);
       if (n0 === undefined || n < n0) continue;
       kept++;
       redraws += n - n0;
@@ -209,10 +211,14 @@ async function scrollThrough(page: Page, lastId: string) {
     }
     // Until the last heart's card is there and its cardiogram drawn.
     for (;;) {
+      // Cards are recycled: the count is the last heart's once it names it.
       const card = document.querySelector(
         `.card[data-heart-id="${lastId}"] .cardiogram`,
       ) as HTMLElement | null;
-      if (card && Number(card.dataset.draws ?? 0) > 0) break;
+      if (
+        card && (card.dataset.drawn ?? lastId) === lastId &&
+        Number(card.dataset.draws ?? 0) > 0
+      ) break;
       await new Promise((r) => requestAnimationFrame(r));
     }
     return {
@@ -221,6 +227,51 @@ async function scrollThrough(page: Page, lastId: string) {
       longestFrameMs: Math.round(longest),
     };
   }, lastId);
+}
+
+/**
+ * Scrolls top to bottom as a scrollbar drag over `dragMs` does: every frame
+ * the position is where the thumb is by then. Time until the last card is
+ * drawn, frames on the way, and the longest.
+ */
+async function dragThrough(page: Page, lastId: string, dragMs: number) {
+  return await page.evaluate(async ([lastId, dragMs]) => {
+    const grid = document.querySelector<HTMLElement>(".grid-scroll")!;
+    grid.scrollTop = 0;
+    await new Promise((r) => requestAnimationFrame(r));
+    const t0 = performance.now();
+    const bottom = grid.scrollHeight - grid.clientHeight;
+    let frames = 0;
+    let longest = 0;
+    let last = t0;
+    for (;;) {
+      const f = Math.min(1, (performance.now() - t0) / dragMs);
+      grid.scrollTop = Math.round(f * bottom);
+      const now = await new Promise<number>((r) => requestAnimationFrame(r));
+      frames++;
+      longest = Math.max(longest, now - last);
+      last = now;
+      if (f === 1) break;
+    }
+    for (;;) {
+      const card = document.querySelector(
+        `.card[data-heart-id="${lastId}"] .cardiogram`,
+      ) as HTMLElement | null;
+      if (
+        card && (card.dataset.drawn ?? lastId) === lastId &&
+        Number(card.dataset.draws ?? 0) > 0
+      ) break;
+      await new Promise((r) => requestAnimationFrame(r));
+    }
+    const ms = performance.now() - t0;
+    return {
+      dragMs,
+      ms: Math.round(ms),
+      framesDuringDrag: frames,
+      fpsDuringDrag: +(frames / (Math.max(dragMs, 1) / 1000)).toFixed(1),
+      longestFrameMs: Math.round(longest),
+    };
+  }, [lastId, dragMs] as const);
 }
 
 const report: Record<string, unknown> = {
@@ -311,10 +362,26 @@ try {
     await cdp.send("Profiler.enable");
     await cdp.send("Profiler.start");
   }
-  report.scroll = await scrollThrough(
+  const scrollPerf0 = await perf();
+  const scroll = await scrollThrough(
     page,
     `kube-node-lease/${nodeName(nodes - 1)}`,
   );
+  const scrollPerf1 = await perf();
+  // The page's main thread over the scroll, in milliseconds per step.
+  const perStep = (k: string) =>
+    +(((scrollPerf1[k] ?? 0) - (scrollPerf0[k] ?? 0)) * 1000 / scroll.steps)
+      .toFixed(1);
+  report.scroll = {
+    ...scroll,
+    msPerStep: +(scroll.ms / scroll.steps).toFixed(1),
+    mainThreadMsPerStep: {
+      task: perStep("TaskDuration"),
+      script: perStep("ScriptDuration"),
+      layout: perStep("LayoutDuration"),
+      style: perStep("RecalcStyleDuration"),
+    },
+  };
   if (values.profile !== undefined) {
     const { profile } = await cdp.send("Profiler.stop");
     await Deno.writeTextFile(values.profile, JSON.stringify(profile));
@@ -325,6 +392,11 @@ try {
         }`,
     );
   }
+  report.drag = await dragThrough(
+    page,
+    `kube-node-lease/${nodeName(nodes - 1)}`,
+    dragMs,
+  );
   await page.evaluate(() => {
     document.querySelector<HTMLElement>(".grid-scroll")!.scrollTop = 0;
   });
