@@ -60,6 +60,11 @@ export interface HeartState {
   skewSeconds: number | null;
   /** Recent intervals in seconds, newest last, at most `learnWindow`. */
   recentIntervals: number[];
+  /**
+   * Median of `recentIntervals` (null when empty; always null for node
+   * Leases), kept as they change.
+   */
+  intervalMedian: number | null;
   beats: number;
   transitions: number;
   status: HeartStatus;
@@ -125,6 +130,7 @@ export function newHeart(
     lastIntervalSeconds: null,
     skewSeconds: null,
     recentIntervals: [],
+    intervalMedian: null,
     beats: 0,
     transitions: 0,
     status: "unknown",
@@ -180,6 +186,11 @@ export function observeLease(
       heart.recentIntervals.shift();
     }
   }
+  // Worked out once a beat, not at every status decision (a node Lease's
+  // expected interval is its lease's quarter, whatever the intervals).
+  heart.intervalMedian = heart.kind === "node"
+    ? null
+    : median(heart.recentIntervals);
   return {
     renewTime,
     observedAt,
@@ -210,7 +221,7 @@ export function expectedInterval(heart: HeartState): number | null {
     ? heart.leaseDurationSeconds / 4
     : null;
   if (heart.kind === "node") return quarter;
-  return median(heart.recentIntervals) ?? quarter;
+  return heart.intervalMedian ?? quarter;
 }
 
 /**

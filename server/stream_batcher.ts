@@ -58,8 +58,10 @@ export interface BatcherOptions {
 }
 
 /** What of a heart a beat or a status code does not say. */
-function shapeOf(h: Heart): string {
-  return JSON.stringify([
+type Shape = (string | number | boolean | null)[];
+
+function shapeOf(h: Heart): Shape {
+  return [
     h.holder,
     h.leaseDurationSeconds,
     h.expectedIntervalSeconds,
@@ -68,7 +70,13 @@ function shapeOf(h: Heart): string {
     h.wire?.trouble ?? null,
     h.wire?.retransmits ?? null,
     h.wire?.resets ?? null,
-  ]);
+  ];
+}
+
+function sameShape(a: Shape | undefined, b: Shape): boolean {
+  if (a === undefined) return false;
+  for (let i = 0; i < b.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Gathers encoded events and publishes them as batches. */
@@ -83,7 +91,7 @@ export class StreamBatcher {
   #base = 0;
   #window: AbortController | null = null;
   /** Shape of each heart as last sent in full. */
-  #sent = new Map<string, string>();
+  #sent = new Map<string, Shape>();
   /** Batches published. */
   batches = 0;
   /** Entries published. */
@@ -172,7 +180,7 @@ export class StreamBatcher {
 
   /** Sends the whole heart when what a beat does not say changed; true if it did. */
   #heartIfChanged(heart: Heart, base: number): boolean {
-    if (this.#sent.get(heart.id) === shapeOf(heart)) return false;
+    if (sameShape(this.#sent.get(heart.id), shapeOf(heart))) return false;
     this.#sendHeart(heart, base);
     return true;
   }
