@@ -204,37 +204,48 @@ function apiserverEvidence(
   version: string | null = null,
 ): Finding | null {
   const renewals = records.filter(isRenewal);
-  const pending = renewals.filter((x) => x.signal === "pending");
-  const lastPending = pending.at(-1);
-  // A renewal still waiting: the newest pending signal not followed by its answer.
-  if (lastPending) {
-    const sent = Date.parse(lastPending.at);
-    const answered = renewals.some((x) =>
-      x.signal === undefined &&
-      x.resourceVersion === lastPending.resourceVersion
+  // A renewal left unanswered: still waiting (its pending signal not
+  // followed by the record of how it ended: the same request, by start and
+  // connection), or given up without a byte of answer (the kubelet's
+  // client timed out and reset the stream, or the connection closed).
+  const ended = (p: WireExchange) =>
+    renewals.some((x) =>
+      x.signal === undefined && x.at === p.at && x.conn === p.conn
     );
-    if (!answered && now - sent >= PENDING_MS) {
-      return {
-        cause: "apiserver",
-        summary: `the kubelet's renewal sent at ${clock(sent)} has waited ${
-          seconds(now - sent)
-        } for an answer`,
-        summaryPhrase: phrase("apiserver.waiting", {
-          sentAt: lastPending.at,
-          waitMs: now - sent,
+  const waiting = renewals.filter((x) =>
+    x.signal === "pending" && now - Date.parse(x.at) >= PENDING_MS &&
+    !ended(x)
+  ).at(-1);
+  const abandoned = renewals.filter((x) =>
+    x.signal === undefined && x.status === undefined &&
+    x.bytesReceived === 0
+  ).at(-1);
+  const unanswered = waiting ?? abandoned;
+  if (unanswered) {
+    const sent = Date.parse(unanswered.at);
+    const waitMs = unanswered === waiting
+      ? now - sent
+      : Math.max(unanswered.latencyMs, PENDING_MS);
+    return {
+      cause: "apiserver",
+      summary: `the kubelet's renewal sent at ${clock(sent)} ${
+        unanswered === waiting ? "has waited" : "waited"
+      } ${seconds(waitMs)} for an answer`,
+      summaryPhrase: phrase("apiserver.waiting", {
+        sentAt: unanswered.at,
+        waitMs,
+      }),
+      evidence: [{
+        at: unanswered.at,
+        text: `renewal of ${unanswered.lease} sent, no answer for ${
+          seconds(waitMs)
+        }`,
+        phrase: phrase("evidence.pending", {
+          lease: unanswered.lease ?? null,
+          waitMs,
         }),
-        evidence: [{
-          at: lastPending.at,
-          text: `renewal of ${lastPending.lease} sent, no answer for ${
-            seconds(now - sent)
-          }`,
-          phrase: phrase("evidence.pending", {
-            lease: lastPending.lease ?? null,
-            waitMs: now - sent,
-          }),
-        }],
-      };
-    }
+      }],
+    };
   }
   const failed = renewals.find((x) =>
     x.signal === undefined && x.status !== undefined &&

@@ -51,6 +51,13 @@ function wire(
 
 const NOW = T + 25_000;
 
+/** A renewal sent at `s` that the kubelet reset after 10 s without an answer. */
+function gaveUp(s: number): WireExchange {
+  const r = x(s, { bytesReceived: 0, latencyMs: 10_000 });
+  delete r.status;
+  return r;
+}
+
 Deno.test("each kind of evidence points at its cause", () => {
   const table: [string, NodeWireView | null, string, RegExp][] = [
     [
@@ -209,6 +216,43 @@ Deno.test("a pending renewal that was answered later is not still waiting", () =
     "kubelet",
     "answered fast, no beat yet only 1 s later: the beat may still come",
   );
+});
+
+Deno.test("a retried renewal carrying the same version still waits: the earlier one's end does not answer it", () => {
+  // etcd frozen: the kubelet's renewal times out after 10 s and is reset;
+  // its retry names the same version, and waits in turn.
+  const records = wire([
+    x(2, { signal: "pending", latencyMs: 1000 }),
+    gaveUp(2),
+    x(12, { signal: "pending", latencyMs: 1000 }),
+  ]);
+  const got = diagnoseHeart(node, records, T + 14_000);
+  assert.equal(got.cause, "apiserver");
+  assert.match(got.summary, /sent at 00:00:12 has waited 2 s/);
+});
+
+Deno.test("a renewal the kubelet gave up on without an answer blames the API server", () => {
+  const records = wire([
+    gaveUp(2),
+  ]);
+  const got = diagnoseHeart(node, records, T + 14_000);
+  assert.equal(got.cause, "apiserver");
+  assert.match(got.summary, /sent at 00:00:02 waited 10 s for an answer/);
+  // While Earthworm was blind too, it is the evidence that names the API
+  // server rather than Earthworm's view.
+  const source = diagnoseSource(
+    T + 1000,
+    "the API server could not be reached",
+    new Map([["n1", records]]),
+    T + 14_000,
+  );
+  assert.equal(source.cause, "apiserver");
+  // Retransmits on the connection say network first.
+  const lost = wire([
+    x(1, { signal: "retransmit", retransmits: 4, latencyMs: 0 }),
+    gaveUp(2),
+  ]);
+  assert.equal(diagnoseHeart(node, lost, T + 14_000).cause, "network");
 });
 
 Deno.test("an observer that cannot see blames nobody", () => {

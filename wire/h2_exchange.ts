@@ -57,7 +57,11 @@ export interface LeaseExchange {
   startNs: bigint;
   /** Return of the Read that carried the response HEADERS; null if none came. */
   answerNs: bigint | null;
-  /** Return of the Read that carried the response's END_STREAM; null if none. */
+  /**
+   * When the stream ended: the return of the Read that carried the
+   * response's END_STREAM, or the record of its reset, refusal or
+   * connection close; null while it is pending.
+   */
   endNs: bigint | null;
   /** HTTP status, or null when unknown (no answer, or an HPACK dynamic reference). */
   status: number | null;
@@ -353,7 +357,6 @@ export class H2ExchangeTracker {
   ): LeaseExchange[] {
     c.streams.delete(s.id);
     if (!s.lease) return [];
-    const answered = outcome === "answered";
     return [{
       pid: r.pid,
       conn: r.conn,
@@ -364,7 +367,7 @@ export class H2ExchangeTracker {
       encoding: s.lease.encoding,
       startNs: s.startNs,
       answerNs: s.answerNs,
-      endNs: answered ? r.tsNs : null,
+      endNs: r.tsNs,
       status: s.status,
       outcome,
       errorCode,

@@ -323,6 +323,7 @@ Deno.test("reset, GOAWAY and close end pending Lease exchanges without an answer
       dir: "read",
       type: RST,
       streamId: 1,
+      tsNs: 7_000_000_000n,
       length: 4,
       data: new Uint8Array([0, 0, 0, 8]),
     }),
@@ -333,6 +334,8 @@ Deno.test("reset, GOAWAY and close end pending Lease exchanges without an answer
     ) => [e.streamId, e.outcome, e.errorCode, e.status, e.answerNs]),
     [[1, "reset", 8, null, null]],
   );
+  // Ended when the reset came: how long it waited without an answer.
+  assert.ok(reset[0]!.endNs !== null && reset[0]!.endNs > reset[0]!.startNs);
   const goaway = t.push(rec({
     dir: "read",
     type: GOAWAY,

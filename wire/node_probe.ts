@@ -337,8 +337,12 @@ export class NodeProbe implements OpenedProbe {
       bytesSent: lx.requestBytes,
       bytesReceived: lx.responseBytes,
       srttUs: socket === null ? 0 : this.#srtt.get(socket) ?? 0,
+      // TCP retransmits and resets come from the TCP probe's signals; an
+      // HTTP/2 stream reset (the kubelet's client giving up, the server
+      // refusing) is no network fault: it shows as a renewal without an
+      // answer.
       retransmits: 0,
-      resets: lx.outcome === "reset" ? 1 : 0,
+      resets: 0,
       confidence: "exact",
       lease: `${lx.namespace}/${lx.name}`,
     };
