@@ -79,6 +79,8 @@ interface Renewer {
   lossyUntil: number;
   /** Index in the schedule heap; -1 when not scheduled. */
   slot: number;
+  /** When its renewal that is waiting for an answer went out, or null. */
+  waitingSince?: number | null;
 }
 
 /** Returns a deterministic pseudo-random generator in [0, 1). */
@@ -287,6 +289,7 @@ export class Simulator {
       this.#waiting(r, now);
       return;
     }
+    this.#gaveUp(r, now);
     const lease = this.server.get(r.namespace, r.name);
     if (!lease?.spec) return;
     const spec = { ...lease.spec };
@@ -309,9 +312,14 @@ export class Simulator {
     );
   }
 
-  /** Reports a renewal that waits for an answer, as the Go TLS probe does. */
+  /**
+   * Reports a renewal that waits for an answer, as the Go TLS probe does;
+   * the one before it, still unanswered, was given up.
+   */
   #waiting(r: Renewer, now: number): void {
     if (!this.#wire || r.namespace !== NODE_LEASE_NAMESPACE) return;
+    this.#gaveUp(r, now);
+    r.waitingSince = now;
     const lease = this.server.get(r.namespace, r.name);
     this.#wire(r.name, [{
       node: r.name,
@@ -328,6 +336,33 @@ export class Simulator {
       ...(lease?.metadata.resourceVersion !== undefined &&
         { resourceVersion: lease.metadata.resourceVersion }),
       signal: "pending",
+    }]);
+  }
+
+  /**
+   * Reports how the renewal that waited ended: the kubelet's client gave up
+   * on it (a real kubelet's times out after 10 s and resets the stream),
+   * without a byte of answer.
+   */
+  #gaveUp(r: Renewer, now: number): void {
+    const since = r.waitingSince;
+    if (since === undefined || since === null || !this.#wire) return;
+    r.waitingSince = null;
+    const lease = this.server.get(r.namespace, r.name);
+    this.#wire(r.name, [{
+      node: r.name,
+      conn: this.#conn(r),
+      at: new Date(since).toISOString(),
+      latencyMs: Math.min(now - since, 10_000),
+      bytesSent: 640,
+      bytesReceived: 0,
+      srttUs: 200,
+      retransmits: 0,
+      resets: 0,
+      confidence: "exact",
+      lease: `${r.namespace}/${r.name}`,
+      ...(lease?.metadata.resourceVersion !== undefined &&
+        { resourceVersion: lease.metadata.resourceVersion }),
     }]);
   }
 

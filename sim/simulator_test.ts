@@ -10,6 +10,7 @@ import {
 } from "./simulator.ts";
 import { recordWatch } from "./_test_watch.ts";
 import { scaledClock } from "../core/clock.ts";
+import type { WireExchange } from "../core/api_types.ts";
 
 Deno.test("simulated kubelets renew every 10 s with jitter and increasing resourceVersions", async () => {
   const clock = new FakeClock();
@@ -96,6 +97,37 @@ Deno.test("the incident script takes the API server down for its window and nobo
   // The outage broke the recording watch, as it breaks Earthworm's.
   assert.match(String(watch.error()), /simulated API server outage/);
   assert.ok(watch.seen.every((e) => (e.at - start) / 1000 < at + 1));
+});
+
+Deno.test("during the outage a node's renewal waits, and the kubelet gives up on it before its next try", async () => {
+  const clock = new FakeClock();
+  const records: WireExchange[] = [];
+  const sim = new Simulator({
+    clock,
+    nodes: 1,
+    wire: (_node, exchanges) => records.push(...exchanges),
+  });
+  const ac = new AbortController();
+  const running = sim.run(ac.signal);
+  const { at, seconds } = INCIDENTS.outage;
+  await clock.advance((at + seconds + 15) * 1000);
+  ac.abort();
+  await running;
+  const pending = records.filter((x) => x.signal === "pending");
+  assert.ok(pending.length >= 2, `${pending.length} pending renewals`);
+  for (const p of pending) {
+    // Each ends as the same request (start, connection), unanswered.
+    const end = records.find((x) =>
+      x.signal === undefined && x.at === p.at && x.conn === p.conn
+    );
+    assert.ok(end, `the renewal sent at ${p.at} ends`);
+    assert.equal(end.status, undefined);
+    assert.equal(end.bytesReceived, 0);
+    assert.ok(end.latencyMs > 1000 && end.latencyMs <= 10_000);
+  }
+  // After the outage the renewals are answered again.
+  const last = records.filter((x) => x.signal === undefined).at(-1)!;
+  assert.equal(last.status, 200);
 });
 
 Deno.test("the autoscaled node exists exactly between its join and its leave", async () => {
