@@ -80,7 +80,7 @@ interface Renewer {
   /** Index in the schedule heap; -1 when not scheduled. */
   slot: number;
   /** When its renewal that is waiting for an answer went out, or null. */
-  waitingSince?: number | null;
+  waitingSince: number | null;
 }
 
 /** Returns a deterministic pseudo-random generator in [0, 1). */
@@ -210,6 +210,7 @@ export class Simulator {
       silentUntil: -Infinity,
       lossyUntil: -Infinity,
       slot: -1,
+      waitingSince: null,
     };
     const created = joined ? now : now - 86_400_000;
     const renewedAt = joined ? now : now - this.#random() * renewSeconds * 1000;
@@ -320,21 +321,8 @@ export class Simulator {
     if (!this.#wire || r.namespace !== NODE_LEASE_NAMESPACE) return;
     this.#gaveUp(r, now);
     r.waitingSince = now;
-    const lease = this.server.get(r.namespace, r.name);
     this.#wire(r.name, [{
-      node: r.name,
-      conn: this.#conn(r),
-      at: new Date(now).toISOString(),
-      latencyMs: 1000,
-      bytesSent: 640,
-      bytesReceived: 0,
-      srttUs: 200,
-      retransmits: 0,
-      resets: 0,
-      confidence: "exact",
-      lease: `${r.namespace}/${r.name}`,
-      ...(lease?.metadata.resourceVersion !== undefined &&
-        { resourceVersion: lease.metadata.resourceVersion }),
+      ...this.#unanswered(r, now, 1000),
       signal: "pending",
     }]);
   }
@@ -346,14 +334,22 @@ export class Simulator {
    */
   #gaveUp(r: Renewer, now: number): void {
     const since = r.waitingSince;
-    if (since === undefined || since === null || !this.#wire) return;
+    if (since === null || !this.#wire) return;
     r.waitingSince = null;
-    const lease = this.server.get(r.namespace, r.name);
-    this.#wire(r.name, [{
+    this.#wire(r.name, [
+      this.#unanswered(r, since, Math.min(now - since, 10_000)),
+    ]);
+  }
+
+  /** A node's renewal sent at `sentAt` without an answer after `waitedMs`. */
+  #unanswered(r: Renewer, sentAt: number, waitedMs: number): WireExchange {
+    const version = this.server.get(r.namespace, r.name)?.metadata
+      .resourceVersion;
+    return {
       node: r.name,
       conn: this.#conn(r),
-      at: new Date(since).toISOString(),
-      latencyMs: Math.min(now - since, 10_000),
+      at: new Date(sentAt).toISOString(),
+      latencyMs: waitedMs,
       bytesSent: 640,
       bytesReceived: 0,
       srttUs: 200,
@@ -361,9 +357,8 @@ export class Simulator {
       resets: 0,
       confidence: "exact",
       lease: `${r.namespace}/${r.name}`,
-      ...(lease?.metadata.resourceVersion !== undefined &&
-        { resourceVersion: lease.metadata.resourceVersion }),
-    }]);
+      ...(version !== undefined && { resourceVersion: version }),
+    };
   }
 
   /** The simulated kubelet's connection id. */
