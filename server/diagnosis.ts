@@ -223,13 +223,14 @@ function apiserverEvidence(
   const unanswered = waiting ?? abandoned;
   if (unanswered) {
     const sent = Date.parse(unanswered.at);
-    const waitMs = unanswered === waiting
+    const still = unanswered === waiting;
+    const waitMs = still
       ? now - sent
       : Math.max(unanswered.latencyMs, PENDING_MS);
     return {
       cause: "apiserver",
       summary: `the kubelet's renewal sent at ${clock(sent)} ${
-        unanswered === waiting ? "has waited" : "waited"
+        still ? "has waited" : "waited"
       } ${seconds(waitMs)} for an answer`,
       summaryPhrase: phrase("apiserver.waiting", {
         sentAt: unanswered.at,
