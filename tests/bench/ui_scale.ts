@@ -192,19 +192,34 @@ async function frameRate(page: Page, ms: number) {
   }, ms);
 }
 
-/** Scrolls the grid to the bottom one viewport a frame; time until the last card is drawn. */
-async function scrollThrough(page: Page, lastId: string) {
-  return await page.evaluate(async (lastId) => {
+/**
+ * Scrolls the grid top to bottom, one viewport a frame (`dragMs` null), or
+ * as a scrollbar drag over `dragMs` does: every frame the position is where
+ * the thumb is by then. Time until the last card is drawn, frames on the
+ * way, and the longest.
+ */
+async function scrollThrough(
+  page: Page,
+  lastId: string,
+  dragMs: number | null,
+) {
+  return await page.evaluate(async ([lastId, dragMs]) => {
     const grid = document.querySelector<HTMLElement>(".grid-scroll")!;
     grid.scrollTop = 0;
     await new Promise((r) => requestAnimationFrame(r));
     const t0 = performance.now();
-    let steps = 0;
+    const bottom = grid.scrollHeight - grid.clientHeight;
+    let frames = 0;
     let longest = 0;
     let last = t0;
-    while (grid.scrollTop + grid.clientHeight < grid.scrollHeight - 1) {
-      grid.scrollTop += grid.clientHeight;
-      steps++;
+    let dragged = 0;
+    while (dragMs === null ? grid.scrollTop < bottom - 1 : dragged < 1) {
+      if (dragMs === null) grid.scrollTop += grid.clientHeight;
+      else {
+        dragged = Math.min(1, (performance.now() - t0) / dragMs);
+        grid.scrollTop = Math.round(dragged * bottom);
+      }
+      frames++;
       const now = await new Promise<number>((r) => requestAnimationFrame(r));
       longest = Math.max(longest, now - last);
       last = now;
@@ -223,52 +238,7 @@ async function scrollThrough(page: Page, lastId: string) {
     }
     return {
       ms: Math.round(performance.now() - t0),
-      steps,
-      longestFrameMs: Math.round(longest),
-    };
-  }, lastId);
-}
-
-/**
- * Scrolls top to bottom as a scrollbar drag over `dragMs` does: every frame
- * the position is where the thumb is by then. Time until the last card is
- * drawn, frames on the way, and the longest.
- */
-async function dragThrough(page: Page, lastId: string, dragMs: number) {
-  return await page.evaluate(async ([lastId, dragMs]) => {
-    const grid = document.querySelector<HTMLElement>(".grid-scroll")!;
-    grid.scrollTop = 0;
-    await new Promise((r) => requestAnimationFrame(r));
-    const t0 = performance.now();
-    const bottom = grid.scrollHeight - grid.clientHeight;
-    let frames = 0;
-    let longest = 0;
-    let last = t0;
-    for (;;) {
-      const f = Math.min(1, (performance.now() - t0) / dragMs);
-      grid.scrollTop = Math.round(f * bottom);
-      const now = await new Promise<number>((r) => requestAnimationFrame(r));
-      frames++;
-      longest = Math.max(longest, now - last);
-      last = now;
-      if (f === 1) break;
-    }
-    for (;;) {
-      const card = document.querySelector(
-        `.card[data-heart-id="${lastId}"] .cardiogram`,
-      ) as HTMLElement | null;
-      if (
-        card && (card.dataset.drawn ?? lastId) === lastId &&
-        Number(card.dataset.draws ?? 0) > 0
-      ) break;
-      await new Promise((r) => requestAnimationFrame(r));
-    }
-    const ms = performance.now() - t0;
-    return {
-      dragMs,
-      ms: Math.round(ms),
-      framesDuringDrag: frames,
-      fpsDuringDrag: +(frames / (Math.max(dragMs, 1) / 1000)).toFixed(1),
+      frames,
       longestFrameMs: Math.round(longest),
     };
   }, [lastId, dragMs] as const);
@@ -363,18 +333,19 @@ try {
     await cdp.send("Profiler.start");
   }
   const scrollPerf0 = await perf();
-  const scroll = await scrollThrough(
-    page,
-    `kube-node-lease/${nodeName(nodes - 1)}`,
-  );
+  const lastId = `kube-node-lease/${nodeName(nodes - 1)}`;
+  const scroll = await scrollThrough(page, lastId, null);
+  const steps = scroll.frames;
   const scrollPerf1 = await perf();
   // The page's main thread over the scroll, in milliseconds per step.
   const perStep = (k: string) =>
-    +(((scrollPerf1[k] ?? 0) - (scrollPerf0[k] ?? 0)) * 1000 / scroll.steps)
+    +(((scrollPerf1[k] ?? 0) - (scrollPerf0[k] ?? 0)) * 1000 / steps)
       .toFixed(1);
   report.scroll = {
-    ...scroll,
-    msPerStep: +(scroll.ms / scroll.steps).toFixed(1),
+    ms: scroll.ms,
+    steps,
+    longestFrameMs: scroll.longestFrameMs,
+    msPerStep: +(scroll.ms / steps).toFixed(1),
     mainThreadMsPerStep: {
       task: perStep("TaskDuration"),
       script: perStep("ScriptDuration"),
@@ -392,11 +363,14 @@ try {
         }`,
     );
   }
-  report.drag = await dragThrough(
-    page,
-    `kube-node-lease/${nodeName(nodes - 1)}`,
+  const drag = await scrollThrough(page, lastId, dragMs);
+  report.drag = {
     dragMs,
-  );
+    ms: drag.ms,
+    framesDuringDrag: drag.frames,
+    fpsDuringDrag: +(drag.frames / (Math.max(dragMs, 1) / 1000)).toFixed(1),
+    longestFrameMs: drag.longestFrameMs,
+  };
   await page.evaluate(() => {
     document.querySelector<HTMLElement>(".grid-scroll")!.scrollTop = 0;
   });
