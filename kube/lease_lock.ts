@@ -262,9 +262,8 @@ export class RestLeaseLock implements LeaseLock {
         allowWatchBookmarks: "true",
         timeoutSeconds: String(this.#watchTimeout()),
       });
-      await this.#client.stream(
-        `${path}?${q}`,
-        (value) => {
+      await this.#client.stream(`${path}?${q}`, {
+        onLine: (value) => {
           const ev = value as { type?: string; object?: unknown };
           if (ev.type === "ERROR") {
             const status = (ev.object ?? {}) as {
@@ -287,8 +286,8 @@ export class RestLeaseLock implements LeaseLock {
           } else if (ev.type === "DELETED") watcher.change(null);
         },
         signal,
-        this.#watchIdleMs,
-      );
+        idleMs: this.#watchIdleMs,
+      });
     }
   }
 

@@ -1,6 +1,7 @@
 /**
- * A small Kubernetes REST client on Deno's `fetch`: JSON requests and
- * line-delimited watch streams with clean cancellation. Where its
+ * A small Kubernetes REST client on Deno's `fetch`: JSON requests, lists
+ * in protobuf where the caller can read it, and watch streams (JSON lines,
+ * or protobuf frames on a connection of their own) with clean cancellation. Where its
  * {@linkcode RestConfig} comes from (the in-cluster ServiceAccount, a plain
  * kubeconfig, or client-node for the rest) is `kubeconfig.ts`'s concern.
  *
@@ -8,6 +9,7 @@
  */
 
 import {
+  PROTOBUF_MEDIA_TYPE,
   proxyConfigured,
   WatchHttpError,
   watchJsonLines,
@@ -116,6 +118,24 @@ function apiError(
   );
 }
 
+/** What {@linkcode KubeRestClient.stream} does with a watch. */
+export interface StreamOptions {
+  /** Each JSON line of the answer, parsed. */
+  onLine: (value: unknown) => void;
+  /**
+   * Each frame of a protobuf answer (bytes valid only during the call);
+   * given, a stream on its own connection asks for protobuf first.
+   */
+  onFrame?: (frame: Uint8Array) => void;
+  signal: AbortSignal;
+  /** The stream fails when nothing arrives for this long. */
+  idleMs: number;
+  /** The server accepted the watch. */
+  onOpen?: () => void;
+  /** Read on a connection of its own, without `fetch`. */
+  ownConnection?: boolean;
+}
+
 /** JSON over HTTPS to one API server. Close it when done. */
 export class KubeRestClient implements Disposable {
   readonly #config: RestConfig;
@@ -144,9 +164,10 @@ export class KubeRestClient implements Disposable {
     path: string,
     body: unknown,
     signal: AbortSignal | undefined,
+    accept = "application/json",
   ): Promise<Response> {
     const headers: Record<string, string> = {
-      Accept: "application/json",
+      Accept: accept,
       ...(await this.#config.authHeaders?.()),
     };
     const init: RequestInit & { client: Deno.HttpClient } = {
@@ -176,22 +197,42 @@ export class KubeRestClient implements Disposable {
   }
 
   /**
+   * GETs `path` accepting protobuf first: the answer's bytes when the server
+   * sent protobuf, else its parsed JSON (not every resource has a protobuf
+   * encoding). Throws KubeApiError on non-2xx.
+   */
+  async getProtobufOrJson(
+    path: string,
+    signal?: AbortSignal,
+  ): Promise<{ protobuf: Uint8Array } | { json: unknown }> {
+    const res = await this.#fetch(
+      "GET",
+      path,
+      undefined,
+      signal,
+      `${PROTOBUF_MEDIA_TYPE}, application/json`,
+    );
+    if (
+      (res.headers.get("content-type") ?? "").startsWith(PROTOBUF_MEDIA_TYPE)
+    ) {
+      return { protobuf: new Uint8Array(await res.arrayBuffer()) };
+    }
+    return { json: await res.json() };
+  }
+
+  /**
    * GETs a watch stream, calls `onOpen` once the server accepted it and
    * `onLine` with each parsed JSON line. Resolves
    * when the server ends the stream, rejects when it fails, when `onLine`
    * throws, or when nothing (not even a bookmark) arrives for `idleMs`.
    * With `ownConnection`, the stream gets a connection of its own, read
    * without `fetch` (`watch_stream.ts`): cheaper for a busy stream; ignored
-   * when a proxy is configured.
+   * when a proxy is configured. Such a stream with `onFrame` also accepts
+   * protobuf, and a protobuf answer's frames go to `onFrame` (JSON lines
+   * still go to `onLine`: the server picks).
    */
-  async stream(
-    path: string,
-    onLine: (value: unknown) => void,
-    signal: AbortSignal,
-    idleMs: number,
-    onOpen?: () => void,
-    ownConnection = false,
-  ): Promise<void> {
+  async stream(path: string, opts: StreamOptions): Promise<void> {
+    const { onLine, onFrame, signal, idleMs, onOpen } = opts;
     signal.throwIfAborted();
     const ctrl = new AbortController();
     const onAbort = () => ctrl.abort(signal.reason);
@@ -212,20 +253,23 @@ export class KubeRestClient implements Disposable {
     };
     try {
       timer = setTimeout(check, idleMs);
-      if (ownConnection && !proxyConfigured()) {
+      if (opts.ownConnection && !proxyConfigured()) {
         const c = this.#config;
         try {
           await watchJsonLines({
             server: c.server,
             path,
             headers: {
-              Accept: "application/json",
+              Accept: onFrame
+                ? `${PROTOBUF_MEDIA_TYPE}, application/json`
+                : "application/json",
               ...(await c.authHeaders?.()),
             },
             ...(c.caCerts && { caCerts: c.caCerts }),
             ...(c.cert && c.key && { cert: c.cert, key: c.key }),
             signal: ctrl.signal,
             ...(onOpen && { onOpen }),
+            ...(onFrame && { onFrame }),
             onLine,
             onData: () => last = performance.now(),
           });

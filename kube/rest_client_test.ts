@@ -98,14 +98,13 @@ for (const own of [false, true]) {
       async (client) => {
         const seen: unknown[] = [];
         let opened = 0;
-        await client.stream(
-          "/w",
-          (v) => seen.push(v),
-          new AbortController().signal,
-          5_000,
-          () => opened++,
-          own,
-        );
+        await client.stream("/w", {
+          onLine: (v) => seen.push(v),
+          signal: new AbortController().signal,
+          idleMs: 5_000,
+          onOpen: () => opened++,
+          ownConnection: own,
+        });
         assert.equal(opened, 1);
         assert.deepEqual(seen, [
           { type: "ADDED", n: 1 },
@@ -118,14 +117,12 @@ for (const own of [false, true]) {
 
   Deno.test(`rest client fails a stream that stays silent past the idle limit (${via})`, async () => {
     await withServer(hangingStream, async (client) => {
-      const err = await client.stream(
-        "/w",
-        () => {},
-        new AbortController().signal,
-        200,
-        undefined,
-        own,
-      )
+      const err = await client.stream("/w", {
+        onLine: () => {},
+        signal: new AbortController().signal,
+        idleMs: 200,
+        ownConnection: own,
+      })
         .catch((e) => e);
       assert.equal(err?.name, "TimeoutError");
     });
@@ -134,26 +131,22 @@ for (const own of [false, true]) {
   Deno.test(`rest client stops a stream when its signal aborts or its callback throws (${via})`, async () => {
     await withServer(hangingStream, async (client) => {
       const stop = new AbortController();
-      const run = client.stream(
-        "/w",
-        () => stop.abort(new Error("stopped")),
-        stop.signal,
-        5_000,
-        undefined,
-        own,
-      );
+      const run = client.stream("/w", {
+        onLine: () => stop.abort(new Error("stopped")),
+        signal: stop.signal,
+        idleMs: 5_000,
+        ownConnection: own,
+      });
       await assert.rejects(run, /stopped/);
       await assert.rejects(
-        client.stream(
-          "/w",
-          () => {
+        client.stream("/w", {
+          onLine: () => {
             throw new RangeError("bad event");
           },
-          new AbortController().signal,
-          5_000,
-          undefined,
-          own,
-        ),
+          signal: new AbortController().signal,
+          idleMs: 5_000,
+          ownConnection: own,
+        }),
         RangeError,
       );
     });
@@ -168,14 +161,13 @@ for (const own of [false, true]) {
           message: 'leases is forbidden: User "x" cannot watch',
         }, { status: 403 }),
       async (client) => {
-        const err = await client.stream(
-          "/w?watch=1",
-          () => {},
-          new AbortController().signal,
-          5_000,
-          () => assert.fail("a refused watch is not open"),
-          own,
-        ).catch((e) => e);
+        const err = await client.stream("/w?watch=1", {
+          onLine: () => {},
+          signal: new AbortController().signal,
+          idleMs: 5_000,
+          onOpen: () => assert.fail("a refused watch is not open"),
+          ownConnection: own,
+        }).catch((e) => e);
         assert.ok(err instanceof KubeApiError, String(err));
         assert.equal(err.code, 403);
         assert.equal(err.reason, "Forbidden");
@@ -215,14 +207,12 @@ Deno.test("a watch on its own connection sends the auth header under the server'
   });
   try {
     const seen: unknown[] = [];
-    await client.stream(
-      "/apis/x?watch=1",
-      (v) => seen.push(v),
-      new AbortController().signal,
-      5_000,
-      undefined,
-      true,
-    );
+    await client.stream("/apis/x?watch=1", {
+      onLine: (v) => seen.push(v),
+      signal: new AbortController().signal,
+      idleMs: 5_000,
+      ownConnection: true,
+    });
     assert.deepEqual(seen, [{ holder: "nœud-7" }]);
     assert.deepEqual(seenRequests, ["/prefix/apis/x Bearer t0ken"]);
   } finally {
@@ -320,4 +310,133 @@ Deno.test("a failed request is described by the reason fetch keeps in its cause"
     summary: "request failed",
     detail: "GET /x: HTTP 500: boom",
   });
+});
+
+/** Frames `payloads` as a protobuf watch body: each a 4-byte big-endian length and its bytes. */
+function framed(payloads: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(payloads.reduce((n, p) => n + 4 + p.length, 0));
+  let at = 0;
+  for (const p of payloads) {
+    new DataView(out.buffer).setUint32(at, p.length);
+    out.set(p, at + 4);
+    at += 4 + p.length;
+  }
+  return out;
+}
+
+Deno.test("a watch on its own connection asks for protobuf and cuts the answer into frames however it is chunked", async () => {
+  const payloads = [
+    new Uint8Array([1, 2, 3]),
+    new Uint8Array(0),
+    new Uint8Array(3000).map((_, i) => i & 0xff),
+    new Uint8Array([9]),
+  ];
+  const body = framed(payloads);
+  // Chunk sizes that cut lengths and payloads everywhere, then all at once.
+  for (const size of [1, 2, 3, 5, 7, 4096]) {
+    const accepts: (string | null)[] = [];
+    await withServer(
+      (req) => {
+        accepts.push(req.headers.get("accept"));
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            start(c) {
+              for (let i = 0; i < body.length; i += size) {
+                c.enqueue(body.slice(i, i + size));
+              }
+              c.close();
+            },
+          }),
+          {
+            headers: {
+              "content-type":
+                "application/vnd.kubernetes.protobuf;stream=watch",
+            },
+          },
+        );
+      },
+      async (client) => {
+        const seen: Uint8Array[] = [];
+        await client.stream("/w", {
+          onLine: () => assert.fail("a protobuf answer has no JSON lines"),
+          onFrame: (f) => seen.push(f.slice()),
+          signal: new AbortController().signal,
+          idleMs: 5_000,
+          ownConnection: true,
+        });
+        assert.deepEqual(seen, payloads, `chunks of ${size} bytes`);
+      },
+    );
+    assert.deepEqual(accepts, [
+      "application/vnd.kubernetes.protobuf, application/json",
+    ]);
+  }
+});
+
+Deno.test("a protobuf watch frame longer than 16 MiB ends the stream with an error that says so", async () => {
+  await withServer(
+    () =>
+      new Response(new Uint8Array([0x7f, 0xff, 0xff, 0xff, 1, 2]), {
+        headers: { "content-type": "application/vnd.kubernetes.protobuf" },
+      }),
+    async (client) => {
+      const err = await client.stream("/w", {
+        onLine: () => {},
+        onFrame: () => assert.fail("no frame"),
+        signal: new AbortController().signal,
+        idleMs: 5_000,
+        ownConnection: true,
+      }).catch((e) => e);
+      assert.match(String(err), /over the 16777216-byte limit/);
+    },
+  );
+});
+
+Deno.test("a watch that asks for protobuf still reads a JSON answer, and one through fetch asks for JSON only", async () => {
+  for (const own of [true, false]) {
+    const accepts: (string | null)[] = [];
+    await withServer(
+      (req) => {
+        accepts.push(req.headers.get("accept"));
+        return new Response('{"type":"ADDED"}\n', {
+          headers: { "content-type": "application/json" },
+        });
+      },
+      async (client) => {
+        const seen: unknown[] = [];
+        await client.stream("/w", {
+          onLine: (v) => seen.push(v),
+          onFrame: () => assert.fail("a JSON answer has no frames"),
+          signal: new AbortController().signal,
+          idleMs: 5_000,
+          ownConnection: own,
+        });
+        assert.deepEqual(seen, [{ type: "ADDED" }]);
+      },
+    );
+    assert.deepEqual(accepts, [
+      own
+        ? "application/vnd.kubernetes.protobuf, application/json"
+        : "application/json",
+    ]);
+  }
+});
+
+Deno.test("getProtobufOrJson returns protobuf bytes or parsed JSON, as the server chose", async () => {
+  await withServer(
+    (req) =>
+      new URL(req.url).pathname === "/pb"
+        ? new Response(new Uint8Array([0x6b, 0x38, 0x73, 0]), {
+          headers: { "content-type": "application/vnd.kubernetes.protobuf" },
+        })
+        : Response.json({ kind: "LeaseList" }),
+    async (client) => {
+      assert.deepEqual(await client.getProtobufOrJson("/pb"), {
+        protobuf: new Uint8Array([0x6b, 0x38, 0x73, 0]),
+      });
+      assert.deepEqual(await client.getProtobufOrJson("/json"), {
+        json: { kind: "LeaseList" },
+      });
+    },
+  );
 });

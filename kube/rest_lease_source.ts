@@ -13,6 +13,11 @@ import type { LeaseSource, RawWatchEvent } from "../core/lease_source.ts";
 import { leasePath, leasesPath, livenessQuery, toLease } from "./lease_api.ts";
 import { restConfigFromKubeConfig } from "./kubeconfig.ts";
 import {
+  decodeLeaseList,
+  decodeWatchEvent,
+  type LeasePage,
+} from "./lease_protobuf.ts";
+import {
   KubeApiError,
   KubeRestClient,
   type RestConfig,
@@ -22,6 +27,23 @@ import { type LeaseWatchOptions, runLeaseWatch } from "./watch_loop.ts";
 interface RawList {
   metadata?: { resourceVersion?: string; continue?: string };
   items?: unknown[];
+}
+
+/** A list answer in either encoding as one page of Leases. */
+function leasePage(
+  answer: { protobuf: Uint8Array } | { json: unknown },
+  namespace: string,
+): LeasePage {
+  if ("protobuf" in answer) return decodeLeaseList(answer.protobuf, namespace);
+  const raw = answer.json as RawList;
+  const page: LeasePage = {
+    items: (raw.items ?? []).map((item) => toLease(item, namespace)),
+  };
+  if (raw.metadata?.resourceVersion) {
+    page.resourceVersion = raw.metadata.resourceVersion;
+  }
+  if (raw.metadata?.continue) page.continue = raw.metadata.continue;
+  return page;
 }
 
 /**
@@ -43,17 +65,16 @@ export function restLeaseSource(
       do {
         const q = new URLSearchParams({ limit: "500" });
         if (cont) q.set("continue", cont);
-        const page = await client.request<RawList>(
-          "GET",
-          `${leasesPath(namespace)}?${q}`,
-          undefined,
-          signal,
+        const page = leasePage(
+          await client.getProtobufOrJson(
+            `${leasesPath(namespace)}?${q}`,
+            signal,
+          ),
+          namespace ?? "",
         );
-        for (const item of page.items ?? []) {
-          items.push(toLease(item, namespace));
-        }
-        resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
-        cont = page.metadata?.continue || undefined;
+        items.push(...page.items);
+        resourceVersion = page.resourceVersion ?? resourceVersion;
+        cont = page.continue || undefined;
       } while (cont);
       return { items, resourceVersion };
     },
@@ -65,15 +86,17 @@ export function restLeaseSource(
         timeoutSeconds: String(req.timeoutSeconds),
       });
       // Every Lease update of the cluster comes through here: a connection
-      // of its own, read without fetch's per-chunk cost.
-      return client.stream(
-        `${leasesPath(req.namespace)}?${q}`,
-        (v) => req.onEvent(v as RawWatchEvent),
-        req.signal,
+      // of its own, read without fetch's per-chunk cost, in protobuf (about
+      // half the bytes, and managedFields skipped instead of parsed).
+      const namespace = req.namespace ?? "";
+      return client.stream(`${leasesPath(req.namespace)}?${q}`, {
+        onLine: (v) => req.onEvent(v as RawWatchEvent),
+        onFrame: (frame) => req.onEvent(decodeWatchEvent(frame, namespace)),
+        signal: req.signal,
         idleMs,
-        req.onOpen,
-        true,
-      );
+        onOpen: req.onOpen,
+        ownConnection: true,
+      });
     },
     async ping(namespace, signal) {
       await client.request(

@@ -1,7 +1,9 @@
 /**
  * A watch stream on a connection of its own: HTTP/1.1 over `Deno.connectTls`
  * (or plain TCP), the response read into one reusable buffer and cut into
- * JSON lines. The leader's watch of every Lease receives hundreds of events
+ * JSON lines, or into length-prefixed frames when the server answers in
+ * protobuf (`application/vnd.kubernetes.protobuf;stream=watch`: each event a
+ * 4-byte big-endian length and that many bytes). The leader's watch of every Lease receives hundreds of events
  * a second, one HTTP chunk each; through `fetch`, every chunk costs a trip
  * through the body's ReadableStream, about as much CPU as everything the hub
  * does with the event. Here one read takes whatever has arrived, often
@@ -28,6 +30,12 @@ export interface WatchStreamRequest {
   onOpen?: () => void;
   /** Each JSON line, parsed. When it throws, the stream ends with that error. */
   onLine: (value: unknown) => void;
+  /**
+   * Each frame of a protobuf answer, when the request accepts protobuf. The
+   * bytes are only valid during the call. When it throws, the stream ends
+   * with that error.
+   */
+  onFrame?: (frame: Uint8Array) => void;
   /** Bytes arrived (for idle limits). */
   onData?: () => void;
 }
@@ -50,6 +58,10 @@ const CR = 13;
 const LF = 10;
 const MAX_HEAD = 64 * 1024;
 const MAX_ERROR_BODY = 64 * 1024;
+/** Largest protobuf watch frame accepted (the API server's own limit is 16 MiB). */
+const MAX_FRAME = 16 * 1024 * 1024;
+/** Media type of Kubernetes' protobuf encoding (a watch adds `;stream=watch`). */
+export const PROTOBUF_MEDIA_TYPE = "application/vnd.kubernetes.protobuf";
 
 /**
  * Environment variables that send requests through a proxy, which `fetch`
@@ -72,7 +84,8 @@ export function proxyConfigured(): boolean {
 }
 
 /**
- * GETs `path` and hands each JSON line of the response to `onLine`; resolves
+ * GETs `path` and hands each JSON line of the response to `onLine` (each
+ * frame to `onFrame` when the server answers in protobuf); resolves
  * when the server ends the response, rejects on a non-2xx answer
  * ({@linkcode WatchHttpError}), a broken connection, a bad line, or with the
  * signal's reason when it aborts.
@@ -177,11 +190,19 @@ async function readResponse(
   let errorText = "";
   const decoder = new TextDecoder();
   let pending = "";
+  const frames = ok &&
+      (headers.get("content-type") ?? "").startsWith(PROTOBUF_MEDIA_TYPE)
+    ? new FrameReader(req.onFrame)
+    : undefined;
   const take = (data: Uint8Array) => {
     if (!ok) {
       if (errorText.length < MAX_ERROR_BODY) {
         errorText += decoder.decode(data, { stream: true });
       }
+      return;
+    }
+    if (frames) {
+      frames.feed(data);
       return;
     }
     const text = pending + decoder.decode(data, { stream: true });
@@ -220,6 +241,77 @@ function indexOfHeadEnd(buf: Uint8Array, filled: number): number {
     ) return i - 3;
   }
   return -1;
+}
+
+/** Cuts a protobuf watch body into its length-prefixed frames. */
+class FrameReader {
+  readonly #onFrame: (frame: Uint8Array) => void;
+  /** Bytes of an incomplete frame carried over to the next read. */
+  #carry = new Uint8Array(0);
+  #carried = 0;
+
+  constructor(onFrame: ((frame: Uint8Array) => void) | undefined) {
+    if (!onFrame) {
+      throw new Error(
+        "The API server answered the watch in protobuf, which this request did not accept",
+      );
+    }
+    this.#onFrame = onFrame;
+  }
+
+  feed(data: Uint8Array): void {
+    if (this.#carried > 0) {
+      // First complete the frame begun in an earlier read: its length...
+      if (this.#carried < 4) data = this.#fill(data, 4);
+      if (this.#carried < 4) return;
+      // ...then its bytes.
+      const total = 4 + frameLength(this.#carry, 0);
+      data = this.#fill(data, total);
+      if (this.#carried < total) return;
+      this.#carried = 0;
+      this.#onFrame(this.#carry.subarray(4, total));
+    }
+    let i = 0;
+    while (data.length - i >= 4) {
+      const len = frameLength(data, i);
+      if (data.length - i - 4 < len) break;
+      this.#onFrame(data.subarray(i + 4, i + 4 + len));
+      i += 4 + len;
+    }
+    if (i < data.length) this.#append(data.subarray(i));
+  }
+
+  /** Carries bytes of `data` until `size` are carried; returns the rest. */
+  #fill(data: Uint8Array, size: number): Uint8Array {
+    const n = Math.min(size - this.#carried, data.length);
+    this.#append(data.subarray(0, n));
+    return data.subarray(n);
+  }
+
+  #append(bytes: Uint8Array): void {
+    const size = this.#carried + bytes.length;
+    if (size > this.#carry.length) {
+      const grown = new Uint8Array(
+        Math.max(size, 2 * this.#carry.length, 4096),
+      );
+      grown.set(this.#carry.subarray(0, this.#carried));
+      this.#carry = grown;
+    }
+    this.#carry.set(bytes, this.#carried);
+    this.#carried = size;
+  }
+}
+
+/** The big-endian length at `at`; rejects frames beyond {@linkcode MAX_FRAME}. */
+function frameLength(buf: Uint8Array, at: number): number {
+  const len = ((buf[at]! << 24) >>> 0) + (buf[at + 1]! << 16) +
+    (buf[at + 2]! << 8) + buf[at + 3]!;
+  if (len > MAX_FRAME) {
+    throw new Error(
+      `A protobuf watch frame of ${len} bytes is over the ${MAX_FRAME}-byte limit`,
+    );
+  }
+  return len;
 }
 
 /** Undoes the body's framing; hands the payload's bytes to `take`. */

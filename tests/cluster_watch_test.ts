@@ -9,13 +9,14 @@ import {
   runLeaseWatch,
   type WatchStats,
 } from "../kube/watch_loop.ts";
-import { watchLeases } from "../kube/rest_lease_source.ts";
+import { restLeaseSource, watchLeases } from "../kube/rest_lease_source.ts";
+import { toLease } from "../kube/lease_api.ts";
 import { clientNodeLeaseSource } from "../kube/client_node_source.ts";
 import type { Lease, LeaseEvent, LeaseSink } from "../core/lease_types.ts";
 import { HeartHub, nodeHeartId } from "../server/heart_hub.ts";
 import { systemClock } from "../core/clock.ts";
 import { configureLogger } from "../core/log.ts";
-import { KubeRestClient } from "../kube/rest_client.ts";
+import { KubeRestClient, type StreamOptions } from "../kube/rest_client.ts";
 import { loadKubeConfig } from "../kube/kubeconfig.ts";
 
 configureLogger({ level: "warn" });
@@ -358,3 +359,151 @@ for (
     },
   });
 }
+
+/** A REST client that counts what its streams received: frames or lines. */
+class FrameCounter extends KubeRestClient {
+  frames = 0;
+  lines = 0;
+  override stream(path: string, opts: StreamOptions): Promise<void> {
+    const { onLine, onFrame } = opts;
+    return super.stream(path, {
+      ...opts,
+      onLine: (v) => {
+        this.lines++;
+        onLine(v);
+      },
+      ...(onFrame && {
+        onFrame: (f: Uint8Array) => {
+          this.frames++;
+          onFrame(f);
+        },
+      }),
+    });
+  }
+}
+
+Deno.test({
+  name:
+    "cluster: the REST source lists and watches Leases in protobuf and sees what client-node sees in JSON",
+  ignore: req.ignore,
+  async fn() {
+    req.check();
+    const cluster = await startCluster();
+    const stop = new AbortController();
+    const watches: Promise<void>[] = [];
+    try {
+      await cluster.createNodes(20);
+      await cluster.kubectl(["create", "namespace", "fixture"]);
+      const apply = (lease: unknown) =>
+        cluster.kubectl(["apply", "-f", "-"], JSON.stringify(lease));
+      const lease = (name: string, spec: Record<string, unknown>) => ({
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        metadata: {
+          name,
+          namespace: "fixture",
+          labels: { app: "x" },
+          annotations: { note: "größe ✓" },
+        },
+        spec,
+      });
+      await apply(lease("full", {
+        holderIdentity: "nöde-1_7f3e",
+        leaseDurationSeconds: 15,
+        acquireTime: "2026-12-02T04:50:01.000001Z",
+        renewTime: "2026-12-02T04:50:02.123456Z",
+        leaseTransitions: 3,
+      }));
+      await apply(lease("empty-spec", {}));
+
+      using client = new FrameCounter(cluster.rest);
+      const protobuf = restLeaseSource(client);
+      const json = await clientNodeLeaseSource(
+        await loadKubeConfig({ kubeconfig: cluster.kubeconfigPath }),
+      );
+      const byName = (a: Lease, b: Lease) =>
+        a.metadata.name.localeCompare(b.metadata.name);
+
+      // The list: the API server answers it in protobuf, read as JSON reads it.
+      const answer = await client.getProtobufOrJson(
+        "/apis/coordination.k8s.io/v1/namespaces/fixture/leases",
+      );
+      assert.ok("protobuf" in answer, "the API server answered in protobuf");
+      const listed = await protobuf.list("fixture", stop.signal);
+      const listedJson = await json.list("fixture", stop.signal);
+      assert.deepEqual(
+        listed.items.sort(byName),
+        listedJson.items.sort(byName),
+      );
+      assert.equal(listed.items.length, 2);
+      const all = await protobuf.list(undefined, stop.signal);
+      assert.ok(all.items.length >= 22, `${all.items.length} Leases in all`);
+
+      // The watch: the same changes, seen the same way from the same version.
+      const rv = listed.resourceVersion;
+      const seen = { protobuf: [] as LeaseEvent[], json: [] as LeaseEvent[] };
+      for (
+        const [name, source] of [["protobuf", protobuf], [
+          "json",
+          json,
+        ]] as const
+      ) {
+        watches.push(
+          source.watch({
+            namespace: "fixture",
+            resourceVersion: rv,
+            timeoutSeconds: 120,
+            onOpen: () => {},
+            onEvent: (e) => {
+              if (e.type === "BOOKMARK") return;
+              seen[name].push({
+                type: e.type as LeaseEvent["type"],
+                object: toLease(e.object, "fixture"),
+              });
+            },
+            signal: stop.signal,
+          }).catch((err) => {
+            if (!stop.signal.aborted) throw err;
+          }),
+        );
+      }
+      await cluster.kubectl([
+        "-n",
+        "fixture",
+        "patch",
+        "lease",
+        "full",
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"renewTime":"2026-12-02T04:50:04.999999Z","holderIdentity":null}}',
+      ]);
+      await cluster.kubectl(["-n", "fixture", "delete", "lease", "empty-spec"]);
+      await apply(lease("later", { renewTime: "2026-12-02T04:51:00.000000Z" }));
+      await until(
+        "three changes seen by both watches",
+        30_000,
+        () => seen.protobuf.length >= 3 && seen.json.length >= 3,
+      );
+      // Frames, not lines: the REST source's watch was answered in protobuf.
+      assert.equal(client.lines, 0);
+      assert.ok(client.frames >= 3, `${client.frames} frames`);
+      assert.deepEqual(seen.protobuf, seen.json);
+      assert.deepEqual(
+        seen.protobuf.map((e) => `${e.type} ${e.object.metadata.name}`),
+        ["MODIFIED full", "DELETED empty-spec", "ADDED later"],
+      );
+      assert.deepEqual(seen.protobuf[0]!.object.spec, {
+        holderIdentity: null,
+        leaseDurationSeconds: 15,
+        acquireTime: "2026-12-02T04:50:01.000001Z",
+        renewTime: "2026-12-02T04:50:04.999999Z",
+        leaseTransitions: 3,
+      });
+    } finally {
+      stop.abort();
+      await Promise.all(watches);
+      await cluster.stop();
+    }
+  },
+});

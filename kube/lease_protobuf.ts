@@ -1,0 +1,397 @@
+/**
+ * Leases in the API server's protobuf encoding
+ * (`application/vnd.kubernetes.protobuf`), decoded straight into the JSON
+ * shape of `core/lease_types.ts`. The leader's watch of every Lease receives
+ * hundreds of events a second; as JSON each is a line of 700–900 bytes that
+ * `JSON.parse` turns into some thirty objects, most of them the Lease's
+ * `managedFields`. Here one pass over about 450 bytes reads the handful of
+ * fields Earthworm uses and steps over the rest by their length.
+ *
+ * What is decoded (field numbers from `k8s.io/api/coordination/v1` and
+ * `k8s.io/apimachinery/pkg/apis/meta/v1` `generated.proto`):
+ *
+ * - a watch stream frame: `WatchEvent { type = 1; object = 2 (RawExtension
+ *   { raw = 1 }) }`, the raw object being `"k8s\0"` + `Unknown { typeMeta
+ *   = 1 { apiVersion = 1; kind = 2 }; raw = 2 }`;
+ * - `Lease { metadata = 1; spec = 2 }`, `ObjectMeta { name = 1; namespace
+ *   = 3; uid = 5; resourceVersion = 6; creationTimestamp = 8 }`, `LeaseSpec
+ *   { holderIdentity = 1; leaseDurationSeconds = 2; acquireTime = 3;
+ *   renewTime = 4; leaseTransitions = 5 }`, `Time`/`MicroTime { seconds = 1;
+ *   nanos = 2 }`;
+ * - `LeaseList { metadata = 1 (ListMeta { resourceVersion = 2; continue = 3
+ *   }); items = 2 }`;
+ * - `Status { message = 3; reason = 4; code = 6 }` (a watch's ERROR event).
+ *
+ * Times are written as the JSON encoding writes them (RFC 3339 in UTC;
+ * `MicroTime` with six fractional digits, `Time` whole seconds), so a renewal
+ * read as protobuf compares equal to the same renewal read as JSON.
+ *
+ * @module
+ */
+
+import type { Lease } from "../core/lease_types.ts";
+import type { RawWatchEvent } from "../core/lease_source.ts";
+
+/** The bytes that start every protobuf-encoded object: `k8s\0`. */
+const MAGIC = [0x6b, 0x38, 0x73, 0x00] as const;
+
+const VARINT = 0;
+const FIXED64 = 1;
+const BYTES = 2;
+const FIXED32 = 5;
+
+/** The input was not the protobuf the decoder expected. */
+export class ProtobufError extends Error {
+  constructor(message: string) {
+    super(`Unreadable protobuf from the API server: ${message}`);
+    this.name = "ProtobufError";
+  }
+}
+
+/** A cursor over one message's bytes: `[pos, end)` of `buf`. */
+class Reader {
+  readonly buf: Uint8Array;
+  pos: number;
+  readonly end: number;
+
+  constructor(buf: Uint8Array, pos = 0, end = buf.length) {
+    this.buf = buf;
+    this.pos = pos;
+    this.end = end;
+  }
+
+  more(): boolean {
+    return this.pos < this.end;
+  }
+
+  /** An unsigned varint up to 2^53 (tags, lengths, int32/int64 values). */
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new ProtobufError("a varint is cut off");
+      const b = this.buf[this.pos++]!;
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) return value;
+      scale *= 128;
+    }
+    throw new ProtobufError("a varint is longer than ten bytes");
+  }
+
+  /** A signed int32 (negative ones are sent as ten-byte varints). */
+  int32(): number {
+    const v = this.varint();
+    return v >= 2 ** 31 ? (v % 2 ** 32) - 2 ** 32 : v;
+  }
+
+  /** A length-delimited field's extent; the cursor moves past it. */
+  slice(): [start: number, end: number] {
+    const len = this.varint();
+    const start = this.pos;
+    if (len > this.end - start) throw new ProtobufError("a field is cut off");
+    this.pos = start + len;
+    return [start, this.pos];
+  }
+
+  /** A nested message's reader. */
+  message(): Reader {
+    const [start, end] = this.slice();
+    return new Reader(this.buf, start, end);
+  }
+
+  string(): string {
+    const [start, end] = this.slice();
+    return text(this.buf, start, end);
+  }
+
+  /** Steps over a field of `wireType`. */
+  skip(wireType: number): void {
+    if (wireType === VARINT) this.varint();
+    else if (wireType === BYTES) this.slice();
+    else if (wireType === FIXED64) this.pos += 8;
+    else if (wireType === FIXED32) this.pos += 4;
+    else throw new ProtobufError(`wire type ${wireType} is not supported`);
+    if (this.pos > this.end) throw new ProtobufError("a field is cut off");
+  }
+}
+
+const utf8 = new TextDecoder();
+
+/**
+ * Decodes UTF-8 text. Lease fields are short and ASCII; building those
+ * strings from char codes costs less than a TextDecoder call.
+ */
+function text(buf: Uint8Array, start: number, end: number): string {
+  if (end - start > 64) return utf8.decode(buf.subarray(start, end));
+  let s = "";
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    if (c >= 0x80) return utf8.decode(buf.subarray(start, end));
+    s += String.fromCharCode(c);
+  }
+  return s;
+}
+
+/** Reads a `Time`/`MicroTime` message as epoch seconds and nanoseconds. */
+function timestamp(r: Reader): [seconds: number, nanos: number] {
+  const t = r.message();
+  let seconds = 0;
+  let nanos = 0;
+  while (t.more()) {
+    const tag = t.varint();
+    const field = Math.floor(tag / 8);
+    if (field === 1 && (tag & 7) === VARINT) seconds = t.varint();
+    else if (field === 2 && (tag & 7) === VARINT) nanos = t.int32();
+    else t.skip(tag & 7);
+  }
+  return [seconds, nanos];
+}
+
+/** RFC 3339 without the fraction: `2006-01-02T15:04:05`. */
+function isoSeconds(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().slice(0, 19);
+}
+
+/** A `MicroTime` as JSON writes it: `2006-01-02T15:04:05.000000Z`. */
+function microTime(r: Reader): string {
+  const [seconds, nanos] = timestamp(r);
+  const micros = String(Math.floor(nanos / 1000)).padStart(6, "0");
+  return `${isoSeconds(seconds)}.${micros}Z`;
+}
+
+/**
+ * A `Time` as JSON writes it: `2006-01-02T15:04:05Z`; undefined for the zero
+ * time (an empty message), which JSON writes as null.
+ */
+function time(r: Reader): string | undefined {
+  const [seconds, nanos] = timestamp(r);
+  return seconds === 0 && nanos === 0 ? undefined : `${isoSeconds(seconds)}Z`;
+}
+
+/**
+ * Reads the metadata Earthworm uses. Protobuf writes empty strings that JSON
+ * leaves out; they are left out here too, so both decode to the same Lease.
+ */
+function objectMeta(r: Reader, lease: Lease): void {
+  const m = lease.metadata;
+  while (r.more()) {
+    const tag = r.varint();
+    const wire = tag & 7;
+    switch (wire === BYTES ? tag >>> 3 : 0) {
+      case 1:
+        m.name = r.string();
+        break;
+      case 3: {
+        const ns = r.string();
+        if (ns !== "") m.namespace = ns;
+        break;
+      }
+      case 5: {
+        const uid = r.string();
+        if (uid !== "") m.uid = uid;
+        break;
+      }
+      case 6: {
+        const rv = r.string();
+        if (rv !== "") m.resourceVersion = rv;
+        break;
+      }
+      case 8: {
+        const created = time(r);
+        if (created !== undefined) m.creationTimestamp = created;
+        break;
+      }
+      default:
+        // managedFields, ownerReferences, labels, annotations...
+        r.skip(wire);
+    }
+  }
+}
+
+function leaseSpec(r: Reader): NonNullable<Lease["spec"]> {
+  const spec: NonNullable<Lease["spec"]> = {
+    holderIdentity: null,
+    leaseDurationSeconds: null,
+    acquireTime: null,
+    renewTime: null,
+    leaseTransitions: null,
+  };
+  while (r.more()) {
+    const tag = r.varint();
+    const wire = tag & 7;
+    const field = tag >>> 3;
+    if (field === 1 && wire === BYTES) spec.holderIdentity = r.string();
+    else if (field === 2 && wire === VARINT) {
+      spec.leaseDurationSeconds = r.int32();
+    } else if (field === 3 && wire === BYTES) spec.acquireTime = microTime(r);
+    else if (field === 4 && wire === BYTES) spec.renewTime = microTime(r);
+    else if (field === 5 && wire === VARINT) spec.leaseTransitions = r.int32();
+    else r.skip(wire);
+  }
+  return spec;
+}
+
+/** Decodes a `Lease` message (without the `k8s\0` envelope). */
+function lease(r: Reader, fallbackNamespace: string): Lease {
+  const out: Lease = {
+    metadata: { name: "", namespace: fallbackNamespace },
+  };
+  while (r.more()) {
+    const tag = r.varint();
+    const wire = tag & 7;
+    const field = tag >>> 3;
+    if (field === 1 && wire === BYTES) objectMeta(r.message(), out);
+    else if (field === 2 && wire === BYTES) out.spec = leaseSpec(r.message());
+    else r.skip(wire);
+  }
+  return out;
+}
+
+/** A watch ERROR's `Status`: what `watch_loop.ts` reads of its JSON form. */
+function status(
+  r: Reader,
+): { code?: number; reason?: string; message?: string } {
+  const out: { code?: number; reason?: string; message?: string } = {};
+  while (r.more()) {
+    const tag = r.varint();
+    const wire = tag & 7;
+    const field = tag >>> 3;
+    if (field === 3 && wire === BYTES) out.message = r.string();
+    else if (field === 4 && wire === BYTES) out.reason = r.string();
+    else if (field === 6 && wire === VARINT) out.code = r.int32();
+    else r.skip(wire);
+  }
+  return out;
+}
+
+/**
+ * Opens the `k8s\0` + `Unknown` envelope of an object in `[start, end)`:
+ * its kind and a reader over its own bytes.
+ */
+function envelope(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+): { kind: string; body: Reader } {
+  if (
+    end - start < MAGIC.length ||
+    MAGIC.some((b, i) => buf[start + i] !== b)
+  ) {
+    throw new ProtobufError("an object does not start with k8s\\0");
+  }
+  const r = new Reader(buf, start + MAGIC.length, end);
+  let kind = "";
+  let body: Reader | undefined;
+  let encoding = "";
+  while (r.more()) {
+    const tag = r.varint();
+    const wire = tag & 7;
+    const field = tag >>> 3;
+    if (field === 1 && wire === BYTES) {
+      const tm = r.message();
+      while (tm.more()) {
+        const t = tm.varint();
+        if (t >>> 3 === 2 && (t & 7) === BYTES) kind = tm.string();
+        else tm.skip(t & 7);
+      }
+    } else if (field === 2 && wire === BYTES) body = r.message();
+    else if (field === 3 && wire === BYTES) encoding = r.string();
+    else r.skip(wire);
+  }
+  if (encoding !== "") {
+    throw new ProtobufError(`content encoding "${encoding}" is not supported`);
+  }
+  return { kind, body: body ?? new Reader(buf, end, end) };
+}
+
+/**
+ * Decodes one frame of a protobuf watch stream (the bytes after its 4-byte
+ * length) into the event `watch_loop.ts` reads: Leases in the shape of
+ * `core/lease_types.ts`, an ERROR's `Status` as `{ code, reason, message }`.
+ * Objects of other kinds come out as `{}`.
+ */
+export function decodeWatchEvent(
+  frame: Uint8Array,
+  fallbackNamespace = "",
+): RawWatchEvent {
+  const r = new Reader(frame);
+  let type = "";
+  let object: unknown;
+  while (r.more()) {
+    const tag = r.varint();
+    const wire = tag & 7;
+    const field = tag >>> 3;
+    if (field === 1 && wire === BYTES) type = r.string();
+    else if (field === 2 && wire === BYTES) {
+      const ext = r.message();
+      while (ext.more()) {
+        const t = ext.varint();
+        if (t >>> 3 !== 1 || (t & 7) !== BYTES) {
+          ext.skip(t & 7);
+          continue;
+        }
+        const [start, end] = ext.slice();
+        const { kind, body } = envelope(frame, start, end);
+        if (kind === "Lease") object = lease(body, fallbackNamespace);
+        else if (kind === "Status") object = status(body);
+        else object = {};
+      }
+    } else r.skip(wire);
+  }
+  if (type === "") throw new ProtobufError("a watch event has no type");
+  if (object === undefined) {
+    throw new ProtobufError(`a ${type} watch event has no object`);
+  }
+  return { type, object };
+}
+
+/** A page of Leases: what `rest_lease_source.ts` reads of a LeaseList. */
+export interface LeasePage {
+  items: Lease[];
+  resourceVersion?: string;
+  continue?: string;
+}
+
+/** Decodes a protobuf `LeaseList` answer (with its `k8s\0` envelope). */
+export function decodeLeaseList(
+  bytes: Uint8Array,
+  fallbackNamespace = "",
+): LeasePage {
+  const { kind, body } = envelope(bytes, 0, bytes.length);
+  if (kind !== "LeaseList") {
+    throw new ProtobufError(`expected a LeaseList, got "${kind}"`);
+  }
+  const page: LeasePage = { items: [] };
+  while (body.more()) {
+    const tag = body.varint();
+    const wire = tag & 7;
+    const field = tag >>> 3;
+    if (field === 1 && wire === BYTES) {
+      const meta = body.message();
+      while (meta.more()) {
+        const t = meta.varint();
+        if (t >>> 3 === 2 && (t & 7) === BYTES) {
+          page.resourceVersion = meta.string();
+        } else if (t >>> 3 === 3 && (t & 7) === BYTES) {
+          const cont = meta.string();
+          if (cont !== "") page.continue = cont;
+        } else meta.skip(t & 7);
+      }
+    } else if (field === 2 && wire === BYTES) {
+      page.items.push(lease(body.message(), fallbackNamespace));
+    } else body.skip(wire);
+  }
+  return page;
+}
+
+/** Decodes a protobuf `Lease` answer (with its `k8s\0` envelope). */
+export function decodeLease(
+  bytes: Uint8Array,
+  fallbackNamespace = "",
+): Lease {
+  const { kind, body } = envelope(bytes, 0, bytes.length);
+  if (kind !== "Lease") {
+    throw new ProtobufError(`expected a Lease, got "${kind}"`);
+  }
+  return lease(body, fallbackNamespace);
+}
