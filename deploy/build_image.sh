@@ -153,7 +153,7 @@ compiled=""
 why_not=""
 if [ "$MODE" != runtime ]; then
   log "deno compile${DENORT_BIN:+ (DENORT_BIN=$DENORT_BIN)}"
-  if (cd "$ROOT" && timeout 600 "$deno" compile --quiet --v8-flags=--heap-growing-percent=50 --allow-all --output "$work/earthworm" main.ts) >"$work/compile.log" 2>&1; then
+  if (cd "$ROOT" && timeout 600 "$deno" compile --quiet --v8-flags=--heap-growing-percent=50,--max-semi-space-size=2 --allow-all --output "$work/earthworm" main.ts) >"$work/compile.log" 2>&1; then
     got="$("$work/earthworm" --version 2>&1 | head -n 1 || true)"
     if [ "$got" = "earthworm $version" ]; then
       compiled=1

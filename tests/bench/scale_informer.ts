@@ -19,11 +19,13 @@
  * 2. Starts Earthworm's leader path, one `earthworm agent --no-ebpf` that
  *    wins its election and lists and watches every Lease into its hub and
  *    beat store, and `leasebench informer`, a minimal client-go
- *    SharedInformer on every Lease (JSON, the client's default).
+ *    SharedInformer on every Lease (JSON, the client's default), and the
+ *    same informer on protobuf (`-protobuf`, as kube-state-metrics and
+ *    controllers read; Earthworm's list and watch read protobuf too).
  * 3. After `--warmup` seconds, over `--window` seconds, reads both
  *    processes' CPU time (`/proc/<pid>/stat`, user + system) and the Lease
  *    updates each received (Earthworm: `earthworm_lease_events_total`; the
- *    informer: its handler calls): CPU per update and the ratio.
+ *    informers: their handler calls): CPU per update and the ratios.
  * 4. Freshness: for every tenth Lease (names ending in 0), when each saw
  *    each new renewTime: Earthworm's `observedAt` of the beat, the
  *    informer's handler time. Both are floored to the millisecond, as
@@ -327,6 +329,18 @@ async function live(): Promise<void> {
     ]);
     children.push(informer);
     await informer.next(); // synced
+    // The same informer reading protobuf, as kube-state-metrics and the
+    // controllers do (Earthworm's watch and list read protobuf too).
+    const informerPb = new Leasebench(bin, [
+      "informer",
+      "-kubeconfig",
+      env.kubeconfig,
+      "-protobuf",
+      "-sample-suffix",
+      "none",
+    ]);
+    children.push(informerPb);
+    await informerPb.next(); // synced
     console.log(
       `leader and informer hold every Lease; warming up for ${WARMUP_S} s`,
     );
@@ -345,6 +359,10 @@ async function live(): Promise<void> {
       cpu: cpuSeconds(informer.pid),
       ...await informer.stats<Counts>(),
     };
+    const pb0 = {
+      cpu: cpuSeconds(informerPb.pid),
+      ...await informerPb.stats<Counts>(),
+    };
     const rn0 = await renewer.stats<{ renewals: number }>();
     const stopProfile = PROFILE !== undefined && leader.inspect !== undefined
       ? await startCpuProfile(leader.inspect)
@@ -359,6 +377,10 @@ async function live(): Promise<void> {
       cpu: cpuSeconds(informer.pid),
       ...await informer.stats<Counts>(),
     };
+    const pb1 = {
+      cpu: cpuSeconds(informerPb.pid),
+      ...await informerPb.stats<Counts>(),
+    };
     const rn1 = await renewer.stats<{ renewals: number }>();
     const t1 = Date.now();
     const loadText = load.stop();
@@ -371,6 +393,10 @@ async function live(): Promise<void> {
     const goCpu = go1.cpu - go0.cpu;
     const ewPer = ewCpu / ewUpdates * 1e6;
     const goPer = goCpu / goUpdates * 1e6;
+    const pbUpdates = (pb1.updates + pb1.adds + pb1.deletes) -
+      (pb0.updates + pb0.adds + pb0.deletes);
+    const pbCpu = pb1.cpu - pb0.cpu;
+    const pbPer = pbCpu / pbUpdates * 1e6;
     const otherRenewals = rn1.renewals - rn0.renewals;
     console.log(
       `\nwindow ${seconds.toFixed(0)} s, ${loadText}; ${
@@ -385,6 +411,11 @@ async function live(): Promise<void> {
       } s for ${ewUpdates}), client-go informer ${goPer.toFixed(1)} µs (${
         goCpu.toFixed(2)
       } s for ${goUpdates}): ratio ${(ewPer / goPer).toFixed(2)}×`,
+    );
+    console.log(
+      `  the informer on protobuf: ${pbPer.toFixed(1)} µs (${
+        pbCpu.toFixed(2)
+      } s for ${pbUpdates}): ratio ${(ewPer / pbPer).toFixed(2)}×`,
     );
 
     // Freshness of the same updates.
@@ -485,7 +516,9 @@ async function live(): Promise<void> {
         memory(leader.child.pid)
       }${await heap(
         leader.inspect,
-      )}; client-go informer ${memory(informer.pid)}`,
+      )}; client-go informer ${memory(informer.pid)}; on protobuf ${
+        memory(informerPb.pid)
+      }`,
     );
   } finally {
     for (const c of children.reverse()) await c.stop().catch(() => {});
