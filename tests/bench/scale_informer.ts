@@ -7,7 +7,7 @@
  *     [--other-every 10] [--window 120] [--warmup 30] [--kwok-workers 256]
  *     [--cluster-dir DIR] [--earthworm MAIN_TS] [--no-live]
  *     [--history] [--history-speed 10] [--history-other-every 2] [--heap]
- *     [--profile FILE]
+ *     [--profile FILE] [--floor]
  *
  * Live part (unless `--no-live`):
  *
@@ -37,7 +37,10 @@
  * 6. Resident memory of both; with `--heap` (the leader then runs with
  *    `--inspect` on loopback) also its V8 heap before and after a full
  *    collection, what it holds apart from the collector's slack.
- * 7. With `--profile FILE`, a V8 CPU profile of the leader over the window
+ * 7. With `--floor`, `_watch_floor.ts` beside them: Earthworm's list/watch
+ *    loop into a sink that only counts, its CPU per update measured in the
+ *    same window (what the runtime and the watch cost before the hub).
+ * 8. With `--profile FILE`, a V8 CPU profile of the leader over the window
  *    (written to FILE, a `.cpuprofile` for DevTools) and its functions with
  *    the most samples of their own. The profiler costs CPU: the ratio of a
  *    run with it is not the one to quote.
@@ -55,7 +58,11 @@
 
 import { parseArgs } from "node:util";
 import { kwokNode, startCluster } from "../cluster/harness.ts";
-import { type EarthwormProcess, startEarthworm } from "../earthworm_process.ts";
+import {
+  type EarthwormProcess,
+  startEarthworm,
+  V8_FLAGS,
+} from "../earthworm_process.ts";
 import { freePorts, sleep, until } from "../wait.ts";
 import type { BeatsResponse, HeartsResponse } from "../../core/api_types.ts";
 import { buildLeasebench, Leasebench } from "./_leasebench.ts";
@@ -88,6 +95,7 @@ const args = parseArgs({
     "history-other-every": { type: "string", default: "2" },
     heap: { type: "boolean", default: false },
     profile: { type: "string" },
+    floor: { type: "boolean", default: false },
   },
 });
 const NODES = Number(args.values.nodes);
@@ -100,6 +108,7 @@ const OTHER_NS = "earthworm-bench";
 const ENTRY = args.values.earthworm;
 const PROFILE = args.values.profile;
 const HEAP = args.values.heap! || PROFILE !== undefined;
+const FLOOR = args.values.floor!;
 function mib(v: number): string {
   return `${v.toFixed(0)} MiB`;
 }
@@ -341,6 +350,20 @@ async function live(): Promise<void> {
     ]);
     children.push(informerPb);
     await informerPb.next(); // synced
+    // Earthworm's own list/watch loop with nothing behind it (--floor).
+    const floor = FLOOR
+      ? new Leasebench(Deno.execPath(), [
+        "run",
+        "-A",
+        V8_FLAGS,
+        new URL("./_watch_floor.ts", import.meta.url).pathname,
+        env.kubeconfig,
+      ])
+      : undefined;
+    if (floor) {
+      children.push(floor);
+      await floor.next(); // synced
+    }
     console.log(
       `leader and informer hold every Lease; warming up for ${WARMUP_S} s`,
     );
@@ -363,6 +386,10 @@ async function live(): Promise<void> {
       cpu: cpuSeconds(informerPb.pid),
       ...await informerPb.stats<Counts>(),
     };
+    const fl0 = floor && {
+      cpu: cpuSeconds(floor.pid),
+      ...await floor.stats<Counts>(),
+    };
     const rn0 = await renewer.stats<{ renewals: number }>();
     const stopProfile = PROFILE !== undefined && leader.inspect !== undefined
       ? await startCpuProfile(leader.inspect)
@@ -380,6 +407,10 @@ async function live(): Promise<void> {
     const pb1 = {
       cpu: cpuSeconds(informerPb.pid),
       ...await informerPb.stats<Counts>(),
+    };
+    const fl1 = floor && {
+      cpu: cpuSeconds(floor.pid),
+      ...await floor.stats<Counts>(),
     };
     const rn1 = await renewer.stats<{ renewals: number }>();
     const t1 = Date.now();
@@ -417,6 +448,18 @@ async function live(): Promise<void> {
         pbCpu.toFixed(2)
       } s for ${pbUpdates}): ratio ${(ewPer / pbPer).toFixed(2)}×`,
     );
+    if (fl0 && fl1) {
+      const n = (fl1.updates + fl1.adds + fl1.deletes) -
+        (fl0.updates + fl0.adds + fl0.deletes);
+      const cpu = fl1.cpu - fl0.cpu;
+      const per = cpu / n * 1e6;
+      console.log(
+        `  Earthworm's watch loop alone (--floor): ${per.toFixed(1)} µs (${
+          cpu.toFixed(2)
+        } s for ${n}), ${(per / goPer).toFixed(2)}× the informer; ` +
+          `the leader's pipeline above it ${(ewPer - per).toFixed(1)} µs`,
+      );
+    }
 
     // Freshness of the same updates.
     const goSamples = (await informer.dump()).filter((s) =>
