@@ -118,18 +118,18 @@ class Reader {
 const utf8 = new TextDecoder();
 
 /**
- * Decodes UTF-8 text. Lease fields are short and ASCII; building those
- * strings from char codes costs less than a TextDecoder call.
+ * Decodes UTF-8 text. Lease fields are short and ASCII: those are made with
+ * one `String.fromCharCode` call, which costs less than a TextDecoder call
+ * and gives a flat string (appending characters one by one would leave the
+ * names and uids the hub keeps as chains of concatenations).
  */
 function text(buf: Uint8Array, start: number, end: number): string {
-  if (end - start > 64) return utf8.decode(buf.subarray(start, end));
-  let s = "";
-  for (let i = start; i < end; i++) {
-    const c = buf[i]!;
-    if (c >= 0x80) return utf8.decode(buf.subarray(start, end));
-    s += String.fromCharCode(c);
+  const bytes = buf.subarray(start, end);
+  if (bytes.length > 256) return utf8.decode(bytes);
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i]! >= 0x80) return utf8.decode(bytes);
   }
-  return s;
+  return String.fromCharCode.apply(null, bytes as unknown as number[]);
 }
 
 /** Reads a `Time`/`MicroTime` message as epoch seconds and nanoseconds. */
