@@ -1,7 +1,10 @@
 /**
  * Episodes: the times a heart was late or expired, or Earthworm was blind,
  * each with its diagnosis as it stood at the end (and live while open).
- * Bounded per heart by count and age, so history stays small at 5,000 nodes.
+ * Bounded per heart by count and age, and in all by count: at 5,000 nodes
+ * in trouble (a loaded kwok let every node go late every few minutes) the
+ * per-heart bounds alone held 140,000 episodes after 40 minutes, about
+ * 140 MB; the oldest closed episodes of any heart give way first.
  *
  * @module
  */
@@ -19,6 +22,11 @@ export interface EpisodeBookOptions {
   maxPerHeart: number;
   /** Closed episodes older than this are dropped. Default one hour. */
   retentionMs: number;
+  /**
+   * Episodes kept in all, oldest closed ones dropped first. Default 10,000
+   * (about 10 MB); open episodes are never dropped.
+   */
+  maxTotal: number;
 }
 
 const WORSE: Record<HeartStatus, number> = {
@@ -46,10 +54,20 @@ export class EpisodeBook {
   readonly closed: Record<DiagnosisCause, number>;
   #episodes = new Map<string, Episode[]>();
   #open = new Map<string, Episode>();
+  /** Episodes in `#episodes`. */
+  #total = 0;
+  /** Every episode kept, in the order it opened, from `#head` on. */
+  #order: [id: string, episode: Episode][] = [];
+  #head = 0;
 
   /** An empty book. */
   constructor(options: Partial<EpisodeBookOptions> = {}) {
-    this.options = { maxPerHeart: 50, retentionMs: 3_600_000, ...options };
+    this.options = {
+      maxPerHeart: 50,
+      retentionMs: 3_600_000,
+      maxTotal: 10_000,
+      ...options,
+    };
     this.closed = Object.fromEntries(CAUSES.map((c) => [c, 0])) as Record<
       DiagnosisCause,
       number
@@ -134,8 +152,14 @@ export class EpisodeBook {
     return [...(this.#episodes.get(id) ?? [])];
   }
 
+  /** Episodes kept, open and closed, of every heart. */
+  get size(): number {
+    return this.#total;
+  }
+
   /** Forgets a deleted heart (its open episode is closed first by the caller). */
   delete(id: string): void {
+    this.#total -= this.#episodes.get(id)?.length ?? 0;
     this.#episodes.delete(id);
     this.#open.delete(id);
   }
@@ -147,11 +171,57 @@ export class EpisodeBook {
       this.#episodes.set(id, list);
     }
     list.push(e);
+    this.#total++;
+    this.#order.push([id, e]);
     const cutoff = now - this.options.retentionMs;
     while (
       list.length > this.options.maxPerHeart ||
       (list.length > 1 && list[0]!.end !== null &&
         Date.parse(list[0]!.end) < cutoff)
-    ) list.shift();
+    ) {
+      list.shift();
+      this.#total--;
+    }
+    this.#trim();
+  }
+
+  /**
+   * Drops the oldest closed episodes of any heart until at most `maxTotal`
+   * are kept. A heart's episodes leave its list from the front, in the order
+   * they opened, which is their order in `#order`: an entry whose episode is
+   * not first in its heart's list any more was dropped otherwise and is
+   * skipped; an open one goes to the back of the line.
+   */
+  #trim(): void {
+    let tries = this.#order.length - this.#head;
+    while (this.#head < this.#order.length && tries-- > 0) {
+      const [id, e] = this.#order[this.#head]!;
+      const list = this.#episodes.get(id);
+      if (list?.[0] !== e) {
+        this.#head++;
+        continue;
+      }
+      if (this.#total <= this.options.maxTotal) break;
+      this.#head++;
+      if (e.end === null) {
+        this.#order.push([id, e]);
+        continue;
+      }
+      list.shift();
+      this.#total--;
+    }
+    // Entries of episodes dropped behind a kept one wait in the line: when
+    // they outnumber the kept ones, the line is made again from the lists.
+    if (this.#order.length - this.#head > 2 * this.#total + 1024) {
+      this.#order = [...this.#episodes].flatMap(([id, list]) =>
+        list.map((e): [string, Episode] => [id, e])
+      ).sort((a, b) =>
+        a[1].start < b[1].start ? -1 : a[1].start > b[1].start ? 1 : 0
+      );
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#order.length) {
+      this.#order = this.#order.slice(this.#head);
+      this.#head = 0;
+    }
   }
 }

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { EpisodeBook } from "./episodes.ts";
+import { type Finding, phrase } from "./diagnosis.ts";
+
+const finding: Finding = {
+  cause: "unknown",
+  summary: "no renewal for 20 s; no wire data for this node",
+  summaryPhrase: phrase("unknown.noWire", { silentMs: 20_000 }),
+  evidence: [],
+};
+
+/** One closed episode of `id` from `at` to `at + 1000`. */
+function episode(book: EpisodeBook, id: string, at: number): void {
+  book.record(id, at, "late", finding);
+  book.close(id, at + 1_000);
+}
+
+const starts = (book: EpisodeBook, id: string) =>
+  book.list(id).map((e) => Date.parse(e.start));
+
+Deno.test("episode book keeps a heart's newest episodes up to its cap", () => {
+  const book = new EpisodeBook({ maxPerHeart: 3 });
+  for (let i = 0; i < 5; i++) episode(book, "a", i * 10_000);
+  assert.deepEqual(starts(book, "a"), [20_000, 30_000, 40_000]);
+  assert.equal(book.size, 3);
+});
+
+Deno.test("episode book drops closed episodes past the retention window but a heart's last", () => {
+  const book = new EpisodeBook({ retentionMs: 60_000 });
+  episode(book, "a", 0);
+  episode(book, "a", 100_000);
+  assert.deepEqual(starts(book, "a"), [100_000]);
+  episode(book, "b", 0);
+  assert.deepEqual(starts(book, "b"), [0], "the only episode stays");
+  assert.equal(book.size, 2);
+});
+
+Deno.test("episode book keeps at most maxTotal in all, dropping the oldest closed of any heart", () => {
+  const book = new EpisodeBook({ maxTotal: 4 });
+  let t = 0;
+  for (let round = 0; round < 3; round++) {
+    for (const id of ["a", "b", "c"]) episode(book, id, t += 10_000);
+  }
+  // Nine episodes opened a, b, c, a, b, c, a, b, c: the newest four stay.
+  assert.equal(book.size, 4);
+  assert.deepEqual(starts(book, "a"), [70_000]);
+  assert.deepEqual(starts(book, "b"), [80_000]);
+  assert.deepEqual(starts(book, "c"), [60_000, 90_000]);
+});
+
+Deno.test("episode book never drops an open episode to keep its total", () => {
+  const book = new EpisodeBook({ maxTotal: 2 });
+  book.record("open", 0, "expired", finding);
+  for (let i = 1; i <= 5; i++) episode(book, `h${i}`, i * 10_000);
+  assert.equal(book.size, 2);
+  assert.equal(book.list("open").length, 1);
+  assert.equal(book.current("open")?.end, null);
+  assert.deepEqual(starts(book, "h5"), [50_000]);
+  // Once closed, it is the oldest and the next to go.
+  book.close("open", 60_000);
+  episode(book, "h6", 70_000);
+  assert.deepEqual(book.list("open"), []);
+  assert.equal(book.size, 2);
+});
+
+Deno.test("episode book's total follows hearts deleted and episodes dropped per heart", () => {
+  const book = new EpisodeBook({ maxPerHeart: 2, maxTotal: 1_000 });
+  // Many episodes dropped by the per-heart cap, then by deletion: the total
+  // counts what is kept, and the budget still finds the oldest kept one.
+  for (let i = 0; i < 5_000; i++) episode(book, `h${i % 10}`, i * 1_000);
+  assert.equal(book.size, 20);
+  book.delete("h0");
+  assert.equal(book.size, 18);
+  const small = new EpisodeBook({ maxPerHeart: 2, maxTotal: 3 });
+  for (let i = 0; i < 5_000; i++) episode(small, `h${i % 10}`, i * 1_000);
+  assert.equal(small.size, 3);
+  assert.deepEqual(
+    ["h7", "h8", "h9"].map((id) => starts(small, id)),
+    [[4_997_000], [4_998_000], [4_999_000]],
+  );
+});
