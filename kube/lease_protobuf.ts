@@ -60,8 +60,23 @@ class Reader {
     this.end = end;
   }
 
-  more(): boolean {
-    return this.pos < this.end;
+  /** Number of the field whose tag {@linkcode Reader.next} read. */
+  field = 0;
+  /** Its wire type. */
+  wire = 0;
+
+  /** Reads the next field's tag into `field` and `wire`; false at the end. */
+  next(): boolean {
+    if (this.pos >= this.end) return false;
+    const tag = this.varint();
+    this.field = Math.floor(tag / 8);
+    this.wire = tag & 7;
+    return true;
+  }
+
+  /** Whether the field read last is number `field` of wire type `wire`. */
+  is(field: number, wire: number): boolean {
+    return this.field === field && this.wire === wire;
   }
 
   /** An unsigned varint up to 2^53 (tags, lengths, int32/int64 values). */
@@ -104,8 +119,9 @@ class Reader {
     return text(this.buf, start, end);
   }
 
-  /** Steps over a field of `wireType`. */
-  skip(wireType: number): void {
+  /** Steps over the value of the field read last. */
+  skip(): void {
+    const wireType = this.wire;
     if (wireType === VARINT) this.varint();
     else if (wireType === BYTES) this.slice();
     else if (wireType === FIXED64) this.pos += 8;
@@ -137,12 +153,10 @@ function timestamp(r: Reader): [seconds: number, nanos: number] {
   const t = r.message();
   let seconds = 0;
   let nanos = 0;
-  while (t.more()) {
-    const tag = t.varint();
-    const field = Math.floor(tag / 8);
-    if (field === 1 && (tag & 7) === VARINT) seconds = t.varint();
-    else if (field === 2 && (tag & 7) === VARINT) nanos = t.int32();
-    else t.skip(tag & 7);
+  while (t.next()) {
+    if (t.is(1, VARINT)) seconds = t.varint();
+    else if (t.is(2, VARINT)) nanos = t.int32();
+    else t.skip();
   }
   return [seconds, nanos];
 }
@@ -174,10 +188,8 @@ function time(r: Reader): string | undefined {
  */
 function objectMeta(r: Reader, lease: Lease): void {
   const m = lease.metadata;
-  while (r.more()) {
-    const tag = r.varint();
-    const wire = tag & 7;
-    switch (wire === BYTES ? tag >>> 3 : 0) {
+  while (r.next()) {
+    switch (r.wire === BYTES ? r.field : 0) {
       case 1:
         m.name = r.string();
         break;
@@ -203,7 +215,7 @@ function objectMeta(r: Reader, lease: Lease): void {
       }
       default:
         // managedFields, ownerReferences, labels, annotations...
-        r.skip(wire);
+        r.skip();
     }
   }
 }
@@ -216,17 +228,14 @@ function leaseSpec(r: Reader): NonNullable<Lease["spec"]> {
     renewTime: null,
     leaseTransitions: null,
   };
-  while (r.more()) {
-    const tag = r.varint();
-    const wire = tag & 7;
-    const field = tag >>> 3;
-    if (field === 1 && wire === BYTES) spec.holderIdentity = r.string();
-    else if (field === 2 && wire === VARINT) {
+  while (r.next()) {
+    if (r.is(1, BYTES)) spec.holderIdentity = r.string();
+    else if (r.is(2, VARINT)) {
       spec.leaseDurationSeconds = r.int32();
-    } else if (field === 3 && wire === BYTES) spec.acquireTime = microTime(r);
-    else if (field === 4 && wire === BYTES) spec.renewTime = microTime(r);
-    else if (field === 5 && wire === VARINT) spec.leaseTransitions = r.int32();
-    else r.skip(wire);
+    } else if (r.is(3, BYTES)) spec.acquireTime = microTime(r);
+    else if (r.is(4, BYTES)) spec.renewTime = microTime(r);
+    else if (r.is(5, VARINT)) spec.leaseTransitions = r.int32();
+    else r.skip();
   }
   return spec;
 }
@@ -236,13 +245,10 @@ function lease(r: Reader, fallbackNamespace: string): Lease {
   const out: Lease = {
     metadata: { name: "", namespace: fallbackNamespace },
   };
-  while (r.more()) {
-    const tag = r.varint();
-    const wire = tag & 7;
-    const field = tag >>> 3;
-    if (field === 1 && wire === BYTES) objectMeta(r.message(), out);
-    else if (field === 2 && wire === BYTES) out.spec = leaseSpec(r.message());
-    else r.skip(wire);
+  while (r.next()) {
+    if (r.is(1, BYTES)) objectMeta(r.message(), out);
+    else if (r.is(2, BYTES)) out.spec = leaseSpec(r.message());
+    else r.skip();
   }
   return out;
 }
@@ -252,14 +258,11 @@ function status(
   r: Reader,
 ): { code?: number; reason?: string; message?: string } {
   const out: { code?: number; reason?: string; message?: string } = {};
-  while (r.more()) {
-    const tag = r.varint();
-    const wire = tag & 7;
-    const field = tag >>> 3;
-    if (field === 3 && wire === BYTES) out.message = r.string();
-    else if (field === 4 && wire === BYTES) out.reason = r.string();
-    else if (field === 6 && wire === VARINT) out.code = r.int32();
-    else r.skip(wire);
+  while (r.next()) {
+    if (r.is(3, BYTES)) out.message = r.string();
+    else if (r.is(4, BYTES)) out.reason = r.string();
+    else if (r.is(6, VARINT)) out.code = r.int32();
+    else r.skip();
   }
   return out;
 }
@@ -283,20 +286,16 @@ function envelope(
   let kind = "";
   let body: Reader | undefined;
   let encoding = "";
-  while (r.more()) {
-    const tag = r.varint();
-    const wire = tag & 7;
-    const field = tag >>> 3;
-    if (field === 1 && wire === BYTES) {
+  while (r.next()) {
+    if (r.is(1, BYTES)) {
       const tm = r.message();
-      while (tm.more()) {
-        const t = tm.varint();
-        if (t >>> 3 === 2 && (t & 7) === BYTES) kind = tm.string();
-        else tm.skip(t & 7);
+      while (tm.next()) {
+        if (tm.is(2, BYTES)) kind = tm.string();
+        else tm.skip();
       }
-    } else if (field === 2 && wire === BYTES) body = r.message();
-    else if (field === 3 && wire === BYTES) encoding = r.string();
-    else r.skip(wire);
+    } else if (r.is(2, BYTES)) body = r.message();
+    else if (r.is(3, BYTES)) encoding = r.string();
+    else r.skip();
   }
   if (encoding !== "") {
     throw new ProtobufError(`content encoding "${encoding}" is not supported`);
@@ -317,17 +316,13 @@ export function decodeWatchEvent(
   const r = new Reader(frame);
   let type = "";
   let object: unknown;
-  while (r.more()) {
-    const tag = r.varint();
-    const wire = tag & 7;
-    const field = tag >>> 3;
-    if (field === 1 && wire === BYTES) type = r.string();
-    else if (field === 2 && wire === BYTES) {
+  while (r.next()) {
+    if (r.is(1, BYTES)) type = r.string();
+    else if (r.is(2, BYTES)) {
       const ext = r.message();
-      while (ext.more()) {
-        const t = ext.varint();
-        if (t >>> 3 !== 1 || (t & 7) !== BYTES) {
-          ext.skip(t & 7);
+      while (ext.next()) {
+        if (!ext.is(1, BYTES)) {
+          ext.skip();
           continue;
         }
         const [start, end] = ext.slice();
@@ -336,7 +331,7 @@ export function decodeWatchEvent(
         else if (kind === "Status") object = status(body);
         else object = {};
       }
-    } else r.skip(wire);
+    } else r.skip();
   }
   if (type === "") throw new ProtobufError("a watch event has no type");
   if (object === undefined) {
@@ -362,24 +357,20 @@ export function decodeLeaseList(
     throw new ProtobufError(`expected a LeaseList, got "${kind}"`);
   }
   const page: LeasePage = { items: [] };
-  while (body.more()) {
-    const tag = body.varint();
-    const wire = tag & 7;
-    const field = tag >>> 3;
-    if (field === 1 && wire === BYTES) {
+  while (body.next()) {
+    if (body.is(1, BYTES)) {
       const meta = body.message();
-      while (meta.more()) {
-        const t = meta.varint();
-        if (t >>> 3 === 2 && (t & 7) === BYTES) {
+      while (meta.next()) {
+        if (meta.is(2, BYTES)) {
           page.resourceVersion = meta.string();
-        } else if (t >>> 3 === 3 && (t & 7) === BYTES) {
+        } else if (meta.is(3, BYTES)) {
           const cont = meta.string();
           if (cont !== "") page.continue = cont;
-        } else meta.skip(t & 7);
+        } else meta.skip();
       }
-    } else if (field === 2 && wire === BYTES) {
+    } else if (body.is(2, BYTES)) {
       page.items.push(lease(body.message(), fallbackNamespace));
-    } else body.skip(wire);
+    } else body.skip();
   }
   return page;
 }
