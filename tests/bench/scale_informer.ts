@@ -240,6 +240,27 @@ async function startLeader(env: Env): Promise<
   return { ...proc, address, inspect: inspect?.inspect };
 }
 
+/** A leasebench-speaking process's CPU seconds and Lease updates so far. */
+async function reading(
+  p: Leasebench,
+): Promise<{ cpu: number; updates: number }> {
+  const cpu = cpuSeconds(p.pid);
+  const c = await p.stats<
+    { adds: number; updates: number; deletes: number }
+  >();
+  return { cpu, updates: c.adds + c.updates + c.deletes };
+}
+
+/** CPU, updates and µs per update between two readings. */
+function usage(
+  a: { cpu: number; updates: number },
+  b: { cpu: number; updates: number },
+): { cpu: number; updates: number; per: number } {
+  const cpu = b.cpu - a.cpu;
+  const updates = b.updates - a.updates;
+  return { cpu, updates, per: cpu / updates * 1e6 };
+}
+
 interface Seen {
   /** id + renewTime (ms) → when seen, ms (floored). */
   at: Map<string, number>;
@@ -377,19 +398,9 @@ async function live(): Promise<void> {
       cpu: cpuSeconds(leader.child.pid),
       events: await metric(leader.address, "earthworm_lease_events_total"),
     };
-    type Counts = { adds: number; updates: number; deletes: number };
-    const go0 = {
-      cpu: cpuSeconds(informer.pid),
-      ...await informer.stats<Counts>(),
-    };
-    const pb0 = {
-      cpu: cpuSeconds(informerPb.pid),
-      ...await informerPb.stats<Counts>(),
-    };
-    const fl0 = floor && {
-      cpu: cpuSeconds(floor.pid),
-      ...await floor.stats<Counts>(),
-    };
+    const go0 = await reading(informer);
+    const pb0 = await reading(informerPb);
+    const fl0 = floor && await reading(floor);
     const rn0 = await renewer.stats<{ renewals: number }>();
     const stopProfile = PROFILE !== undefined && leader.inspect !== undefined
       ? await startCpuProfile(leader.inspect)
@@ -400,34 +411,19 @@ async function live(): Promise<void> {
       cpu: cpuSeconds(leader.child.pid),
       events: await metric(leader.address, "earthworm_lease_events_total"),
     };
-    const go1 = {
-      cpu: cpuSeconds(informer.pid),
-      ...await informer.stats<Counts>(),
-    };
-    const pb1 = {
-      cpu: cpuSeconds(informerPb.pid),
-      ...await informerPb.stats<Counts>(),
-    };
-    const fl1 = floor && {
-      cpu: cpuSeconds(floor.pid),
-      ...await floor.stats<Counts>(),
-    };
+    const go1 = await reading(informer);
+    const pb1 = await reading(informerPb);
+    const fl1 = floor && await reading(floor);
     const rn1 = await renewer.stats<{ renewals: number }>();
     const t1 = Date.now();
     const loadText = load.stop();
     const seconds = (t1 - t0) / 1000;
 
     const ewUpdates = ew1.events - ew0.events;
-    const goUpdates = (go1.updates + go1.adds + go1.deletes) -
-      (go0.updates + go0.adds + go0.deletes);
     const ewCpu = ew1.cpu - ew0.cpu;
-    const goCpu = go1.cpu - go0.cpu;
     const ewPer = ewCpu / ewUpdates * 1e6;
-    const goPer = goCpu / goUpdates * 1e6;
-    const pbUpdates = (pb1.updates + pb1.adds + pb1.deletes) -
-      (pb0.updates + pb0.adds + pb0.deletes);
-    const pbCpu = pb1.cpu - pb0.cpu;
-    const pbPer = pbCpu / pbUpdates * 1e6;
+    const { cpu: goCpu, updates: goUpdates, per: goPer } = usage(go0, go1);
+    const { cpu: pbCpu, updates: pbUpdates, per: pbPer } = usage(pb0, pb1);
     const otherRenewals = rn1.renewals - rn0.renewals;
     console.log(
       `\nwindow ${seconds.toFixed(0)} s, ${loadText}; ${
@@ -449,10 +445,7 @@ async function live(): Promise<void> {
       } s for ${pbUpdates}): ratio ${(ewPer / pbPer).toFixed(2)}×`,
     );
     if (fl0 && fl1) {
-      const n = (fl1.updates + fl1.adds + fl1.deletes) -
-        (fl0.updates + fl0.adds + fl0.deletes);
-      const cpu = fl1.cpu - fl0.cpu;
-      const per = cpu / n * 1e6;
+      const { cpu, updates: n, per } = usage(fl0, fl1);
       console.log(
         `  Earthworm's watch loop alone (--floor): ${per.toFixed(1)} µs (${
           cpu.toFixed(2)
