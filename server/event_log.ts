@@ -403,6 +403,17 @@ export class EventLog implements Ring {
     return sub;
   }
 
+  /**
+   * Forgets every held event and skips an id: events are about to be left
+   * out (the batcher stops encoding when nobody has listened for a while),
+   * so a client resuming from before now, and a cached snapshot, must start
+   * from a fresh snapshot instead.
+   */
+  discontinue(): void {
+    while (this.#size > 0) this.#dropOldest();
+    this.#nextId++;
+  }
+
   /** Called whenever the number of subscribers changes (the batcher stops its timer at 0). */
   onSubscribers: ((count: number) => void) | null = null;
 

@@ -167,3 +167,18 @@ Deno.test("a resyncing subscriber that falls behind skips to the newest event an
   assert.equal(sub.reason, "overflow");
   assert.equal(log.dropped, 1);
 });
+
+Deno.test("after a discontinuity nothing before it can be resumed, and ids go on increasing", () => {
+  const log = new EventLog({ firstId: 1 });
+  log.publishJson("batch", "{}");
+  log.publishJson("batch", "{}");
+  assert.deepEqual(log.since(1)?.map((e) => e.id), [2]);
+  log.discontinue();
+  assert.equal(log.heldBytes, 0);
+  assert.equal(log.since(1), null);
+  assert.equal(log.since(2), null, "the last id sent is before the gap");
+  const next = log.publishJson("batch", "{}");
+  assert.equal(next.id, 4, "an id is skipped");
+  assert.deepEqual(log.since(3)?.map((e) => e.id), [4]);
+  assert.equal(log.since(2), null);
+});

@@ -218,7 +218,10 @@ export class HeartHub implements LeaseSink, WireReportSink {
       heartOf: (id) => this.heart(id),
       ...(options.batchMs !== undefined && { batchMs: options.batchMs }),
     });
-    this.feed.listen((e) => this.batcher.add(e));
+    this.feed.listen(
+      (e) => this.batcher.add(e),
+      () => this.batcher.accepting(),
+    );
     this.#base = {
       ...options.source,
       timeScale: options.timeScale ?? 1,
@@ -668,6 +671,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     from: HeartStatus,
     pair: WirePair | undefined,
   ): void {
+    if (!this.feed.wanted()) return;
     const beat = toBeat(
       pair === undefined ? observed : {
         ...observed,

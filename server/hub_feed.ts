@@ -19,15 +19,28 @@ export type HubEvent = {
 
 /** Synchronous fan-out of the hub's events. */
 export class HubFeed {
-  #listeners = new Set<(e: HubEvent) => void>();
+  #listeners = new Map<(e: HubEvent) => void, (() => boolean) | undefined>();
   /** Events published so far. */
   published = 0;
 
-  /** Tells every listener. */
+  /**
+   * Whether any listener takes events now. The hub asks before it builds
+   * the events of a beat, its busiest path: with no stream client for a
+   * while and no webhook, nobody does.
+   */
+  wanted(): boolean {
+    for (const active of this.#listeners.values()) {
+      if (active === undefined || active()) return true;
+    }
+    return false;
+  }
+
+  /** Tells every listener that takes events now. */
   publish<K extends HubEventName>(event: K, data: HubEvents[K]): void {
     this.published++;
     const e = { event, data } as HubEvent;
-    for (const listener of this.#listeners) {
+    for (const [listener, active] of this.#listeners) {
+      if (active !== undefined && !active()) continue;
       try {
         listener(e);
       } catch (err) {
@@ -39,9 +52,16 @@ export class HubFeed {
     }
   }
 
-  /** Calls `listener` for every event from now on; returns the function that stops it. */
-  listen(listener: (e: HubEvent) => void): () => void {
-    this.#listeners.add(listener);
+  /**
+   * Calls `listener` for every event from now on, or with `active` only
+   * for the events published while `active()` says true; returns the
+   * function that stops it.
+   */
+  listen(
+    listener: (e: HubEvent) => void,
+    active?: () => boolean,
+  ): () => void {
+    this.#listeners.set(listener, active);
     return () => this.#listeners.delete(listener);
   }
 

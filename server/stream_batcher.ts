@@ -17,6 +17,11 @@
  * before it snapshots or resumes) or when {@linkcode BatcherOptions.maxEntries}
  * are pending.
  *
+ * When nobody has listened for {@linkcode BatcherOptions.idleMs}, the
+ * batcher stops taking events at all (see {@linkcode StreamBatcher.accepting}):
+ * a leader nobody watches then spends nothing on the stream, and the next
+ * client starts from a snapshot.
+ *
  * @module
  */
 
@@ -50,12 +55,21 @@ export interface BatcherOptions {
   /** Entries after which a batch goes out at once. Default 2,000. */
   maxEntries?: number;
   /**
+   * How long after the last client left events are still encoded, so a
+   * client that reconnects resumes where it was. Default
+   * {@linkcode STREAM_IDLE_MS}.
+   */
+  idleMs?: number;
+  /**
    * The heart `id` as it is now: after a node's exchanges, its heart goes
    * out in full when they changed what the client cannot work out from
    * them (wire trouble).
    */
   heartOf?: (id: string) => Heart | undefined;
 }
+
+/** Default of {@linkcode BatcherOptions.idleMs}: one minute of wall time. */
+export const STREAM_IDLE_MS = 60_000;
 
 /** What of a heart a beat or a status code does not say. */
 type Shape = (string | number | boolean | null)[];
@@ -87,6 +101,11 @@ export class StreamBatcher {
   readonly #batchMs: number;
   readonly #maxEntries: number;
   readonly #heartOf: ((id: string) => Heart | undefined) | undefined;
+  readonly #idleMs: number;
+  /** When the last client left (or the batcher began, with none). */
+  #quietSince: number;
+  /** Not taking events: nobody has listened for `idleMs`. */
+  #paused = false;
   #parts: string[] = [];
   #base = 0;
   #window: AbortController | null = null;
@@ -104,9 +123,50 @@ export class StreamBatcher {
     this.#batchMs = options.batchMs ?? STREAM_BATCH_MS;
     this.#maxEntries = options.maxEntries ?? 2_000;
     this.#heartOf = options.heartOf;
+    this.#idleMs = options.idleMs ?? STREAM_IDLE_MS;
+    this.#quietSince = this.#timer.now();
     this.#log.onSubscribers = (n) => {
-      if (n === 0) this.flush();
+      if (n === 0) {
+        this.#quietSince = this.#timer.now();
+        this.flush();
+      } else if (this.#paused) this.#resume();
     };
+  }
+
+  /**
+   * Whether the batcher takes the hub's events now: while someone listens,
+   * and for {@linkcode BatcherOptions.idleMs} after the last client left.
+   * When that time has run out it flushes what it holds, tells the log
+   * that events will be missing ({@linkcode EventLog.discontinue}) and says
+   * false until a client subscribes again.
+   */
+  accepting(): boolean {
+    if (this.#paused) return false;
+    if (
+      this.#log.subscribers > 0 ||
+      this.#timer.now() - this.#quietSince < this.#idleMs
+    ) return true;
+    this.flush();
+    this.#log.discontinue();
+    this.#paused = true;
+    return false;
+  }
+
+  /**
+   * Takes events again. The client that subscribed starts from a snapshot
+   * of the hearts as they are; what each heart last sent in full may be
+   * older, which can only cost a heart sent again, never a change missed.
+   * Hearts deleted meanwhile are forgotten.
+   */
+  #resume(): void {
+    this.#paused = false;
+    if (this.#heartOf === undefined) {
+      this.#sent.clear();
+      return;
+    }
+    for (const id of this.#sent.keys()) {
+      if (this.#heartOf(id) === undefined) this.#sent.delete(id);
+    }
   }
 
   /** Number of entries waiting for the next batch. */

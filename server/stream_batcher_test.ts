@@ -9,6 +9,7 @@ import type {
 } from "../core/api_types.ts";
 import { StreamMirror } from "../core/stream_codec.ts";
 import { HeartHub } from "./heart_hub.ts";
+import { STREAM_IDLE_MS } from "./stream_batcher.ts";
 import { snapshotCache } from "./snapshot_cache.ts";
 
 function lease(
@@ -218,6 +219,61 @@ Deno.test("events within a window go out as one batch, on the window's clock, an
   assert.equal(c.batches.length, 1);
   assert.equal(c.batches[0]!.e.length, names.length);
   c.close();
+});
+
+Deno.test("a minute after the last client left, events are not encoded; the next client starts from a snapshot and stays exact", async () => {
+  const { clock, timer, hub, t0 } = setup();
+  const names = ["n1", "n2", "n3"];
+  hub.resync(names.map((n) => lease("kube-node-lease", n, t0)), t0);
+  const first = client(hub);
+  const beat = (n: string, at: number, holder = n) =>
+    hub.event(
+      { type: "MODIFIED", object: lease("kube-node-lease", n, at, holder) },
+      at + 10,
+    );
+  await clock.advance(10_000);
+  for (const n of names) beat(n, t0 + 10_000);
+  await first.read();
+  const resumeFrom = hub.events.lastId;
+  first.close();
+  // Within the minute a client could still resume from its last id.
+  await timer.advance(STREAM_IDLE_MS - 1);
+  await clock.advance(10_000);
+  beat("n1", t0 + 20_000);
+  hub.batcher.flush();
+  assert.equal(hub.events.since(resumeFrom)?.length, 1, "still resumable");
+  assert.ok(hub.feed.wanted());
+  // Then the batcher stops: nothing is encoded, and nothing is resumable.
+  await timer.advance(1);
+  assert.equal(hub.feed.wanted(), false);
+  const entries = hub.batcher.entries;
+  const lastId = hub.events.lastId;
+  await clock.advance(10_000);
+  beat("n1", t0 + 30_000, "other-holder");
+  beat("n2", t0 + 30_000);
+  hub.event(
+    { type: "DELETED", object: lease("kube-node-lease", "n3", t0) },
+    t0 + 30_000,
+  );
+  hub.event(
+    { type: "ADDED", object: lease("kube-node-lease", "n4", t0 + 30_000) },
+    t0 + 30_000,
+  );
+  assert.equal(hub.batcher.entries, entries, "nothing encoded");
+  assert.equal(hub.batcher.pending, 0);
+  assert.equal(hub.events.since(resumeFrom), null, "resuming needs a snapshot");
+  assert.equal(hub.events.lastId, lastId, "no batch published");
+  // The next client's snapshot has what happened meanwhile; it stays exact.
+  const second = client(hub);
+  assert.deepEqual([...second.mirror.hearts.values()], hub.hearts());
+  await clock.advance(10_000);
+  beat("n1", t0 + 40_000, "other-holder");
+  beat("n2", t0 + 40_000, "new-holder");
+  beat("n4", t0 + 40_000);
+  await second.read();
+  assert.equal(second.batches.length, 1);
+  assert.deepEqual([...second.mirror.hearts.values()], hub.hearts());
+  second.close();
 });
 
 Deno.test("the snapshot of 5,000 node hearts with wire data is under 500 KB", () => {
