@@ -74,3 +74,39 @@ Deno.test("nodes whose Lease is not known yet are kept only a few at a time, and
   assert.equal(w.probes().size, 1 + MAX_PENDING_NODES);
   assert.equal(w.forget("nobody"), null);
 });
+
+Deno.test("a node that beats keeps the records of the minute before its last beat; a silent one keeps those of its silence", () => {
+  const w = new WireState();
+  const t = Date.parse("2026-01-01T00:00:00Z");
+  w.probe("n1", { available: true });
+  const record = (at: number) => ({
+    node: "n1",
+    conn: "a->b",
+    at: new Date(at).toISOString(),
+    latencyMs: 5,
+    bytesSent: 700,
+    bytesReceived: 500,
+    srttUs: 100 + Math.floor((at - t) / 10_000),
+    retransmits: 0,
+    resets: 0,
+  });
+  // An hour of renewals every 10 s, each reported just after its beat.
+  let at = t;
+  for (let i = 0; i < 360; i++, at += 10_000) {
+    w.beat("n1", at);
+    w.exchanges([record(at + 2)]);
+  }
+  const last = at - 10_000;
+  const kept = w.view("n1", last).records;
+  assert.ok(kept.length <= 7, `${kept.length} records kept`);
+  assert.ok(Date.parse(kept[0]!.at) >= last - 60_000);
+  assert.equal(w.view("n1", last).baselineSrttUs, 100 + 356, "baseline RTT");
+  // Silent for five minutes: every record since the last beat stays.
+  for (let i = 0; i < 30; i++) w.exchanges([record(last + 10_000 * (i + 1))]);
+  const silent = w.view("n1", last).records;
+  assert.equal(
+    silent.filter((x) => Date.parse(x.at) > last).length,
+    31,
+    "the silence's records",
+  );
+});

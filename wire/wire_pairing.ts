@@ -41,7 +41,11 @@ const PAIR_SLACK_MS = 50;
  * start just after its renewTime.
  */
 export const MIN_CARRIER_BYTES = 128;
-const KEEP = 64;
+/**
+ * Unpaired exchanges and beats kept per node. Paired ones are dropped at
+ * once: with 5,000 nodes, keeping the last 64 of each was tens of MB.
+ */
+const KEEP = 16;
 /** Renewals slower than this count as trouble. */
 const SLOW_MS = 1000;
 /** Retransmits and resets within this window count as trouble. */
@@ -54,13 +58,25 @@ interface Tally {
   resets: number;
 }
 
+/** What pairing needs of an exchange (not the whole record). */
+interface Carrier {
+  at: number;
+  latencyMs: number;
+  confidence: WireConfidence;
+  resourceVersion: string | undefined;
+}
+
+/** A beat waiting for its exchange. */
+interface WaitingBeat {
+  renewTime: number;
+  previousVersion: string | null;
+}
+
 interface NodeWire {
-  exchanges: { at: number; ex: WireExchange; paired: boolean }[];
-  beats: {
-    renewTime: number;
-    previousVersion: string | null;
-    paired: boolean;
-  }[];
+  /** Renewal exchanges not paired yet, oldest first (at most {@linkcode KEEP}). */
+  exchanges: Carrier[];
+  /** Beats not paired yet, oldest first (at most {@linkcode KEEP}). */
+  beats: WaitingBeat[];
   summary: WireSummary;
   lastTroubleAt: number;
   lastExactAt: number;
@@ -162,15 +178,19 @@ export class WirePairing {
     if (exact) n.lastExactAt = Math.max(n.lastExactAt, at);
     else if (n.exactMode || at - n.lastExactAt <= EXACT_MODE_MS) return null;
     if (!renewal) return null;
-    const entry = { at, ex, paired: false };
-    push(n.exchanges, entry);
-    for (const beat of n.beats) {
-      if (!beat.paired && belongs(entry, beat)) {
-        beat.paired = entry.paired = true;
-        return pair(beat.renewTime, ex);
-      }
+    const carrier: Carrier = {
+      at,
+      latencyMs: ex.latencyMs,
+      confidence: ex.confidence ?? "inferred",
+      resourceVersion: ex.resourceVersion,
+    };
+    const i = n.beats.findIndex((beat) => belongs(carrier, beat));
+    if (i < 0) {
+      push(n.exchanges, carrier);
+      return null;
     }
-    return null;
+    const [beat] = n.beats.splice(i, 1);
+    return pair(beat!.renewTime, carrier);
   }
 
   /**
@@ -184,16 +204,25 @@ export class WirePairing {
   ): Pair | null {
     const n = this.#nodes.get(node);
     if (!n) return null; // no agent reports wire data for this node
-    const beat = { renewTime, previousVersion, paired: false };
-    push(n.beats, beat);
-    let best: (typeof n.exchanges)[number] | undefined;
-    for (const e of n.exchanges) {
-      if (e.paired || !belongs(e, beat)) continue;
-      if (!best || e.at < best.at) best = e;
+    const beat: WaitingBeat = { renewTime, previousVersion };
+    let best = -1;
+    for (let i = 0; i < n.exchanges.length; i++) {
+      const e = n.exchanges[i]!;
+      if (!belongs(e, beat)) continue;
+      if (best < 0 || e.at < n.exchanges[best]!.at) best = i;
     }
-    if (!best) return null;
-    best.paired = beat.paired = true;
-    return pair(renewTime, best.ex);
+    if (best < 0) {
+      push(n.beats, beat);
+      return null;
+    }
+    const [carrier] = n.exchanges.splice(best, 1);
+    return pair(renewTime, carrier!);
+  }
+
+  /** Exchanges and beats of `node` waiting for their other half. */
+  waiting(node: string): { exchanges: number; beats: number } {
+    const n = this.#nodes.get(node);
+    return { exchanges: n?.exchanges.length ?? 0, beats: n?.beats.length ?? 0 };
   }
 
   /** Wire summary of `node`, or undefined when no agent reported for it. */
@@ -217,24 +246,21 @@ function carries(exchangeAt: number, renewTime: number): boolean {
  * Whether exchange `e` carried `beat`: an exact exchange by the version it
  * updated (by time when either version is unknown), an inferred one by time.
  */
-function belongs(
-  e: { at: number; ex: WireExchange },
-  beat: { renewTime: number; previousVersion: string | null },
-): boolean {
+function belongs(e: Carrier, beat: WaitingBeat): boolean {
   if (
-    e.ex.confidence === "exact" && e.ex.resourceVersion !== undefined &&
+    e.confidence === "exact" && e.resourceVersion !== undefined &&
     beat.previousVersion !== null
   ) {
-    return e.ex.resourceVersion === beat.previousVersion;
+    return e.resourceVersion === beat.previousVersion;
   }
   return carries(e.at, beat.renewTime);
 }
 
-function pair(renewTime: number, ex: WireExchange): Pair {
+function pair(renewTime: number, carrier: Carrier): Pair {
   return {
     renewTime,
-    latencyMs: ex.latencyMs,
-    confidence: ex.confidence ?? "inferred",
+    latencyMs: carrier.latencyMs,
+    confidence: carrier.confidence,
   };
 }
 

@@ -166,3 +166,26 @@ Deno.test("a simulated node's exchanges count their own retransmits", () => {
   assert.equal(p.summary("n1")?.retransmits, 3);
   assert.equal(p.summary("n1")?.trouble, true);
 });
+
+Deno.test("paired beats and exchanges are let go at once; unpaired ones wait, at most 16 of each", () => {
+  const p = new WirePairing();
+  p.track("n1");
+  for (let i = 0; i < 100; i++) {
+    const at = T + i * 10_000;
+    if (i % 2 === 0) {
+      assert.equal(p.addBeat("n1", at), null);
+      assert.ok(p.addExchange(exchange(at + 3, 600, 4)));
+    } else {
+      assert.equal(p.addExchange(exchange(at + 3, 600, 4)), null);
+      assert.ok(p.addBeat("n1", at));
+    }
+  }
+  assert.deepEqual(p.waiting("n1"), { exchanges: 0, beats: 0 });
+  for (let i = 0; i < 40; i++) {
+    p.addExchange(exchange(T + 2_000_000 + i * 10_000, 600, 4));
+    p.addBeat("n1", T + 3_000_000 + i * 10_000);
+  }
+  assert.deepEqual(p.waiting("n1"), { exchanges: 16, beats: 16 });
+  // The newest still pair.
+  assert.ok(p.addBeat("n1", T + 2_000_000 + 39 * 10_000));
+});
