@@ -161,9 +161,22 @@ function timestamp(r: Reader): [seconds: number, nanos: number] {
   return [seconds, nanos];
 }
 
+/**
+ * Recent seconds already written as text: renewals within a second share
+ * theirs, and a Lease's creation time comes again with each of its updates.
+ */
+const secondsText = new Map<number, string>();
+const SECONDS_TEXT_MAX = 16_384;
+
 /** RFC 3339 without the fraction: `2006-01-02T15:04:05`. */
 function isoSeconds(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().slice(0, 19);
+  let text = secondsText.get(seconds);
+  if (text === undefined) {
+    if (secondsText.size >= SECONDS_TEXT_MAX) secondsText.clear();
+    text = new Date(seconds * 1000).toISOString().slice(0, 19);
+    secondsText.set(seconds, text);
+  }
+  return text;
 }
 
 /** A `MicroTime` as JSON writes it: `2006-01-02T15:04:05.000000Z`. */

@@ -914,6 +914,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     );
     if (!e) return false;
     this.counters.diagnoses++;
+    if (!this.feed.wanted()) return true;
     this.feed.publish("diagnosis", {
       id,
       ...(cluster !== undefined && { cluster }),
