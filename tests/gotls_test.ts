@@ -481,6 +481,20 @@ Deno.test({
     // Attached to a connection already open (Lease read, watches started):
     // frame sync comes from the frames themselves.
     await using probe = await openGoTlsProbe({ pid: child.pid });
+    // The same probe on kube-apiserver: when its own TLS layer read each
+    // PUT and wrote the answer. Its audit log times a narrower span (from
+    // its handler chain's start to the handler's end), and the difference
+    // is time the wire cannot see from the node.
+    const apiserverPid = Number(
+      (await Deno.readTextFile(`${c.dir}/pids/kube-apiserver.pid`)).trim(),
+    );
+    await using serverProbe = await openGoTlsProbe({ pid: apiserverPid });
+    const serverFrames: GoTlsRecord[] = [];
+    const consumingServer = (async () => {
+      for await (const r of serverProbe.records()) {
+        if (r.kind === "frame") serverFrames.push(r);
+      }
+    })();
     const tracker = new H2ExchangeTracker();
     const exchanges: LeaseExchange[] = [];
     let records = 0;
@@ -507,6 +521,9 @@ Deno.test({
     await probe.close();
     await consuming;
     await reading;
+    const serverDrops = serverProbe.drops();
+    await serverProbe.close();
+    await consumingServer;
 
     const events = lines.map((l) => JSON.parse(l));
     const dials = events.filter((e) => e.event === "dial");
@@ -578,6 +595,35 @@ Deno.test({
     const serverErr = paired.map(({ e }, i) =>
       Math.abs(Number((e.endNs ?? e.startNs) - e.startNs) / 1e6 - tail[i]!)
     ).sort((a, b) => a - b);
+    // The API server's side of the same PUTs: its connection to the
+    // kubelet is the one whose streams carry them, read and answered
+    // inside the kubelet's own interval (one clock: both probes stamp with
+    // the kernel's monotonic clock).
+    const { side, outside } = serverSide(
+      serverFrames,
+      paired.map(({ e }) => e),
+    );
+    assert.equal(
+      outside,
+      0,
+      "the API server read and answered every PUT within the kubelet's wire interval",
+    );
+    assert.ok(
+      side.length >= Math.ceil(0.9 * paired.length),
+      `the API server's TLS layer shows ${side.length} of ${paired.length} PUTs`,
+    );
+    const auditByVersion = new Map(
+      paired.map(({ e }, i) => [e.resourceVersion, tail[i]!]),
+    );
+    const serverToAudit: number[] = [], clientToServer: number[] = [];
+    for (const { e, readNs, writeNs } of side) {
+      const start = Number(e.startNs), end = Number(e.endNs ?? e.startNs);
+      const serverMs = (writeNs - readNs) / 1e6;
+      serverToAudit.push(serverMs - auditByVersion.get(e.resourceVersion)!);
+      clientToServer.push((end - start) / 1e6 - serverMs);
+    }
+    serverToAudit.sort((a, b) => a - b);
+    clientToServer.sort((a, b) => a - b);
     const perCall = Object.fromEntries(
       programs.map((p) => [
         p.name,
@@ -609,7 +655,23 @@ Deno.test({
             p90: percentile(endErr, 0.9),
             p99: percentile(endErr, 0.99),
           },
+          // Inside kube-apiserver, between its TLS layer and its audit
+          // timestamps: no wire measurement on the node can be closer to
+          // the audit log than this.
+          apiServerTlsToItsLog: {
+            p50: percentile(serverToAudit, 0.5),
+            p90: percentile(serverToAudit, 0.9),
+            p99: percentile(serverToAudit, 0.99),
+          },
+          // The node's wire interval minus the API server's TLS interval:
+          // loopback, both sides' TLS and the kubelet's own scheduling.
+          wireToApiServerTls: {
+            p50: percentile(clientToServer, 0.5),
+            p90: percentile(clientToServer, 0.9),
+            p99: percentile(clientToServer, 0.99),
+          },
         },
+        apiServerSide: { puts: side.length, drops: serverDrops },
         bpfPerCall: perCall,
       }),
     );
@@ -641,3 +703,51 @@ Deno.test({
     });
   }
 });
+
+/**
+ * For each exchange of the kubelet's connection, when kube-apiserver's TLS
+ * layer read the HEADERS that opened its stream and wrote the frame that
+ * ended the answer, on the server's connection that carried those streams
+ * (its tls.Conn is a different object from the kubelet's: it is found as
+ * the connection on which the most streams were read and answered within
+ * their exchange's interval). `outside` counts the exchanges whose stream
+ * that connection read and answered outside their interval: none, if one
+ * clock and causality hold.
+ */
+function serverSide(
+  frames: GoTlsRecord[],
+  exchanges: LeaseExchange[],
+): {
+  side: { e: LeaseExchange; readNs: number; writeNs: number }[];
+  outside: number;
+} {
+  const byConn = new Map<
+    string,
+    Map<number, { readNs?: number; writeNs?: number }>
+  >();
+  for (const f of frames) {
+    let streams = byConn.get(f.conn);
+    if (!streams) byConn.set(f.conn, streams = new Map());
+    let s = streams.get(f.streamId);
+    if (!s) streams.set(f.streamId, s = {});
+    const ns = Number(f.tsNs);
+    if (f.dir === "read" && f.type === 1 && s.readNs === undefined) {
+      s.readNs = ns;
+    } else if (f.dir === "write" && (f.flags & 1) !== 0) s.writeNs = ns;
+  }
+  let best: ReturnType<typeof serverSide> = { side: [], outside: 0 };
+  for (const streams of byConn.values()) {
+    const side: { e: LeaseExchange; readNs: number; writeNs: number }[] = [];
+    let outside = 0;
+    for (const e of exchanges) {
+      const s = streams.get(e.streamId);
+      if (s?.readNs === undefined || s.writeNs === undefined) continue;
+      const within = Number(e.startNs) <= s.readNs && s.readNs < s.writeNs &&
+        s.writeNs <= Number(e.endNs ?? e.startNs);
+      if (within) side.push({ e, readNs: s.readNs, writeNs: s.writeNs });
+      else outside++;
+    }
+    if (side.length > best.side.length) best = { side, outside };
+  }
+  return best;
+}
