@@ -267,6 +267,39 @@ Deno.test({
             1000;
         }).sort((a, b) => a - b);
         figures.exactVsApiServerMs = errors;
+        // The kubelet's own time for the same PUTs: at --v=6 (node.sh)
+        // client-go logs each response with its round trip in whole
+        // milliseconds, truncated, and the time it ended. A wire latency
+        // within 1 ms of the kubelet's own lies in [logged - 1, logged + 2).
+        const logged = kubeletLeasePuts(
+          await Deno.readTextFile(`${cluster.dir}/logs/kubelet.log`),
+          node.name,
+        );
+        const vsKubelet = recent.map((b) => {
+          const renewed = Date.parse(b.renewTime);
+          const put = logged.find((l) =>
+            l.endedAt >= renewed && l.endedAt - renewed < 5000
+          );
+          return { wireMs: b.wireLatencyMs!, kubeletMs: put?.ms ?? null };
+        });
+        figures.exactVsKubeletLog = vsKubelet;
+        assert.ok(
+          vsKubelet.every((x) => x.kubeletMs !== null),
+          `the kubelet logged each paired renewal: ${
+            JSON.stringify(vsKubelet)
+          }`,
+        );
+        const within = vsKubelet.filter(({ wireMs, kubeletMs }) =>
+          wireMs >= kubeletMs! - 1 && wireMs < kubeletMs! + 2
+        );
+        // A loaded machine may delay the kubelet's goroutine past the wire's
+        // end now and then: the median must agree, each case is reported.
+        assert.ok(
+          within.length * 2 >= vsKubelet.length,
+          `wire latencies within 1 ms of the kubelet's own: ${
+            JSON.stringify(vsKubelet)
+          }`,
+        );
         const pid = agentPid();
         if (pid) figures.agentRssMiBExact = Math.round(rssMiB(pid) * 10) / 10;
       },
@@ -333,3 +366,33 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/**
+ * The kubelet's PUTs of its node Lease as client-go logs them at `--v=6`
+ * (`I1202 08:41:25.123456 ... "Response" verb="PUT" url=".../leases/<node>?..."
+ * status="200 OK" milliseconds=3`), oldest first: when each round trip
+ * ended (klog's local time, this year) and its whole milliseconds.
+ */
+function kubeletLeasePuts(
+  log: string,
+  node: string,
+): { endedAt: number; ms: number }[] {
+  const year = new Date().getFullYear();
+  const out: { endedAt: number; ms: number }[] = [];
+  const lease = `/namespaces/kube-node-lease/leases/${node}`;
+  for (const line of log.split("\n")) {
+    if (!line.includes('"Response" verb="PUT"') || !line.includes(lease)) {
+      continue;
+    }
+    const m =
+      /^I(\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6}) .* milliseconds=(\d+)/
+        .exec(line);
+    if (!m) continue;
+    const [mo, d, h, mi, sec, us] = m.slice(1, 7).map(Number);
+    out.push({
+      endedAt: new Date(year, mo! - 1, d, h, mi, sec, us! / 1000).getTime(),
+      ms: Number(m[7]),
+    });
+  }
+  return out;
+}

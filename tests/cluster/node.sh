@@ -204,10 +204,12 @@ evictionHard:
 EOF
 }
 
+# --v=6: client-go logs every request the kubelet makes with its round trip
+# in milliseconds (tests compare the wire's latencies with the kubelet's own).
 start_kubelet() {
   start_one kubelet "$BIN/kubelet" --config="$N/kubelet.yaml" --kubeconfig="$N/kubelet.kubeconfig" \
     --root-dir="$N/kubelet" --cert-dir="$N/kubelet/pki" --hostname-override="$NODE_NAME" --node-ip="$GATEWAY" \
-    --node-labels=earthworm.dev/real-node=true --v=1
+    --node-labels=earthworm.dev/real-node=true --v=6
   wait_for kubelet 30 curl -sf --max-time 2 "http://127.0.0.1:$HEALTHZ_PORT/healthz" ||
     die "the kubelet did not become healthy within 30 s: see $S/logs/kubelet.log"
 }
