@@ -445,6 +445,23 @@ Deno.test({
   cluster.check();
   const bin = (await run("bash", [`${HERE}wire/gokubelet/build.sh`])).trim();
   const c = await startCluster();
+  // The same probe on kube-apiserver: when its own TLS layer read each PUT
+  // and wrote the answer. Its audit log times a narrower span (from its
+  // handler chain's start to the handler's end); the difference is time
+  // the wire cannot see from the node. Attached before the kubelet dials:
+  // Go's HTTP/2 server reads each frame's 9-byte header and its payload in
+  // separate calls, which never line up with a call's end as the probe's
+  // mid-connection sync needs, so it syncs from the client preface.
+  const apiserverPid = Number(
+    (await Deno.readTextFile(`${c.dir}/pids/kube-apiserver.pid`)).trim(),
+  );
+  await using serverProbe = await openGoTlsProbe({ pid: apiserverPid });
+  const serverFrames: GoTlsRecord[] = [];
+  const consumingServer = (async () => {
+    for await (const r of serverProbe.records()) {
+      if (r.kind === "frame") serverFrames.push(r);
+    }
+  })();
   // The control plane shares this machine's cores with the client: the
   // stand-in kubelet runs at a higher priority so that its own scheduling
   // delays, which the wire cannot see, stay small.
@@ -481,20 +498,6 @@ Deno.test({
     // Attached to a connection already open (Lease read, watches started):
     // frame sync comes from the frames themselves.
     await using probe = await openGoTlsProbe({ pid: child.pid });
-    // The same probe on kube-apiserver: when its own TLS layer read each
-    // PUT and wrote the answer. Its audit log times a narrower span (from
-    // its handler chain's start to the handler's end), and the difference
-    // is time the wire cannot see from the node.
-    const apiserverPid = Number(
-      (await Deno.readTextFile(`${c.dir}/pids/kube-apiserver.pid`)).trim(),
-    );
-    await using serverProbe = await openGoTlsProbe({ pid: apiserverPid });
-    const serverFrames: GoTlsRecord[] = [];
-    const consumingServer = (async () => {
-      for await (const r of serverProbe.records()) {
-        if (r.kind === "frame") serverFrames.push(r);
-      }
-    })();
     const tracker = new H2ExchangeTracker();
     const exchanges: LeaseExchange[] = [];
     let records = 0;
