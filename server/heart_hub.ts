@@ -650,7 +650,12 @@ export class HeartHub implements LeaseSink, WireReportSink {
       entry.confirmer?.forget(id);
       const from = heart.status;
       heart.status = this.#decide(heart, observedAt);
-      if (paired || heart.kind !== "node" || !this.#wire.summary(heart.name)) {
+      if (!this.feed.wanted()) {
+        // Nobody takes events: no beat to build, nor to hold (a timer per
+        // node beat) for its exchange.
+      } else if (
+        paired || heart.kind !== "node" || !this.#wire.summary(heart.name)
+      ) {
         this.#publishBeat(heart, observed, from, paired ?? undefined);
       } else {
         this.#hold(
