@@ -17,10 +17,7 @@
 
 import type { Lease, LeaseEvent, LeaseSink } from "../../core/lease_types.ts";
 import { configureLogger } from "../../core/log.ts";
-import {
-  loadKubeConfig,
-  restConfigFromKubeConfig,
-} from "../../kube/kubeconfig.ts";
+import { kubeconfigRestConfig } from "../../kube/kubeconfig.ts";
 import { watchLeases } from "../../kube/rest_lease_source.ts";
 
 configureLogger({ level: "warn" });
@@ -46,7 +43,8 @@ const sink: LeaseSink = {
 
 const stop = new AbortController();
 const watch = watchLeases({
-  rest: await restConfigFromKubeConfig(await loadKubeConfig({ kubeconfig })),
+  // As the agent reads it: a plain kubeconfig without client-node.
+  rest: await kubeconfigRestConfig({ kubeconfig }),
   sink,
   signal: stop.signal,
 });
