@@ -14,6 +14,7 @@ import {
   type HeartKind,
   type HeartStatus,
 } from "../core/api_types.ts";
+import { parseIsoTime } from "../core/iso_time.ts";
 import { type Lease, NODE_LEASE_NAMESPACE } from "../core/lease_types.ts";
 
 /** Tunables of the status decision. */
@@ -80,6 +81,15 @@ export interface HeartState {
    * whenever Earthworm (re)gains sight of the API server.
    */
   silenceConfirmed: boolean;
+  /** The heart has an open episode (the hub's bookkeeping, as `checkAt`). */
+  episodeOpen: boolean;
+  /**
+   * The open episode's finding is older than the last sweep: with nobody
+   * taking events, a finding that only time changes (its "for N s") is
+   * worked out again when it is read, not every second (the hub's
+   * bookkeeping).
+   */
+  diagnosisDue: boolean;
 }
 
 /** A beat decided by {@linkcode observeLease}. */
@@ -99,7 +109,7 @@ export function heartKind(namespace: string): HeartKind {
 /** Parses an RFC 3339 (micro)time; null when absent or invalid. */
 export function parseTime(value: string | null | undefined): number | null {
   if (!value) return null;
-  const ms = Date.parse(value);
+  const ms = parseIsoTime(value);
   return Number.isNaN(ms) ? null : ms;
 }
 
@@ -136,6 +146,8 @@ export function newHeart(
     status: "unknown",
     checkAt: -Infinity,
     silenceConfirmed: false,
+    episodeOpen: false,
+    diagnosisDue: false,
   };
 }
 
