@@ -252,7 +252,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
             this.#confirmed(entry, id, asked, result),
         }),
         onStale: c.onStale,
-        hearts: new Set(),
+        hearts: new Map(),
       };
       if (entry.confirmer) confirmers.push(entry.confirmer);
       this.#clusters.set(c.name, entry);
@@ -331,7 +331,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
       seen.add(this.#idOf(entry, lease));
       this.#upsert(entry, lease, observedAt);
     }
-    for (const id of [...entry.hearts]) {
+    for (const id of [...entry.hearts.keys()]) {
       if (!seen.has(id)) this.#delete(id, observedAt);
     }
   }
@@ -350,8 +350,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     if (connected !== wasConnected) {
       // Reads under way belong to the old view; confirmations too.
       entry.confirmer?.reset();
-      for (const id of entry.hearts) {
-        const heart = this.#hearts.get(id)!;
+      for (const heart of entry.hearts.values()) {
         heart.silenceConfirmed = false;
         // Silence is only counted from the moment Earthworm can see again.
         if (connected) heart.baselineAt = at;
@@ -378,7 +377,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.feed.publish("source", this.sourceState());
     // Every heart's status depends on its cluster's source: decide them all
     // again.
-    for (const id of entry.hearts) this.#hearts.get(id)!.checkAt = -Infinity;
+    for (const heart of entry.hearts.values()) heart.checkAt = -Infinity;
     this.#sweepCluster(entry, at);
   }
 
@@ -418,12 +417,16 @@ export class HeartHub implements LeaseSink, WireReportSink {
   }
 
   #sweepCluster(entry: ClusterEntry, now: number): void {
-    for (const id of entry.hearts) {
-      const heart = this.#hearts.get(id)!;
-      if (now >= heart.checkAt) this.#updateStatus(heart, now);
+    // Nobody takes events: a finding only time changes waits for a reader.
+    const lazy = !this.feed.wanted();
+    for (const heart of entry.hearts.values()) {
+      if (now >= heart.checkAt && this.#updateStatus(heart, now)) continue;
+      if (heart.status === "healthy" && !heart.episodeOpen) continue;
       if (
-        heart.status !== "healthy" || this.episodes.current(heart.id)
-      ) this.#diagnose(heart, now);
+        lazy && heart.episodeOpen && heart.status !== "healthy" &&
+        this.#timeOnly(entry, heart)
+      ) heart.diagnosisDue = true;
+      else this.#diagnose(heart, now);
     }
     if (!entry.connected) this.#diagnoseSource(entry, now);
     else if (this.#lateDiagnosisDue) {
@@ -614,7 +617,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     if (!heart) {
       heart = newHeart(lease, observedAt, entry.name);
       this.#hearts.set(id, heart);
-      entry.hearts.add(id);
+      entry.hearts.set(id, heart);
       if (heart.kind === "node") this.#wire.nodeAdded(heart.name);
       heart.status = this.#decide(heart, observedAt);
       this.feed.publish("status", {
@@ -625,8 +628,10 @@ export class HeartHub implements LeaseSink, WireReportSink {
       });
       return;
     }
-    // A newer observation: a beat still waiting for its exchange goes first.
+    // A newer observation: a beat still waiting for its exchange goes first,
+    // and a finding left for a reader is brought up to the end of the silence.
     this.#flushHeld(id);
+    this.#refreshDiagnosis(heart, observedAt);
     const transitionsBefore = heart.transitions;
     const previousVersion = heart.resourceVersion;
     const observed = observeLease(heart, lease, observedAt, this.policy);
@@ -723,6 +728,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     const heart = this.#hearts.get(id);
     if (!heart) return;
     const entry = this.#clusterOf(heart);
+    this.#refreshDiagnosis(heart, at);
     this.#closeEpisode(heart, at);
     this.episodes.delete(id);
     this.#hearts.delete(id);
@@ -814,9 +820,10 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.#sourceChange(entry, false, reason, now);
   }
 
-  #updateStatus(heart: HeartState, now: number): void {
+  /** Decides the heart's status at `now`; true when it changed (it was diagnosed then). */
+  #updateStatus(heart: HeartState, now: number): boolean {
     const status = this.#decide(heart, now);
-    if (status === heart.status) return;
+    if (status === heart.status) return false;
     const from = heart.status;
     heart.status = status;
     this.#diagnose(heart, now);
@@ -826,6 +833,23 @@ export class HeartHub implements LeaseSink, WireReportSink {
       to: status,
       heart: this.#toHeart(heart, now),
     });
+    return true;
+  }
+
+  /**
+   * Whether, until the heart beats or changes status, only time changes
+   * its finding (the seconds it names): a Lease's holder, a node without
+   * wire data, any heart while Earthworm is blind. A node whose agent runs
+   * its probe is diagnosed from records that keep arriving.
+   */
+  #timeOnly(entry: ClusterEntry, heart: HeartState): boolean {
+    return !entry.connected || heart.kind !== "node" ||
+      !this.#wire.probeAvailable(heart.name);
+  }
+
+  /** Works out a finding the sweep left for its reader (see {@linkcode HeartState.diagnosisDue}). */
+  #refreshDiagnosis(heart: HeartState, now: number): void {
+    if (heart.diagnosisDue) this.#diagnose(heart, now, false);
   }
 
   /**
@@ -833,11 +857,17 @@ export class HeartHub implements LeaseSink, WireReportSink {
    * late or expired opens one (or re-diagnoses it), healthy closes it, and
    * while Earthworm is blind an open one says so (nothing is blamed).
    */
-  #diagnose(heart: HeartState, now: number): void {
-    const open = this.episodes.current(heart.id);
+  #diagnose(heart: HeartState, now: number, announce = true): void {
+    heart.diagnosisDue = false;
+    const open = heart.episodeOpen
+      ? this.episodes.current(heart.id)
+      : undefined;
     const bad = heart.status === "late" || heart.status === "expired";
     if (!bad && !(open && heart.status === "unknown")) {
-      if (!open) return;
+      if (!open) {
+        heart.episodeOpen = false;
+        return;
+      }
       // A Lease that beats again under another holder was handed over.
       const before = this.#holderAtStart.get(heart.id) ?? heart.holder;
       if (heart.kind === "lease" && heart.holder !== before) {
@@ -886,7 +916,10 @@ export class HeartHub implements LeaseSink, WireReportSink {
       bad ? heart.status : "unknown",
       finding,
       heart.cluster,
+      heart.id,
+      announce,
     );
+    heart.episodeOpen = true;
   }
 
   #nodeView(node: string, heart: HeartState): NodeWireView {
@@ -899,7 +932,8 @@ export class HeartHub implements LeaseSink, WireReportSink {
   /**
    * Records the finding of episode `key` (a heart's id, or a cluster's
    * {@linkcode sourceKey}), shown as `id` of `cluster`; true when it is new
-   * or changed (and published).
+   * or changed (and published, unless `announce` is false: a reader
+   * refreshing it gets it with what it reads).
    */
   #publishEpisode(
     key: string,
@@ -908,6 +942,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     finding: Finding,
     cluster: string | undefined,
     id: string = key,
+    announce = true,
   ): boolean {
     const e = this.episodes.record(
       key,
@@ -919,7 +954,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     );
     if (!e) return false;
     this.counters.diagnoses++;
-    if (!this.feed.wanted()) return true;
+    if (!announce || !this.feed.wanted()) return true;
     this.feed.publish("diagnosis", {
       id,
       ...(cluster !== undefined && { cluster }),
@@ -936,6 +971,8 @@ export class HeartHub implements LeaseSink, WireReportSink {
   }
 
   #closeEpisode(heart: HeartState, now: number): void {
+    heart.episodeOpen = false;
+    heart.diagnosisDue = false;
     this.#holderAtStart.delete(heart.id);
     const closed = this.episodes.close(heart.id, now);
     if (closed) {
@@ -1013,7 +1050,8 @@ export class HeartHub implements LeaseSink, WireReportSink {
     }
   }
 
-  #toHeart(h: HeartState, _now: number): Heart {
+  #toHeart(h: HeartState, now: number): Heart {
+    this.#refreshDiagnosis(h, now);
     const expected = expectedInterval(h);
     const heart: Heart = {
       id: h.id,

@@ -251,3 +251,81 @@ Deno.test("a node beat waits briefly for its exchange so the live event carries 
   assert.equal(beats().length, 4);
   assert.equal(hub.heart("kube-node-lease/n1")!.beats, 4);
 });
+
+Deno.test("with nobody taking events, a silence's finding is worked out when read, not every second", async () => {
+  const clock = new FakeClock();
+  // No listener: the stream's batcher stops taking events after its minute.
+  const hub = new HeartHub({
+    clock,
+    batchClock: clock,
+    source: { kind: "mock", name: "test" },
+  });
+  hub.source(true, undefined, clock.now());
+  const controller = new AbortController();
+  const sweeper = hub.runSweeper(controller.signal, 1000);
+  const id = "default/ctl";
+  const renew = () =>
+    hub.event({
+      type: "MODIFIED",
+      object: {
+        metadata: { namespace: "default", name: "ctl" },
+        spec: {
+          holderIdentity: "a",
+          leaseDurationSeconds: 600,
+          renewTime: new Date(clock.now()).toISOString(),
+        },
+      },
+    }, clock.now());
+  for (let i = 0; i < 8; i++) {
+    renew();
+    await clock.advance(10_000);
+  }
+  assert.equal(hub.feed.wanted(), false);
+  const lastBeat = clock.now() - 10_000;
+  // Late after twice its 10 s rhythm; then 30 sweeps with nothing new.
+  await clock.advance(11_000);
+  assert.equal(hub.heart(id)!.status, "late");
+  const diagnoses = hub.counters.diagnoses;
+  await clock.advance(30_000);
+  assert.equal(hub.counters.diagnoses, diagnoses, "no finding per sweep");
+  // A reader gets the silence as of now.
+  const silent = Math.round((clock.now() - lastBeat) / 1000);
+  assert.match(
+    hub.heart(id)!.diagnosis!.summary,
+    new RegExp(`has not renewed for ${silent} s$`),
+  );
+  assert.equal(hub.counters.diagnoses, diagnoses + 1);
+  // The episode that ends with the next beat names the whole silence.
+  await clock.advance(5_000);
+  renew();
+  await clock.advance(1_000);
+  const [episode] = hub.episodes.list(id);
+  assert.ok(episode!.end);
+  assert.match(
+    episode!.summary,
+    new RegExp(`has not renewed for ${silent + 5} s$`),
+  );
+  controller.abort();
+  await sweeper;
+});
+
+Deno.test("while events are taken, a silence's finding follows every sweep", async () => {
+  const { clock, hub } = setup();
+  const controller = new AbortController();
+  const sweeper = hub.runSweeper(controller.signal, 1000);
+  hub.resync([nodeLease("n1", clock.now())], clock.now());
+  hub.event(
+    { type: "MODIFIED", object: nodeLease("n1", clock.now() + 1) },
+    clock.now(),
+  );
+  await clock.advance(21_000);
+  const diagnoses = hub.counters.diagnoses;
+  await clock.advance(10_000);
+  assert.equal(hub.counters.diagnoses, diagnoses + 10);
+  assert.match(
+    events(hub, "diagnosis").at(-1)!.data,
+    /no renewal for 31 s/,
+  );
+  controller.abort();
+  await sweeper;
+});

@@ -15,6 +15,7 @@ import type {
   SourceState,
 } from "../core/api_types.ts";
 import type { ExpiryConfirmer, ReadLease } from "./expiry_confirmer.ts";
+import type { HeartState } from "./heart.ts";
 
 /** One cluster of a hub that watches several. */
 export interface HubCluster {
@@ -44,8 +45,8 @@ export interface ClusterEntry {
   episode: { start: number; end: number | null } | null;
   readonly confirmer: ExpiryConfirmer | undefined;
   readonly onStale: ((reason: string) => void) | undefined;
-  /** Ids of its hearts. */
-  readonly hearts: Set<string>;
+  /** Its hearts, by id. */
+  readonly hearts: Map<string, HeartState>;
 }
 
 /**

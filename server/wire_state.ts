@@ -190,6 +190,11 @@ export class WireState {
     return new Map([...this.#probes, ...this.#pending.entries()]);
   }
 
+  /** Whether `node`'s agent runs its probe (its wire data can explain a silence). */
+  probeAvailable(node: string): boolean {
+    return this.#probes.get(node)?.available === true;
+  }
+
   /**
    * What the node's agent saw, for diagnosis: its probe state, its recent
    * records, and the median RTT of those before `baselineUntil`.
