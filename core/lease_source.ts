@@ -20,6 +20,11 @@ export interface LeaseList {
 export interface RawWatchEvent {
   type: string;
   object: unknown;
+  /**
+   * The object is a Lease in the shape of `lease_types.ts` already (decoded
+   * from protobuf), not JSON to convert.
+   */
+  lease?: boolean;
 }
 
 /** One watch request of a {@linkcode LeaseSource}. */

@@ -41,9 +41,10 @@ Deno.test("protobuf watch events decode to the Leases the JSON stream carries", 
     changes.map((e) => e.type),
     ["ADDED", "ADDED", "MODIFIED", "DELETED"],
   );
+  // Decoded Leases are marked as such: the watch loop takes them as they are.
   assert.deepEqual(
     changes,
-    json.map((e) => ({ type: e.type, object: toLease(e.object) })),
+    json.map((e) => ({ type: e.type, object: toLease(e.object), lease: true })),
   );
   // The renewal that cleared the holder, to the microsecond.
   assert.deepEqual(changes[2]!.object, {

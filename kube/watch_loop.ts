@@ -471,7 +471,9 @@ function deliver(
     stats.events++;
     const event: LeaseEvent = {
       type: ev.type,
-      object: toLease(ev.object, target.namespace),
+      object: ev.lease
+        ? ev.object as Lease
+        : toLease(ev.object, target.namespace),
     };
     sink.event(event, clock.now());
   } else {

@@ -232,3 +232,40 @@ Deno.test("watch loop with namespaces lists each, resyncs them together and watc
   assert.deepEqual(sink.log, ["up", "resync a-a,b-a"]);
   assert.deepEqual(seen, ["a@5", "b@7"]);
 });
+
+Deno.test("watch loop hands a Lease decoded from protobuf on as it is, and converts JSON", async () => {
+  const clock = new FakeClock();
+  const stop = new AbortController();
+  const decoded = lease("n1", "2026-03-01T10:00:00.000000Z", "2");
+  const json = { ...lease("n2", "2026-03-01T10:00:01.000000Z", "3"), x: 1 };
+  const got: Lease[] = [];
+  const source: LeaseSource = {
+    ping: () => Promise.resolve(),
+    read: () => Promise.resolve(null),
+    list: () => Promise.resolve({ items: [], resourceVersion: "1" }),
+    watch: (req) => {
+      req.onOpen();
+      req.onEvent({ type: "MODIFIED", object: decoded, lease: true });
+      req.onEvent({ type: "MODIFIED", object: json });
+      queueMicrotask(() => stop.abort());
+      return new Promise<void>((resolve) =>
+        req.signal.addEventListener("abort", () => resolve(), { once: true })
+      );
+    },
+  };
+  await runLeaseWatch({
+    source,
+    sink: {
+      event: (e) => got.push(e.object),
+      resync() {},
+      source() {},
+    },
+    signal: stop.signal,
+    clock,
+  });
+  assert.equal(got.length, 2);
+  assert.equal(got[0], decoded, "the decoded Lease itself, not a copy");
+  assert.notEqual(got[1], json);
+  assert.equal("x" in got[1]!, false, "JSON converted to the Lease shape");
+  assert.equal(got[1]!.metadata.name, "n2");
+});
