@@ -50,9 +50,9 @@ export class ProtobufError extends Error {
 
 /** A cursor over one message's bytes: `[pos, end)` of `buf`. */
 class Reader {
-  readonly buf: Uint8Array;
+  buf: Uint8Array;
   pos: number;
-  readonly end: number;
+  end: number;
 
   constructor(buf: Uint8Array, pos = 0, end = buf.length) {
     this.buf = buf;
@@ -99,31 +99,52 @@ class Reader {
     return v >= 2 ** 31 ? (v % 2 ** 32) - 2 ** 32 : v;
   }
 
-  /** A length-delimited field's extent; the cursor moves past it. */
-  slice(): [start: number, end: number] {
+  /**
+   * Steps over a length-delimited field; returns where its bytes start
+   * (they end at the new `pos`).
+   */
+  bytes(): number {
     const len = this.varint();
     const start = this.pos;
     if (len > this.end - start) throw new ProtobufError("a field is cut off");
     this.pos = start + len;
-    return [start, this.pos];
+    return start;
   }
 
   /** A nested message's reader. */
   message(): Reader {
-    const [start, end] = this.slice();
-    return new Reader(this.buf, start, end);
+    const start = this.bytes();
+    return new Reader(this.buf, start, this.pos);
+  }
+
+  /** The same, in `into` (a reader reused for messages read at once, such as times). */
+  messageInto(into: Reader): Reader {
+    const start = this.bytes();
+    into.buf = this.buf;
+    into.pos = start;
+    into.end = this.pos;
+    return into;
   }
 
   string(): string {
-    const [start, end] = this.slice();
-    return text(this.buf, start, end);
+    const start = this.bytes();
+    return text(this.buf, start, this.pos);
+  }
+
+  /**
+   * A string that recurs across objects (a watch event's type, a kind, a
+   * namespace): the same string each time, not a new one.
+   */
+  common(): string {
+    const start = this.bytes();
+    return interned(this.buf, start, this.pos);
   }
 
   /** Steps over the value of the field read last. */
   skip(): void {
     const wireType = this.wire;
     if (wireType === VARINT) this.varint();
-    else if (wireType === BYTES) this.slice();
+    else if (wireType === BYTES) this.bytes();
     else if (wireType === FIXED64) this.pos += 8;
     else if (wireType === FIXED32) this.pos += 4;
     else throw new ProtobufError(`wire type ${wireType} is not supported`);
@@ -148,17 +169,47 @@ function text(buf: Uint8Array, start: number, end: number): string {
   return String.fromCharCode.apply(null, bytes as unknown as number[]);
 }
 
-/** Reads a `Time`/`MicroTime` message as epoch seconds and nanoseconds. */
-function timestamp(r: Reader): [seconds: number, nanos: number] {
-  const t = r.message();
-  let seconds = 0;
-  let nanos = 0;
+/** Recurring strings by a hash of their bytes (see {@linkcode Reader.common}). */
+const commonStrings: (string | undefined)[] = new Array(256);
+
+/** `text(buf, start, end)`, the same string as last time for the same bytes. */
+function interned(buf: Uint8Array, start: number, end: number): string {
+  const n = end - start;
+  if (n === 0) return "";
+  if (n > 64) return text(buf, start, end);
+  const slot = (n * 31 + buf[start]! * 7 + buf[end - 1]! +
+    buf[start + (n >> 1)]! * 3) & 255;
+  const known = commonStrings[slot];
+  if (known !== undefined && known.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (known.charCodeAt(i) !== buf[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return known;
+  }
+  const s = text(buf, start, end);
+  commonStrings[slot] = s;
+  return s;
+}
+
+/** The reader of a time being read (times hold no nested messages). */
+const timeReader = new Reader(new Uint8Array(0));
+let timeSeconds = 0;
+let timeNanos = 0;
+
+/** Reads a `Time`/`MicroTime` message into `timeSeconds` and `timeNanos`. */
+function timestamp(r: Reader): void {
+  const t = r.messageInto(timeReader);
+  timeSeconds = 0;
+  timeNanos = 0;
   while (t.next()) {
-    if (t.is(1, VARINT)) seconds = t.varint();
-    else if (t.is(2, VARINT)) nanos = t.int32();
+    if (t.is(1, VARINT)) timeSeconds = t.varint();
+    else if (t.is(2, VARINT)) timeNanos = t.int32();
     else t.skip();
   }
-  return [seconds, nanos];
 }
 
 /**
@@ -181,9 +232,9 @@ function isoSeconds(seconds: number): string {
 
 /** A `MicroTime` as JSON writes it: `2006-01-02T15:04:05.000000Z`. */
 function microTime(r: Reader): string {
-  const [seconds, nanos] = timestamp(r);
-  const micros = String(Math.floor(nanos / 1000)).padStart(6, "0");
-  return `${isoSeconds(seconds)}.${micros}Z`;
+  timestamp(r);
+  const micros = String(Math.floor(timeNanos / 1000)).padStart(6, "0");
+  return `${isoSeconds(timeSeconds)}.${micros}Z`;
 }
 
 /**
@@ -191,8 +242,10 @@ function microTime(r: Reader): string {
  * time (an empty message), which JSON writes as null.
  */
 function time(r: Reader): string | undefined {
-  const [seconds, nanos] = timestamp(r);
-  return seconds === 0 && nanos === 0 ? undefined : `${isoSeconds(seconds)}Z`;
+  timestamp(r);
+  return timeSeconds === 0 && timeNanos === 0
+    ? undefined
+    : `${isoSeconds(timeSeconds)}Z`;
 }
 
 /**
@@ -207,7 +260,7 @@ function objectMeta(r: Reader, lease: Lease): void {
         m.name = r.string();
         break;
       case 3: {
-        const ns = r.string();
+        const ns = r.common();
         if (ns !== "") m.namespace = ns;
         break;
       }
@@ -290,8 +343,9 @@ function envelope(
   end: number,
 ): { kind: string; body: Reader } {
   if (
-    end - start < MAGIC.length ||
-    MAGIC.some((b, i) => buf[start + i] !== b)
+    end - start < MAGIC.length || buf[start] !== MAGIC[0] ||
+    buf[start + 1] !== MAGIC[1] || buf[start + 2] !== MAGIC[2] ||
+    buf[start + 3] !== MAGIC[3]
   ) {
     throw new ProtobufError("an object does not start with k8s\\0");
   }
@@ -303,7 +357,7 @@ function envelope(
     if (r.is(1, BYTES)) {
       const tm = r.message();
       while (tm.next()) {
-        if (tm.is(2, BYTES)) kind = tm.string();
+        if (tm.is(2, BYTES)) kind = tm.common();
         else tm.skip();
       }
     } else if (r.is(2, BYTES)) body = r.message();
@@ -329,8 +383,9 @@ export function decodeWatchEvent(
   const r = new Reader(frame);
   let type = "";
   let object: unknown;
+  let isLease = false;
   while (r.next()) {
-    if (r.is(1, BYTES)) type = r.string();
+    if (r.is(1, BYTES)) type = r.common();
     else if (r.is(2, BYTES)) {
       const ext = r.message();
       while (ext.next()) {
@@ -338,9 +393,10 @@ export function decodeWatchEvent(
           ext.skip();
           continue;
         }
-        const [start, end] = ext.slice();
-        const { kind, body } = envelope(frame, start, end);
-        if (kind === "Lease") object = lease(body, fallbackNamespace);
+        const start = ext.bytes();
+        const { kind, body } = envelope(frame, start, ext.pos);
+        isLease = kind === "Lease";
+        if (isLease) object = lease(body, fallbackNamespace);
         else if (kind === "Status") object = status(body);
         else object = {};
       }
@@ -350,7 +406,7 @@ export function decodeWatchEvent(
   if (object === undefined) {
     throw new ProtobufError(`a ${type} watch event has no object`);
   }
-  return { type, object };
+  return isLease ? { type, object, lease: true } : { type, object };
 }
 
 /** A page of Leases: what `rest_lease_source.ts` reads of a LeaseList. */
