@@ -176,7 +176,9 @@ export function observeLease(
 
   const beat = renewTime !== null && renewTime !== heart.lastRenewTime;
   if (holderChanged) heart.transitions++;
-  heart.holder = holder;
+  // The same holder keeps the string the heart has: each update's copy
+  // would otherwise outlive the young generation.
+  if (holder !== heart.holder) heart.holder = holder;
   heart.leaseTransitions = transitions ?? heart.leaseTransitions;
   if (!beat) return null;
 
