@@ -153,7 +153,7 @@ compiled=""
 why_not=""
 if [ "$MODE" != runtime ]; then
   log "deno compile${DENORT_BIN:+ (DENORT_BIN=$DENORT_BIN)}"
-  if (cd "$ROOT" && timeout 600 "$deno" compile --quiet --v8-flags=--heap-growing-percent=50,--max-semi-space-size=2 --allow-all --output "$work/earthworm" main.ts) >"$work/compile.log" 2>&1; then
+  if (cd "$ROOT" && timeout 600 "$deno" compile --quiet --v8-flags=--heap-growing-percent=50,--max-semi-space-size=4 --allow-all --output "$work/earthworm" main.ts) >"$work/compile.log" 2>&1; then
     got="$("$work/earthworm" --version 2>&1 | head -n 1 || true)"
     if [ "$got" = "earthworm $version" ]; then
       compiled=1
@@ -299,6 +299,9 @@ umoci config --image "$oci:$version" --created "$created" --history.created "$cr
   --os linux --architecture "$arch" \
   --config.entrypoint /earthworm --config.cmd agent --config.exposedports 8080/tcp \
   --config.env PATH=/usr/local/bin:/usr/bin:/bin \
+  --config.env MALLOC_ARENA_MAX=1 \
+  --config.env MALLOC_TRIM_THRESHOLD_=131072 \
+  --config.env MALLOC_MMAP_THRESHOLD_=131072 \
   --config.label "org.opencontainers.image.title=earthworm" \
   --config.label "org.opencontainers.image.version=$version" \
   --config.label "org.opencontainers.image.licenses=MIT" \

@@ -4,7 +4,7 @@
 // is the same in both kinds of image, but here it is this small program,
 // which replaces itself (execv, no shell, no extra process) with
 //
-//   /usr/local/bin/deno run --v8-flags=--heap-growing-percent=50,--max-semi-space-size=2 --allow-all --cached-only /opt/earthworm/app/main.js ARGS...
+//   /usr/local/bin/deno run --v8-flags=--heap-growing-percent=50,--max-semi-space-size=4 --allow-all --cached-only /opt/earthworm/app/main.js ARGS...
 //
 // (the V8 flag: see V8_FLAGS in tests/earthworm_process.ts and README.md, "Memory")
 //
@@ -20,7 +20,7 @@
 #define MAIN "/opt/earthworm/app/main.js"
 #define DENO_DIR "/opt/earthworm/deno_dir"
 
-static const char *const PREFIX[] = {DENO, "run", "--v8-flags=--heap-growing-percent=50,--max-semi-space-size=2", "--allow-all", "--cached-only", MAIN};
+static const char *const PREFIX[] = {DENO, "run", "--v8-flags=--heap-growing-percent=50,--max-semi-space-size=4", "--allow-all", "--cached-only", MAIN};
 #define NPREFIX (sizeof PREFIX / sizeof PREFIX[0])
 
 int main(int argc, char **argv) {

@@ -6,7 +6,7 @@
  * times the memory the README quotes.
  */
 import assert from "node:assert/strict";
-import { V8_FLAGS } from "./earthworm_process.ts";
+import { MALLOC_ENV, V8_FLAGS } from "./earthworm_process.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const read = (path: string) => Deno.readTextFileSync(`${ROOT}${path}`);
@@ -36,4 +36,23 @@ Deno.test("every launch of earthworm passes the same V8 flags", () => {
     compile.split(" ").includes(V8_FLAGS),
     `deploy/build_image.sh compiles with ${V8_FLAGS}: ${compile}`,
   );
+});
+
+Deno.test("every launch of earthworm runs with the same allocator settings", () => {
+  const tasks = (JSON.parse(read("deno.json")) as {
+    tasks: Record<string, string>;
+  }).tasks;
+  const image = read("deploy/build_image.sh");
+  for (const [name, value] of Object.entries(MALLOC_ENV)) {
+    for (const task of ["mock", "earthworm"]) {
+      assert.ok(
+        (tasks[task] ?? "").split(" ").includes(`${name}=${value}`),
+        `deno.json task "${task}" sets ${name}=${value}`,
+      );
+    }
+    assert.ok(
+      image.includes(`--config.env ${name}=${value} `),
+      `deploy/build_image.sh puts ${name}=${value} in the image's environment`,
+    );
+  }
 });

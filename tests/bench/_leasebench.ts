@@ -33,9 +33,10 @@ export class Leasebench {
   readonly #lines: ReadableStreamDefaultReader<string>;
   #buffer = "";
 
-  constructor(bin: string, args: string[]) {
+  constructor(bin: string, args: string[], env?: Record<string, string>) {
     this.child = new Deno.Command(bin, {
       args,
+      ...(env && { env }),
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",

@@ -60,6 +60,7 @@ import { parseArgs } from "node:util";
 import { kwokNode, startCluster } from "../cluster/harness.ts";
 import {
   type EarthwormProcess,
+  MALLOC_ENV,
   startEarthworm,
   V8_FLAGS,
 } from "../earthworm_process.ts";
@@ -379,7 +380,7 @@ async function live(): Promise<void> {
         V8_FLAGS,
         new URL("./_watch_floor.ts", import.meta.url).pathname,
         env.kubeconfig,
-      ])
+      ], MALLOC_ENV)
       : undefined;
     if (floor) {
       children.push(floor);
