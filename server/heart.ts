@@ -14,7 +14,6 @@ import {
   type HeartKind,
   type HeartStatus,
 } from "../core/api_types.ts";
-import { parseIsoTime } from "../core/iso_time.ts";
 import { type Lease, NODE_LEASE_NAMESPACE } from "../core/lease_types.ts";
 
 /** Tunables of the status decision. */
@@ -81,8 +80,6 @@ export interface HeartState {
    * whenever Earthworm (re)gains sight of the API server.
    */
   silenceConfirmed: boolean;
-  /** The heart has an open episode (the hub's bookkeeping, as `checkAt`). */
-  episodeOpen: boolean;
   /**
    * The open episode's finding is older than the last sweep: with nobody
    * taking events, a finding that only time changes (its "for N s") is
@@ -109,7 +106,7 @@ export function heartKind(namespace: string): HeartKind {
 /** Parses an RFC 3339 (micro)time; null when absent or invalid. */
 export function parseTime(value: string | null | undefined): number | null {
   if (!value) return null;
-  const ms = parseIsoTime(value);
+  const ms = Date.parse(value);
   return Number.isNaN(ms) ? null : ms;
 }
 
@@ -146,7 +143,6 @@ export function newHeart(
     status: "unknown",
     checkAt: -Infinity,
     silenceConfirmed: false,
-    episodeOpen: false,
     diagnosisDue: false,
   };
 }
