@@ -421,9 +421,10 @@ export class HeartHub implements LeaseSink, WireReportSink {
     const lazy = !this.feed.wanted();
     for (const heart of entry.hearts.values()) {
       if (now >= heart.checkAt && this.#updateStatus(heart, now)) continue;
-      if (heart.status === "healthy" && !heart.episodeOpen) continue;
+      const open = this.episodes.current(heart.id) !== undefined;
+      if (heart.status === "healthy" && !open) continue;
       if (
-        lazy && heart.episodeOpen && heart.status !== "healthy" &&
+        lazy && open && heart.status !== "healthy" &&
         this.#timeOnly(entry, heart)
       ) heart.diagnosisDue = true;
       else this.#diagnose(heart, now);
@@ -859,15 +860,10 @@ export class HeartHub implements LeaseSink, WireReportSink {
    */
   #diagnose(heart: HeartState, now: number, announce = true): void {
     heart.diagnosisDue = false;
-    const open = heart.episodeOpen
-      ? this.episodes.current(heart.id)
-      : undefined;
+    const open = this.episodes.current(heart.id);
     const bad = heart.status === "late" || heart.status === "expired";
     if (!bad && !(open && heart.status === "unknown")) {
-      if (!open) {
-        heart.episodeOpen = false;
-        return;
-      }
+      if (!open) return;
       // A Lease that beats again under another holder was handed over.
       const before = this.#holderAtStart.get(heart.id) ?? heart.holder;
       if (heart.kind === "lease" && heart.holder !== before) {
@@ -919,7 +915,6 @@ export class HeartHub implements LeaseSink, WireReportSink {
       heart.id,
       announce,
     );
-    heart.episodeOpen = true;
   }
 
   #nodeView(node: string, heart: HeartState): NodeWireView {
@@ -971,7 +966,6 @@ export class HeartHub implements LeaseSink, WireReportSink {
   }
 
   #closeEpisode(heart: HeartState, now: number): void {
-    heart.episodeOpen = false;
     heart.diagnosisDue = false;
     this.#holderAtStart.delete(heart.id);
     const closed = this.episodes.close(heart.id, now);
