@@ -398,7 +398,26 @@ async function agentsStep(cluster: Cluster, nodeIds: string[]): Promise<void> {
         `every node heart in the stream after ${signal}`,
         30_000,
         () => nodeIds.every((id) => viewIds().has(id)),
-      );
+      ).catch((err) => {
+        // Say what the view lacked and how the stream went since the stop.
+        const missing = nodeIds.filter((id) => !viewIds().has(id));
+        const counts = new Map<string, number>();
+        for (const m of s.received.slice(mark)) {
+          const key = `connection ${m.connection} ${m.event}`;
+          counts.set(key, (counts.get(key) ?? 0) + 1);
+        }
+        throw new Error(
+          `${(err as Error).message}: ${missing.length} missing (${
+            missing.slice(0, 5).join(", ")
+          }); snapshot on connection ${snap.connection} with ${
+            (JSON.parse(snap.data) as SnapshotEvent).hearts.length
+          } hearts; since the stop: ${
+            JSON.stringify(s.connects.filter((c) => c.at >= stoppedAt))
+          }, failures ${
+            JSON.stringify(s.failures.filter((f) => f.at >= stoppedAt))
+          }, messages ${JSON.stringify(Object.fromEntries(counts))}`,
+        );
+      });
       const after = s.received.slice(fresh);
       const ids = after.map((m) => Number(m.id));
       assert.deepEqual(ids, [...ids].sort((a, b) => a - b), "ids increase");
