@@ -55,10 +55,12 @@ import {
   type HeartState,
   heartStatus,
   judgeRead,
+  known,
   newHeart,
   nextStatusChange,
   type ObservedBeat,
   observeLease,
+  silentSince,
   type StatusPolicy,
 } from "./heart.ts";
 import { getLogger } from "../core/log.ts";
@@ -774,7 +776,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
           heart.id,
           heart.namespace,
           heart.name,
-          heart.lastRenewTime,
+          known(heart.lastRenewTime),
           now,
         ),
       );
@@ -894,10 +896,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         name: heart.name,
         holder: heart.holder,
         holderAtStart: this.#holderAtStart.get(heart.id) ?? heart.holder,
-        silentSince: Math.max(
-          heart.lastObservedAt ?? heart.baselineAt,
-          heart.baselineAt,
-        ),
+        silentSince: silentSince(heart),
         recentIntervals: heart.recentIntervals,
         version: heart.resourceVersion,
       },
@@ -920,7 +919,9 @@ export class HeartHub implements LeaseSink, WireReportSink {
   #nodeView(node: string, heart: HeartState): NodeWireView {
     return this.#wire.view(
       node,
-      heart.lastObservedAt ?? heart.baselineAt,
+      Number.isNaN(heart.lastObservedAt)
+        ? heart.baselineAt
+        : heart.lastObservedAt,
     );
   }
 
@@ -1059,10 +1060,8 @@ export class HeartHub implements LeaseSink, WireReportSink {
       lastObservedAt: iso(h.lastObservedAt),
       leaseDurationSeconds: h.leaseDurationSeconds,
       expectedIntervalSeconds: expected === null ? null : round3(expected),
-      lastIntervalSeconds: h.lastIntervalSeconds === null
-        ? null
-        : round3(h.lastIntervalSeconds),
-      skewSeconds: h.skewSeconds === null ? null : round3(h.skewSeconds),
+      lastIntervalSeconds: round3OrNull(h.lastIntervalSeconds),
+      skewSeconds: round3OrNull(h.skewSeconds),
       beats: h.beats,
       transitions: h.transitions,
       leaseTransitions: h.leaseTransitions,
@@ -1095,10 +1094,16 @@ function sourceKey(entry: ClusterEntry): string {
   return entry.name === undefined ? SOURCE : `${SOURCE}\u0000${entry.name}`;
 }
 
-function iso(ms: number | null): string | null {
-  return ms === null ? null : isoTime(ms);
+/** ISO time of `ms`; null when NaN (not known). */
+function iso(ms: number): string | null {
+  return Number.isNaN(ms) ? null : isoTime(ms);
 }
 
 function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
+}
+
+/** `n` to the millisecond; null when NaN (not known). */
+function round3OrNull(n: number): number | null {
+  return Number.isNaN(n) ? null : round3(n);
 }

@@ -8,11 +8,13 @@ import {
   heartKind,
   heartStatus,
   judgeRead,
+  known,
   median,
   newHeart,
   nextStatusChange,
   observeLease,
   parseTime,
+  silentSince,
 } from "./heart.ts";
 
 const T0 = Date.parse("2026-03-01T10:00:00Z");
@@ -49,7 +51,8 @@ Deno.test("first sighting is a baseline, not a beat", () => {
     T0,
   );
   assert.equal(h.beats, 0);
-  assert.equal(h.lastObservedAt, null);
+  assert.ok(Number.isNaN(h.lastObservedAt), "no beat observed yet");
+  assert.equal(known(h.lastObservedAt), null);
   assert.equal(h.status, "unknown");
   assert.equal(h.id, "kube-node-lease/n1");
 });
@@ -393,4 +396,42 @@ Deno.test("a beat clears the confirmation of the silence before it", () => {
     T0 + 5000,
   );
   assert.equal(h.silenceConfirmed, false);
+});
+
+Deno.test("a heart's times and intervals are always numbers (NaN when not known), never null", () => {
+  const fields = [
+    "lastRenewTime",
+    "lastObservedAt",
+    "lastIntervalSeconds",
+    "skewSeconds",
+    "intervalMedian",
+  ] as const;
+  const numbers = (h: ReturnType<typeof newHeart>) =>
+    fields.every((f) => typeof h[f] === "number");
+  const h = newHeart(lease("kube-system", "ctrl", {}), T0);
+  assert.ok(numbers(h), "a new heart without renewTime");
+  assert.ok(Number.isNaN(h.lastRenewTime));
+  assert.equal(silentSince(h), T0, "silent since it was first seen");
+  observeLease(
+    h,
+    lease("kube-system", "ctrl", { renewTime: at(1) }),
+    T0 + 1_000,
+  );
+  assert.ok(numbers(h), "after one beat");
+  assert.equal(known(h.lastIntervalSeconds), null, "one beat has no interval");
+  assert.equal(silentSince(h), T0 + 1_000, "silent since its beat");
+  observeLease(
+    h,
+    lease("kube-system", "ctrl", { renewTime: at(3) }),
+    T0 + 3_000,
+  );
+  assert.equal(h.lastIntervalSeconds, 2);
+  assert.equal(h.intervalMedian, 2);
+  assert.equal(expectedInterval(h), 2);
+  h.baselineAt = T0 + 5_000;
+  assert.equal(
+    silentSince(h),
+    T0 + 5_000,
+    "a later baseline (sight regained) counts",
+  );
 });
