@@ -25,6 +25,7 @@ import type {
   Heart,
   HeartsResponse,
   SnapshotEvent,
+  StatusEvent,
 } from "../core/api_types.ts";
 import { sleep, until } from "./wait.ts";
 
@@ -383,7 +384,8 @@ async function agentsStep(cluster: Cluster, nodeIds: string[]): Promise<void> {
       );
       assert.equal(conn.lastEventId !== undefined, true, "resumed with an id");
       // The view after it holds every node: a new leader that has not
-      // listed yet sends a snapshot without them, then each as a heart event.
+      // listed yet sends a snapshot without them, then each as it comes (a
+      // heart the view lacks comes as a status event from null).
       const viewIds = (): Set<string> => {
         const ids = new Set(
           (JSON.parse(snap.data) as SnapshotEvent).hearts.map((h) => h.id),
@@ -391,6 +393,11 @@ async function agentsStep(cluster: Cluster, nodeIds: string[]): Promise<void> {
         for (const m of s.received.slice(fresh + 1)) {
           if (m.connection !== snap.connection) break;
           if (m.event === "heart") ids.add((JSON.parse(m.data) as Heart).id);
+          if (m.event === "status") {
+            const e = JSON.parse(m.data) as StatusEvent;
+            if (e.to === null) ids.delete(e.id);
+            else ids.add(e.id);
+          }
         }
         return ids;
       };
