@@ -149,24 +149,24 @@ export class StreamBatcher {
     this.flush();
     this.#log.discontinue();
     this.#paused = true;
+    // The next client starts from a snapshot: what each heart last sent
+    // in full is not needed, and at 5,000 hearts it is 1.4 MB.
+    this.#sent.clear();
     return false;
   }
 
   /**
    * Takes events again. The client that subscribed starts from a snapshot
-   * of the hearts as they are; what each heart last sent in full may be
-   * older, which can only cost a heart sent again, never a change missed.
-   * Hearts deleted meanwhile are forgotten.
+   * of the hearts as they are; with no shape remembered, each heart's
+   * first event after it sends the whole heart again, once.
    */
   #resume(): void {
     this.#paused = false;
-    if (this.#heartOf === undefined) {
-      this.#sent.clear();
-      return;
-    }
-    for (const id of this.#sent.keys()) {
-      if (this.#heartOf(id) === undefined) this.#sent.delete(id);
-    }
+  }
+
+  /** Hearts whose shape, as last sent in full, is remembered. */
+  get remembered(): number {
+    return this.#sent.size;
   }
 
   /** Number of entries waiting for the next batch. */

@@ -246,6 +246,7 @@ Deno.test("a minute after the last client left, events are not encoded; the next
   // Then the batcher stops: nothing is encoded, and nothing is resumable.
   await timer.advance(1);
   assert.equal(hub.feed.wanted(), false);
+  assert.equal(hub.batcher.remembered, 0, "no shapes kept while paused");
   const entries = hub.batcher.entries;
   const lastId = hub.events.lastId;
   await clock.advance(10_000);
