@@ -79,3 +79,66 @@ Deno.test("episode book's total follows hearts deleted and episodes dropped per 
     [[4_997_000], [4_998_000], [4_999_000]],
   );
 });
+
+Deno.test("a closed episode reads back as it was closed, and a copy: the book keeps it as text", () => {
+  const book = new EpisodeBook();
+  const withEvidence: Finding = {
+    ...finding,
+    evidence: [{
+      at: "2026-03-01T10:00:05.000Z",
+      text: "no Earthworm agent reports wire data for this node",
+      phrase: phrase("evidence.noAgent"),
+    }],
+  };
+  book.record(
+    "a",
+    Date.parse("2026-03-01T10:00:00Z"),
+    "late",
+    withEvidence,
+    undefined,
+    {
+      id: "kube-node-lease/a",
+    },
+  );
+  const open = book.current("a")!;
+  assert.deepEqual(book.list("a"), [open], "the open one as it is");
+  const closed = book.close("a", Date.parse("2026-03-01T10:00:30Z"))!;
+  assert.equal(closed.end, "2026-03-01T10:00:30.000Z");
+  const [read] = book.list("a");
+  assert.deepEqual(read, closed);
+  read!.cause = "kubelet";
+  assert.equal(book.list("a")[0]!.cause, "unknown", "readers get copies");
+  assert.equal(book.current("a"), undefined);
+});
+
+Deno.test("a closed episode's finding can be revised by evidence that came after its end", () => {
+  const book = new EpisodeBook();
+  book.record("source", 0, "unknown", finding);
+  book.close("source", 10_000);
+  const apiserver: Finding = {
+    cause: "apiserver",
+    summary: "the API server took 12 s",
+    summaryPhrase: phrase("apiserver.slow", { latencyMs: 12_000 }),
+    evidence: [],
+  };
+  const never = book.reviseClosed("source", apiserver, 11_000, () => false);
+  assert.equal(never, null, "kept when the caller declines");
+  assert.equal(book.closed.unknown, 1);
+  const revised = book.reviseClosed(
+    "source",
+    apiserver,
+    11_000,
+    (e) => e.cause !== "apiserver",
+  );
+  assert.equal(revised?.cause, "apiserver");
+  assert.equal(revised?.causeSince, new Date(11_000).toISOString());
+  assert.equal(revised?.end, new Date(10_000).toISOString(), "same end");
+  assert.deepEqual(book.list("source"), [revised]);
+  assert.deepEqual([book.closed.unknown, book.closed.apiserver], [0, 1]);
+  book.record("source", 20_000, "unknown", finding);
+  assert.equal(
+    book.reviseClosed("source", apiserver, 21_000, () => true),
+    null,
+    "not while the last one is open",
+  );
+});

@@ -1024,18 +1024,13 @@ export class HeartHub implements LeaseSink, WireReportSink {
       return;
     }
     // Closed: late evidence may still name the API server.
-    const closed = this.episodes.list(sourceKey(entry)).at(-1);
-    if (
-      closed && closed.end !== null && finding.cause !== closed.cause &&
-      finding.cause === "apiserver"
-    ) {
-      this.episodes.closed[closed.cause]--;
-      this.episodes.closed[finding.cause]++;
-      closed.cause = finding.cause;
-      closed.causeSince = new Date(now).toISOString();
-      closed.summary = finding.summary;
-      closed.summaryPhrase = finding.summaryPhrase;
-      closed.evidence = finding.evidence;
+    const closed = this.episodes.reviseClosed(
+      sourceKey(entry),
+      finding,
+      now,
+      (e) => finding.cause !== e.cause && finding.cause === "apiserver",
+    );
+    if (closed) {
       this.feed.publish("diagnosis", {
         id: SOURCE,
         ...(entry.name !== undefined && { cluster: entry.name }),
