@@ -62,6 +62,53 @@ export class LoadSampler {
   }
 }
 
+/**
+ * Samples a process's resident memory every `everyMs` over a window: how it
+ * went, not only where it ended (a run's last reading can include what its
+ * own final queries cost).
+ */
+export class RssSampler {
+  readonly #samples: { at: number; rss: number; anon: number }[] = [];
+  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #t0 = Date.now();
+  constructor(readonly pid: number, everyMs = 60_000) {
+    this.#take();
+    this.#timer = setInterval(() => this.#take(), everyMs);
+  }
+  #take(): void {
+    try {
+      const m = rss(this.pid);
+      this.#samples.push({
+        at: (Date.now() - this.#t0) / 60_000,
+        rss: m.rss,
+        anon: m.anon,
+      });
+    } catch {
+      // the process ended
+    }
+  }
+  /** Stops sampling and describes the window: first, last, highest and the trend per minute. */
+  stop(): string {
+    clearInterval(this.#timer);
+    this.#take();
+    const s = this.#samples;
+    if (s.length < 2) return "too short to sample";
+    const first = s[0]!, last = s.at(-1)!;
+    const max = Math.max(...s.map((x) => x.rss));
+    const slope = (last.rss - first.rss) / (last.at - first.at);
+    return `${first.rss.toFixed(0)} MiB at its start, ${
+      last.rss.toFixed(0)
+    } MiB (anonymous ${last.anon.toFixed(0)}) at its end after ${
+      last.at.toFixed(0)
+    } min, highest ${max.toFixed(0)} MiB, ${slope >= 0 ? "+" : ""}${
+      slope.toFixed(2)
+    } MiB/min; every ${Math.max(1, Math.round(s.length / 12))}th sample: ${
+      s.filter((_, i) => i % Math.max(1, Math.round(s.length / 12)) === 0)
+        .map((x) => x.rss.toFixed(0)).join(" ")
+    }`;
+  }
+}
+
 /** The `p`-quantile (0..1) of sorted values. */
 export function quantile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;

@@ -34,7 +34,9 @@
  *    server's answer to the update arrived (the commit, confirmed).
  * 5. kwok: node Lease renewals a second, and each node's interval between
  *    renewals (10 s nominal, +4 % jitter): on time or late.
- * 6. Resident memory of both; with `--heap` (the leader then runs with
+ * 6. The leader's resident memory every minute of the window (a window of
+ *    an hour or more ends with an hour of history in its store), and at
+ *    the end that of every process; with `--heap` (the leader then runs with
  *    `--inspect` on loopback) also its V8 heap before and after a full
  *    collection, what it holds apart from the collector's slack.
  * 7. With `--floor`, `_watch_floor.ts` beside them: Earthworm's list/watch
@@ -74,6 +76,7 @@ import {
   LoadSampler,
   quantile,
   rss,
+  RssSampler,
   startCpuProfile,
   summary,
   topSelf,
@@ -394,6 +397,7 @@ async function live(): Promise<void> {
     await renewer.dump();
 
     const load = new LoadSampler();
+    const leaderRss = new RssSampler(leader.child.pid);
     const t0 = Date.now();
     const ew0 = {
       cpu: cpuSeconds(leader.child.pid),
@@ -418,6 +422,7 @@ async function live(): Promise<void> {
     const rn1 = await renewer.stats<{ renewals: number }>();
     const t1 = Date.now();
     const loadText = load.stop();
+    const rssText = leaderRss.stop();
     const seconds = (t1 - t0) / 1000;
 
     const ewUpdates = ew1.events - ew0.events;
@@ -548,6 +553,9 @@ async function live(): Promise<void> {
         }`,
       );
     }
+    console.log(
+      `the leader's resident memory over the window (before the queries above): ${rssText}`,
+    );
     console.log(
       `resident memory: Earthworm leader ${
         memory(leader.child.pid)
