@@ -919,9 +919,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
   #nodeView(node: string, heart: HeartState): NodeWireView {
     return this.#wire.view(
       node,
-      Number.isNaN(heart.lastObservedAt)
-        ? heart.baselineAt
-        : heart.lastObservedAt,
+      known(heart.lastObservedAt) ?? heart.baselineAt,
     );
   }
 

@@ -96,14 +96,15 @@ export class RssSampler {
     const first = s[0]!, last = s.at(-1)!;
     const max = Math.max(...s.map((x) => x.rss));
     const slope = (last.rss - first.rss) / (last.at - first.at);
+    const step = Math.max(1, Math.round(s.length / 12));
     return `${first.rss.toFixed(0)} MiB at its start, ${
       last.rss.toFixed(0)
     } MiB (anonymous ${last.anon.toFixed(0)}) at its end after ${
       last.at.toFixed(0)
     } min, highest ${max.toFixed(0)} MiB, ${slope >= 0 ? "+" : ""}${
       slope.toFixed(2)
-    } MiB/min; every ${Math.max(1, Math.round(s.length / 12))}th sample: ${
-      s.filter((_, i) => i % Math.max(1, Math.round(s.length / 12)) === 0)
+    } MiB/min; every ${step}th sample: ${
+      s.filter((_, i) => i % step === 0)
         .map((x) => x.rss.toFixed(0)).join(" ")
     }`;
   }
