@@ -111,6 +111,35 @@ Deno.test("a closed episode reads back as it was closed, and a copy: the book ke
   assert.equal(book.current("a"), undefined);
 });
 
+Deno.test("a closed episode keeps every digit, sign, fraction and escape of its JSON", () => {
+  const book = new EpisodeBook();
+  const odd: Finding = {
+    cause: "network",
+    summary: "node-0042 lost 3.75 % of 1e+21 packets \u0001 at -12 ms, 007",
+    summaryPhrase: phrase("network.retransmitted", {
+      count: -3,
+      rate: 0.000123,
+      srttUs: 1.5e-7,
+    }),
+    evidence: [{
+      at: "2026-03-01T10:00:05.123Z",
+      text: '1,2,3 "quoted" 10.0.0.2:40000->10.0.0.1:6443',
+      phrase: phrase("evidence.noAgent"),
+    }],
+  };
+  const ids = ["kube-node-lease/node-0042", "kube-node-lease/node-7"];
+  for (const [i, id] of ids.entries()) {
+    book.record(id, 1_000 + i, "expired", odd, 1_500, { id, cluster: "c-9" });
+  }
+  const closed = ids.map((id, i) => book.close(id, 90_061 + i)!);
+  assert.deepEqual(ids.map((id) => book.list(id)), closed.map((e) => [e]));
+  assert.equal(
+    JSON.stringify(book.list(ids[0]!)[0]),
+    JSON.stringify(closed[0]),
+    "the same JSON, key order included",
+  );
+});
+
 Deno.test("a closed episode's finding can be revised by evidence that came after its end", () => {
   const book = new EpisodeBook();
   book.record("source", 0, "unknown", finding);
