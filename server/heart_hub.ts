@@ -380,7 +380,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     // Every heart's status depends on its cluster's source: decide them all
     // again.
     for (const heart of entry.hearts.values()) heart.checkAt = -Infinity;
-    this.#sweepCluster(entry, at);
+    this.#sweep([entry], at);
   }
 
   /**
@@ -413,24 +413,36 @@ export class HeartHub implements LeaseSink, WireReportSink {
    * changed by time alone since it was last decided, publishing changes.
    */
   sweep(now: number = this.clock.now()): void {
-    for (const entry of this.#clusters.values()) {
-      this.#sweepCluster(entry, now);
-    }
+    this.#sweep([...this.#clusters.values()], now);
   }
 
-  #sweepCluster(entry: ClusterEntry, now: number): void {
+  #sweep(entries: ClusterEntry[], now: number): void {
+    // Hearts whose status changed were diagnosed then; the others with an
+    // open episode are looked at after (not every heart asks the book).
+    const changed = new Set<string>();
+    for (const entry of entries) {
+      for (const heart of entry.hearts.values()) {
+        if (now >= heart.checkAt && this.#updateStatus(heart, now)) {
+          changed.add(heart.id);
+        }
+      }
+    }
     // Nobody takes events: a finding only time changes waits for a reader.
     const lazy = !this.feed.wanted();
-    for (const heart of entry.hearts.values()) {
-      if (now >= heart.checkAt && this.#updateStatus(heart, now)) continue;
-      const open = this.episodes.current(heart.id) !== undefined;
-      if (heart.status === "healthy" && !open) continue;
+    for (const id of this.episodes.openIds()) {
+      const heart = this.#hearts.get(id);
+      if (!heart || changed.has(id)) continue;
+      const entry = this.#clusterOf(heart);
+      if (!entries.includes(entry)) continue;
       if (
-        lazy && open && heart.status !== "healthy" &&
-        this.#timeOnly(entry, heart)
+        lazy && heart.status !== "healthy" && this.#timeOnly(entry, heart)
       ) heart.diagnosisDue = true;
       else this.#diagnose(heart, now);
     }
+    for (const entry of entries) this.#sweepSource(entry, now);
+  }
+
+  #sweepSource(entry: ClusterEntry, now: number): void {
     if (!entry.connected) this.#diagnoseSource(entry, now);
     else if (this.#lateDiagnosisDue) {
       this.#lateDiagnosisDue = false;
@@ -830,6 +842,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     const from = heart.status;
     heart.status = status;
     this.#diagnose(heart, now);
+    if (!this.feed.wanted()) return true;
     this.feed.publish("status", {
       id: heart.id,
       from,
@@ -968,7 +981,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
     heart.diagnosisDue = false;
     this.#holderAtStart.delete(heart.id);
     const closed = this.episodes.close(heart.id, now);
-    if (closed) {
+    if (closed && this.feed.wanted()) {
       this.feed.publish("diagnosis", {
         id: heart.id,
         ...(heart.cluster !== undefined && { cluster: heart.cluster }),
