@@ -4,7 +4,8 @@
  * plane of `tests/cluster/` and prints measurements instead of asserting):
  *
  *   deno run -A tests/bench/scale_informer.ts [--nodes 5000] [--other 1000]
- *     [--other-every 10] [--window 120] [--warmup 30] [--kwok-workers 256]
+ *     [--other-every 10] [--window 120] [--part 600] [--warmup 30]
+ *     [--kwok-workers 256]
  *     [--cluster-dir DIR] [--earthworm MAIN_TS] [--no-live]
  *     [--history] [--history-speed 10] [--history-other-every 2] [--heap]
  *     [--profile FILE] [--floor]
@@ -34,6 +35,9 @@
  *    server's answer to the update arrived (the commit, confirmed).
  * 5. kwok: node Lease renewals a second, and each node's interval between
  *    renewals (10 s nominal, +4 % jitter): on time or late.
+ *    A window longer than `--part` seconds is also read part by part (10
+ *    minutes by default): the ratio in each part, to tell whether it grows
+ *    with the history the leader holds.
  * 6. The leader's resident memory every minute of the window (a window of
  *    an hour or more ends with an hour of history in its store), and at
  *    the end that of every process; with `--heap` (the leader then runs with
@@ -89,6 +93,7 @@ const args = parseArgs({
     other: { type: "string", default: "1000" },
     "other-every": { type: "string", default: "10" },
     window: { type: "string", default: "120" },
+    part: { type: "string", default: "600" },
     warmup: { type: "string", default: "30" },
     "kwok-workers": { type: "string", default: "256" },
     "cluster-dir": { type: "string" },
@@ -106,6 +111,7 @@ const NODES = Number(args.values.nodes);
 const OTHER = Number(args.values.other);
 const OTHER_EVERY = Number(args.values["other-every"]);
 const WINDOW_S = Number(args.values.window);
+const PART_S = Number(args.values.part);
 const WARMUP_S = Number(args.values.warmup);
 const KWOK_WORKERS = args.values["kwok-workers"]!;
 const OTHER_NS = "earthworm-bench";
@@ -399,10 +405,11 @@ async function live(): Promise<void> {
     const load = new LoadSampler();
     const leaderRss = new RssSampler(leader.child.pid);
     const t0 = Date.now();
-    const ew0 = {
+    const leaderReading = async () => ({
       cpu: cpuSeconds(leader.child.pid),
-      events: await metric(leader.address, "earthworm_lease_events_total"),
-    };
+      updates: await metric(leader.address, "earthworm_lease_events_total"),
+    });
+    const ew0 = await leaderReading();
     const go0 = await reading(informer);
     const pb0 = await reading(informerPb);
     const fl0 = floor && await reading(floor);
@@ -410,12 +417,21 @@ async function live(): Promise<void> {
     const stopProfile = PROFILE !== undefined && leader.inspect !== undefined
       ? await startCpuProfile(leader.inspect)
       : undefined;
-    await sleep(WINDOW_S * 1000);
+    // The window part by part: Earthworm's and the informer's CPU per update
+    // in each, read back to back.
+    const parts: string[] = [];
+    let ewPart = ew0, goPart = go0;
+    for (let left = WINDOW_S; left > 0; left -= PART_S) {
+      await sleep(Math.min(left, PART_S) * 1000);
+      if (PART_S >= WINDOW_S) break;
+      const ew = await leaderReading(), go = await reading(informer);
+      const e = usage(ewPart, ew), g = usage(goPart, go);
+      parts.push(`${(e.per / g.per).toFixed(2)}× (${e.per.toFixed(1)} µs)`);
+      ewPart = ew;
+      goPart = go;
+    }
     const profile = await stopProfile?.();
-    const ew1 = {
-      cpu: cpuSeconds(leader.child.pid),
-      events: await metric(leader.address, "earthworm_lease_events_total"),
-    };
+    const ew1 = await leaderReading();
     const go1 = await reading(informer);
     const pb1 = await reading(informerPb);
     const fl1 = floor && await reading(floor);
@@ -425,9 +441,7 @@ async function live(): Promise<void> {
     const rssText = leaderRss.stop();
     const seconds = (t1 - t0) / 1000;
 
-    const ewUpdates = ew1.events - ew0.events;
-    const ewCpu = ew1.cpu - ew0.cpu;
-    const ewPer = ewCpu / ewUpdates * 1e6;
+    const { cpu: ewCpu, updates: ewUpdates, per: ewPer } = usage(ew0, ew1);
     const { cpu: goCpu, updates: goUpdates, per: goPer } = usage(go0, go1);
     const { cpu: pbCpu, updates: pbUpdates, per: pbPer } = usage(pb0, pb1);
     const otherRenewals = rn1.renewals - rn0.renewals;
@@ -450,6 +464,13 @@ async function live(): Promise<void> {
         pbCpu.toFixed(2)
       } s for ${pbUpdates}): ratio ${(ewPer / pbPer).toFixed(2)}×`,
     );
+    if (parts.length > 0) {
+      console.log(
+        `  Earthworm / informer in each ${PART_S} s of the window: ${
+          parts.join(", ")
+        }`,
+      );
+    }
     if (fl0 && fl1) {
       const { cpu, updates: n, per } = usage(fl0, fl1);
       console.log(
