@@ -26,7 +26,9 @@
  * 3. After `--warmup` seconds, over `--window` seconds, reads both
  *    processes' CPU time (`/proc/<pid>/stat`, user + system) and the Lease
  *    updates each received (Earthworm: `earthworm_lease_events_total`; the
- *    informers: their handler calls): CPU per update and the ratios.
+ *    informers: their handler calls): CPU per update and the ratios; for
+ *    a window longer than `--part` seconds (10 minutes) also the ratio in
+ *    each part, to tell whether it grows with the history the leader holds.
  * 4. Freshness: for every tenth Lease (names ending in 0), when each saw
  *    each new renewTime: Earthworm's `observedAt` of the beat, the
  *    informer's handler time. Both are floored to the millisecond, as
@@ -35,9 +37,6 @@
  *    server's answer to the update arrived (the commit, confirmed).
  * 5. kwok: node Lease renewals a second, and each node's interval between
  *    renewals (10 s nominal, +4 % jitter): on time or late.
- *    A window longer than `--part` seconds is also read part by part (10
- *    minutes by default): the ratio in each part, to tell whether it grows
- *    with the history the leader holds.
  * 6. The leader's resident memory every minute of the window (a window of
  *    an hour or more ends with an hour of history in its store), and at
  *    the end that of every process; with `--heap` (the leader then runs with
@@ -421,9 +420,9 @@ async function live(): Promise<void> {
     // in each, read back to back.
     const parts: string[] = [];
     let ewPart = ew0, goPart = go0;
-    for (let left = WINDOW_S; left > 0; left -= PART_S) {
-      await sleep(Math.min(left, PART_S) * 1000);
-      if (PART_S >= WINDOW_S) break;
+    const partS = Math.min(PART_S, WINDOW_S);
+    for (let left = WINDOW_S; left > 0; left -= partS) {
+      await sleep(Math.min(left, partS) * 1000);
       const ew = await leaderReading(), go = await reading(informer);
       const e = usage(ewPart, ew), g = usage(goPart, go);
       parts.push(`${(e.per / g.per).toFixed(2)}× (${e.per.toFixed(1)} µs)`);
@@ -464,7 +463,7 @@ async function live(): Promise<void> {
         pbCpu.toFixed(2)
       } s for ${pbUpdates}): ratio ${(ewPer / pbPer).toFixed(2)}×`,
     );
-    if (parts.length > 0) {
+    if (parts.length > 1) {
       console.log(
         `  Earthworm / informer in each ${PART_S} s of the window: ${
           parts.join(", ")
