@@ -52,6 +52,8 @@ export async function startEarthworm(
     entry?: string;
     /** Flags of `deno run` itself, before the entry (`--inspect=…`). */
     denoFlags?: string[];
+    /** V8's flags instead of the launch's own ({@linkcode V8_FLAGS}), as `--v8-flags=…`. */
+    v8Flags?: string;
     cwd?: string;
     env?: Record<string, string>;
     timeoutMs?: number;
@@ -62,7 +64,7 @@ export async function startEarthworm(
     args: [
       "run",
       "-A",
-      V8_FLAGS,
+      opts.v8Flags ?? V8_FLAGS,
       ...opts.denoFlags ?? [],
       opts.entry ?? `${ROOT}main.ts`,
       ...args,

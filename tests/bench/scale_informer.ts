@@ -6,7 +6,8 @@
  *   deno run -A tests/bench/scale_informer.ts [--nodes 5000] [--other 1000]
  *     [--other-every 10] [--window 120] [--part 600] [--warmup 30]
  *     [--kwok-workers 256]
- *     [--cluster-dir DIR] [--earthworm MAIN_TS] [--no-live]
+ *     [--cluster-dir DIR] [--earthworm MAIN_TS] [--compare MAIN_TS]
+ *     [--compare-v8-flags FLAGS] [--no-live]
  *     [--history] [--history-speed 10] [--history-other-every 2] [--heap]
  *     [--profile FILE] [--floor]
  *
@@ -29,6 +30,14 @@
  *    informers: their handler calls): CPU per update and the ratios; for
  *    a window longer than `--part` seconds (10 minutes) also the ratio in
  *    each part, to tell whether it grows with the history the leader holds.
+ *    With `--compare MAIN_TS`, a second leader from another checkout's
+ *    `main.ts` (its own election Lease) runs beside the first in the same
+ *    window, and its CPU per update is printed against both: two versions
+ *    of Earthworm side by side on one cluster, under one load. With
+ *    `--compare-v8-flags FLAGS` that second leader runs with
+ *    `--v8-flags=FLAGS` instead of the launch's own (and from this
+ *    checkout unless `--compare` names another): a runtime setting tried
+ *    side by side.
  * 4. Freshness: for every tenth Lease (names ending in 0), when each saw
  *    each new renewTime: Earthworm's `observedAt` of the beat, the
  *    informer's handler time. Both are floored to the millisecond, as
@@ -97,6 +106,8 @@ const args = parseArgs({
     "kwok-workers": { type: "string", default: "256" },
     "cluster-dir": { type: "string" },
     earthworm: { type: "string" },
+    compare: { type: "string" },
+    "compare-v8-flags": { type: "string" },
     "no-live": { type: "boolean", default: false },
     history: { type: "boolean", default: false },
     "history-speed": { type: "string", default: "10" },
@@ -115,6 +126,11 @@ const WARMUP_S = Number(args.values.warmup);
 const KWOK_WORKERS = args.values["kwok-workers"]!;
 const OTHER_NS = "earthworm-bench";
 const ENTRY = args.values.earthworm;
+const COMPARE_V8 = args.values["compare-v8-flags"];
+const COMPARE = args.values.compare ??
+  (COMPARE_V8 === undefined
+    ? undefined
+    : new URL("../../main.ts", import.meta.url).pathname);
 const PROFILE = args.values.profile;
 const HEAP = args.values.heap! || PROFILE !== undefined;
 const FLOOR = args.values.floor!;
@@ -215,7 +231,25 @@ async function ensureNamespace(env: Env, ns: string): Promise<void> {
   }
 }
 
-async function startLeader(env: Env): Promise<
+/**
+ * `startEarthworm`'s options for another checkout's `main.ts`: it runs in
+ * its own directory, with its own deno.json and lock.
+ */
+function entryOptions(entry: string | undefined): {
+  entry?: string;
+  cwd?: string;
+} {
+  if (entry === undefined) return {};
+  const path = Deno.realPathSync(entry);
+  return { entry: path, cwd: path.slice(0, path.lastIndexOf("/")) };
+}
+
+async function startLeader(
+  env: Env,
+  name: string,
+  entry: string | undefined,
+  v8Flags?: string,
+): Promise<
   EarthwormProcess & {
     address: string;
     inspect: string | undefined;
@@ -233,17 +267,18 @@ async function startLeader(env: Env): Promise<
     "--port",
     String(port),
     "--identity",
-    "scale-bench-leader",
+    name,
     "--address",
     address,
     "--election-namespace",
     "earthworm",
     "--election-lease",
-    "scale-bench-leader",
+    name,
     "--no-ebpf",
   ], {
     timeoutMs: 60_000,
-    ...(ENTRY !== undefined && { entry: ENTRY }),
+    ...entryOptions(entry),
+    ...(v8Flags !== undefined && { v8Flags: `--v8-flags=${v8Flags}` }),
     ...(inspect && { denoFlags: inspect.denoFlags }),
   });
   return { ...proc, address, inspect: inspect?.inspect };
@@ -342,23 +377,34 @@ async function live(): Promise<void> {
       } s`,
     );
 
-    const leader = await startLeader(env);
-    children.push(leader);
     const total = NODES + OTHER;
-    await until(
-      `the leader to hold ${total} hearts`,
-      300_000,
-      async () => {
-        const res = await fetch(`${leader.address}/api/v1/hearts`);
-        if (!res.ok) {
-          await res.body?.cancel();
-          return false;
-        }
-        const body = await res.json() as HeartsResponse;
-        return body.hearts.length >= total;
-      },
-      2_000,
-    );
+    const leaderWithAll = async (
+      name: string,
+      entry: string | undefined,
+      v8Flags?: string,
+    ) => {
+      const p = await startLeader(env, name, entry, v8Flags);
+      children.push(p);
+      await until(
+        `the leader ${name} to hold ${total} hearts`,
+        300_000,
+        async () => {
+          const res = await fetch(`${p.address}/api/v1/hearts`);
+          if (!res.ok) {
+            await res.body?.cancel();
+            return false;
+          }
+          const body = await res.json() as HeartsResponse;
+          return body.hearts.length >= total;
+        },
+        2_000,
+      );
+      return p;
+    };
+    const leader = await leaderWithAll("scale-bench-leader", ENTRY);
+    const other = COMPARE === undefined
+      ? undefined
+      : await leaderWithAll("scale-bench-compare", COMPARE, COMPARE_V8);
     const informer = new Leasebench(bin, [
       "informer",
       "-kubeconfig",
@@ -404,11 +450,12 @@ async function live(): Promise<void> {
     const load = new LoadSampler();
     const leaderRss = new RssSampler(leader.child.pid);
     const t0 = Date.now();
-    const leaderReading = async () => ({
-      cpu: cpuSeconds(leader.child.pid),
-      updates: await metric(leader.address, "earthworm_lease_events_total"),
+    const leaderReading = async (p = leader) => ({
+      cpu: cpuSeconds(p.child.pid),
+      updates: await metric(p.address, "earthworm_lease_events_total"),
     });
     const ew0 = await leaderReading();
+    const cm0 = other && await leaderReading(other);
     const go0 = await reading(informer);
     const pb0 = await reading(informerPb);
     const fl0 = floor && await reading(floor);
@@ -419,18 +466,25 @@ async function live(): Promise<void> {
     // The window part by part: Earthworm's and the informer's CPU per update
     // in each, read back to back.
     const parts: string[] = [];
-    let ewPart = ew0, goPart = go0;
+    let ewPart = ew0, goPart = go0, cmPart = cm0;
     const partS = Math.min(PART_S, WINDOW_S);
     for (let left = WINDOW_S; left > 0; left -= partS) {
       await sleep(Math.min(left, partS) * 1000);
       const ew = await leaderReading(), go = await reading(informer);
+      const cm = other && await leaderReading(other);
       const e = usage(ewPart, ew), g = usage(goPart, go);
-      parts.push(`${(e.per / g.per).toFixed(2)}× (${e.per.toFixed(1)} µs)`);
+      const c = cmPart && cm && usage(cmPart, cm);
+      parts.push(
+        `${(e.per / g.per).toFixed(2)}× (${e.per.toFixed(1)} µs)` +
+          (c ? ` vs --compare ${(c.per / g.per).toFixed(2)}×` : ""),
+      );
       ewPart = ew;
       goPart = go;
+      cmPart = cm;
     }
     const profile = await stopProfile?.();
     const ew1 = await leaderReading();
+    const cm1 = other && await leaderReading(other);
     const go1 = await reading(informer);
     const pb1 = await reading(informerPb);
     const fl1 = floor && await reading(floor);
@@ -463,6 +517,17 @@ async function live(): Promise<void> {
         pbCpu.toFixed(2)
       } s for ${pbUpdates}): ratio ${(ewPer / pbPer).toFixed(2)}×`,
     );
+    if (cm0 && cm1) {
+      const { cpu, updates: n, per } = usage(cm0, cm1);
+      console.log(
+        `  --compare ${COMPARE}${
+          COMPARE_V8 === undefined ? "" : ` --v8-flags=${COMPARE_V8}`
+        }: ${per.toFixed(1)} µs (${cpu.toFixed(2)} s for ${n}): ratio ${
+          (per / goPer).toFixed(2)
+        }× the informer; ` +
+          `this checkout / --compare ${(ewPer / per).toFixed(3)}`,
+      );
+    }
     if (parts.length > 1) {
       console.log(
         `  Earthworm / informer in each ${PART_S} s of the window: ${
@@ -583,7 +648,7 @@ async function live(): Promise<void> {
         leader.inspect,
       )}; client-go informer ${memory(informer.pid)}; on protobuf ${
         memory(informerPb.pid)
-      }`,
+      }${other ? `; --compare leader ${memory(other.child.pid)}` : ""}`,
     );
   } finally {
     for (const c of children.reverse()) await c.stop().catch(() => {});
@@ -618,7 +683,7 @@ async function history(): Promise<void> {
     "--no-incidents",
   ], {
     timeoutMs: 60_000,
-    ...(ENTRY !== undefined && { entry: ENTRY }),
+    ...entryOptions(ENTRY),
     ...(inspect && { denoFlags: inspect.denoFlags }),
   });
   const url = mock.url;
