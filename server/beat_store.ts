@@ -47,6 +47,19 @@ export interface StoredBeat {
   wireConfidence?: WireConfidence;
 }
 
+/**
+ * A heart's last beat as the hub keeps it on the heart itself (NaN for an
+ * interval it does not know): {@linkcode BeatStore.appendLast} reads it
+ * there, so storing a beat builds no object.
+ */
+export interface LastBeat {
+  lastRenewTime: number;
+  lastObservedAt: number;
+  lastIntervalSeconds: number;
+  holder: string | null;
+  lastBeatTransition: boolean;
+}
+
 /** Beats per block. */
 const BLOCK = 64;
 const BLOCK_SHIFT = 6;
@@ -168,12 +181,37 @@ export class BeatStore {
    * at all; another one costs an exception entry.
    */
   append(id: string, beat: StoredBeat): void {
+    this.appendLast(
+      id,
+      {
+        lastRenewTime: beat.renewTime,
+        lastObservedAt: beat.observedAt,
+        lastIntervalSeconds: beat.intervalSeconds ?? NaN,
+        holder: beat.holder,
+        lastBeatTransition: beat.transition,
+      },
+      beat.wireLatencyMs === undefined ? undefined : {
+        latencyMs: beat.wireLatencyMs,
+        confidence: beat.wireConfidence ?? "inferred",
+      },
+    );
+  }
+
+  /**
+   * {@linkcode BeatStore.append} of the beat `heart` holds as its last, with
+   * the exchange that carried it when known.
+   */
+  appendLast(
+    id: string,
+    beat: LastBeat,
+    wire?: { latencyMs: number; confidence: WireConfidence },
+  ): void {
     let ring = this.#rings.get(id);
     if (!ring) {
       ring = new Ring();
       this.#rings.set(id, ring);
     }
-    const observed = Math.round(beat.observedAt);
+    const observed = Math.round(beat.lastObservedAt);
     this.#expire(ring, observed);
     if (ring.size >= this.options.maxBeatsPerHeart) this.#dropHead(ring);
     const pos = ring.head + ring.size;
@@ -197,18 +235,18 @@ export class BeatStore {
       slab.gap[i] = MAX_GAP;
       (exception ??= {}).gap = gap;
     }
-    const offset = Math.round(beat.renewTime) - observed;
+    const offset = Math.round(beat.lastRenewTime) - observed;
     if (offset > MIN_OFFSET && offset <= MAX_OFFSET) slab.offset[i] = offset;
     else {
       slab.offset[i] = MIN_OFFSET;
       (exception ??= {}).offset = offset;
     }
-    let flags = beat.transition ? TRANSITION : 0;
-    if (beat.intervalSeconds === null) flags |= NO_INTERVAL;
+    const interval = beat.lastIntervalSeconds;
+    let flags = beat.lastBeatTransition ? TRANSITION : 0;
+    if (Number.isNaN(interval)) flags |= NO_INTERVAL;
     else if (
-      Number.isNaN(ring.lastObserved) ||
-      Math.abs(beat.intervalSeconds * 1000 - gap) > 1
-    ) (exception ??= {}).interval = beat.intervalSeconds;
+      Number.isNaN(ring.lastObserved) || Math.abs(interval * 1000 - gap) > 1
+    ) (exception ??= {}).interval = interval;
     const holder = this.#holderIndex(ring, beat.holder);
     slab.holder[i] = holder;
     if (holder === HOLDER_IN_MAP) (exception ??= {}).holder = beat.holder;
@@ -217,8 +255,8 @@ export class BeatStore {
       (ring.exceptions ??= new Map()).set(key, exception);
     }
     slab.flags[i] = flags;
-    if (beat.wireLatencyMs !== undefined) {
-      this.#setWire(ring, pos, beat.wireLatencyMs, beat.wireConfidence);
+    if (wire !== undefined) {
+      this.#setWire(ring, pos, wire.latencyMs, wire.confidence);
     }
     if (ring.size === 0) ring.headObserved = observed;
     ring.lastObserved = observed;

@@ -96,6 +96,8 @@ export interface HeartState {
    * bookkeeping).
    */
   diagnosisDue: boolean;
+  /** The last beat came with a change of holder (see {@linkcode applyLease}). */
+  lastBeatTransition: boolean;
 }
 
 /** A beat decided by {@linkcode observeLease}. */
@@ -169,6 +171,7 @@ export function newHeart(
     checkAt: -Infinity,
     silenceConfirmed: false,
     diagnosisDue: false,
+    lastBeatTransition: false,
   };
 }
 
@@ -183,10 +186,41 @@ export function observeLease(
   observedAt: number,
   policy: StatusPolicy = DEFAULT_POLICY,
 ): ObservedBeat | null {
+  return applyLease(heart, lease, observedAt, policy) ? lastBeat(heart) : null;
+}
+
+/**
+ * The last beat of `heart`, as {@linkcode applyLease} left it (meaningful
+ * once it has beaten).
+ */
+export function lastBeat(heart: HeartState): ObservedBeat {
+  return {
+    renewTime: heart.lastRenewTime,
+    observedAt: heart.lastObservedAt,
+    intervalSeconds: known(heart.lastIntervalSeconds),
+    holder: heart.holder,
+    transition: heart.lastBeatTransition,
+  };
+}
+
+/**
+ * {@linkcode observeLease} without building the beat: returns whether the
+ * heart beat; the beat is then the heart's `last…` fields and
+ * `lastBeatTransition` ({@linkcode lastBeat}). The hub's path for every
+ * Lease update: it allocates nothing, so the young generation fills no
+ * faster than the watch itself makes it.
+ */
+export function applyLease(
+  heart: HeartState,
+  lease: Lease,
+  observedAt: number,
+  policy: StatusPolicy = DEFAULT_POLICY,
+): boolean {
   const spec = lease.spec ?? {};
   const holder = spec.holderIdentity || null;
   const transitions = spec.leaseTransitions ?? null;
-  const renewTime = parseTime(spec.renewTime);
+  // NaN, not null, for none: a number that is never null stays unboxed.
+  const renewTime = spec.renewTime ? Date.parse(spec.renewTime) : NaN;
   const holderChanged = holder !== heart.holder ||
     (transitions !== null && heart.leaseTransitions !== null &&
       transitions !== heart.leaseTransitions);
@@ -195,27 +229,27 @@ export function observeLease(
   heart.resourceVersion = lease.metadata.resourceVersion ??
     heart.resourceVersion;
 
-  const beat = renewTime !== null && renewTime !== heart.lastRenewTime;
+  const beat = !Number.isNaN(renewTime) && renewTime !== heart.lastRenewTime;
   if (holderChanged) heart.transitions++;
   // The same holder keeps the string the heart has: each update's copy
   // would otherwise outlive the young generation.
   if (holder !== heart.holder) heart.holder = holder;
   heart.leaseTransitions = transitions ?? heart.leaseTransitions;
-  if (!beat) return null;
+  if (!beat) return false;
 
-  const interval = Number.isNaN(heart.lastObservedAt)
-    ? null
-    : (observedAt - heart.lastObservedAt) / 1000;
+  // NaN before the second beat.
+  const interval = (observedAt - heart.lastObservedAt) / 1000;
   heart.lastRenewTime = renewTime;
   heart.lastObservedAt = observedAt;
   heart.silenceConfirmed = false;
-  heart.lastIntervalSeconds = interval ?? NaN;
+  heart.lastIntervalSeconds = interval;
   heart.skewSeconds = (observedAt - renewTime) / 1000;
+  heart.lastBeatTransition = holderChanged;
   heart.beats++;
   // A holder change restarts the rhythm: the old holder's cadence says
   // nothing about the new one's, and the gap of a handover is not an interval.
   if (holderChanged) heart.recentIntervals = [];
-  else if (interval !== null) {
+  else if (!Number.isNaN(interval)) {
     heart.recentIntervals.push(interval);
     if (heart.recentIntervals.length > policy.learnWindow) {
       heart.recentIntervals.shift();
@@ -225,25 +259,44 @@ export function observeLease(
   // expected interval is its lease's quarter, whatever the intervals).
   heart.intervalMedian = heart.kind === "node"
     ? NaN
-    : median(heart.recentIntervals) ?? NaN;
-  return {
-    renewTime,
-    observedAt,
-    intervalSeconds: interval,
-    holder,
-    transition: holderChanged,
-  };
+    : medianOrNaN(heart.recentIntervals);
+  return true;
 }
+
+/** Where {@linkcode median} sorts a short copy: reused, so a beat allocates nothing. */
+const medianScratch = new Float64Array(64);
 
 /** Median of `values` (not mutated); null when empty. */
 export function median(values: readonly number[]): number | null {
-  if (values.length === 0) return null;
-  // A typed array sorts numerically, natively: no comparator calls.
-  const sorted = Float64Array.from(values).sort();
-  const mid = sorted.length >> 1;
-  return sorted.length % 2
-    ? sorted[mid]!
-    : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return known(medianOrNaN(values));
+}
+
+/** {@linkcode median}, NaN when empty. */
+function medianOrNaN(values: readonly number[]): number {
+  const n = values.length;
+  if (n === 0) return NaN;
+  // A typed array sorts numerically, natively: no comparator calls. A
+  // learning window (a few dozen values) goes to the scratch instead.
+  const sorted = n <= medianScratch.length
+    ? insertionSorted(values)
+    : Float64Array.from(values).sort();
+  const mid = n >> 1;
+  return n % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** `values` sorted into the first `values.length` slots of the scratch. */
+function insertionSorted(values: readonly number[]): Float64Array {
+  const sorted = medianScratch;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    let j = i;
+    while (j > 0 && sorted[j - 1]! > v) {
+      sorted[j] = sorted[j - 1]!;
+      j--;
+    }
+    sorted[j] = v;
+  }
+  return sorted;
 }
 
 /**

@@ -49,6 +49,7 @@ import {
   type ReadResult,
 } from "./expiry_confirmer.ts";
 import {
+  applyLease,
   DEFAULT_POLICY,
   expectedInterval,
   gateExpiry,
@@ -56,10 +57,10 @@ import {
   heartStatus,
   judgeRead,
   known,
+  lastBeat,
   newHeart,
   nextStatusChange,
   type ObservedBeat,
-  observeLease,
   silentSince,
   type StatusPolicy,
 } from "./heart.ts";
@@ -255,6 +256,7 @@ export class HeartHub implements LeaseSink, WireReportSink {
         }),
         onStale: c.onStale,
         hearts: new Map(),
+        byLease: new Map(),
       };
       if (entry.confirmer) confirmers.push(entry.confirmer);
       this.#clusters.set(c.name, entry);
@@ -627,12 +629,17 @@ export class HeartHub implements LeaseSink, WireReportSink {
   }
 
   #upsert(entry: ClusterEntry, lease: Lease, observedAt: number): void {
-    const id = this.#idOf(entry, lease);
-    let heart = this.#hearts.get(id);
+    // Found by namespace and name, so an update builds no id string.
+    const { namespace, name } = lease.metadata;
+    let byName = entry.byLease.get(namespace);
+    let heart = byName?.get(name);
     if (!heart) {
+      const id = this.#idOf(entry, lease);
       heart = newHeart(lease, observedAt, entry.name);
       this.#hearts.set(id, heart);
       entry.hearts.set(id, heart);
+      if (!byName) entry.byLease.set(namespace, byName = new Map());
+      byName.set(name, heart);
       if (heart.kind === "node") this.#wire.nodeAdded(heart.name);
       heart.status = this.#decide(heart, observedAt);
       this.feed.publish("status", {
@@ -643,50 +650,43 @@ export class HeartHub implements LeaseSink, WireReportSink {
       });
       return;
     }
+    const id = heart.id;
     // A newer observation: a beat still waiting for its exchange goes first,
     // and a finding left for a reader is brought up to the end of the silence.
     this.#flushHeld(id);
     this.#refreshDiagnosis(heart, observedAt);
     const transitionsBefore = heart.transitions;
     const previousVersion = heart.resourceVersion;
-    const observed = observeLease(heart, lease, observedAt, this.policy);
+    const beat = applyLease(heart, lease, observedAt, this.policy);
     if (heart.transitions !== transitionsBefore) this.counters.transitions++;
-    if (observed) {
-      this.counters.beats++;
-      const paired = heart.kind === "node"
-        ? this.#wire.beat(heart.name, observed.renewTime, previousVersion)
-        : null;
-      this.store.append(
-        id,
-        paired
-          ? {
-            ...observed,
-            wireLatencyMs: paired.latencyMs,
-            wireConfidence: paired.confidence,
-          }
-          : observed,
-      );
-      if (paired) this.counters.wirePaired++;
-      entry.confirmer?.forget(id);
-      const from = heart.status;
-      heart.status = this.#decide(heart, observedAt);
-      if (!this.feed.wanted()) {
-        // Nobody takes events: no beat to build, nor to hold (a timer per
-        // node beat) for its exchange.
-      } else if (
-        paired || heart.kind !== "node" || !this.#wire.summary(heart.name)
-      ) {
-        this.#publishBeat(heart, observed, from, paired ?? undefined);
-      } else {
-        this.#hold(
-          id,
-          observed.renewTime,
-          (pair) => this.#publishBeat(heart, observed, from, pair),
-        );
-      }
-    } else {
+    if (!beat) {
       this.#updateStatus(heart, observedAt);
+      return;
     }
+    this.counters.beats++;
+    const paired = heart.kind === "node"
+      ? this.#wire.beat(heart.name, heart.lastRenewTime, previousVersion)
+      : null;
+    this.store.appendLast(id, heart, paired ?? undefined);
+    if (paired) this.counters.wirePaired++;
+    entry.confirmer?.forget(id);
+    const from = heart.status;
+    heart.status = this.#decide(heart, observedAt);
+    // Nobody takes events: no beat to build, nor to hold (a timer per node
+    // beat) for its exchange.
+    if (!this.feed.wanted()) return;
+    if (paired || heart.kind !== "node" || !this.#wire.summary(heart.name)) {
+      this.#publishBeat(heart, lastBeat(heart), from, paired ?? undefined);
+    } else this.#holdBeat(heart, lastBeat(heart), from);
+  }
+
+  /** Holds a node's beat for the exchange that carried it. */
+  #holdBeat(heart: HeartState, observed: ObservedBeat, from: HeartStatus) {
+    this.#hold(
+      heart.id,
+      observed.renewTime,
+      (pair) => this.#publishBeat(heart, observed, from, pair),
+    );
   }
 
   /** Publishes a beat (with the exchange that carried it, when known) and the status it changed. */
@@ -748,6 +748,9 @@ export class HeartHub implements LeaseSink, WireReportSink {
     this.episodes.delete(id);
     this.#hearts.delete(id);
     entry.hearts.delete(id);
+    const byName = entry.byLease.get(heart.namespace);
+    byName?.delete(heart.name);
+    if (byName?.size === 0) entry.byLease.delete(heart.namespace);
     entry.confirmer?.forget(id);
     this.store.delete(id);
     if (heart.kind === "node") {

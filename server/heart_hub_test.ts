@@ -152,6 +152,22 @@ Deno.test("resync after a relist adds one beat per changed lease and deletes van
   assert.deepEqual(deleted.map((s) => s.id), ["kube-node-lease/n2"]);
   hub.event({ type: "DELETED", object: nodeLease("n3", t0) }, t0 + 12_000);
   assert.equal(hub.size, 1);
+  // A Lease created again under the same name is a new heart, with no
+  // history of the one deleted.
+  hub.event(
+    { type: "ADDED", object: nodeLease("n3", t0 + 13_000) },
+    t0 + 13_000,
+  );
+  hub.event(
+    { type: "MODIFIED", object: nodeLease("n3", t0 + 23_000) },
+    t0 + 23_000,
+  );
+  assert.equal(hub.size, 2);
+  assert.equal(hub.heart("kube-node-lease/n3")!.beats, 1);
+  assert.deepEqual(
+    hub.beats("kube-node-lease/n3")!.map((b) => b.renewTime),
+    [new Date(t0 + 23_000).toISOString()],
+  );
 });
 
 Deno.test("hub counts transitions when the holder changes", () => {

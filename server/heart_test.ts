@@ -171,7 +171,19 @@ Deno.test("expected interval: a quarter of the duration for nodes, the median fo
     "median of the intervals 2, 3, 2, 9 after the first beat",
   );
   assert.equal(median([5, 1, 3]), 3);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
   assert.equal(median([]), null);
+  // Short windows sort in a reused scratch, long ones natively: the same
+  // answer either way, and the input is left as it was.
+  for (const n of [1, 2, 15, 16, 63, 64, 65, 200]) {
+    const values = Array.from({ length: n }, (_, i) => (i * 37) % 101 / 4);
+    const copy = [...values];
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = n >> 1;
+    const want = n % 2 ? sorted[mid] : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    assert.equal(median(values), want, `median of ${n} values`);
+    assert.deepEqual(values, copy);
+  }
 });
 
 Deno.test("status table: healthy, late, expired and unknown on Earthworm's clock", () => {

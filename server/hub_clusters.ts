@@ -47,6 +47,8 @@ export interface ClusterEntry {
   readonly onStale: ((reason: string) => void) | undefined;
   /** Its hearts, by id. */
   readonly hearts: Map<string, HeartState>;
+  /** The same hearts by namespace, then name: how a Lease update finds its heart. */
+  readonly byLease: Map<string, Map<string, HeartState>>;
 }
 
 /**
