@@ -161,12 +161,28 @@ const utf8 = new TextDecoder();
  * names and uids the hub keeps as chains of concatenations).
  */
 function text(buf: Uint8Array, start: number, end: number): string {
-  const bytes = buf.subarray(start, end);
-  if (bytes.length > 256) return utf8.decode(bytes);
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i]! >= 0x80) return utf8.decode(bytes);
+  const n = end - start;
+  if (n > MAX_CHARS) return utf8.decode(buf.subarray(start, end));
+  const codes = charCodes(n);
+  for (let i = 0; i < n; i++) {
+    const b = buf[start + i]!;
+    if (b >= 0x80) return utf8.decode(buf.subarray(start, end));
+    codes[i] = b;
   }
-  return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  return String.fromCharCode.apply(null, codes);
+}
+
+/** Longest text made by {@linkcode text} itself, not by a TextDecoder. */
+const MAX_CHARS = 256;
+/**
+ * An array of exactly `n` slots for each length: `fromCharCode.apply` over
+ * a plain array passes its elements as they are, where over a typed array
+ * (or a subarray view of the frame) it first copies them to the heap.
+ */
+const charArrays: number[][] = [];
+
+function charCodes(n: number): number[] {
+  return charArrays[n] ??= Array.from({ length: n }, () => 0);
 }
 
 /** Recurring strings by a hash of their bytes (see {@linkcode Reader.common}). */
@@ -230,11 +246,25 @@ function isoSeconds(seconds: number): string {
   return text;
 }
 
-/** A `MicroTime` as JSON writes it: `2006-01-02T15:04:05.000000Z`. */
+/**
+ * A `MicroTime` as JSON writes it: `2006-01-02T15:04:05.000000Z`, made as
+ * one flat string (pieces joined with `+` would be a chain that every
+ * reader, `Date.parse` first, copies flat again).
+ */
 function microTime(r: Reader): string {
   timestamp(r);
-  const micros = String(Math.floor(timeNanos / 1000)).padStart(6, "0");
-  return `${isoSeconds(timeSeconds)}.${micros}Z`;
+  const seconds = isoSeconds(timeSeconds);
+  const codes = charCodes(seconds.length + 8);
+  let i = 0;
+  for (; i < seconds.length; i++) codes[i] = seconds.charCodeAt(i);
+  codes[i++] = 0x2e; // "."
+  let micros = Math.floor(timeNanos / 1000);
+  for (let d = i + 5; d >= i; d--) {
+    codes[d] = 0x30 + micros % 10;
+    micros = Math.floor(micros / 10);
+  }
+  codes[i + 6] = 0x5a; // "Z"
+  return String.fromCharCode.apply(null, codes);
 }
 
 /**
@@ -306,14 +336,28 @@ function leaseSpec(r: Reader): NonNullable<Lease["spec"]> {
   return spec;
 }
 
+/**
+ * Readers reused for the messages of one Lease and its envelope: decoding
+ * is synchronous and never nests a message in one of its own kind, so each
+ * kind of message needs one reader, not one per object.
+ */
+const metaReader = new Reader(new Uint8Array(0));
+const specReader = new Reader(new Uint8Array(0));
+const frameReader = new Reader(new Uint8Array(0));
+const extReader = new Reader(new Uint8Array(0));
+const envelopeReader = new Reader(new Uint8Array(0));
+const typeMetaReader = new Reader(new Uint8Array(0));
+const bodyReader = new Reader(new Uint8Array(0));
+const itemReader = new Reader(new Uint8Array(0));
+
 /** Decodes a `Lease` message (without the `k8s\0` envelope). */
 function lease(r: Reader, fallbackNamespace: string): Lease {
   const out: Lease = {
     metadata: { name: "", namespace: fallbackNamespace },
   };
   while (r.next()) {
-    if (r.is(1, BYTES)) objectMeta(r.message(), out);
-    else if (r.is(2, BYTES)) out.spec = leaseSpec(r.message());
+    if (r.is(1, BYTES)) objectMeta(r.messageInto(metaReader), out);
+    else if (r.is(2, BYTES)) out.spec = leaseSpec(r.messageInto(specReader));
     else r.skip();
   }
   return out;
@@ -335,13 +379,9 @@ function status(
 
 /**
  * Opens the `k8s\0` + `Unknown` envelope of an object in `[start, end)`:
- * its kind and a reader over its own bytes.
+ * returns its kind, and leaves {@linkcode bodyReader} over its own bytes.
  */
-function envelope(
-  buf: Uint8Array,
-  start: number,
-  end: number,
-): { kind: string; body: Reader } {
+function envelope(buf: Uint8Array, start: number, end: number): string {
   if (
     end - start < MAGIC.length || buf[start] !== MAGIC[0] ||
     buf[start + 1] !== MAGIC[1] || buf[start + 2] !== MAGIC[2] ||
@@ -349,25 +389,35 @@ function envelope(
   ) {
     throw new ProtobufError("an object does not start with k8s\\0");
   }
-  const r = new Reader(buf, start + MAGIC.length, end);
+  const r = envelopeReader;
+  r.buf = buf;
+  r.pos = start + MAGIC.length;
+  r.end = end;
   let kind = "";
-  let body: Reader | undefined;
+  let body = false;
   let encoding = "";
   while (r.next()) {
     if (r.is(1, BYTES)) {
-      const tm = r.message();
+      const tm = r.messageInto(typeMetaReader);
       while (tm.next()) {
         if (tm.is(2, BYTES)) kind = tm.common();
         else tm.skip();
       }
-    } else if (r.is(2, BYTES)) body = r.message();
-    else if (r.is(3, BYTES)) encoding = r.string();
+    } else if (r.is(2, BYTES)) {
+      r.messageInto(bodyReader);
+      body = true;
+    } else if (r.is(3, BYTES)) encoding = r.string();
     else r.skip();
   }
   if (encoding !== "") {
     throw new ProtobufError(`content encoding "${encoding}" is not supported`);
   }
-  return { kind, body: body ?? new Reader(buf, end, end) };
+  if (!body) {
+    bodyReader.buf = buf;
+    bodyReader.pos = end;
+    bodyReader.end = end;
+  }
+  return kind;
 }
 
 /**
@@ -380,24 +430,27 @@ export function decodeWatchEvent(
   frame: Uint8Array,
   fallbackNamespace = "",
 ): RawWatchEvent {
-  const r = new Reader(frame);
+  const r = frameReader;
+  r.buf = frame;
+  r.pos = 0;
+  r.end = frame.length;
   let type = "";
   let object: unknown;
   let isLease = false;
   while (r.next()) {
     if (r.is(1, BYTES)) type = r.common();
     else if (r.is(2, BYTES)) {
-      const ext = r.message();
+      const ext = r.messageInto(extReader);
       while (ext.next()) {
         if (!ext.is(1, BYTES)) {
           ext.skip();
           continue;
         }
         const start = ext.bytes();
-        const { kind, body } = envelope(frame, start, ext.pos);
+        const kind = envelope(frame, start, ext.pos);
         isLease = kind === "Lease";
-        if (isLease) object = lease(body, fallbackNamespace);
-        else if (kind === "Status") object = status(body);
+        if (isLease) object = lease(bodyReader, fallbackNamespace);
+        else if (kind === "Status") object = status(bodyReader);
         else object = {};
       }
     } else r.skip();
@@ -421,7 +474,8 @@ export function decodeLeaseList(
   bytes: Uint8Array,
   fallbackNamespace = "",
 ): LeasePage {
-  const { kind, body } = envelope(bytes, 0, bytes.length);
+  const kind = envelope(bytes, 0, bytes.length);
+  const body = bodyReader;
   if (kind !== "LeaseList") {
     throw new ProtobufError(`expected a LeaseList, got "${kind}"`);
   }
@@ -438,7 +492,7 @@ export function decodeLeaseList(
         } else meta.skip();
       }
     } else if (body.is(2, BYTES)) {
-      page.items.push(lease(body.message(), fallbackNamespace));
+      page.items.push(lease(body.messageInto(itemReader), fallbackNamespace));
     } else body.skip();
   }
   return page;
@@ -449,9 +503,9 @@ export function decodeLease(
   bytes: Uint8Array,
   fallbackNamespace = "",
 ): Lease {
-  const { kind, body } = envelope(bytes, 0, bytes.length);
+  const kind = envelope(bytes, 0, bytes.length);
   if (kind !== "Lease") {
     throw new ProtobufError(`expected a Lease, got "${kind}"`);
   }
-  return lease(body, fallbackNamespace);
+  return lease(bodyReader, fallbackNamespace);
 }
