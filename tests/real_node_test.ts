@@ -229,14 +229,21 @@ Deno.test({
         );
         figures.patchToExactS = (Date.now() - patchedAt) / 1000;
         const from = Date.now();
+        // The watch shows a renewal before the agent's report about its
+        // exchange reaches the leader, so a beat is judged once its wire
+        // pairing is in (or a newer beat shows the report had its chance).
         const recent = await until(
-          "five renewals after that",
-          120_000,
+          "five renewals after that, each with its wire pairing",
+          150_000,
           async () => {
             const bs = (await beats()).filter((b) =>
               Date.parse(b.observedAt) > from
             );
-            return bs.length >= 5 ? bs : undefined;
+            const five = bs.slice(0, 5);
+            if (five.length < 5) return undefined;
+            const settled = bs.length > 6 ||
+              five.every((b) => b.wireConfidence !== undefined);
+            return settled ? five : undefined;
           },
           1000,
         );
