@@ -196,16 +196,46 @@ async function controlPlane(): Promise<Env> {
   };
 }
 
-/** Creates kwok nodes `kwok-node-<i>` up to `n`, five batches at a time. */
+/**
+ * Creates kwok nodes `kwok-node-<i>` up to `n`, five batches at a time, and
+ * deletes those past `n` (with their Leases) that a running control plane
+ * kept from a larger run, so the window holds exactly `n` node Leases.
+ */
 async function ensureNodes(env: Env, n: number): Promise<void> {
-  const have = (await env.kubectl([
+  const names = (await env.kubectl([
     "get",
     "nodes",
     "-l",
     "earthworm.dev/kwok=true",
     "-o",
     "name",
-  ])).split("\n").filter((l) => l.trim()).length;
+  ])).split("\n").map((l) => l.trim().replace(/^node\//, "")).filter((l) => l);
+  const extra = names.filter((name) =>
+    Number(name.slice("kwok-node-".length)) >= n
+  );
+  const chunks: string[][] = [];
+  for (let i = 0; i < extra.length; i += 100) {
+    chunks.push(extra.slice(i, i + 100));
+  }
+  const remove = async () => {
+    for (let chunk = chunks.shift(); chunk; chunk = chunks.shift()) {
+      await env.kubectl(["delete", "node", "--wait=false", ...chunk]);
+      await env.kubectl([
+        "-n",
+        "kube-node-lease",
+        "delete",
+        "lease",
+        "--ignore-not-found",
+        "--wait=false",
+        ...chunk,
+      ]);
+    }
+  };
+  await Promise.all(Array.from({ length: 5 }, remove));
+  if (extra.length > 0) {
+    console.log(`deleted ${extra.length} kwok nodes past --nodes ${n}`);
+  }
+  const have = names.length - extra.length;
   const batches: [number, number][] = [];
   for (let i = have; i < n; i += 500) batches.push([i, Math.min(n, i + 500)]);
   const work = async () => {
