@@ -217,40 +217,45 @@ async function ensureNodes(env: Env, n: number): Promise<void> {
   for (let i = 0; i < extra.length; i += 100) {
     chunks.push(extra.slice(i, i + 100));
   }
-  const remove = async () => {
-    for (let chunk = chunks.shift(); chunk; chunk = chunks.shift()) {
-      await env.kubectl(["delete", "node", "--wait=false", ...chunk]);
-      await env.kubectl([
-        "-n",
-        "kube-node-lease",
-        "delete",
-        "lease",
-        "--ignore-not-found",
-        "--wait=false",
-        ...chunk,
-      ]);
-    }
-  };
-  await Promise.all(Array.from({ length: 5 }, remove));
+  await drain(chunks, 5, async (chunk) => {
+    await env.kubectl(["delete", "node", "--wait=false", ...chunk]);
+    await env.kubectl([
+      "-n",
+      "kube-node-lease",
+      "delete",
+      "lease",
+      "--ignore-not-found",
+      "--wait=false",
+      ...chunk,
+    ]);
+  });
   if (extra.length > 0) {
     console.log(`deleted ${extra.length} kwok nodes past --nodes ${n}`);
   }
   const have = names.length - extra.length;
   const batches: [number, number][] = [];
   for (let i = have; i < n; i += 500) batches.push([i, Math.min(n, i + 500)]);
+  await drain(batches, 5, async ([from, to]) => {
+    const items = [];
+    for (let i = from; i < to; i++) items.push(kwokNode(`kwok-node-${i}`));
+    await env.kubectl(
+      ["create", "-f", "-"],
+      JSON.stringify({ apiVersion: "v1", kind: "List", items }),
+    );
+  });
+}
+
+/** Runs `task` on every item, `workers` at a time, taking items in order. */
+async function drain<T>(
+  items: T[],
+  workers: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  const queue = [...items];
   const work = async () => {
-    for (let b = batches.shift(); b; b = batches.shift()) {
-      const items = [];
-      for (let i = b[0]; i < b[1]; i++) {
-        items.push(kwokNode(`kwok-node-${i}`));
-      }
-      await env.kubectl(
-        ["create", "-f", "-"],
-        JSON.stringify({ apiVersion: "v1", kind: "List", items }),
-      );
-    }
+    while (queue.length > 0) await task(queue.shift()!);
   };
-  await Promise.all(Array.from({ length: 5 }, work));
+  await Promise.all(Array.from({ length: workers }, work));
 }
 
 async function ensureNamespace(env: Env, ns: string): Promise<void> {
@@ -350,25 +355,19 @@ async function earthwormSeen(
   since: number,
 ): Promise<Seen> {
   const at = new Map<string, number>();
-  const queue = [...ids];
-  const work = async () => {
-    for (let id = queue.shift(); id; id = queue.shift()) {
-      const res = await fetch(
-        `${url}/api/v1/hearts/${id}/beats?since=${
-          new Date(since).toISOString()
-        }`,
-      );
-      if (!res.ok) {
-        await res.body?.cancel();
-        continue;
-      }
-      const body = await res.json() as BeatsResponse;
-      for (const b of body.beats) {
-        at.set(key(id, Date.parse(b.renewTime)), Date.parse(b.observedAt));
-      }
+  await drain(ids, 8, async (id) => {
+    const res = await fetch(
+      `${url}/api/v1/hearts/${id}/beats?since=${new Date(since).toISOString()}`,
+    );
+    if (!res.ok) {
+      await res.body?.cancel();
+      return;
     }
-  };
-  await Promise.all(Array.from({ length: 8 }, work));
+    const body = await res.json() as BeatsResponse;
+    for (const b of body.beats) {
+      at.set(key(id, Date.parse(b.renewTime)), Date.parse(b.observedAt));
+    }
+  });
   return { at };
 }
 
